@@ -1,0 +1,95 @@
+/*
+ * The persistence interface: forwards every call to the backend chosen at
+ * open. Today there is one, the embedded WAL (store_wal.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "store_wal.h"
+
+/*
+ * Upper bounds (seconds) of the fsync latency histogram. The counts in
+ * struct store_stats.fsync_bucket are per bucket, not cumulative: bucket i
+ * counts fsyncs in (bound[i-1], bound[i]], the last one those above 1 s.
+ */
+const double store_fsync_bounds[STORE_FSYNC_BUCKETS] = {
+	0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+};
+
+struct store {
+	const struct store_backend *be;
+	void *b;	/* the backend's handle, owned */
+};
+
+int
+store_open(const char *state_dir, struct store **ret, char *err, size_t errlen)
+{
+	struct store *s;
+	int r;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->be = &store_wal_backend;
+	r = s->be->open(state_dir, &s->b, err, errlen);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int
+store_recover(struct store *s, store_visit_fn on_snapshot, store_visit_fn on_record,
+    void *arg, store_warn_fn warn, void *warn_arg, char *err, size_t errlen)
+{
+	if (errlen > 0)
+		err[0] = '\0';
+	return s->be->recover(s->b, on_snapshot, on_record, arg, warn, warn_arg, err, errlen);
+}
+
+int
+store_append(struct store *s, const void *buf, size_t len, uint64_t *ret_seq)
+{
+	return s->be->append(s->b, buf, len, ret_seq);
+}
+
+int
+store_wait(struct store *s, uint64_t seq)
+{
+	return s->be->wait(s->b, seq);
+}
+
+int
+store_snapshot_begin(struct store *s, uint64_t *ret_gen)
+{
+	return s->be->snapshot_begin(s->b, ret_gen);
+}
+
+int
+store_snapshot_commit(struct store *s, uint64_t gen, const void *buf, size_t len)
+{
+	return s->be->snapshot_commit(s->b, gen, buf, len);
+}
+
+void
+store_get_stats(struct store *s, struct store_stats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	s->be->get_stats(s->b, ret);
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	s->be->close(s->b);
+	free(s);
+}

@@ -1,0 +1,56 @@
+/*
+ * The backend interface behind store.h, and the embedded backend that
+ * implements it: write-ahead log segments and snapshots in the state dir.
+ *
+ * A backend is a table of functions over its own opaque handle; store.c
+ * holds the table and the handle and forwards every call. The semantics of
+ * each entry are those of the store_* function of the same name in
+ * store.h. A second backend (etcd) would move struct store_backend into a
+ * header of its own and export a table beside store_wal_backend.
+ *
+ * On-disk format of the embedded backend (all integers little-endian):
+ *
+ *   STATE_DIR/lock                  flock(2) target, empty
+ *   STATE_DIR/wal-<16 hex gen>.log  a log segment:
+ *       header  8 bytes magic "CMWALv01", u64 gen (same as the name)
+ *       records u32 len, u32 crc32c(payload), payload[len]; 1 <= len <=
+ *               LIMIT_RECORD_BYTES
+ *   STATE_DIR/snap-<16 hex gen>.mp  a snapshot, written atomically:
+ *       header  8 bytes magic "CMSNPv01", u64 gen, u64 len,
+ *               u32 crc32c(payload), u32 zero
+ *       payload[len] (the caller's msgpack), nothing after it
+ *
+ * Snapshot gen G holds the state of every record in segments below G;
+ * recovery replays segments G, G+1, ... in order. Every store_recover()
+ * starts a new segment, so only the newest segment can have a torn tail.
+ */
+#ifndef STORE_WAL_H
+#define STORE_WAL_H
+
+#include "store.h"
+
+struct store_backend {
+	const char *name;
+	int (*open)(const char *state_dir, void **ret, char *err, size_t errlen);
+	int (*recover)(void *b, store_visit_fn on_snapshot, store_visit_fn on_record,
+	    void *arg, store_warn_fn warn, void *warn_arg, char *err, size_t errlen);
+	int (*append)(void *b, const void *buf, size_t len, uint64_t *ret_seq);
+	int (*wait)(void *b, uint64_t seq);
+	int (*snapshot_begin)(void *b, uint64_t *ret_gen);
+	int (*snapshot_commit)(void *b, uint64_t gen, const void *buf, size_t len);
+	void (*get_stats)(void *b, struct store_stats *ret);
+	void (*close)(void *b);
+};
+
+/* The embedded write-ahead-log backend. */
+extern const struct store_backend store_wal_backend;
+
+/* File names used by the WAL backend, exposed for tests and tools. */
+#define STORE_WAL_LOCK_NAME	"lock"
+#define STORE_WAL_SEG_FMT	"wal-%016llx.log"
+#define STORE_WAL_SNAP_FMT	"snap-%016llx.mp"
+#define STORE_WAL_SEG_HDR	16
+#define STORE_WAL_SNAP_HDR	32
+#define STORE_WAL_REC_HDR	8
+
+#endif
