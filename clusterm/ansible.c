@@ -1,0 +1,446 @@
+/* Inventory text, extra-vars merging and the ansible-playbook command line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ansible.h"
+#include "cm_limits.h"
+#include "fsio.h"
+#include "report.h"
+#include "report_json.h"
+
+extern char **environ;
+
+/* A growable string; on allocation failure it stays failed (oom set). */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+sbuf_add(struct sbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->s, cap);
+		if (p == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->s = p;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, s, n + 1);
+	b->len += n;
+}
+
+/* malloc'd concatenation of a and b, NULL on out-of-memory. */
+static char *
+concat(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *p = malloc(la + lb + 1);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, a, la);
+	memcpy(p + la, b, lb + 1);
+	return p;
+}
+
+/* true when s holds a control character (these never belong in an argument). */
+static bool
+has_control(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+void
+ansible_conf_defaults(struct ansible_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->command, sizeof(c->command), "%s", ANSIBLE_DEFAULT_COMMAND);
+	snprintf(c->playbook_location, sizeof(c->playbook_location), "%s",
+	    ANSIBLE_DEFAULT_LOCATION);
+	snprintf(c->configure_playbook, sizeof(c->configure_playbook), "%s",
+	    ANSIBLE_DEFAULT_CONFIGURE);
+	snprintf(c->cleanup_playbook, sizeof(c->cleanup_playbook), "%s",
+	    ANSIBLE_DEFAULT_CLEANUP);
+	snprintf(c->upgrade_playbook, sizeof(c->upgrade_playbook), "%s",
+	    ANSIBLE_DEFAULT_UPGRADE);
+	snprintf(c->extra_variables, sizeof(c->extra_variables), "{}");
+	c->timeout_s = ANSIBLE_DEFAULT_TIMEOUT_S;
+}
+
+/*
+ * Parses text as a JSON object into *ret (the caller deletes it); NULL or
+ * blank text gives an empty object. what names the text in err.
+ */
+static int
+parse_object(const char *text, const char *what, cJSON **ret, char *err, size_t errlen)
+{
+	bool empty = text == NULL || text[strspn(text, " \t\r\n")] == '\0';
+	cJSON *o;
+
+	if (empty) {
+		o = cJSON_CreateObject();
+		if (o == NULL)
+			return -ENOMEM;
+		*ret = o;
+		return 0;
+	}
+	if (report_json_depth(text, strlen(text)) > LIMIT_JSON_DEPTH) {
+		snprintf(err, errlen, "%s nest deeper than %d levels", what,
+		    LIMIT_JSON_DEPTH);
+		return -EINVAL;
+	}
+	o = cJSON_ParseWithOpts(text, NULL, 1);
+	if (o == NULL || !cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		snprintf(err, errlen, "%s must be a JSON object", what);
+		return -EINVAL;
+	}
+	*ret = o;
+	return 0;
+}
+
+int
+ansible_conf_check(const struct ansible_conf *c, char *err, size_t errlen)
+{
+	const struct {
+		const char *key, *val;
+		bool may_be_empty;
+	} s[] = {
+		{ "ansible.command", c->command, false },
+		{ "ansible.playbook_location", c->playbook_location, false },
+		{ "ansible.configure_playbook", c->configure_playbook, false },
+		{ "ansible.cleanup_playbook", c->cleanup_playbook, false },
+		{ "ansible.upgrade_playbook", c->upgrade_playbook, false },
+		{ "ansible.user", c->user, true },
+		{ "ansible.priv_key_file", c->priv_key_file, true },
+	};
+	cJSON *o = NULL;
+	int r;
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		if (s[i].val[0] == '\0' && !s[i].may_be_empty) {
+			snprintf(err, errlen, "%s must not be empty", s[i].key);
+			return -EINVAL;
+		}
+		if (has_control(s[i].val)) {
+			snprintf(err, errlen, "%s holds a control character", s[i].key);
+			return -EINVAL;
+		}
+	}
+	if (c->timeout_s < 0) {
+		snprintf(err, errlen, "ansible.timeout_s must not be negative");
+		return -EINVAL;
+	}
+	r = parse_object(c->extra_variables, "ansible.extra_variables", &o, err, errlen);
+	cJSON_Delete(o);
+	return r;
+}
+
+bool
+ansible_host_group_valid(const char *g)
+{
+	size_t n = 0;
+
+	if (g == NULL)
+		return false;
+	for (const char *p = g; *p != '\0'; p++, n++) {
+		bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9');
+		if (n >= LIMIT_HOST_GROUP_LEN)
+			return false;
+		if (!alnum && (n == 0 || (*p != '.' && *p != '_' && *p != '-')))
+			return false;
+	}
+	return n > 0;
+}
+
+bool
+ansible_node_name_valid(const char *name)
+{
+	char label[LIMIT_LABEL_LEN + 1];
+	size_t len;
+
+	if (name == NULL)
+		return false;
+	if (report_label_valid(name))
+		return true;
+	len = strnlen(name, LIMIT_NODE_NAME_LEN + 1);
+	if (len > LIMIT_NODE_NAME_LEN)
+		return false;
+	/* Any '-' may be the one between label and serial (labels hold '-' too). */
+	for (size_t i = 1; i <= LIMIT_LABEL_LEN && i < len; i++) {
+		if (name[i] != '-')
+			continue;
+		memcpy(label, name, i);
+		label[i] = '\0';
+		if (report_label_valid(label) && report_label_valid(name + i + 1))
+			return true;
+	}
+	return false;
+}
+
+int
+ansible_inventory_text(const char *host_group, const struct ansible_host *hosts,
+    size_t n, char **ret_text, char *err, size_t errlen)
+{
+	struct sbuf b = { 0 };
+
+	if (!ansible_host_group_valid(host_group)) {
+		snprintf(err, errlen, "host group must match [A-Za-z0-9][A-Za-z0-9._-]* "
+		    "and hold at most %d characters", LIMIT_HOST_GROUP_LEN);
+		return -EINVAL;
+	}
+	if (n == 0 || hosts == NULL) {
+		snprintf(err, errlen, "an inventory needs at least one node");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!ansible_node_name_valid(hosts[i].name)) {
+			/* The name is not echoed: it may hold anything. */
+			snprintf(err, errlen, "node %zu of the inventory has an invalid name", i + 1);
+			return -EINVAL;
+		}
+		if (!report_addr_valid(hosts[i].addr)) {
+			snprintf(err, errlen, "node %s has an invalid management address",
+			    hosts[i].name);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(hosts[i].name, hosts[j].name) == 0) {
+				snprintf(err, errlen, "node %s is listed twice", hosts[i].name);
+				return -EINVAL;
+			}
+		}
+	}
+
+	sbuf_add(&b, "[");
+	sbuf_add(&b, host_group);
+	sbuf_add(&b, "]\n");
+	for (size_t i = 0; i < n; i++) {
+		sbuf_add(&b, hosts[i].name);
+		sbuf_add(&b, " ansible_ssh_host=");
+		sbuf_add(&b, hosts[i].addr);
+		sbuf_add(&b, " node_name=");
+		sbuf_add(&b, hosts[i].name);
+		sbuf_add(&b, " node_addr=");
+		sbuf_add(&b, hosts[i].addr);
+		sbuf_add(&b, "\n");
+	}
+	if (b.oom) {
+		free(b.s);
+		return -ENOMEM;
+	}
+	*ret_text = b.s;
+	return 0;
+}
+
+int
+ansible_inventory_write(const char *dir, const char *name, const char *host_group,
+    const struct ansible_host *hosts, size_t n, char *err, size_t errlen)
+{
+	char *text = NULL;
+	int r;
+
+	r = ansible_inventory_text(host_group, hosts, n, &text, err, errlen);
+	if (r < 0)
+		return r;
+	r = fsio_write_atomic(dir, name, text, strlen(text), 0600);
+	if (r < 0)
+		snprintf(err, errlen, "cannot write inventory %s/%s: %s", dir, name,
+		    strerror(-r));
+	free(text);
+	return r;
+}
+
+int
+ansible_merge_extra_vars(const char *request, const char *globals, const char *config,
+    char **ret_json, char *err, size_t errlen)
+{
+	/* Lowest precedence first: later objects overwrite earlier keys. */
+	const char *texts[] = { config, globals, request };
+	const char *names[] = { "ansible.extra_variables", "the global extra vars",
+	    "the request's extra vars" };
+	cJSON *out = NULL, *in[3] = { NULL, NULL, NULL };
+	char *s;
+	int r;
+
+	for (size_t i = 0; i < 3; i++) {
+		r = parse_object(texts[i], names[i], &in[i], err, errlen);
+		if (r < 0)
+			goto out;
+	}
+	out = cJSON_CreateObject();
+	if (out == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		cJSON *it;
+
+		cJSON_ArrayForEach(it, in[i]) {
+			cJSON *dup = cJSON_Duplicate(it, 1);
+
+			if (dup == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+			if (cJSON_GetObjectItemCaseSensitive(out, it->string) != NULL) {
+				if (!cJSON_ReplaceItemInObjectCaseSensitive(out, it->string, dup)) {
+					cJSON_Delete(dup);
+					r = -ENOMEM;
+					goto out;
+				}
+			} else {
+				cJSON_AddItemToObject(out, it->string, dup);
+			}
+		}
+	}
+	s = cJSON_PrintUnformatted(out);
+	if (s == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	*ret_json = s;
+	r = 0;
+out:
+	cJSON_Delete(out);
+	for (size_t i = 0; i < 3; i++)
+		cJSON_Delete(in[i]);
+	return r;
+}
+
+/* Value of NAME in an environ-style array, NULL when absent. */
+static const char *
+env_get(const char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; env != NULL && *env != NULL; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+void
+ansible_cmd_finish(struct ansible_cmd *cmd)
+{
+	if (cmd == NULL)
+		return;
+	for (char **p = cmd->argv; p != NULL && *p != NULL; p++)
+		free(*p);
+	for (char **p = cmd->envp; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(cmd->argv);
+	free(cmd->envp);
+	cmd->argv = NULL;
+	cmd->envp = NULL;
+}
+
+/* <location>/<playbook>, without doubling a trailing '/' of location. */
+static char *
+playbook_path(const char *location, const char *playbook)
+{
+	size_t ll = strlen(location), lp = strlen(playbook);
+	char *p;
+
+	while (ll > 1 && location[ll - 1] == '/')
+		ll--;
+	p = malloc(ll + 1 + lp + 1);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, location, ll);
+	if (ll == 1 && location[0] == '/')
+		ll = 0;	/* "/" + "/" + playbook would double the slash */
+	p[ll] = '/';
+	memcpy(p + ll + 1, playbook, lp + 1);
+	return p;
+}
+
+int
+ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
+    const char *playbook, const char *extra_vars_json, const char *const *parent_env,
+    struct ansible_cmd *ret, char *err, size_t errlen)
+{
+	struct ansible_cmd cmd = { NULL, NULL };
+	const char *path, *home;
+	size_t na = 0, ne = 0;
+	int r;
+
+	if (parent_env == NULL)
+		parent_env = (const char *const *)environ;
+	if (c->command[0] == '\0' || c->playbook_location[0] == '\0' ||
+	    playbook == NULL || playbook[0] == '\0' || inventory_path == NULL ||
+	    inventory_path[0] == '\0' || extra_vars_json == NULL) {
+		snprintf(err, errlen, "the ansible command, playbook location, playbook, "
+		    "inventory and extra vars must all be given");
+		return -EINVAL;
+	}
+	if (has_control(c->command) || has_control(c->playbook_location) ||
+	    has_control(playbook) || has_control(inventory_path) ||
+	    has_control(extra_vars_json) || has_control(c->user) ||
+	    has_control(c->priv_key_file)) {
+		snprintf(err, errlen, "an argument of the ansible command holds a control "
+		    "character");
+		return -EINVAL;
+	}
+
+	/* command -i inv [--user U] [--private-key K] --extra-vars J playbook NULL */
+	cmd.argv = calloc(11, sizeof(char *));
+	cmd.envp = calloc(4, sizeof(char *));
+	if (cmd.argv == NULL || cmd.envp == NULL)
+		goto oom;
+#define ADD_ARG(expr) do { if ((cmd.argv[na++] = (expr)) == NULL) goto oom; } while (0)
+#define ADD_ENV(expr) do { if ((cmd.envp[ne++] = (expr)) == NULL) goto oom; } while (0)
+	ADD_ARG(strdup(c->command));
+	ADD_ARG(strdup("-i"));
+	ADD_ARG(strdup(inventory_path));
+	if (c->user[0] != '\0') {
+		ADD_ARG(strdup("--user"));
+		ADD_ARG(strdup(c->user));
+	}
+	if (c->priv_key_file[0] != '\0') {
+		ADD_ARG(strdup("--private-key"));
+		ADD_ARG(strdup(c->priv_key_file));
+	}
+	ADD_ARG(strdup("--extra-vars"));
+	ADD_ARG(strdup(extra_vars_json));
+	ADD_ARG(playbook_path(c->playbook_location, playbook));
+
+	path = env_get(parent_env, "PATH");
+	home = env_get(parent_env, "HOME");
+	if (path == NULL || path[0] == '\0' || has_control(path))
+		path = ANSIBLE_DEFAULT_PATH;
+	if (home == NULL || home[0] == '\0' || has_control(home))
+		home = ANSIBLE_DEFAULT_HOME;
+	ADD_ENV(strdup("ANSIBLE_HOST_KEY_CHECKING=false"));
+	ADD_ENV(concat("PATH=", path));
+	ADD_ENV(concat("HOME=", home));
+#undef ADD_ARG
+#undef ADD_ENV
+	*ret = cmd;
+	return 0;
+oom:
+	r = -ENOMEM;
+	ansible_cmd_finish(&cmd);
+	return r;
+}

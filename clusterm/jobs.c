@@ -1,0 +1,991 @@
+/* The job runner: one thread spawns, times, kills and reaps every step. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsio.h"
+#include "jobs.h"
+
+/* Why a step's process group is being terminated. */
+enum term {
+	TERM_NONE,
+	TERM_TIMEOUT,
+	TERM_CANCEL,
+	TERM_STOP,
+};
+
+struct step {
+	char *title;
+	char **argv;
+	char **envp;
+};
+
+struct job {
+	struct job *next;
+	uint64_t id;
+	char *log_path;
+	int log_fd;
+	struct step steps[JOBS_MAX_STEPS];
+	size_t nsteps;
+	struct step failure;
+	bool has_failure;
+	long timeout_s;
+
+	enum job_state state;
+	int cur;		/* running main step, -1 none */
+	bool in_failure;	/* the failure step runs */
+	pid_t pid;		/* 0: no process */
+	int pidfd;		/* -1: none (poll instead) */
+	long long deadline;	/* monotonic ms, 0 none */
+	long long kill_at;	/* monotonic ms of the SIGKILL, 0 none */
+	enum term term;		/* why the current process is being ended */
+	bool cancel_req;	/* set by jobs_cancel, consumed by the runner */
+	bool done;		/* outcome final, callback pending */
+	struct job_outcome out;
+};
+
+struct jobs {
+	pthread_mutex_t lock;
+	pthread_t thread;
+	int wake_fd;		/* eventfd: submit, cancel and stop wake the runner */
+	struct job *head;	/* queued and running jobs, in submit order */
+	unsigned max_jobs, max_queued;
+	long grace_ms;
+	jobs_done_fn on_done;
+	void *arg;
+	bool stopping;
+};
+
+const char *
+jobs_state_name(enum job_state s)
+{
+	switch (s) {
+	case JOB_QUEUED:
+		return "Queued";
+	case JOB_RUNNING:
+		return "Running";
+	case JOB_COMPLETE:
+		return "Complete";
+	case JOB_ERRORED:
+		return "Errored";
+	}
+	return "Unknown";
+}
+
+int
+jobs_log_path_make(const char *state_dir, uint64_t id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/jobs/%" PRIu64 ".log", state_dir, id);
+
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void
+strv_free(char **v)
+{
+	for (char **p = v; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+/* Deep copy of a NULL-terminated array (NULL gives an empty one). */
+static char **
+strv_copy(const char *const *v)
+{
+	size_t n = 0;
+	char **c;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	c = calloc(n + 1, sizeof(char *));
+	if (c == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		c[i] = strdup(v[i]);
+		if (c[i] == NULL) {
+			strv_free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+static void
+step_finish(struct step *s)
+{
+	free(s->title);
+	strv_free(s->argv);
+	strv_free(s->envp);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+step_copy(struct step *dst, const struct job_step *src)
+{
+	if (src->argv == NULL || src->argv[0] == NULL || src->argv[0][0] == '\0')
+		return -EINVAL;
+	dst->title = strdup(src->title != NULL ? src->title : "step");
+	dst->argv = strv_copy(src->argv);
+	dst->envp = strv_copy(src->envp);
+	if (dst->title == NULL || dst->argv == NULL || dst->envp == NULL) {
+		step_finish(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+job_free(struct job *job)
+{
+	if (job == NULL)
+		return;
+	for (size_t i = 0; i < job->nsteps; i++)
+		step_finish(&job->steps[i]);
+	step_finish(&job->failure);
+	if (job->log_fd >= 0)
+		close(job->log_fd);
+	if (job->pidfd >= 0)
+		close(job->pidfd);
+	free(job->log_path);
+	free(job);
+}
+
+static void
+wake(struct jobs *j)
+{
+	uint64_t one = 1;
+
+	/* A full counter already means "wake up"; nothing to retry. */
+	if (write(j->wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* Appends one line "--- job <id> <text>" to the job's log; best effort. */
+static void
+log_line(struct job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+log_line(struct job *job, const char *fmt, ...)
+{
+	char msg[1024], line[1200], stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (gmtime_r(&now, &tm) == NULL || strftime(stamp, sizeof(stamp),
+	    "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		stamp[0] = '\0';
+	n = snprintf(line, sizeof(line), "--- %s job %" PRIu64 " %s\n", stamp, job->id, msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = (int)sizeof(line) - 1;	/* a truncated header is still a header */
+	(void)fsio_write_all(job->log_fd, line, (size_t)n);
+}
+
+/* Value of PATH in envp, NULL when absent. */
+static const char *
+env_path(char **envp)
+{
+	for (char **p = envp; p != NULL && *p != NULL; p++)
+		if (strncmp(*p, "PATH=", 5) == 0)
+			return *p + 5;
+	return NULL;
+}
+
+/*
+ * Resolves argv[0] like execvp, but with the PATH of the step's own
+ * environment (the one the child will have). *ret is malloc'd.
+ */
+static int
+resolve(const char *name, char **envp, char **ret)
+{
+	const char *path, *p;
+	int err = -ENOENT;
+
+	if (strchr(name, '/') != NULL) {
+		*ret = strdup(name);
+		return *ret != NULL ? 0 : -ENOMEM;
+	}
+	path = env_path(envp);
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path;; ) {
+		const char *end = strchr(p, ':');
+		size_t dl = end != NULL ? (size_t)(end - p) : strlen(p);
+		size_t nl = strlen(name);
+		char *cand = malloc(dl + 1 + nl + 1);
+		struct stat st;
+
+		if (cand == NULL)
+			return -ENOMEM;
+		if (dl == 0) {
+			memcpy(cand, name, nl + 1);	/* an empty entry is "." */
+		} else {
+			memcpy(cand, p, dl);
+			cand[dl] = '/';
+			memcpy(cand + dl + 1, name, nl + 1);
+		}
+		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (access(cand, X_OK) == 0) {
+				*ret = cand;
+				return 0;
+			}
+			err = -EACCES;
+		}
+		free(cand);
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return err;
+}
+
+static int
+open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	long fd = syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd >= 0) {
+		/* pidfd_open sets O_CLOEXEC itself. */
+		return (int)fd;
+	}
+#else
+	(void)pid;
+#endif
+	return -1;
+}
+
+/*
+ * Starts one step: child in its own process group, stdin /dev/null,
+ * stdout and stderr on the log, default signal handling and an empty
+ * signal mask, no other descriptor. 0 or -errno (exec errors included:
+ * glibc's posix_spawn reports them).
+ */
+static int
+spawn_step(struct job *job, struct step *s)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t all, none;
+	char *exe = NULL;
+	pid_t pid;
+	int r;
+
+	r = resolve(s->argv[0], s->envp, &exe);
+	if (r < 0)
+		return r;
+	r = posix_spawn_file_actions_init(&fa);
+	if (r != 0) {
+		free(exe);
+		return -r;
+	}
+	r = posix_spawnattr_init(&attr);
+	if (r != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		free(exe);
+		return -r;
+	}
+	sigfillset(&all);
+	sigemptyset(&none);
+	r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (r == 0)
+		r = posix_spawn_file_actions_adddup2(&fa, job->log_fd, 1);
+	if (r == 0)
+		r = posix_spawn_file_actions_adddup2(&fa, job->log_fd, 2);
+	if (r == 0)
+		r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (r == 0)
+		r = posix_spawnattr_setpgroup(&attr, 0);
+	if (r == 0)
+		r = posix_spawnattr_setsigdefault(&attr, &all);
+	if (r == 0)
+		r = posix_spawnattr_setsigmask(&attr, &none);
+	if (r == 0)
+		r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+		    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	if (r == 0)
+		r = posix_spawn(&pid, exe, &fa, &attr, s->argv, s->envp);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	free(exe);
+	if (r != 0)
+		return -r;
+
+	job->pid = pid;
+	job->pidfd = open_pidfd(pid);
+	job->term = TERM_NONE;
+	job->kill_at = 0;
+	return 0;
+}
+
+/* Ends the job: the outcome is final, the callback is due. */
+static void
+job_finish(struct job *job, enum job_state st)
+{
+	job->out.state = st;
+	job->out.end_ms = fsio_now_ms();
+	if (st == JOB_COMPLETE)
+		log_line(job, "Complete");
+	else
+		log_line(job, "Errored: %s", job->out.error);
+	job->done = true;
+}
+
+/* Records the first error of a job (later ones do not replace it). */
+static void
+set_error(struct job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+set_error(struct job *job, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (job->out.error[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(job->out.error, sizeof(job->out.error), fmt, ap);
+	va_end(ap);
+}
+
+/* Starts the failure step, or ends the job Errored when there is none. */
+static void
+run_failure(struct job *job, long long now)
+{
+	int r;
+
+	job->cur = -1;
+	if (!job->has_failure || job->out.stopped) {
+		job_finish(job, JOB_ERRORED);
+		return;
+	}
+	job->in_failure = true;
+	log_line(job, "failure step (%s): %s", job->failure.title, job->failure.argv[0]);
+	r = spawn_step(job, &job->failure);
+	if (r < 0) {
+		log_line(job, "failure step (%s) could not start: %s", job->failure.title,
+		    strerror(-r));
+		job_finish(job, JOB_ERRORED);
+		return;
+	}
+	job->out.failure_step_ran = true;
+	job->deadline = job->timeout_s > 0 ? now + job->timeout_s * 1000 : 0;
+}
+
+/* Starts main step i (or, past the last, completes the job). */
+static void
+run_step(struct job *job, size_t i, long long now)
+{
+	int r;
+
+	if (i >= job->nsteps) {
+		job->cur = -1;
+		job_finish(job, JOB_COMPLETE);
+		return;
+	}
+	job->cur = (int)i;
+	log_line(job, "step %zu/%zu (%s): %s", i + 1, job->nsteps, job->steps[i].title,
+	    job->steps[i].argv[0]);
+	r = spawn_step(job, &job->steps[i]);
+	if (r < 0) {
+		log_line(job, "step %zu/%zu (%s) could not start: %s", i + 1, job->nsteps,
+		    job->steps[i].title, strerror(-r));
+		set_error(job, "step %zu (%s) could not start %s: %s", i + 1,
+		    job->steps[i].title, job->steps[i].argv[0], strerror(-r));
+		job->out.failed_step = (int)i;
+		job->out.exit_code = -1;
+		run_failure(job, now);
+	}
+}
+
+static void
+start_job(struct job *job, long long now)
+{
+	job->state = JOB_RUNNING;
+	job->out.start_ms = fsio_now_ms();
+	job->deadline = job->timeout_s > 0 ? now + job->timeout_s * 1000 : 0;
+	run_step(job, 0, now);
+}
+
+/* SIGTERM to the current step's group; SIGKILL follows after the grace. */
+static void
+terminate(struct jobs *j, struct job *job, enum term why, long long now)
+{
+	if (job->pid <= 0 || job->term != TERM_NONE)
+		return;
+	job->term = why;
+	log_line(job, "%s: sending SIGTERM to process group %ld",
+	    why == TERM_TIMEOUT ? "timed out" : why == TERM_CANCEL ? "cancelled" : "stopping",
+	    (long)job->pid);
+	(void)kill(-job->pid, SIGTERM);
+	job->kill_at = now + j->grace_ms;
+}
+
+/* Describes how a step ended, into exit code and signal. */
+static void
+decode_status(int st, int *code, int *sig)
+{
+	*code = -1;
+	*sig = 0;
+	if (WIFEXITED(st))
+		*code = WEXITSTATUS(st);
+	else if (WIFSIGNALED(st))
+		*sig = WTERMSIG(st);
+}
+
+/* The current step's leader has ended with wait status st. */
+static void
+step_ended(struct job *job, int st, long long now)
+{
+	const char *title;
+	int code, sig;
+	enum term why = job->term;
+
+	decode_status(st, &code, &sig);
+	job->pid = 0;
+	if (job->pidfd >= 0) {
+		close(job->pidfd);
+		job->pidfd = -1;
+	}
+	job->term = TERM_NONE;
+	job->kill_at = 0;
+
+	if (job->in_failure) {
+		job->out.failure_exit_code = code;
+		job->out.failure_signal = sig;
+		if (sig != 0)
+			log_line(job, "failure step (%s) was killed by signal %d",
+			    job->failure.title, sig);
+		else
+			log_line(job, "failure step (%s) exited with status %d",
+			    job->failure.title, code);
+		job_finish(job, JOB_ERRORED);
+		return;
+	}
+
+	title = job->steps[job->cur].title;
+	if (sig != 0)
+		log_line(job, "step %d/%zu (%s) was killed by signal %d", job->cur + 1,
+		    job->nsteps, title, sig);
+	else
+		log_line(job, "step %d/%zu (%s) exited with status %d", job->cur + 1,
+		    job->nsteps, title, code);
+
+	if (why == TERM_NONE && code == 0) {
+		run_step(job, (size_t)job->cur + 1, now);
+		return;
+	}
+	job->out.failed_step = job->cur;
+	job->out.exit_code = code;
+	job->out.signal = sig;
+	switch (why) {
+	case TERM_TIMEOUT:
+		set_error(job, "the job timed out after %ld s in step %d (%s)", job->timeout_s,
+		    job->cur + 1, title);
+		break;
+	case TERM_CANCEL:
+		set_error(job, "the job was cancelled in step %d (%s)", job->cur + 1, title);
+		break;
+	case TERM_STOP:
+		set_error(job, "clusterm stopped during step %d (%s)", job->cur + 1, title);
+		break;
+	case TERM_NONE:
+		if (sig != 0)
+			set_error(job, "step %d (%s) was killed by signal %d", job->cur + 1,
+			    title, sig);
+		else
+			set_error(job, "step %d (%s) exited with status %d", job->cur + 1,
+			    title, code);
+		break;
+	}
+	run_failure(job, now);
+}
+
+/*
+ * Reaps the job's step if its leader has exited. The group is swept with
+ * SIGKILL first, while the unreaped leader still pins the group id, so
+ * the kill cannot reach a process that reused the id.
+ */
+static void
+check_exit(struct job *job, long long now)
+{
+	siginfo_t si;
+	int st = 0;
+	pid_t r;
+
+	if (job->pid <= 0)
+		return;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)job->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+		if (errno == EINTR)
+			return;
+		/* ECHILD: someone else reaped it (SIGCHLD ignored?); nothing to wait for. */
+		step_ended(job, 0xff00, now);
+		return;
+	}
+	if (si.si_pid != job->pid)
+		return;
+	(void)kill(-job->pid, SIGKILL);
+	do
+		r = waitpid(job->pid, &st, 0);	/* a zombie already: does not block */
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		st = 0xff00;	/* exit status 255 */
+	step_ended(job, st, now);
+}
+
+static unsigned
+count_running(struct jobs *j)
+{
+	unsigned n = 0;
+
+	for (struct job *job = j->head; job != NULL; job = job->next)
+		if (job->state == JOB_RUNNING && !job->done)
+			n++;
+	return n;
+}
+
+/* One pass over the jobs: cancels, exits, deadlines, starts. Lock held. */
+static void
+advance(struct jobs *j, long long now)
+{
+	unsigned running;
+
+	for (struct job *job = j->head; job != NULL; job = job->next) {
+		if (job->done)
+			continue;
+		if (job->state == JOB_QUEUED) {
+			if (j->stopping || job->cancel_req) {
+				job->out.stopped = j->stopping;
+				job->out.cancelled = job->cancel_req;
+				set_error(job, j->stopping ? "clusterm stopped before the job started" :
+				    "the job was cancelled before it started");
+				job_finish(job, JOB_ERRORED);
+			}
+			continue;
+		}
+		check_exit(job, now);
+		if (job->done)
+			continue;
+		if (j->stopping && !job->out.stopped) {
+			job->out.stopped = true;
+			terminate(j, job, TERM_STOP, now);
+		}
+		if (job->cancel_req) {
+			job->cancel_req = false;
+			if (!job->in_failure)
+				job->out.cancelled = true;
+			terminate(j, job, TERM_CANCEL, now);
+		}
+		if (job->deadline > 0 && now >= job->deadline && job->term == TERM_NONE) {
+			if (!job->in_failure)
+				job->out.timed_out = true;
+			terminate(j, job, TERM_TIMEOUT, now);
+		}
+		if (job->kill_at > 0 && now >= job->kill_at && job->pid > 0) {
+			log_line(job, "sending SIGKILL to process group %ld", (long)job->pid);
+			(void)kill(-job->pid, SIGKILL);
+			job->kill_at = 0;
+		}
+	}
+	if (j->stopping)
+		return;
+	running = count_running(j);
+	for (struct job *job = j->head; job != NULL && running < j->max_jobs; job = job->next) {
+		if (job->state != JOB_QUEUED || job->done)
+			continue;
+		start_job(job, now);
+		if (!job->done)
+			running++;
+	}
+}
+
+/*
+ * Poll timeout until the next deadline, -1 for none; at most
+ * JOBS_POLL_FALLBACK_MS while a child has no pidfd to wait on. Lock held.
+ */
+static int
+next_timeout(struct jobs *j, long long now)
+{
+	long long next = -1;
+	bool fallback = false;
+
+	for (struct job *job = j->head; job != NULL; job = job->next) {
+		long long d[2] = { job->term == TERM_NONE ? job->deadline : 0, job->kill_at };
+
+		if (job->pid > 0 && job->pidfd < 0)
+			fallback = true;
+		for (int i = 0; i < 2; i++)
+			if (d[i] > 0 && (next < 0 || d[i] < next))
+				next = d[i];
+	}
+	if (next >= 0) {
+		next -= now;
+		if (next < 0)
+			next = 0;
+		if (next > INT_MAX)
+			next = INT_MAX;
+	}
+	if (fallback && (next < 0 || next > JOBS_POLL_FALLBACK_MS))
+		next = JOBS_POLL_FALLBACK_MS;
+	return (int)next;
+}
+
+/* Unlinks the finished jobs and returns them as a list. Lock held. */
+static struct job *
+take_done(struct jobs *j)
+{
+	struct job *done = NULL, **pp;
+
+	for (pp = &j->head; *pp != NULL; ) {
+		struct job *job = *pp;
+
+		if (job->done) {
+			*pp = job->next;
+			job->next = done;
+			done = job;
+		} else {
+			pp = &job->next;
+		}
+	}
+	return done;
+}
+
+/*
+ * The runner thread: advances every job, calls callbacks outside the lock,
+ * then sleeps in poll() on the wake eventfd and the children's pidfds until
+ * the next deadline.
+ */
+static void *
+runner(void *arg)
+{
+	struct jobs *j = arg;
+	struct pollfd *pfd = NULL, one;
+	size_t pfd_cap = 0;
+
+	pthread_mutex_lock(&j->lock);
+	for (;;) {
+		struct job *done;
+		struct pollfd *set;
+		size_t n = 0, cap;
+		int timeout;
+		long long now = fsio_mono_ms();
+
+		advance(j, now);
+		done = take_done(j);
+		if (done != NULL) {
+			pthread_mutex_unlock(&j->lock);
+			while (done != NULL) {
+				struct job *next = done->next;
+
+				if (j->on_done != NULL)
+					j->on_done(&done->out, j->arg);
+				job_free(done);
+				done = next;
+			}
+			pthread_mutex_lock(&j->lock);
+			continue;	/* a slot may be free now */
+		}
+		if (j->stopping && j->head == NULL)
+			break;
+
+		timeout = next_timeout(j, now);
+		for (struct job *job = j->head; job != NULL; job = job->next)
+			n++;
+		if (n + 1 > pfd_cap) {
+			struct pollfd *p = realloc(pfd, (n + 1) * sizeof(*p));
+
+			if (p != NULL) {
+				pfd = p;
+				pfd_cap = n + 1;
+			}
+		}
+		set = pfd_cap > 0 ? pfd : &one;
+		cap = pfd_cap > 0 ? pfd_cap : 1;
+		n = 0;
+		set[n++] = (struct pollfd){ .fd = j->wake_fd, .events = POLLIN };
+		for (struct job *job = j->head; job != NULL; job = job->next) {
+			if (job->pid <= 0 || job->pidfd < 0)
+				continue;
+			if (n == cap) {
+				/* Out of memory for the set: check the rest by polling. */
+				if (timeout < 0 || timeout > JOBS_POLL_FALLBACK_MS)
+					timeout = JOBS_POLL_FALLBACK_MS;
+				break;
+			}
+			set[n++] = (struct pollfd){ .fd = job->pidfd, .events = POLLIN };
+		}
+		pthread_mutex_unlock(&j->lock);
+		if (poll(set, n, timeout) > 0 && (set[0].revents & POLLIN)) {
+			uint64_t v;
+
+			/* EAGAIN means nothing was pending; either way we go round. */
+			(void)!read(j->wake_fd, &v, sizeof(v));
+		}
+		pthread_mutex_lock(&j->lock);
+	}
+	pthread_mutex_unlock(&j->lock);
+	free(pfd);
+	return NULL;
+}
+
+int
+jobs_start(const struct jobs_conf *conf, struct jobs **ret)
+{
+	struct jobs *j;
+	int r;
+
+	if (conf == NULL || conf->max_jobs == 0 || conf->kill_grace_ms < 0)
+		return -EINVAL;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return -ENOMEM;
+	j->max_jobs = conf->max_jobs;
+	j->max_queued = conf->max_queued;
+	j->grace_ms = conf->kill_grace_ms > 0 ? conf->kill_grace_ms : JOBS_KILL_GRACE_MS;
+	j->on_done = conf->on_done;
+	j->arg = conf->arg;
+	j->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j->wake_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = pthread_mutex_init(&j->lock, NULL);
+	if (r != 0) {
+		r = -r;
+		goto fail_fd;
+	}
+	r = pthread_create(&j->thread, NULL, runner, j);
+	if (r != 0) {
+		r = -r;
+		goto fail_mutex;
+	}
+	*ret = j;
+	return 0;
+fail_mutex:
+	pthread_mutex_destroy(&j->lock);
+fail_fd:
+	close(j->wake_fd);
+fail:
+	free(j);
+	return r;
+}
+
+static struct job *
+find(struct jobs *j, uint64_t id)
+{
+	for (struct job *job = j->head; job != NULL; job = job->next)
+		if (job->id == id && !job->done)
+			return job;
+	return NULL;
+}
+
+int
+jobs_submit(struct jobs *j, const struct job_spec *spec)
+{
+	struct job *job, **pp;
+	unsigned running = 0, queued = 0;
+	int r;
+
+	if (spec == NULL || spec->log_path == NULL || spec->log_path[0] == '\0' ||
+	    spec->steps == NULL || spec->nsteps == 0 || spec->nsteps > JOBS_MAX_STEPS ||
+	    spec->timeout_s < 0 || spec->timeout_s > LLONG_MAX / 2000)
+		return -EINVAL;
+	job = calloc(1, sizeof(*job));
+	if (job == NULL)
+		return -ENOMEM;
+	job->log_fd = -1;
+	job->pidfd = -1;
+	job->id = spec->id;
+	job->timeout_s = spec->timeout_s;
+	job->cur = -1;
+	job->state = JOB_QUEUED;
+	job->out.id = spec->id;
+	job->out.failed_step = -1;
+	job->out.exit_code = -1;
+	job->out.failure_exit_code = -1;
+	for (size_t i = 0; i < spec->nsteps; i++) {
+		r = step_copy(&job->steps[i], &spec->steps[i]);
+		if (r < 0)
+			goto fail;
+		job->nsteps++;
+	}
+	if (spec->failure_step != NULL) {
+		r = step_copy(&job->failure, spec->failure_step);
+		if (r < 0)
+			goto fail;
+		job->has_failure = true;
+	}
+	job->log_path = strdup(spec->log_path);
+	if (job->log_path == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+
+	pthread_mutex_lock(&j->lock);
+	if (j->stopping) {
+		r = -ESHUTDOWN;
+		goto fail_locked;
+	}
+	if (find(j, spec->id) != NULL) {
+		r = -EEXIST;
+		goto fail_locked;
+	}
+	for (struct job *o = j->head; o != NULL; o = o->next) {
+		if (o->done)
+			continue;
+		if (o->state == JOB_QUEUED)
+			queued++;
+		else
+			running++;
+	}
+	if (running + queued >= j->max_jobs + j->max_queued) {
+		r = -EBUSY;
+		goto fail_locked;
+	}
+	/* Opened under the lock so that a refused job leaves no new file. */
+	job->log_fd = open(job->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	    O_NOCTTY, 0600);
+	if (job->log_fd < 0) {
+		r = -errno;
+		goto fail_locked;
+	}
+	for (pp = &j->head; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = job;
+	log_line(job, "queued: %zu step(s)%s, timeout %ld s", job->nsteps,
+	    job->has_failure ? " and a failure step" : "", job->timeout_s);
+	wake(j);
+	pthread_mutex_unlock(&j->lock);
+	return 0;
+fail_locked:
+	pthread_mutex_unlock(&j->lock);
+fail:
+	job_free(job);
+	return r;
+}
+
+int
+jobs_cancel(struct jobs *j, uint64_t id)
+{
+	struct job *job;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&j->lock);
+	job = find(j, id);
+	if (job != NULL) {
+		job->cancel_req = true;
+		wake(j);
+		r = 0;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+unsigned
+jobs_active(struct jobs *j)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&j->lock);
+	for (struct job *job = j->head; job != NULL; job = job->next)
+		if (!job->done)
+			n++;
+	pthread_mutex_unlock(&j->lock);
+	return n;
+}
+
+bool
+jobs_is_running(struct jobs *j, uint64_t id)
+{
+	bool r;
+
+	pthread_mutex_lock(&j->lock);
+	r = find(j, id) != NULL;
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+int
+jobs_status(struct jobs *j, uint64_t id, struct job_status *ret)
+{
+	struct job *job;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&j->lock);
+	job = find(j, id);
+	if (job != NULL) {
+		*ret = (struct job_status){
+			.id = job->id,
+			.state = job->state,
+			.step = job->cur,
+			.nsteps = job->nsteps,
+			.in_failure_step = job->in_failure,
+			.terminating = job->term != TERM_NONE,
+			.pid = job->pid,
+			.start_ms = job->out.start_ms,
+		};
+		r = 0;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+int
+jobs_log_path(struct jobs *j, uint64_t id, char *buf, size_t len)
+{
+	struct job *job;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&j->lock);
+	job = find(j, id);
+	if (job != NULL) {
+		if (strlen(job->log_path) >= len) {
+			r = -ENOBUFS;
+		} else {
+			memcpy(buf, job->log_path, strlen(job->log_path) + 1);
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+void
+jobs_stop(struct jobs *j)
+{
+	if (j == NULL)
+		return;
+	pthread_mutex_lock(&j->lock);
+	j->stopping = true;
+	wake(j);
+	pthread_mutex_unlock(&j->lock);
+	pthread_join(j->thread, NULL);
+	pthread_mutex_destroy(&j->lock);
+	close(j->wake_fd);
+	free(j);
+}

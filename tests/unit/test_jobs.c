@@ -1,0 +1,809 @@
+/*
+ * Unit tests: the job runner with /bin/sh scripts as steps (success,
+ * failure, timeout, cancel, max_jobs, shutdown, no zombies), and one run of
+ * the real ansible-playbook on tests/playbooks with connection local.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clusterm/ansible.h"
+#include "clusterm/jobs.h"
+#include "fsio.h"
+
+#define WAIT_MS		15000	/* bound of every wait in these tests */
+#define GRACE_MS	300	/* SIGTERM -> SIGKILL in these tests */
+#define MAX_OUTCOMES	16
+
+static const char *const test_env[] = { "PATH=/usr/bin:/bin", "LANG=C", NULL };
+
+/* Outcomes collected from the runner's callback. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job_outcome o[MAX_OUTCOMES];
+	size_t n;
+	unsigned calls_per_id[64];
+} col = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { { 0 } }, 0, { 0 } };
+
+static char tmp[64];
+
+static void
+on_done(const struct job_outcome *o, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&col.lock);
+	if (col.n < MAX_OUTCOMES)
+		col.o[col.n++] = *o;
+	if (o->id < 64)
+		col.calls_per_id[o->id]++;
+	pthread_cond_broadcast(&col.cond);
+	pthread_mutex_unlock(&col.lock);
+}
+
+/* Waits (bounded) for job id's outcome and copies it. */
+static void
+wait_outcome(uint64_t id, struct job_outcome *ret)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&col.lock);
+	for (;;) {
+		for (size_t i = 0; i < col.n; i++) {
+			if (col.o[i].id == id) {
+				*ret = col.o[i];
+				pthread_mutex_unlock(&col.lock);
+				return;
+			}
+		}
+		if (pthread_cond_timedwait(&col.cond, &col.lock, &ts) == ETIMEDOUT) {
+			pthread_mutex_unlock(&col.lock);
+			ck_abort_msg("no outcome for job %llu within %d ms", (unsigned long long)id,
+			    WAIT_MS);
+		}
+	}
+}
+
+static void
+setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/test_jobs.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	pthread_mutex_lock(&col.lock);
+	col.n = 0;
+	memset(col.calls_per_id, 0, sizeof(col.calls_per_id));
+	pthread_mutex_unlock(&col.lock);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Removes the temp dir and what the test (or ansible) left in it. */
+static void
+teardown(void)
+{
+	ck_assert_int_eq(nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+/* tmp/<name> into buf. */
+static const char *
+tpath(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", tmp, name);
+
+	ck_assert(n > 0 && (size_t)n < len);
+	return buf;
+}
+
+/* Writes an executable /bin/sh script tmp/<name> from a format. */
+static void
+script(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+script(const char *name, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	FILE *f;
+
+	f = fopen(tpath(path, sizeof(path), name), "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\n");
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, 0700), 0);
+}
+
+/* Reads a whole (small) file, "" when missing. */
+static char *
+slurp(const char *path)
+{
+	char *buf = NULL;
+	size_t len;
+
+	if (fsio_read_file(path, 1 << 20, &buf, &len) < 0)
+		return strdup("");
+	return buf;
+}
+
+static bool
+exists(const char *name)
+{
+	char path[PATH_MAX];
+
+	return access(tpath(path, sizeof(path), name), F_OK) == 0;
+}
+
+/* Polls (bounded) until tmp/<name> exists. */
+static void
+wait_file(const char *name)
+{
+	long long end = fsio_mono_ms() + WAIT_MS;
+	struct timespec ts = { 0, 5 * 1000000L };
+
+	while (!exists(name)) {
+		ck_assert_msg(fsio_mono_ms() < end, "%s did not appear", name);
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Reads a pid written by a script into tmp/<name>. */
+static pid_t
+read_pid(const char *name)
+{
+	char path[PATH_MAX], *s, *end;
+	long v;
+
+	wait_file(name);
+	/* The script writes "pid\n" with one write; wait for the newline. */
+	for (long long stop = fsio_mono_ms() + WAIT_MS;; ) {
+		s = slurp(tpath(path, sizeof(path), name));
+		if (strchr(s, '\n') != NULL)
+			break;
+		free(s);
+		ck_assert(fsio_mono_ms() < stop);
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	ck_assert(errno == 0 && end != s && v > 1 && v < INT_MAX);
+	free(s);
+	return (pid_t)v;
+}
+
+static struct jobs *
+start_runner(unsigned max_jobs, unsigned max_queued)
+{
+	struct jobs_conf conf = { .max_jobs = max_jobs, .max_queued = max_queued,
+	    .kill_grace_ms = GRACE_MS, .on_done = on_done, .arg = NULL };
+	struct jobs *j = NULL;
+
+	ck_assert_int_eq(jobs_start(&conf, &j), 0);
+	ck_assert_ptr_nonnull(j);
+	return j;
+}
+
+/* A step running tmp/<name> (a script) with test_env. */
+struct sstep {
+	const char *argv[3];
+	char path[PATH_MAX];
+	struct job_step step;
+};
+
+static void
+sstep_init(struct sstep *s, const char *title, const char *name)
+{
+	tpath(s->path, sizeof(s->path), name);
+	s->argv[0] = s->path;
+	s->argv[1] = NULL;
+	s->step = (struct job_step){ .title = title, .argv = s->argv, .envp = test_env };
+}
+
+static int
+submit(struct jobs *j, uint64_t id, const struct job_step *steps, size_t n,
+    const struct job_step *failure, long timeout_s)
+{
+	char log[PATH_MAX], name[32];
+	struct job_spec spec = { .id = id, .steps = steps, .nsteps = n,
+	    .failure_step = failure, .timeout_s = timeout_s };
+
+	snprintf(name, sizeof(name), "%llu.log", (unsigned long long)id);
+	spec.log_path = tpath(log, sizeof(log), name);
+	return jobs_submit(j, &spec);
+}
+
+static char *
+job_log(uint64_t id)
+{
+	char path[PATH_MAX], name[32];
+
+	snprintf(name, sizeof(name), "%llu.log", (unsigned long long)id);
+	return slurp(tpath(path, sizeof(path), name));
+}
+
+/* No child of this process is left: nothing to reap, no zombie. */
+static void
+assert_no_children(void)
+{
+	errno = 0;
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+	ck_assert_int_eq(errno, ECHILD);
+}
+
+/* Polls (bounded) until the job is running a process; returns its pid. */
+static pid_t
+wait_running(struct jobs *j, uint64_t id)
+{
+	long long end = fsio_mono_ms() + WAIT_MS;
+	struct timespec ts = { 0, 5 * 1000000L };
+	struct job_status st;
+
+	for (;;) {
+		ck_assert_int_eq(jobs_status(j, id, &st), 0);
+		if (st.state == JOB_RUNNING && st.pid > 0)
+			return st.pid;
+		ck_assert(fsio_mono_ms() < end);
+		nanosleep(&ts, NULL);
+	}
+}
+
+START_TEST(test_success)
+{
+	struct jobs *j = start_runner(1, 0);
+	struct sstep s1, s2, fail;
+	struct job_step steps[2];
+	struct job_outcome o;
+	struct stat st;
+	char path[PATH_MAX], *log;
+
+	script("one.sh", "echo out-one\necho err-one >&2\n");
+	script("two.sh", "echo out-two\n");
+	script("fail.sh", "touch %s/failure-ran\n", tmp);
+	sstep_init(&s1, "first", "one.sh");
+	sstep_init(&s2, "second", "two.sh");
+	sstep_init(&fail, "cleanup", "fail.sh");
+	steps[0] = s1.step;
+	steps[1] = s2.step;
+	ck_assert_int_eq(submit(j, 1, steps, 2, &fail.step, 30), 0);
+	ck_assert_int_eq(submit(j, 1, steps, 2, NULL, 30), -EEXIST);
+	wait_outcome(1, &o);
+	ck_assert_int_eq(o.state, JOB_COMPLETE);
+	ck_assert_str_eq(o.error, "");
+	ck_assert_int_eq(o.failed_step, -1);
+	ck_assert(!o.failure_step_ran && !o.timed_out && !o.cancelled && !o.stopped);
+	ck_assert(o.start_ms > 0 && o.end_ms >= o.start_ms);
+	ck_assert(!exists("failure-ran"));
+	ck_assert(!jobs_is_running(j, 1));
+	ck_assert_int_eq(jobs_status(j, 1, &(struct job_status){ 0 }), -ENOENT);
+
+	log = job_log(1);
+	ck_assert_ptr_nonnull(strstr(log, "step 1/2 (first)"));
+	ck_assert_ptr_nonnull(strstr(log, "out-one\nerr-one\n"));
+	ck_assert_ptr_nonnull(strstr(log, "step 1/2 (first) exited with status 0"));
+	ck_assert_ptr_nonnull(strstr(log, "step 2/2 (second)"));
+	ck_assert_ptr_nonnull(strstr(log, "out-two\n"));
+	ck_assert_ptr_nonnull(strstr(log, "job 1 Complete\n"));
+	ck_assert(strstr(log, "out-one") < strstr(log, "out-two"));
+	free(log);
+	ck_assert_int_eq(stat(tpath(path, sizeof(path), "1.log"), &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+	jobs_stop(j);
+	ck_assert_int_eq(col.calls_per_id[1], 1);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_failure_runs_failure_step)
+{
+	struct jobs *j = start_runner(1, 0);
+	struct sstep s1, s2, fail;
+	struct job_step steps[2];
+	struct job_outcome o;
+	char *log;
+
+	script("bad.sh", "echo about to fail\nexit 3\n");
+	script("never.sh", "touch %s/never\n", tmp);
+	script("fail.sh", "echo cleaning\ntouch %s/failure-ran\nexit 4\n", tmp);
+	sstep_init(&s1, "configure", "bad.sh");
+	sstep_init(&s2, "later", "never.sh");
+	sstep_init(&fail, "cleanup", "fail.sh");
+	steps[0] = s1.step;
+	steps[1] = s2.step;
+	ck_assert_int_eq(submit(j, 2, steps, 2, &fail.step, 30), 0);
+	wait_outcome(2, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert_int_eq(o.failed_step, 0);
+	ck_assert_int_eq(o.exit_code, 3);
+	ck_assert_int_eq(o.signal, 0);
+	ck_assert_str_eq(o.error, "step 1 (configure) exited with status 3");
+	ck_assert(o.failure_step_ran);
+	ck_assert_int_eq(o.failure_exit_code, 4);
+	ck_assert(!o.timed_out && !o.cancelled);
+	ck_assert(exists("failure-ran"));
+	ck_assert(!exists("never"));
+	log = job_log(2);
+	ck_assert_ptr_nonnull(strstr(log, "about to fail\n"));
+	ck_assert_ptr_nonnull(strstr(log, "failure step (cleanup)"));
+	ck_assert_ptr_nonnull(strstr(log, "cleaning\n"));
+	ck_assert_ptr_nonnull(strstr(log, "failure step (cleanup) exited with status 4"));
+	ck_assert_ptr_nonnull(strstr(log, "Errored: step 1 (configure) exited with status 3"));
+	free(log);
+	jobs_stop(j);
+	assert_no_children();
+}
+END_TEST
+
+/*
+ * Timeout: the step spawns a sleeping grandchild; both must die. With
+ * ignore_term the whole group ignores SIGTERM, so only the SIGKILL after
+ * the grace ends it.
+ */
+static void
+timeout_case(bool ignore_term)
+{
+	struct jobs *j;
+	struct sstep s1, fail;
+	struct job_outcome o;
+	long long t0;
+	pid_t gc, leader, r;
+	int st;
+	char *log;
+
+	/* Orphaned grandchildren come to this process, so their end can be waited for. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	j = start_runner(1, 0);
+	script("slow.sh", "%s\nsleep 300 &\necho $! > %s/gc.tmp && mv %s/gc.tmp %s/gc.pid\n"
+	    "echo $$ > %s/leader.tmp && mv %s/leader.tmp %s/leader.pid\nwait\n",
+	    ignore_term ? "trap '' TERM" : "", tmp, tmp, tmp, tmp, tmp, tmp);
+	script("fail.sh", "touch %s/failure-ran\n", tmp);
+	sstep_init(&s1, "configure", "slow.sh");
+	sstep_init(&fail, "cleanup", "fail.sh");
+	t0 = fsio_mono_ms();
+	ck_assert_int_eq(submit(j, 3, &s1.step, 1, &fail.step, 1), 0);
+	gc = read_pid("gc.pid");
+	leader = read_pid("leader.pid");
+	ck_assert_int_eq(getpgid(gc), leader);	/* the grandchild is in the step's group */
+	wait_outcome(3, &o);
+	ck_assert(fsio_mono_ms() - t0 >= 1000);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.timed_out);
+	ck_assert_int_eq(o.signal, ignore_term ? SIGKILL : SIGTERM);
+	ck_assert_int_eq(o.exit_code, -1);
+	ck_assert_ptr_nonnull(strstr(o.error, "timed out after 1 s"));
+	ck_assert(o.failure_step_ran);
+	ck_assert_int_eq(o.failure_exit_code, 0);
+	ck_assert(exists("failure-ran"));
+	log = job_log(3);
+	ck_assert_ptr_nonnull(strstr(log, "timed out: sending SIGTERM"));
+	ck_assert(ignore_term == (strstr(log, "sending SIGKILL") != NULL));
+	free(log);
+
+	/* The grandchild was killed: it is (or becomes) our zombie, reaped here. */
+	for (long long end = fsio_mono_ms() + WAIT_MS;; ) {
+		r = waitpid(gc, &st, WNOHANG);
+		if (r == gc)
+			break;
+		ck_assert_int_eq(r, 0);
+		ck_assert_msg(fsio_mono_ms() < end, "grandchild %d still alive", (int)gc);
+		nanosleep(&(struct timespec){ 0, 5 * 1000000L }, NULL);
+	}
+	ck_assert(WIFSIGNALED(st));
+	ck_assert_int_eq(kill(gc, 0), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	jobs_stop(j);
+	assert_no_children();
+}
+
+START_TEST(test_timeout_kills_group)
+{
+	timeout_case(false);
+}
+END_TEST
+
+START_TEST(test_timeout_sigkill_after_grace)
+{
+	timeout_case(true);
+}
+END_TEST
+
+START_TEST(test_cancel)
+{
+	struct jobs *j = start_runner(1, 1);
+	struct sstep s1, s2, fail;
+	struct job_outcome o;
+	struct job_status st;
+	char logp[PATH_MAX];
+
+	script("long.sh", "exec sleep 300\n");
+	script("never.sh", "touch %s/never\n", tmp);
+	script("fail.sh", "touch %s/failure-ran\n", tmp);
+	sstep_init(&s1, "configure", "long.sh");
+	sstep_init(&s2, "other", "never.sh");
+	sstep_init(&fail, "cleanup", "fail.sh");
+	ck_assert_int_eq(jobs_cancel(j, 4), -ENOENT);
+	ck_assert_int_eq(submit(j, 4, &s1.step, 1, &fail.step, 0), 0);
+	ck_assert_int_eq(submit(j, 5, &s2.step, 1, &fail.step, 0), 0);	/* queued */
+	wait_running(j, 4);
+	ck_assert_int_eq(jobs_status(j, 5, &st), 0);
+	ck_assert_int_eq(st.state, JOB_QUEUED);
+	ck_assert_int_eq(jobs_active(j), 2);
+	ck_assert_int_eq(jobs_log_path(j, 4, logp, sizeof(logp)), 0);
+	ck_assert_ptr_nonnull(strstr(logp, "/4.log"));
+	ck_assert_int_eq(jobs_log_path(j, 4, logp, 4), -ENOBUFS);
+
+	/* The queued job ends without running anything. */
+	ck_assert_int_eq(jobs_cancel(j, 5), 0);
+	wait_outcome(5, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.cancelled && !o.failure_step_ran);
+	ck_assert_int_eq(o.start_ms, 0);
+	ck_assert_str_eq(o.error, "the job was cancelled before it started");
+	ck_assert(!exists("never"));
+
+	ck_assert_int_eq(jobs_cancel(j, 4), 0);
+	wait_outcome(4, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.cancelled && !o.timed_out);
+	ck_assert_int_eq(o.signal, SIGTERM);
+	ck_assert_str_eq(o.error, "the job was cancelled in step 1 (configure)");
+	ck_assert(o.failure_step_ran);
+	ck_assert(exists("failure-ran"));
+	ck_assert_int_eq(jobs_cancel(j, 4), -ENOENT);
+	ck_assert_int_eq(jobs_log_path(j, 4, logp, sizeof(logp)), -ENOENT);
+	ck_assert_int_eq(jobs_active(j), 0);
+	jobs_stop(j);
+	ck_assert_int_eq(col.calls_per_id[4], 1);
+	ck_assert_int_eq(col.calls_per_id[5], 1);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_max_jobs)
+{
+	struct jobs *j = start_runner(2, 1);
+	struct sstep gate;
+	struct job_outcome o;
+	struct job_status st;
+	char path[PATH_MAX];
+	int fd;
+
+	/* Each job notes that it runs, then waits (bounded) for the gate file. */
+	script("gate.sh", "touch %s/running.$1\ni=0\nwhile [ ! -e %s/gate ] && [ $i -lt 600 ]; "
+	    "do sleep 0.05; i=$((i+1)); done\n[ -e %s/gate ]\n", tmp, tmp, tmp);
+	tpath(gate.path, sizeof(gate.path), "gate.sh");
+	for (uint64_t id = 10; id < 14; id++) {
+		char arg[8];
+		const char *argv[] = { gate.path, arg, NULL };
+		struct job_step s = { .title = "gated", .argv = argv, .envp = test_env };
+
+		snprintf(arg, sizeof(arg), "%u", (unsigned)id);
+		ck_assert_int_eq(submit(j, id, &s, 1, NULL, 60), id < 13 ? 0 : -EBUSY);
+	}
+	wait_file("running.10");
+	wait_file("running.11");
+	ck_assert_int_eq(jobs_status(j, 12, &st), 0);
+	ck_assert_int_eq(st.state, JOB_QUEUED);
+	ck_assert_int_eq(st.pid, 0);
+	ck_assert(!exists("running.12"));
+	ck_assert_int_eq(jobs_active(j), 3);
+	ck_assert(jobs_is_running(j, 10) && jobs_is_running(j, 12));
+	ck_assert_int_eq(access(tpath(path, sizeof(path), "13.log"), F_OK), -1);
+
+	fd = open(tpath(path, sizeof(path), "gate"), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	for (uint64_t id = 10; id < 13; id++) {
+		wait_outcome(id, &o);
+		ck_assert_int_eq(o.state, JOB_COMPLETE);
+	}
+	ck_assert(exists("running.12"));
+	ck_assert_int_eq(jobs_active(j), 0);
+	jobs_stop(j);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_stop_terminates)
+{
+	struct jobs *j = start_runner(1, 1);
+	struct sstep s1, fail;
+	struct job_outcome o;
+	long long t0;
+
+	script("long.sh", "sleep 300 &\nwait\n");
+	script("fail.sh", "touch %s/failure-ran\n", tmp);
+	sstep_init(&s1, "configure", "long.sh");
+	sstep_init(&fail, "cleanup", "fail.sh");
+	ck_assert_int_eq(submit(j, 20, &s1.step, 1, &fail.step, 0), 0);
+	ck_assert_int_eq(submit(j, 21, &s1.step, 1, &fail.step, 0), 0);
+	wait_running(j, 20);
+	t0 = fsio_mono_ms();
+	jobs_stop(j);
+	ck_assert(fsio_mono_ms() - t0 < GRACE_MS + 2000);
+	wait_outcome(20, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.stopped && !o.failure_step_ran);
+	ck_assert_str_eq(o.error, "clusterm stopped during step 1 (configure)");
+	wait_outcome(21, &o);
+	ck_assert(o.stopped && o.start_ms == 0);
+	ck_assert(!exists("failure-ran"));
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_exec_env_fds)
+{
+	struct jobs *j = start_runner(1, 0);
+	const char *nocmd[] = { "/nonexistent/cmd", NULL };
+	const char *lookup[] = { "sh", "-c", "echo looked-up; env; ls /proc/self/fd; cat", NULL };
+	const char *nopath_env[] = { "PATH=/nonexistent", NULL };
+	const char *byname[] = { "true", NULL };
+	struct job_step bad = { .title = "configure", .argv = nocmd, .envp = test_env };
+	struct job_step ok = { .title = "env", .argv = lookup, .envp = test_env };
+	struct job_step unfound = { .title = "x", .argv = byname, .envp = nopath_env };
+	struct sstep fail;
+	struct job_outcome o;
+	char path[PATH_MAX], *log;
+	int leak;
+
+	/* A descriptor without O_CLOEXEC must not reach the child. */
+	leak = open("/dev/null", O_RDONLY);
+	ck_assert_int_ge(leak, 3);
+	setenv("LEAKED_VAR", "1", 1);
+	script("fail.sh", "touch %s/failure-ran\n", tmp);
+	sstep_init(&fail, "cleanup", "fail.sh");
+
+	ck_assert_int_eq(submit(j, 30, &bad, 1, &fail.step, 10), 0);
+	wait_outcome(30, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert_ptr_nonnull(strstr(o.error, "could not start /nonexistent/cmd"));
+	ck_assert(o.failure_step_ran);
+	ck_assert(exists("failure-ran"));
+
+	ck_assert_int_eq(submit(j, 31, &unfound, 1, NULL, 10), 0);
+	wait_outcome(31, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert_ptr_nonnull(strstr(o.error, "could not start true"));
+
+	/* PATH lookup in the step's env, exact env, fds 0-2 only, stdin at EOF. */
+	ck_assert_int_eq(submit(j, 32, &ok, 1, NULL, 10), 0);
+	wait_outcome(32, &o);
+	ck_assert_int_eq(o.state, JOB_COMPLETE);
+	log = job_log(32);
+	ck_assert_ptr_nonnull(strstr(log, "looked-up\n"));
+	ck_assert_ptr_nonnull(strstr(log, "PATH=/usr/bin:/bin\n"));
+	ck_assert_ptr_nonnull(strstr(log, "LANG=C\n"));
+	ck_assert_ptr_null(strstr(log, "LEAKED_VAR"));
+	ck_assert_ptr_nonnull(strstr(log, "\n0\n1\n2\n3\n---"));	/* 3 is ls's own dir */
+	free(log);
+
+	/* A log that cannot be created is refused at submit. */
+	{
+		struct job_spec spec = { .id = 33, .log_path = "/nonexistent/dir/33.log",
+		    .steps = &ok, .nsteps = 1 };
+		ck_assert_int_eq(jobs_submit(j, &spec), -ENOENT);
+		spec.log_path = tpath(path, sizeof(path), "33.log");
+		spec.nsteps = 0;
+		ck_assert_int_eq(jobs_submit(j, &spec), -EINVAL);
+		spec.nsteps = JOBS_MAX_STEPS + 1;
+		ck_assert_int_eq(jobs_submit(j, &spec), -EINVAL);
+		spec.nsteps = 1;
+		spec.timeout_s = -1;
+		ck_assert_int_eq(jobs_submit(j, &spec), -EINVAL);
+	}
+	close(leak);
+	jobs_stop(j);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_log_path_make)
+{
+	char buf[64];
+
+	ck_assert_int_eq(jobs_log_path_make("/var/lib/clusterm", 42, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/var/lib/clusterm/jobs/42.log");
+	ck_assert_int_eq(jobs_log_path_make("/var/lib/clusterm", 42, buf, 10), -ENAMETOOLONG);
+	ck_assert_str_eq(jobs_state_name(JOB_ERRORED), "Errored");
+	ck_assert_str_eq(jobs_state_name(JOB_COMPLETE), "Complete");
+}
+END_TEST
+
+/* tests/playbooks, from this file's path (relative to the build dir when relative). */
+static bool
+playbook_dir(char *buf, size_t len)
+{
+	char exe[PATH_MAX], src[PATH_MAX * 2], real[PATH_MAX], *d;
+	ssize_t n;
+
+	if (getenv("TEST_PLAYBOOK_DIR") != NULL) {
+		snprintf(buf, len, "%s", getenv("TEST_PLAYBOOK_DIR"));
+		return true;
+	}
+	if (__FILE__[0] == '/') {
+		snprintf(src, sizeof(src), "%s", __FILE__);
+	} else {
+		/* build/tests/unit/test_jobs -> build */
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n < 0)
+			return false;
+		exe[n] = '\0';
+		d = dirname(dirname(dirname(exe)));
+		snprintf(src, sizeof(src), "%s/%s", d, __FILE__);
+	}
+	if (realpath(src, real) == NULL)
+		return false;
+	d = dirname(dirname(real));	/* .../tests */
+	snprintf(buf, len, "%s/playbooks", d);
+	return access(buf, F_OK) == 0;
+}
+
+/* A command in this process's PATH, or false. */
+static bool
+in_path(const char *cmd)
+{
+	const char *p = getenv("PATH");
+	char buf[PATH_MAX];
+
+	while (p != NULL && *p != '\0') {
+		size_t l = strcspn(p, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)l, p, cmd);
+		if (access(buf, X_OK) == 0)
+			return true;
+		p += l + (p[l] == ':');
+	}
+	return false;
+}
+
+/* Builds one ansible step for playbook into cmd. */
+static void
+ansible_step(const struct ansible_conf *c, const char *inv, const char *playbook,
+    const char *vars, const char *const *env, struct ansible_cmd *cmd, struct job_step *ret)
+{
+	char err[256];
+
+	ck_assert_msg(ansible_build_cmd(c, inv, playbook, vars, env, cmd, err, sizeof(err)) == 0,
+	    "%s", err);
+	*ret = (struct job_step){ .title = playbook, .argv = (const char *const *)cmd->argv,
+	    .envp = (const char *const *)cmd->envp };
+}
+
+START_TEST(test_real_ansible)
+{
+	const struct ansible_host hosts[] = { { "node1-SER1", "127.0.0.1" },
+	    { "node2", "localhost" } };
+	struct ansible_conf *c = malloc(sizeof(*c));
+	struct ansible_cmd site = { 0 }, sitefail = { 0 }, cleanup = { 0 };
+	struct job_step steps[3];
+	struct job_outcome o;
+	struct jobs *j;
+	char inv[PATH_MAX], req[PATH_MAX + 64], home[PATH_MAX + 8], path[PATH_MAX];
+	char err[256], *vars = NULL, *s;
+	const char *env[3];
+
+	ck_assert_ptr_nonnull(c);
+	if (!in_path("ansible-playbook")) {
+		fprintf(stderr, "test_real_ansible: SKIPPED, ansible-playbook is not installed "
+		    "(Debian package ansible)\n");
+		free(c);
+		return;
+	}
+	ansible_conf_defaults(c);
+	ck_assert_msg(playbook_dir(c->playbook_location, sizeof(c->playbook_location)),
+	    "tests/playbooks not found (set TEST_PLAYBOOK_DIR)");
+	c->timeout_s = 120;
+
+	ck_assert_int_eq(ansible_inventory_write(tmp, "7.inv", "service-master", hosts, 2, err,
+	    sizeof(err)), 0);
+	tpath(inv, sizeof(inv), "7.inv");
+	snprintf(req, sizeof(req), "{\"marker_dir\":\"%s\"}", tmp);
+	ck_assert_int_eq(ansible_merge_extra_vars(req, "{\"g\":1}", "{\"marker_dir\":\"/x\"}",
+	    &vars, err, sizeof(err)), 0);
+	/* HOME in the temp dir keeps ~/.ansible out of the real home. */
+	snprintf(home, sizeof(home), "HOME=%s", tmp);
+	env[0] = "PATH=/usr/local/bin:/usr/bin:/bin";
+	env[1] = home;
+	env[2] = NULL;
+
+	ansible_step(c, inv, c->configure_playbook, vars, env, &site, &steps[0]);
+	ansible_step(c, inv, "site-fail.yml", vars, env, &sitefail, &steps[1]);
+	ansible_step(c, inv, c->cleanup_playbook, vars, env, &cleanup, &steps[2]);
+
+	j = start_runner(1, 0);
+	/* A good configure. */
+	ck_assert_int_eq(submit(j, 40, &steps[0], 1, &steps[2], c->timeout_s), 0);
+	wait_outcome(40, &o);
+	s = job_log(40);
+	ck_assert_msg(o.state == JOB_COMPLETE, "ansible failed: %s\n%s", o.error, s);
+	ck_assert_ptr_nonnull(strstr(s, "PLAY RECAP"));
+	free(s);
+	s = slurp(tpath(path, sizeof(path), "node1-SER1.configure"));
+	ck_assert_str_eq(s, "node1-SER1 127.0.0.1 service-master\n");
+	free(s);
+	s = slurp(tpath(path, sizeof(path), "node2.configure"));
+	ck_assert_str_eq(s, "node2 localhost service-master\n");
+	free(s);
+	ck_assert(!exists("node1-SER1.cleanup"));
+	ck_assert_int_eq(unlink(tpath(path, sizeof(path), "node1-SER1.configure")), 0);
+
+	/* A failing configure: the cleanup playbook runs as the failure step. */
+	ck_assert_int_eq(submit(j, 41, &steps[1], 1, &steps[2], c->timeout_s), 0);
+	wait_outcome(41, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert_int_eq(o.exit_code, 2);	/* ansible-playbook: a host failed */
+	ck_assert(o.failure_step_ran);
+	ck_assert_int_eq(o.failure_exit_code, 0);
+	ck_assert(exists("node1-SER1.configure") && exists("node2.configure"));
+	ck_assert(exists("node1-SER1.cleanup") && exists("node2.cleanup"));
+	s = job_log(41);
+	ck_assert_ptr_nonnull(strstr(s, "fails on purpose"));
+	free(s);
+
+	jobs_stop(j);
+	assert_no_children();
+	ansible_cmd_finish(&site);
+	ansible_cmd_finish(&sitefail);
+	ansible_cmd_finish(&cleanup);
+	free(vars);
+	free(c);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("jobs");
+	TCase *tc = tcase_create("runner");
+	TCase *ta = tcase_create("ansible");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_success);
+	tcase_add_test(tc, test_failure_runs_failure_step);
+	tcase_add_test(tc, test_timeout_kills_group);
+	tcase_add_test(tc, test_timeout_sigkill_after_grace);
+	tcase_add_test(tc, test_cancel);
+	tcase_add_test(tc, test_max_jobs);
+	tcase_add_test(tc, test_stop_terminates);
+	tcase_add_test(tc, test_exec_env_fds);
+	tcase_add_test(tc, test_log_path_make);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(ta, setup, teardown);
+	tcase_set_timeout(ta, 300);
+	tcase_add_test(ta, test_real_ansible);
+	suite_add_tcase(s, ta);
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
