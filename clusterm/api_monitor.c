@@ -1,0 +1,170 @@
+/* The monitor intake endpoints (CONTRACT 3.1): decode, check, hand to intake. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cm_limits.h"
+#include "intake.h"
+#include "log.h"
+#include "manager.h"
+#include "metrics.h"
+
+/* Reporter headers, checked: printable, bounded, seq a decimal number. */
+static int
+origin(struct http_req *req, struct intake_origin *o)
+{
+	const char *rep = http_header(req, "X-Reporter");
+	const char *ep = http_header(req, "X-Reporter-Epoch");
+	const char *seq = http_header(req, "X-Reporter-Seq");
+
+	memset(o, 0, sizeof(*o));
+	o->epoch = "";
+	if (rep == NULL) {
+		if (ep != NULL || seq != NULL) {
+			http_reply_error(req, 400, "X-Reporter-Epoch and X-Reporter-Seq need "
+			    "X-Reporter");
+			return -1;
+		}
+		return 0;
+	}
+	if (rep[0] == '\0' || strlen(rep) > LIMIT_MEMBER_NAME_LEN) {
+		http_reply_error(req, 400, "X-Reporter must hold 1 to %d characters",
+		    LIMIT_MEMBER_NAME_LEN);
+		return -1;
+	}
+	for (const unsigned char *p = (const unsigned char *)rep; *p; p++) {
+		if (*p < 0x21 || *p == 0x7f) {
+			http_reply_error(req, 400, "X-Reporter holds a space or control "
+			    "character");
+			return -1;
+		}
+	}
+	o->reporter = rep;
+	if (ep != NULL) {
+		if (strlen(ep) > LIMIT_EPOCH_LEN) {
+			http_reply_error(req, 400, "X-Reporter-Epoch is longer than %d",
+			    LIMIT_EPOCH_LEN);
+			return -1;
+		}
+		o->epoch = ep;
+	}
+	if (seq != NULL) {
+		char *end;
+		unsigned long long v;
+		errno = 0;
+		v = strtoull(seq, &end, 10);
+		if (seq[0] < '0' || seq[0] > '9' || *end != '\0' || errno != 0) {
+			http_reply_error(req, 400, "X-Reporter-Seq must be a decimal number");
+			return -1;
+		}
+		o->seq = v;
+		o->has_seq = true;
+	}
+	return 0;
+}
+
+static void
+handle(struct http_req *req, enum report_form form, enum report_kind kind,
+    const char *expect_name)
+{
+	struct manager *m = req->ctx;
+	struct report_batch b = { 0 };
+	struct intake_origin o;
+	struct intake_result res;
+	char err[512];
+	cJSON *out;
+	int rc;
+
+	if (origin(req, &o) < 0) {
+		metrics_rejected(REJECT_MALFORMED);
+		return;
+	}
+	if (http_read_body(req) < 0)
+		return;
+	rc = report_json_decode(req->body, req->len, form, &b, err, sizeof(err));
+	if (rc < 0) {
+		metrics_rejected(rc == -E2BIG ? REJECT_LIMIT : REJECT_INVALID);
+		http_reply_error(req, 400, "%s", err);
+		return;
+	}
+	if (form == REPORT_FORM_CONTIV)
+		kind = b.kind;
+	if (expect_name != NULL) {
+		char name[LIMIT_NODE_NAME_LEN + 1];
+		if (report_node_name(&b.reports[0], name, sizeof(name)) < 0 ||
+		    strcmp(name, expect_name) != 0) {
+			metrics_rejected(REJECT_INVALID);
+			http_reply_error(req, 400, "path names node %s but the report is of "
+			    "node %s", expect_name, name);
+			goto out;
+		}
+	}
+	rc = intake_apply(m->state, &b, kind, &o, &res, err, sizeof(err));
+	if (rc < 0) {
+		log_error("intake from %s (%s): %s", req->remote,
+		    o.reporter ? o.reporter : "operator", err);
+		http_reply_error(req, 500, "%s", err);
+		goto out;
+	}
+	metrics_reports(res.accepted, res.duplicates);
+	log_debug("%s from %s (%s seq %llu): %zu accepted, %zu duplicates", req->path,
+	    req->remote, o.reporter ? o.reporter : "operator", (unsigned long long)o.seq,
+	    res.accepted, res.duplicates);
+	out = cJSON_CreateObject();
+	if (out != NULL) {
+		cJSON_AddNumberToObject(out, "accepted", (double)res.accepted);
+		cJSON_AddNumberToObject(out, "duplicates", (double)res.duplicates);
+	}
+	http_reply_json(req, 200, out);
+out:
+	report_batch_finish(&b);
+}
+
+static bool
+kind_param(struct http_req *req, const char *s, enum report_kind *ret)
+{
+	*ret = report_kind_parse(s);
+	if (*ret != REPORT_KIND_NONE)
+		return true;
+	http_reply_error(req, 404, "no such monitor event: %s (discovered or disappeared)", s);
+	return false;
+}
+
+static void
+post_event_batch(struct http_req *req)
+{
+	enum report_kind k;
+
+	if (kind_param(req, req->params[0], &k))
+		handle(req, REPORT_FORM_ARRAY, k, NULL);
+}
+
+static void
+post_single(struct http_req *req)
+{
+	enum report_kind k;
+
+	if (kind_param(req, req->params[0], &k))
+		handle(req, REPORT_FORM_SINGLE, k, req->params[1]);
+}
+
+static void
+post_contiv(struct http_req *req)
+{
+	handle(req, REPORT_FORM_CONTIV, REPORT_KIND_NONE, NULL);
+}
+
+static void
+post_snapshot(struct http_req *req)
+{
+	handle(req, REPORT_FORM_SNAPSHOT, REPORT_KIND_NONE, NULL);
+}
+
+const struct http_route api_monitor_routes[] = {
+	{ "POST", "/monitor/event", post_contiv },
+	{ "POST", "/monitor/snapshot", post_snapshot },
+	{ "POST", "/monitor/event/{}", post_event_batch },
+	{ "POST", "/monitor/{}/{}", post_single },
+	{ NULL, NULL, NULL },
+};

@@ -1,0 +1,215 @@
+/* Native read endpoints: nodes, votes, health and metrics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fsio.h"
+#include "intake.h"
+#include "manager.h"
+#include "metrics.h"
+#include "votes.h"
+
+void
+api_time(long long ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+add_time(cJSON *o, const char *key, long long ms)
+{
+	char buf[32];
+
+	if (ms <= 0) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	api_time(ms, buf, sizeof(buf));
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+static void
+add_opt(cJSON *o, const char *key, const char *v)
+{
+	cJSON_AddStringToObject(o, key, v != NULL ? v : "");
+}
+
+cJSON *
+api_node_json(struct state *s, const struct node *n, bool detail)
+{
+	cJSON *o = cJSON_CreateObject(), *tags, *votes;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "name", n->name);
+	add_opt(o, "label", n->rep.label);
+	add_opt(o, "serial", n->rep.serial);
+	add_opt(o, "address", n->rep.addr);
+	add_opt(o, "member", n->rep.name);
+	add_opt(o, "role", n->rep.role);
+	add_opt(o, "last_event", n->rep.event);
+	cJSON_AddStringToObject(o, "state", mon_state_name(n->state));
+	cJSON_AddStringToObject(o, "prev_state", mon_state_name(n->prev_state));
+	cJSON_AddStringToObject(o, "status", node_status_name(n->status));
+	cJSON_AddStringToObject(o, "prev_status", node_status_name(n->prev_status));
+	cJSON_AddStringToObject(o, "host_group", n->host_group ? n->host_group : "");
+	add_time(o, "state_changed", n->state_ms);
+	cJSON_AddNumberToObject(o, "last_job", (double)n->last_job);
+	tags = cJSON_AddObjectToObject(o, "tags");
+	for (size_t i = 0; tags != NULL && i < n->rep.ntags; i++)
+		cJSON_AddStringToObject(tags, n->rep.tags[i].key, n->rep.tags[i].value);
+	if (!detail)
+		return o;
+
+	add_time(o, "gone_since", n->gone_since_ms);
+	if (n->gone_since_ms > 0 && n->state != MON_DISAPPEARED)
+		add_time(o, "grace_ends", n->gone_since_ms + s->params.grace_ms);
+	votes = cJSON_AddArrayToObject(o, "votes");
+	for (size_t i = 0; votes != NULL && i < n->nvotes; i++) {
+		const struct vote *v = &n->votes[i];
+		cJSON *vo = cJSON_CreateObject();
+		if (vo == NULL || !cJSON_AddItemToArray(votes, vo)) {
+			cJSON_Delete(vo);
+			break;
+		}
+		cJSON_AddStringToObject(vo, "reporter", v->reporter);
+		cJSON_AddStringToObject(vo, "vote", v->alive ? "alive" : "gone");
+		cJSON_AddNumberToObject(vo, "seq", (double)v->seq);
+		add_time(vo, "received", v->received_ms);
+		cJSON_AddBoolToObject(vo, "counted",
+		    votes_counted(n, i, intake_member_state, s));
+		cJSON_AddBoolToObject(vo, "self", n->rep.name != NULL &&
+		    strcmp(n->rep.name, v->reporter) == 0);
+	}
+	return o;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	const struct node *x = *(struct node *const *)a, *y = *(struct node *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * The nodes sorted by name, under the read lock (caller unlocks); NULL on
+ * out-of-memory.
+ */
+static struct node **
+sorted_nodes(struct state *s, size_t *ret_n)
+{
+	size_t n = inventory_count(s->inv);
+	struct node **v = malloc((n ? n : 1) * sizeof(*v));
+
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		v[i] = inventory_at(s->inv, i);
+	qsort(v, n, sizeof(*v), by_name);
+	*ret_n = n;
+	return v;
+}
+
+static void
+get_nodes(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct state *s = m->state;
+	cJSON *out = cJSON_CreateObject(), *arr;
+	struct node **v;
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&s->lock);
+	v = sorted_nodes(s, &n);
+	arr = out != NULL ? cJSON_AddArrayToObject(out, "nodes") : NULL;
+	for (size_t i = 0; v != NULL && arr != NULL && i < n; i++)
+		cJSON_AddItemToArray(arr, api_node_json(s, v[i], false));
+	if (out != NULL)
+		cJSON_AddBoolToObject(out, "disruption", s->disruption);
+	pthread_rwlock_unlock(&s->lock);
+	free(v);
+	http_reply_json(req, v != NULL ? 200 : 500, out);
+}
+
+static void
+get_node(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct state *s = m->state;
+	struct node *n;
+	cJSON *out = NULL;
+
+	pthread_rwlock_rdlock(&s->lock);
+	n = inventory_get(s->inv, req->params[0]);
+	if (n != NULL)
+		out = api_node_json(s, n, true);
+	pthread_rwlock_unlock(&s->lock);
+	if (n == NULL) {
+		http_reply_error(req, 404, "no such node: %s", req->params[0]);
+		return;
+	}
+	http_reply_json(req, 200, out);
+}
+
+static void
+get_healthz(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct state *s = m->state;
+	struct store_stats st;
+	cJSON *out = cJSON_CreateObject();
+	bool disruption;
+	size_t nodes;
+	long long since;
+
+	store_get_stats(s->store, &st);
+	pthread_rwlock_rdlock(&s->lock);
+	disruption = s->disruption;
+	since = s->disruption_changed_ms;
+	nodes = inventory_count(s->inv);
+	pthread_rwlock_unlock(&s->lock);
+	if (out == NULL) {
+		http_reply_json(req, 500, NULL);
+		return;
+	}
+	cJSON_AddStringToObject(out, "status", st.failed ? "store failed" :
+	    disruption ? "disruption" : "ok");
+	cJSON_AddBoolToObject(out, "disruption", disruption);
+	if (disruption)
+		add_time(out, "disruption_since", since);
+	cJSON_AddBoolToObject(out, "store_failed", st.failed != 0);
+	cJSON_AddBoolToObject(out, "insecure", m->insecure);
+	cJSON_AddNumberToObject(out, "nodes", (double)nodes);
+	cJSON_AddNumberToObject(out, "uptime_s",
+	    (double)((fsio_now_ms() - m->started_ms) / 1000));
+	/* Disruption mode is a warning, not unreadiness; a failed store is. */
+	http_reply_json(req, st.failed ? 503 : 200, out);
+}
+
+static void
+get_metrics(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	char *text = metrics_render(m->state);
+
+	if (text == NULL) {
+		http_reply_error(req, 500, "out of memory");
+		return;
+	}
+	http_reply_text(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+	free(text);
+}
+
+const struct http_route api_v1_routes[] = {
+	{ "GET", "/api/v1/nodes", get_nodes },
+	{ "GET", "/api/v1/nodes/{}", get_node },
+	{ "GET", "/healthz", get_healthz },
+	{ "GET", "/metrics", get_metrics },
+	{ NULL, NULL, NULL },
+};

@@ -1,0 +1,54 @@
+/* clusterm.conf: the typed configuration (CONTRACT section 4). */
+#ifndef CONF_H
+#define CONF_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONF_DEFAULT_PATH "/etc/clusterm/clusterm.conf"
+#define CONF_STR 512
+
+struct conf_ansible {
+	char command[CONF_STR];
+	char playbook_location[PATH_MAX];
+	char configure_playbook[CONF_STR];
+	char cleanup_playbook[CONF_STR];
+	char upgrade_playbook[CONF_STR];
+	char extra_variables[8192];
+	char user[CONF_STR];
+	char priv_key_file[PATH_MAX];
+	long timeout_s;
+};
+
+struct conf {
+	char addr[CONF_STR];
+	char state_dir[PATH_MAX];
+	long max_jobs;
+	long max_body_bytes;
+	long grace_s;
+	long quorum;
+	double disruption_ratio;
+	long disruption_window_s;
+	struct conf_ansible ansible;
+	char tokens_file[PATH_MAX];
+	char cert_file[PATH_MAX];
+	char key_file[PATH_MAX];
+	char ca_file[PATH_MAX];
+};
+
+/* Fills c with the defaults of CONTRACT section 4. */
+void conf_defaults(struct conf *c);
+
+/*
+ * Loads path over the defaults. Unknown keys, wrong types and values out of
+ * range fail with err naming the key; ignored contiv sections are passed to
+ * warn. 0 or -errno.
+ */
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen,
+    void (*warn)(const char *msg, void *arg), void *warn_arg);
+
+/* Checks what can be checked without starting: paths usable, values sane. */
+int conf_check(const struct conf *c, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,311 @@
+/* civetweb behind a small routing table; every reply is JSON with a length. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <civetweb.h>
+
+#include "cm_limits.h"
+#include "http.h"
+#include "metrics.h"
+
+/* Worker threads and request timeouts (slow clients must not hold them all). */
+#define HTTP_THREADS_DEFAULT	32
+#define HTTP_REQUEST_TIMEOUT_MS	"10000"
+#define HTTP_KEEPALIVE_MS	"30000"
+
+struct http_server {
+	struct mg_context *mg;
+	struct http_opts o;
+};
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Status";
+	}
+}
+
+void
+http_reply_text(struct http_req *req, int status, const char *ctype, const char *body,
+    size_t len)
+{
+	/* After a refused body the rest of it is unread: close the connection. */
+	bool close_conn = status == 413;
+
+	req->status = status;
+	metrics_http(status);
+	mg_printf(req->conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n%s\r\n", status, reason(status), ctype, len,
+	    close_conn ? "Connection: close\r\n" : "");
+	if (len > 0)
+		mg_write(req->conn, body, len);
+}
+
+void
+http_reply_json(struct http_req *req, int status, cJSON *body)
+{
+	char *text = body != NULL ? cJSON_PrintUnformatted(body) : NULL;
+
+	cJSON_Delete(body);
+	if (text == NULL) {
+		static const char oom[] = "{\"error\":\"out of memory\"}";
+		http_reply_text(req, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	http_reply_text(req, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+void
+http_reply_error(struct http_req *req, int status, const char *fmt, ...)
+{
+	char msg[512];
+	cJSON *o;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o = cJSON_CreateObject();
+	if (o != NULL)
+		cJSON_AddStringToObject(o, "error", msg);
+	http_reply_json(req, status, o);
+}
+
+const char *
+http_header(struct http_req *req, const char *name)
+{
+	return mg_get_header(req->conn, name);
+}
+
+bool
+http_query(struct http_req *req, const char *name, char *buf, size_t len)
+{
+	if (req->query == NULL)
+		return false;
+	return mg_get_var(req->query, strlen(req->query), name, buf, len) >= 0;
+}
+
+static bool
+json_media_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	return strncasecmp(ct, "application/json", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+int
+http_read_body(struct http_req *req)
+{
+	struct http_server *h = mg_get_user_data(mg_get_context(req->conn));
+	const struct mg_request_info *ri = mg_get_request_info(req->conn);
+	size_t max = h->o.max_body, cap, len = 0;
+	char *buf;
+
+	if (!json_media_type(http_header(req, "Content-Type"))) {
+		metrics_rejected(REJECT_MEDIA_TYPE);
+		http_reply_error(req, 415, "Content-Type must be application/json");
+		return -1;
+	}
+	if (ri->content_length > (long long)max) {
+		metrics_rejected(REJECT_TOO_LARGE);
+		http_reply_error(req, 413, "body of %lld bytes is over the limit of %zu",
+		    ri->content_length, max);
+		return -1;
+	}
+	/* Chunked bodies have no length: read up to the limit and one byte more. */
+	cap = ri->content_length >= 0 ? (size_t)ri->content_length : 16384;
+	buf = malloc(cap + 1);
+	if (buf == NULL) {
+		http_reply_error(req, 500, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		int n;
+		if (len == cap) {
+			char *b;
+			if (ri->content_length >= 0 || cap > max)
+				break;
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			b = realloc(buf, cap + 1);
+			if (b == NULL) {
+				free(buf);
+				http_reply_error(req, 500, "out of memory");
+				return -1;
+			}
+			buf = b;
+		}
+		n = mg_read(req->conn, buf + len, cap - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max) {
+		free(buf);
+		metrics_rejected(REJECT_TOO_LARGE);
+		http_reply_error(req, 413, "body is over the limit of %zu bytes", max);
+		return -1;
+	}
+	buf[len] = '\0';
+	req->body = buf;
+	req->len = len;
+	return 0;
+}
+
+/* Matches path against pattern; {} captures one non-empty segment. */
+static bool
+match(const char *pattern, const char *path, const char **caps, char *store, size_t cap_len)
+{
+	int ncap = 0;
+	size_t used = 0;
+
+	while (*pattern != '\0') {
+		if (pattern[0] == '{' && pattern[1] == '}') {
+			size_t seg = strcspn(path, "/");
+			if (seg == 0 || ncap >= HTTP_MAX_PARAMS || used + seg + 1 > cap_len)
+				return false;
+			memcpy(store + used, path, seg);
+			store[used + seg] = '\0';
+			caps[ncap++] = store + used;
+			used += seg + 1;
+			path += seg;
+			pattern += 2;
+			continue;
+		}
+		if (*pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	return *path == '\0';
+}
+
+static int
+dispatch(struct mg_connection *conn, void *cbdata)
+{
+	struct http_server *h = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	char store[2 * (LIMIT_NODE_NAME_LEN + 64)];
+	struct http_req req;
+	bool path_known = false;
+
+	memset(&req, 0, sizeof(req));
+	req.conn = conn;
+	req.method = ri->request_method;
+	req.path = ri->local_uri != NULL ? ri->local_uri : "/";
+	req.query = ri->query_string;
+	req.ctx = h->o.ctx;
+	snprintf(req.remote, sizeof(req.remote), "%s", ri->remote_addr);
+
+	for (const struct http_route *r = h->o.routes; r->fn != NULL; r++) {
+		if (!match(r->pattern, req.path, req.params, store, sizeof(store)))
+			continue;
+		path_known = true;
+		if (strcmp(r->method, req.method) != 0)
+			continue;
+		r->fn(&req);
+		free(req.body);
+		return req.status != 0 ? req.status : 200;
+	}
+	if (path_known)
+		http_reply_error(&req, 405, "method %s not allowed on %s", req.method, req.path);
+	else
+		http_reply_error(&req, 404, "no such path: %s", req.path);
+	return req.status;
+}
+
+/* civetweb's own log lines (bind failures and the like). */
+static int
+on_log(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	fprintf(stderr, "civetweb: %s\n", message);
+	return 1;
+}
+
+int
+http_start(const struct http_opts *o, struct http_server **ret, char *err, size_t errlen)
+{
+	struct mg_callbacks cb;
+	struct mg_init_data init;
+	struct mg_error_data ed;
+	struct http_server *h;
+	char threads[16], errtxt[256] = "";
+	const char *opts[] = {
+		"listening_ports", o->addr,
+		"num_threads", threads,
+		"enable_keep_alive", "yes",
+		"keep_alive_timeout_ms", HTTP_KEEPALIVE_MS,
+		"request_timeout_ms", HTTP_REQUEST_TIMEOUT_MS,
+		/* Without it keep-alive POSTs stall on delayed ACKs (40 ms each). */
+		"tcp_nodelay", "1",
+		"decode_url", "yes",
+		NULL,
+	};
+
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	h->o = *o;
+	snprintf(threads, sizeof(threads), "%d", o->threads > 0 ? o->threads :
+	    HTTP_THREADS_DEFAULT);
+	memset(&cb, 0, sizeof(cb));
+	cb.log_message = on_log;
+	memset(&init, 0, sizeof(init));
+	init.callbacks = &cb;
+	init.user_data = h;
+	init.configuration_options = opts;
+	memset(&ed, 0, sizeof(ed));
+	ed.text = errtxt;
+	ed.text_buffer_size = sizeof(errtxt);
+	h->mg = mg_start2(&init, &ed);
+	if (h->mg == NULL) {
+		snprintf(err, errlen, "cannot listen on %s: %s", o->addr,
+		    errtxt[0] ? errtxt : "civetweb failed to start");
+		free(h);
+		return -EADDRINUSE;
+	}
+	mg_set_request_handler(h->mg, "/", dispatch, h);
+	*ret = h;
+	return 0;
+}
+
+int
+http_port(struct http_server *h)
+{
+	struct mg_server_port ports[4];
+	int n = mg_get_server_ports(h->mg, 4, ports);
+
+	return n > 0 ? ports[0].port : -1;
+}
+
+void
+http_stop(struct http_server *h)
+{
+	if (h == NULL)
+		return;
+	mg_stop(h->mg);
+	free(h);
+}

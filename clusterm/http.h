@@ -1,0 +1,70 @@
+/*
+ * The HTTP front: civetweb set-up, the routing table, body reading with the
+ * size and media-type checks, JSON replies and errors.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+struct mg_connection;
+struct http_server;
+
+#define HTTP_MAX_PARAMS 2
+
+struct http_req {
+	struct mg_connection *conn;
+	const char *method;
+	const char *path;
+	const char *query;		/* NULL when none */
+	const char *params[HTTP_MAX_PARAMS];	/* {name} segments of the route */
+	char *body;			/* NUL-terminated, read by http_read_body() */
+	size_t len;
+	void *ctx;			/* the server's context pointer */
+	char remote[48];
+	int status;			/* what was answered */
+};
+
+typedef void (*http_handler_fn)(struct http_req *req);
+
+struct http_route {
+	const char *method;	/* "GET", "POST" */
+	const char *pattern;	/* "/info/node/{}" ({} matches one segment) */
+	http_handler_fn fn;
+};
+
+struct http_opts {
+	const char *addr;		/* "host:port" */
+	size_t max_body;
+	int threads;
+	const struct http_route *routes;	/* terminated by fn == NULL */
+	void *ctx;
+};
+
+/* Starts serving. On failure err says why (port in use, bad address). */
+int http_start(const struct http_opts *o, struct http_server **ret, char *err, size_t errlen);
+/* The port actually bound (for addr ":0"). */
+int http_port(struct http_server *h);
+void http_stop(struct http_server *h);
+
+/*
+ * Reads the JSON body, enforcing the media type (415) and max_body (413).
+ * On failure the error reply has been sent and -1 is returned.
+ */
+int http_read_body(struct http_req *req);
+
+const char *http_header(struct http_req *req, const char *name);
+/* Value of a query parameter into buf; false when absent. */
+bool http_query(struct http_req *req, const char *name, char *buf, size_t len);
+
+/* Replies. The cJSON tree is consumed (deleted). */
+void http_reply_json(struct http_req *req, int status, cJSON *body);
+void http_reply_text(struct http_req *req, int status, const char *ctype, const char *body,
+    size_t len);
+void http_reply_error(struct http_req *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,300 @@
+/* The node table: a growing array of nodes plus two hash indexes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inventory.h"
+#include "strmap.h"
+
+struct inventory {
+	struct node **nodes;	/* stable pointers: nodes are allocated one by one */
+	size_t n, cap;
+	struct strmap *by_name;
+	struct strmap *by_member;
+};
+
+static const char *state_names[] = { "Unknown", "Discovered", "Disappeared" };
+static const char *status_names[] = { "Incomplete", "New", "Unallocated", "Provisioning",
+	"Provisioned", "Allocated", "Cancelled", "Decommissioned", "Maintenance" };
+
+/* from -> allowed targets, CONTRACT section 3.3. */
+static const struct {
+	enum node_status from, to;
+} transitions[] = {
+	{ NS_INCOMPLETE, NS_UNALLOCATED },
+	{ NS_UNALLOCATED, NS_PROVISIONING },
+	{ NS_PROVISIONING, NS_UNALLOCATED },
+	{ NS_PROVISIONING, NS_ALLOCATED },
+	{ NS_ALLOCATED, NS_CANCELLED },
+	{ NS_ALLOCATED, NS_MAINTENANCE },
+	{ NS_CANCELLED, NS_DECOMMISSIONED },
+	{ NS_DECOMMISSIONED, NS_PROVISIONING },
+	{ NS_MAINTENANCE, NS_UNALLOCATED },
+	{ NS_MAINTENANCE, NS_ALLOCATED },
+};
+
+const char *
+mon_state_name(enum mon_state s)
+{
+	return (unsigned)s < 3 ? state_names[s] : "Unknown";
+}
+
+const char *
+node_status_name(enum node_status s)
+{
+	return (unsigned)s < NS_COUNT ? status_names[s] : "Incomplete";
+}
+
+int
+mon_state_parse(const char *s)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int
+node_status_parse(const char *s)
+{
+	for (int i = 0; i < NS_COUNT; i++)
+		if (strcmp(s, status_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+struct inventory *
+inventory_new(void)
+{
+	struct inventory *inv = calloc(1, sizeof(*inv));
+
+	if (inv == NULL)
+		return NULL;
+	inv->by_name = strmap_new();
+	inv->by_member = strmap_new();
+	if (inv->by_name == NULL || inv->by_member == NULL) {
+		inventory_free(inv);
+		return NULL;
+	}
+	return inv;
+}
+
+void
+node_finish(struct node *n)
+{
+	if (n == NULL)
+		return;
+	free(n->name);
+	report_finish(&n->rep);
+	free(n->host_group);
+	for (size_t i = 0; i < n->nvotes; i++)
+		free(n->votes[i].reporter);
+	free(n->votes);
+	memset(n, 0, sizeof(*n));
+}
+
+int
+node_copy(struct node *dst, const struct node *src)
+{
+	*dst = *src;
+	dst->name = NULL;
+	dst->host_group = NULL;
+	dst->votes = NULL;
+	dst->nvotes = 0;
+	report_init(&dst->rep);
+	if ((dst->name = strdup(src->name)) == NULL ||
+	    (dst->host_group = strdup(src->host_group ? src->host_group : "")) == NULL ||
+	    report_copy(&dst->rep, &src->rep) < 0)
+		goto oom;
+	if (src->nvotes > 0) {
+		dst->votes = calloc(src->nvotes, sizeof(*dst->votes));
+		if (dst->votes == NULL)
+			goto oom;
+		for (size_t i = 0; i < src->nvotes; i++) {
+			dst->votes[i] = src->votes[i];
+			dst->votes[i].reporter = strdup(src->votes[i].reporter);
+			dst->nvotes++;
+			if (dst->votes[i].reporter == NULL)
+				goto oom;
+		}
+	}
+	return 0;
+oom:
+	node_finish(dst);
+	return -ENOMEM;
+}
+
+void
+inventory_free(struct inventory *inv)
+{
+	if (inv == NULL)
+		return;
+	for (size_t i = 0; i < inv->n; i++) {
+		node_finish(inv->nodes[i]);
+		free(inv->nodes[i]);
+	}
+	free(inv->nodes);
+	strmap_free(inv->by_name);
+	strmap_free(inv->by_member);
+	free(inv);
+}
+
+struct node *
+inventory_get(const struct inventory *inv, const char *name)
+{
+	return strmap_get(inv->by_name, name);
+}
+
+struct node *
+inventory_by_member(const struct inventory *inv, const char *member)
+{
+	return strmap_get(inv->by_member, member);
+}
+
+size_t
+inventory_count(const struct inventory *inv)
+{
+	return inv->n;
+}
+
+struct node *
+inventory_at(const struct inventory *inv, size_t i)
+{
+	return i < inv->n ? inv->nodes[i] : NULL;
+}
+
+static int
+append(struct inventory *inv, struct node *n)
+{
+	if (inv->n == inv->cap) {
+		size_t cap = inv->cap ? inv->cap * 2 : 64;
+		struct node **v = realloc(inv->nodes, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		inv->nodes = v;
+		inv->cap = cap;
+	}
+	if (strmap_put(inv->by_name, n->name, n) < 0)
+		return -ENOMEM;
+	if (n->rep.name != NULL && strmap_put(inv->by_member, n->rep.name, n) < 0) {
+		strmap_del(inv->by_name, n->name);
+		return -ENOMEM;
+	}
+	inv->nodes[inv->n++] = n;
+	return 0;
+}
+
+int
+inventory_add(struct inventory *inv, const char *name, struct node **ret_node)
+{
+	struct node *n;
+
+	if (inventory_get(inv, name) != NULL)
+		return -EEXIST;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	report_init(&n->rep);
+	n->state = n->prev_state = MON_UNKNOWN;
+	n->status = n->prev_status = NS_UNALLOCATED;
+	n->name = strdup(name);
+	n->host_group = strdup("");
+	if (n->name == NULL || n->host_group == NULL || append(inv, n) < 0) {
+		node_finish(n);
+		free(n);
+		return -ENOMEM;
+	}
+	*ret_node = n;
+	return 0;
+}
+
+/* Points the member index at n for its current Node-Name. */
+static int
+index_member(struct inventory *inv, struct node *n, const char *old_member)
+{
+	if (old_member != NULL && strmap_get(inv->by_member, old_member) == n)
+		strmap_del(inv->by_member, old_member);
+	if (n->rep.name != NULL)
+		return strmap_put(inv->by_member, n->rep.name, n);
+	return 0;
+}
+
+int
+inventory_set_report(struct inventory *inv, struct node *n, const struct report *r)
+{
+	struct report tmp;
+	int rc;
+
+	report_init(&tmp);
+	rc = report_copy(&tmp, r);
+	if (rc < 0)
+		return rc;
+	/* Drop the old index entry before its key string is freed. */
+	if (n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n)
+		strmap_del(inv->by_member, n->rep.name);
+	report_finish(&n->rep);
+	n->rep = tmp;
+	return index_member(inv, n, NULL);
+}
+
+int
+inventory_put(struct inventory *inv, struct node *n)
+{
+	struct node *cur = inventory_get(inv, n->name);
+	int rc;
+
+	if (cur == NULL) {
+		struct node *fresh = malloc(sizeof(*fresh));
+		if (fresh == NULL)
+			return -ENOMEM;
+		*fresh = *n;
+		rc = append(inv, fresh);
+		if (rc < 0) {
+			free(fresh);
+			return rc;
+		}
+		memset(n, 0, sizeof(*n));
+		return 0;
+	}
+	if (cur->rep.name != NULL && strmap_get(inv->by_member, cur->rep.name) == cur)
+		strmap_del(inv->by_member, cur->rep.name);
+	strmap_del(inv->by_name, cur->name);
+	node_finish(cur);
+	*cur = *n;
+	memset(n, 0, sizeof(*n));
+	if (strmap_put(inv->by_name, cur->name, cur) < 0)
+		return -ENOMEM;
+	return index_member(inv, cur, NULL);
+}
+
+bool
+inventory_transition_allowed(enum node_status from, enum node_status to)
+{
+	for (size_t i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++)
+		if (transitions[i].from == from && transitions[i].to == to)
+			return true;
+	return false;
+}
+
+int
+inventory_set_status(struct node *n, enum node_status to)
+{
+	if (!inventory_transition_allowed(n->status, to))
+		return -EPERM;
+	n->prev_status = n->status;
+	n->status = to;
+	return 0;
+}
+
+bool
+inventory_set_state(struct node *n, enum mon_state to, long long now_ms)
+{
+	if (n->state == to)
+		return false;
+	n->prev_state = n->state;
+	n->state = to;
+	n->state_ms = now_ms;
+	if (to == MON_DISAPPEARED)
+		n->disappeared_ms = now_ms;
+	return true;
+}

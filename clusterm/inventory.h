@@ -1,0 +1,103 @@
+/*
+ * The node table: every node clusterm knows, its monitoring state, its
+ * lifecycle status and the contiv status transition table. No I/O.
+ */
+#ifndef INVENTORY_H
+#define INVENTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "report.h"
+
+enum mon_state {
+	MON_UNKNOWN,
+	MON_DISCOVERED,
+	MON_DISAPPEARED,
+};
+
+enum node_status {
+	NS_INCOMPLETE,
+	NS_NEW,
+	NS_UNALLOCATED,
+	NS_PROVISIONING,
+	NS_PROVISIONED,
+	NS_ALLOCATED,
+	NS_CANCELLED,
+	NS_DECOMMISSIONED,
+	NS_MAINTENANCE,
+	NS_COUNT
+};
+
+/* One reporter's current vote on a node. */
+struct vote {
+	char *reporter;		/* serf member name of the observer (owned) */
+	bool alive;
+	uint64_t seq;		/* X-Reporter-Seq of the batch that carried it */
+	long long received_ms;	/* wall clock */
+};
+
+struct node {
+	char *name;			/* <label>-<serial> (owned) */
+	struct report rep;		/* latest monitoring report */
+	enum mon_state state, prev_state;
+	enum node_status status, prev_status;
+	char *host_group;		/* "" when none (owned) */
+	struct vote *votes;
+	size_t nvotes;
+	long long gone_since_ms;	/* gone majority seen since, 0 = none pending */
+	long long state_ms;		/* last state change */
+	long long disappeared_ms;	/* last turn to Disappeared, 0 = never */
+	uint64_t last_job;		/* 0 = none */
+	uint64_t touched;		/* transient: batch generation that changed it */
+};
+
+struct inventory;
+
+struct inventory *inventory_new(void);
+void inventory_free(struct inventory *inv);
+
+/* Lookup by node name, and by serf member name (Node-Name). NULL when unknown. */
+struct node *inventory_get(const struct inventory *inv, const char *name);
+struct node *inventory_by_member(const struct inventory *inv, const char *member);
+
+/* Nodes in insertion order: 0 <= i < inventory_count(). */
+size_t inventory_count(const struct inventory *inv);
+struct node *inventory_at(const struct inventory *inv, size_t i);
+
+/*
+ * Adds a node named name in state Unknown, status Unallocated. -EEXIST when
+ * it exists, -ENOMEM. *ret_node points into the table until the next add.
+ */
+int inventory_add(struct inventory *inv, const char *name, struct node **ret_node);
+
+/* Replaces the node's report (copied) and keeps the member index right. */
+int inventory_set_report(struct inventory *inv, struct node *n, const struct report *r);
+
+/*
+ * Puts a whole node (taken over: its strings belong to the table afterwards,
+ * n is zeroed) in place of the node of the same name, or adds it. Used by
+ * recovery.
+ */
+int inventory_put(struct inventory *inv, struct node *n);
+
+/* Frees a node's members (not the node itself). */
+void node_finish(struct node *n);
+/* Deep copy of src into dst (dst uninitialised). -ENOMEM. */
+int node_copy(struct node *dst, const struct node *src);
+
+/* The contiv transition table. */
+bool inventory_transition_allowed(enum node_status from, enum node_status to);
+/* Moves status (prev_status kept); -EPERM when the table forbids it. */
+int inventory_set_status(struct node *n, enum node_status to);
+/* Sets state (prev_state kept) and its timestamps. Returns true when it changed. */
+bool inventory_set_state(struct node *n, enum mon_state to, long long now_ms);
+
+const char *mon_state_name(enum mon_state s);
+const char *node_status_name(enum node_status s);
+/* -1 when unknown. */
+int mon_state_parse(const char *s);
+int node_status_parse(const char *s);
+
+#endif
