@@ -1,0 +1,272 @@
+/* POSTs with failover and the in-order replay of the spool. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deliver.h"
+#include "fsio.h"
+#include "httpc.h"
+
+/* Merged replay POSTs stop growing past this many bytes of queue files. */
+#define MERGE_MAX_BYTES	(256 * 1024)
+
+void
+deliver_result_finish(struct deliver_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->reply);
+	r->reply = NULL;
+}
+
+const char *
+deliver_path(enum report_kind kind)
+{
+	return kind == REPORT_KIND_DISAPPEARED ? "/monitor/event/disappeared" :
+	    "/monitor/event/discovered";
+}
+
+/* The integer after "key": in a small JSON reply, -1 when absent. */
+static long
+reply_number(const char *body, const char *key)
+{
+	const char *p = strstr(body, key);
+	char *end;
+	long v;
+
+	if (p == NULL)
+		return -1;
+	p += strlen(key);
+	while (*p == ' ' || *p == '"' || *p == ':')
+		p++;
+	errno = 0;
+	v = strtol(p, &end, 10);
+	return (errno != 0 || end == p) ? -1 : v;
+}
+
+/* 408 and 429 ask for a later try; other 4xx are final. */
+static bool
+status_final(long status)
+{
+	return status >= 400 && status < 500 && status != 408 && status != 429;
+}
+
+int
+deliver_post(const struct deliver_opts *o, const char *path, const char *body,
+    size_t len, const char *reporter, const char *epoch, unsigned long long seq,
+    struct deliver_result *ret)
+{
+	char hrep[LIMIT_MEMBER_NAME_LEN + 16], hep[LIMIT_EPOCH_LEN + 24], hseq[48];
+	const char *hdrs[4];
+	struct deliver_result res = { .st = DELIVER_RETRY, .accepted = -1, .duplicates = -1 };
+	size_t nh = 0;
+
+	if (reporter != NULL && reporter[0] != '\0') {
+		snprintf(hrep, sizeof(hrep), "X-Reporter: %s", reporter);
+		hdrs[nh++] = hrep;
+	}
+	if (epoch != NULL && epoch[0] != '\0') {
+		snprintf(hep, sizeof(hep), "X-Reporter-Epoch: %s", epoch);
+		hdrs[nh++] = hep;
+	}
+	if (seq > 0) {
+		snprintf(hseq, sizeof(hseq), "X-Reporter-Seq: %llu", seq);
+		hdrs[nh++] = hseq;
+	}
+	hdrs[nh] = NULL;
+	snprintf(res.err, sizeof(res.err), "no URL configured");
+
+	for (size_t i = 0; i < o->nurls; i++) {
+		long long left = o->deadline_ms - fsio_mono_ms() - o->reserve_ms;
+		struct httpc_opts ho = {
+			.ca_file = o->ca_file,
+			.token = o->token,
+			.headers = hdrs,
+		};
+		struct httpc_response resp = { 0 };
+		char *url;
+		int rc;
+
+		if (left <= 0) {
+			snprintf(res.err, sizeof(res.err), "time bound reached before %s",
+			    o->urls[i]);
+			break;
+		}
+		/* The URLs still to try share what is left for connecting. */
+		ho.timeout_ms = (long)left;
+		ho.connect_timeout_ms = (long)(left / (long long)(o->nurls - i));
+		if (ho.connect_timeout_ms < 1)
+			ho.connect_timeout_ms = 1;
+		url = httpc_url(o->urls[i], path);
+		if (url == NULL)
+			return -ENOMEM;
+		snprintf(res.url, sizeof(res.url), "%s", url);
+		rc = httpc_request("POST", url, body, len, &ho, &resp, res.err, sizeof(res.err));
+		free(url);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc != 0)
+			continue;
+		res.status = resp.status;
+		if (resp.status >= 200 && resp.status < 300) {
+			res.st = DELIVER_OK;
+			res.accepted = reply_number(resp.body, "\"accepted\"");
+			res.duplicates = reply_number(resp.body, "\"duplicates\"");
+			res.err[0] = '\0';
+			httpc_response_finish(&resp);
+			break;
+		}
+		if (status_final(resp.status)) {
+			res.st = DELIVER_REJECTED;
+			snprintf(res.err, sizeof(res.err), "%s answered %ld: %.300s", res.url,
+			    resp.status, resp.body);
+			res.reply = resp.body;
+			resp.body = NULL;
+			break;
+		}
+		snprintf(res.err, sizeof(res.err), "%s answered %ld: %.300s", res.url,
+		    resp.status, resp.body);
+		httpc_response_finish(&resp);
+	}
+	*ret = res;
+	return 0;
+}
+
+static bool
+same_str(const char *a, const char *b)
+{
+	return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+/* Appends src's reports to dst, emptying src. */
+static int
+absorb(struct batch *dst, struct batch *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		int r = batch_add(dst, &src->reports[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+deliver_spool(struct spool *sp, const struct deliver_opts *o, struct deliver_stats *st,
+    deliver_note_fn note, void *arg)
+{
+	struct spool_entry *e = NULL;
+	bool merge = true, dropped = false;
+	size_t n = 0, i = 0;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	if ((r = spool_list(sp, &e, &n)) < 0)
+		return r;
+	while (i < n) {
+		struct deliver_result res;
+		struct batch b, next;
+		size_t j = i + 1, bytes = e[i].size;
+		char *body;
+
+		if (o->deadline_ms - fsio_mono_ms() <= o->reserve_ms) {
+			snprintf(st->err, sizeof(st->err), "time bound reached");
+			break;
+		}
+		r = spool_load(sp, &e[i], &b);
+		if (r == -EBADMSG) {
+			st->corrupt++;
+			if (note != NULL)
+				note("corrupt", e[i].seq, "bad framing, CRC or msgpack: moved to corrupt/",
+				    arg);
+			if ((r = spool_quarantine(sp, &e[i])) < 0)
+				goto out;
+			i++;
+			continue;
+		}
+		if (r < 0)
+			goto out;
+		while (merge && j < n && b.n < BATCH_MAX_REPORTS && bytes < MERGE_MAX_BYTES) {
+			if (spool_load(sp, &e[j], &next) < 0)
+				break;
+			if (next.kind != b.kind || !same_str(next.reporter, b.reporter) ||
+			    strcmp(next.epoch, b.epoch) != 0 ||
+			    b.n + next.n > BATCH_MAX_REPORTS) {
+				batch_finish(&next);
+				break;
+			}
+			r = absorb(&b, &next);
+			b.seq = next.seq;	/* the POST carries the newest seq */
+			next.n = 0;
+			batch_finish(&next);
+			if (r < 0) {
+				batch_finish(&b);
+				goto out;
+			}
+			bytes += e[j].size;
+			j++;
+		}
+		body = batch_json(&b);
+		if (body == NULL) {
+			batch_finish(&b);
+			r = -ENOMEM;
+			goto out;
+		}
+		r = deliver_post(o, deliver_path(b.kind), body, strlen(body), b.reporter,
+		    b.epoch, b.seq, &res);
+		if (r < 0) {
+			free(body);
+			batch_finish(&b);
+			goto out;
+		}
+		if (res.st == DELIVER_OK) {
+			st->batches += j - i;
+			st->posts++;
+			st->reports += b.n;
+			if (res.accepted > 0)
+				st->accepted += res.accepted;
+			if (res.duplicates > 0)
+				st->duplicates += res.duplicates;
+			for (size_t k = i; k < j; k++)
+				spool_drop(sp, &e[k]);
+			dropped = true;
+			i = j;
+		} else if (res.st == DELIVER_REJECTED && j - i > 1) {
+			/* Find the bad batch: replay the rest one by one. */
+			merge = false;
+		} else if (res.st == DELIVER_REJECTED) {
+			st->rejected++;
+			if (note != NULL)
+				note("rejected", b.seq, res.err, arg);
+			if ((r = spool_reject(sp, &b, body, res.status,
+			    res.reply ? res.reply : "")) < 0) {
+				free(body);
+				batch_finish(&b);
+				deliver_result_finish(&res);
+				goto out;
+			}
+			spool_drop(sp, &e[i]);
+			dropped = true;
+			i++;
+		} else {
+			snprintf(st->err, sizeof(st->err), "%s", res.err);
+			free(body);
+			batch_finish(&b);
+			deliver_result_finish(&res);
+			break;
+		}
+		free(body);
+		batch_finish(&b);
+		deliver_result_finish(&res);
+	}
+	st->left = n - i;
+	r = st->left == 0 ? 0 : -EAGAIN;
+out:
+	if (dropped) {
+		int s = spool_sync(sp);
+		if (s < 0 && r == 0)
+			r = s;
+	}
+	free(e);
+	return r;
+}

@@ -1,0 +1,94 @@
+/*
+ * The spool: a durable FIFO of batches that could not be delivered yet,
+ * plus the reporter's epoch and sequence counter. One directory:
+ *
+ *   lock        flock'd by every run that touches the queue
+ *   epoch       "<epoch>\n<reserved seq>\n", written durably
+ *   seq         "<next seq> <boot id>\n", written cheaply (see spool.c)
+ *   q/          one file per batch, named by its seq (oldest = smallest)
+ *   rejected/   batches clusterm answered with 4xx, with the reply
+ *   corrupt/    queue files whose framing or CRC was bad
+ *   seen        the last delivered report per member (seen.c)
+ *   last_error  the last delivery error, one line
+ *
+ * A record is [u32 LE payload length][u32 LE CRC-32C of payload][msgpack
+ * payload]: a map {epoch, seq, kind, reporter, t, reports: [{k: v}]}.
+ */
+#ifndef SPOOL_H
+#define SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "batch.h"
+
+struct spool;
+
+struct spool_entry {
+	char name[32];
+	unsigned long long seq;
+	size_t size;
+};
+
+/*
+ * Creates dir (and q/) when missing and takes its lock, waiting until
+ * deadline_ms (fsio_mono_ms clock) at most: -EWOULDBLOCK when another run
+ * still holds it then. *ret is freed (and the lock dropped) by spool_close.
+ */
+int spool_open(const char *dir, long long deadline_ms, struct spool **ret);
+void spool_close(struct spool *s);
+const char *spool_dir(const struct spool *s);
+
+/*
+ * Gives b the spool's epoch and the next sequence number (creating the
+ * epoch on first use). 0 or -errno.
+ */
+int spool_assign(struct spool *s, struct batch *b);
+
+/*
+ * Writes b to the queue durably (write, fsync, rename, fsync of q/). When
+ * the queue would pass max_bytes, it is first compacted to the newest report
+ * per (reporter, node), b included; *ret_compacted says so. 0 or -errno.
+ */
+int spool_push(struct spool *s, const struct batch *b, unsigned long long max_bytes,
+    bool *ret_compacted);
+
+/* The queue, oldest first (malloc'd array, caller frees). */
+int spool_list(struct spool *s, struct spool_entry **ret, size_t *ret_n);
+/* Reads one queued batch; -EBADMSG when its framing, CRC or msgpack is bad. */
+int spool_load(struct spool *s, const struct spool_entry *e, struct batch *ret);
+/* Removes a delivered batch (spool_sync makes the removals durable). */
+int spool_drop(struct spool *s, const struct spool_entry *e);
+int spool_sync(struct spool *s);
+/* Moves a corrupt queue file to corrupt/. */
+int spool_quarantine(struct spool *s, const struct spool_entry *e);
+/*
+ * Writes rejected/<seq>-<epoch>.json (the body sent) and .reply (status and
+ * the server's answer) durably.
+ */
+int spool_reject(struct spool *s, const struct batch *b, const char *body,
+    long status, const char *reply);
+/* Records (text) or clears (NULL) the last delivery error. */
+int spool_set_error(struct spool *s, const char *text);
+/* Corrupt records met by spool_push's compaction since open. */
+size_t spool_ncorrupt(const struct spool *s);
+
+/* Frames b as one record (malloc'd, caller frees). 0 or -ENOMEM. */
+int spool_record_encode(const struct batch *b, char **ret_buf, size_t *ret_len);
+/* Decodes one record; -EBADMSG when it is not one. */
+int spool_record_decode(const char *buf, size_t len, struct batch *ret);
+
+/* Writes dir/name by rename, without fsync (losing it costs nothing). */
+int spool_write_quick(const char *dir, const char *name, const void *buf, size_t len);
+
+struct spool_status {
+	size_t depth;
+	unsigned long long bytes;
+	long long oldest_ms;		/* wall clock, -1 when empty */
+	char last_error[512];		/* "" when none */
+};
+
+/* Reads the spool's state without taking the lock. */
+int spool_status(const char *dir, struct spool_status *ret);
+
+#endif
