@@ -666,10 +666,10 @@ out:
 
 /*
  * Checks snapshot gen. When good, *ret_m holds it mapped (the payload at
- * STORE_WAL_SNAP_HDR); else returns -EBADMSG and why.
+ * STORE_WAL_SNAP_HDR); else returns -EBADMSG (or -errno) with *why set.
  */
 static int
-load_snapshot(struct wal *w, uint64_t gen, struct mapped *ret_m, const char **ret_why)
+load_snapshot(struct wal *w, uint64_t gen, struct mapped *ret_m, const char **why)
 {
 	struct mapped m = { -1, NULL, 0 };
 	char name[64];
@@ -679,21 +679,21 @@ load_snapshot(struct wal *w, uint64_t gen, struct mapped *ret_m, const char **re
 	snap_name(name, sizeof(name), gen);
 	r = map_file(w, name, false, &m);
 	if (r < 0) {
-		*ret_why = "unreadable";
+		*why = "unreadable";
 		return r;
 	}
-	*ret_why = NULL;
+	*why = NULL;
 	if (m.size < STORE_WAL_SNAP_HDR || memcmp(m.p, SNAP_MAGIC, MAGIC_LEN) != 0 ||
 	    get_le64(m.p + 8) != gen)
-		*ret_why = "bad snapshot header";
+		*why = "bad snapshot header";
 	else {
 		len = get_le64(m.p + 16);
 		if (len != m.size - STORE_WAL_SNAP_HDR)
-			*ret_why = "length does not match the file size";
+			*why = "length does not match the file size";
 		else if (crc32c(0, m.p + STORE_WAL_SNAP_HDR, (size_t)len) != get_le32(m.p + 24))
-			*ret_why = "checksum mismatch";
+			*why = "checksum mismatch";
 	}
-	if (*ret_why != NULL) {
+	if (*why != NULL) {
 		unmap_file(&m);
 		return -EBADMSG;
 	}
@@ -735,8 +735,10 @@ list_dir(struct wal *w, struct gens *segs, struct gens *snaps)
 	closedir(d);
 	if (r < 0)
 		return r;
-	qsort(segs->v, segs->n, sizeof(uint64_t), cmp_gen);
-	qsort(snaps->v, snaps->n, sizeof(uint64_t), cmp_gen);
+	if (segs->n > 1)
+		qsort(segs->v, segs->n, sizeof(uint64_t), cmp_gen);
+	if (snaps->n > 1)
+		qsort(snaps->v, snaps->n, sizeof(uint64_t), cmp_gen);
 	return 0;
 }
 

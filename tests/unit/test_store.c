@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -556,6 +557,99 @@ START_TEST(test_snapshot)
 }
 END_TEST
 
+/*
+ * Snapshots taken while appenders run, the way the daemon does it: the
+ * state (a counter) changes and is logged under one lock; the snapshot is
+ * cut and serialised under it. Recovery must give a snapshot value S and
+ * then exactly the records S, S+1, ... in order.
+ */
+struct live {
+	struct store *s;
+	pthread_mutex_t mu;
+	int counter;
+	int stop;
+	int rc;
+};
+
+static void *
+live_main(void *p)
+{
+	struct live *l = p;
+	char buf[64];
+
+	for (;;) {
+		uint64_t seq;
+		int r;
+		pthread_mutex_lock(&l->mu);
+		if (l->stop) {
+			pthread_mutex_unlock(&l->mu);
+			break;
+		}
+		snprintf(buf, sizeof(buf), "rec-%d", l->counter);
+		r = store_append(l->s, buf, strlen(buf), &seq);
+		if (r == 0)
+			l->counter++;
+		pthread_mutex_unlock(&l->mu);
+		if (r == 0)
+			r = store_wait(l->s, seq);
+		if (r != 0) {
+			l->rc = r;
+			break;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_snapshot_live)
+{
+	struct live l = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t th[4];
+	struct store *s;
+	struct got g = { 0 };
+	char err[512], snap[32];
+	int total, base;
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	l.s = s;
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, live_main, &l), 0);
+	for (int k = 0; k < 20; k++) {
+		uint64_t gen;
+		/* Wait (bounded) for some records between snapshots. */
+		for (int spin = 0; spin < 1000000; spin++) {
+			int c;
+			pthread_mutex_lock(&l.mu);
+			c = l.counter;
+			pthread_mutex_unlock(&l.mu);
+			if (c >= (k + 1) * 20)
+				break;
+			sched_yield();
+		}
+		pthread_mutex_lock(&l.mu);
+		ck_assert_int_eq(store_snapshot_begin(s, &gen), 0);
+		snprintf(snap, sizeof(snap), "%d", l.counter);
+		pthread_mutex_unlock(&l.mu);
+		ck_assert_int_eq(store_snapshot_commit(s, gen, snap, strlen(snap)), 0);
+	}
+	pthread_mutex_lock(&l.mu);
+	l.stop = 1;
+	pthread_mutex_unlock(&l.mu);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(l.rc, 0);
+	total = l.counter;
+	store_close(s);
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	ck_assert_int_eq(g.nsnap, 1);
+	ck_assert_int_eq(sscanf(g.snap, "%d", &base), 1);
+	ck_assert_int_le(base, total);
+	check_recs(&g, base, total - base);
+	got_finish(&g);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(test_lock)
 {
 	struct store *s, *s2 = NULL;
@@ -714,6 +808,7 @@ store_suite(void)
 	tcase_add_test(tc, test_corrupt_early);
 	tcase_add_test(tc, test_gap);
 	tcase_add_test(tc, test_snapshot);
+	tcase_add_test(tc, test_snapshot_live);
 	tcase_add_test(tc, test_lock);
 	tcase_add_test(tc, test_write_failure);
 	tcase_add_test(tc, test_crash);
