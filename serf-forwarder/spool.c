@@ -348,19 +348,22 @@ out:
 
 /* ---- epoch and sequence ---- */
 
+/* The kernel's boot id (procfs files report size 0: read, do not stat). */
 static void
 read_boot_id(char *buf, size_t len)
 {
-	char *s = NULL;
-	size_t n;
+	size_t n = 0;
+	int fd;
 
-	if (fsio_read_file("/proc/sys/kernel/random/boot_id", 128, &s, &n) == 0) {
-		s[strcspn(s, "\n")] = '\0';
-		snprintf(buf, len, "%s", s);
-		free(s);
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fsio_read_all(fd, buf, len - 1, &n) == 0 && n > 0) {
+		buf[n] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
 	} else {
 		snprintf(buf, len, "-");
 	}
+	if (fd >= 0)
+		close(fd);
 }
 
 static int
@@ -453,7 +456,8 @@ load_counter(struct spool *s)
 	if (join(path, sizeof(path), s->dir, "seq") == 0 &&
 	    fsio_read_file(path, 4096, &buf, NULL) == 0) {
 		if (parse_ull(buf, &p, &next) < 0 || *p != ' ' ||
-		    strncmp(p + 1, s->boot, strlen(s->boot)) != 0)
+		    strncmp(p + 1, s->boot, strlen(s->boot)) != 0 ||
+		    (p[1 + strlen(s->boot)] != '\n' && p[1 + strlen(s->boot)] != '\0'))
 			next = 0;
 		free(buf);
 	}
