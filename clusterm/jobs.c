@@ -597,13 +597,11 @@ advance(struct jobs *j, long long now)
 		}
 		if (job->cancel_req) {
 			job->cancel_req = false;
-			if (!job->in_failure)
-				job->out.cancelled = true;
+			job->out.cancelled = true;
 			terminate(j, job, TERM_CANCEL, now);
 		}
 		if (job->deadline > 0 && now >= job->deadline && job->term == TERM_NONE) {
-			if (!job->in_failure)
-				job->out.timed_out = true;
+			job->out.timed_out = true;
 			terminate(j, job, TERM_TIMEOUT, now);
 		}
 		if (job->kill_at > 0 && now >= job->kill_at && job->pid > 0) {
@@ -873,6 +871,16 @@ jobs_submit(struct jobs *j, const struct job_spec *spec)
 	if (job->log_fd < 0) {
 		r = -errno;
 		goto fail_locked;
+	}
+	if (job->log_fd < 3) {
+		/* A daemon with closed stdio: keep 0-2 free for the child's own. */
+		int fd = fcntl(job->log_fd, F_DUPFD_CLOEXEC, 3);
+
+		r = fd < 0 ? -errno : 0;
+		close(job->log_fd);
+		job->log_fd = fd;
+		if (r < 0)
+			goto fail_locked;
 	}
 	for (pp = &j->head; *pp != NULL; pp = &(*pp)->next)
 		;

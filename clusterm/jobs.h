@@ -10,7 +10,8 @@
  * waits on a pidfd per child (or polls when pidfds are missing), reaps them
  * and calls the completion callback. When a step's leader exits, whatever
  * it left in its process group is killed (SIGKILL) before the leader is
- * reaped, so no stray process outlives its step and no zombie is left.
+ * reaped, so no stray process outlives its step and no zombie is left
+ * (a process that leaves the group with setsid/setpgid escapes this).
  * The process must not set SIGCHLD to SIG_IGN nor reap with waitpid(-1).
  *
  * The runner keeps only jobs that are queued or running; finished jobs are
@@ -72,6 +73,7 @@ struct job_outcome {
 	int failed_step;		/* index of the step that failed, -1 none */
 	int exit_code;			/* of the failed step; -1 when it did not exit */
 	int signal;			/* that ended the failed step, 0 none */
+	/* A timeout, cancel or jobs_stop() ended a step (main or failure). */
 	bool timed_out, cancelled, stopped;
 	bool failure_step_ran;		/* the failure step was started */
 	int failure_exit_code;		/* its exit code, -1 when it did not exit */
@@ -156,7 +158,7 @@ int jobs_log_path_make(const char *state_dir, uint64_t id, char *buf, size_t len
  * Shutdown: queued jobs end at once, running steps get SIGTERM then SIGKILL
  * after the grace (no failure step runs); every job's callback is called
  * (stopped set), the thread is joined and j freed. Bounded by about the
- * grace. NULL ok.
+ * grace. Called once, never from the callback. NULL ok.
  */
 void jobs_stop(struct jobs *j);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +28,7 @@
 
 #define WAIT_MS		15000	/* bound of every wait in these tests */
 #define GRACE_MS	300	/* SIGTERM -> SIGKILL in these tests */
-#define MAX_OUTCOMES	16
+#define MAX_OUTCOMES	64
 
 static const char *const test_env[] = { "PATH=/usr/bin:/bin", "LANG=C", NULL };
 
@@ -416,6 +417,7 @@ timeout_case(bool ignore_term)
 	ck_assert_int_eq(errno, ESRCH);
 	jobs_stop(j);
 	assert_no_children();
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0), 0);
 }
 
 START_TEST(test_timeout_kills_group)
@@ -621,6 +623,100 @@ START_TEST(test_exec_env_fds)
 }
 END_TEST
 
+/* A failure step that hangs is bounded too: by cancel, and by the timeout. */
+START_TEST(test_failure_step_bounded)
+{
+	struct jobs *j = start_runner(2, 0);
+	struct sstep bad, slow, hang;
+	struct job_outcome o;
+	struct job_status st;
+	long long end;
+
+	script("bad.sh", "exit 1\n");
+	script("slow.sh", "exec sleep 300\n");
+	script("hang.sh", "exec sleep 300\n");
+	sstep_init(&bad, "configure", "bad.sh");
+	sstep_init(&slow, "configure", "slow.sh");
+	sstep_init(&hang, "cleanup", "hang.sh");
+
+	ck_assert_int_eq(submit(j, 50, &bad.step, 1, &hang.step, 0), 0);
+	ck_assert_int_eq(submit(j, 51, &slow.step, 1, &hang.step, 1), 0);
+	end = fsio_mono_ms() + WAIT_MS;
+	for (;;) {
+		ck_assert_int_eq(jobs_status(j, 50, &st), 0);
+		if (st.in_failure_step && st.pid > 0)
+			break;
+		ck_assert(fsio_mono_ms() < end);
+		nanosleep(&(struct timespec){ 0, 5 * 1000000L }, NULL);
+	}
+	ck_assert_int_eq(st.step, -1);
+	ck_assert_int_eq(jobs_cancel(j, 50), 0);
+	wait_outcome(50, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert_str_eq(o.error, "step 1 (configure) exited with status 1");
+	ck_assert(o.failure_step_ran && o.cancelled);
+	ck_assert_int_eq(o.failure_signal, SIGTERM);
+	ck_assert_int_eq(o.failure_exit_code, -1);
+
+	/* 1 s in the step, then 1 s in the failure step. */
+	wait_outcome(51, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.timed_out && o.failure_step_ran);
+	ck_assert_int_eq(o.signal, SIGTERM);
+	ck_assert_int_eq(o.failure_signal, SIGTERM);
+	ck_assert(o.end_ms - o.start_ms >= 2000);
+	jobs_stop(j);
+	assert_no_children();
+}
+END_TEST
+
+/* Many short jobs through a small runner: all end once, none left behind. */
+START_TEST(test_many_jobs)
+{
+	struct jobs *j = start_runner(4, 40);
+	struct sstep ok, bad;
+	struct job_outcome o;
+
+	char path[PATH_MAX];
+	int fd;
+
+	/* Held at a gate until all are submitted, so the bound is hit for sure. */
+	script("ok.sh", "i=0\nwhile [ ! -e %s/gate ] && [ $i -lt 600 ]; do sleep 0.05; "
+	    "i=$((i+1)); done\necho ok\n", tmp);
+	script("bad.sh", "echo bad\nexit 7\n");
+	sstep_init(&ok, "ok", "ok.sh");
+	sstep_init(&bad, "bad", "bad.sh");
+	for (uint64_t id = 0; id < 44; id++)
+		ck_assert_int_eq(submit(j, id, id % 3 ? &ok.step : &bad.step, 1,
+		    id % 3 ? NULL : &ok.step, 10), 0);
+	ck_assert_int_eq(submit(j, 44, &ok.step, 1, NULL, 10), -EBUSY);
+	fd = open(tpath(path, sizeof(path), "gate"), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	for (uint64_t id = 0; id < 44; id++) {
+		wait_outcome(id, &o);
+		ck_assert_int_eq(o.state, id % 3 ? JOB_COMPLETE : JOB_ERRORED);
+		if (id % 3 == 0)
+			ck_assert(o.exit_code == 7 && o.failure_step_ran && o.failure_exit_code == 0);
+	}
+	jobs_stop(j);
+	for (uint64_t id = 0; id < 44; id++)
+		ck_assert_int_eq(col.calls_per_id[id], 1);
+	assert_no_children();
+}
+END_TEST
+
+/* The runner waits on pidfds; this kernel must have pidfd_open (5.3+). */
+START_TEST(test_pidfd_available)
+{
+	long fd = syscall(SYS_pidfd_open, getpid(), 0);
+
+	ck_assert_msg(fd >= 0, "pidfd_open: %s (the runner falls back to polling every %d ms)",
+	    strerror(errno), JOBS_POLL_FALLBACK_MS);
+	close((int)fd);
+}
+END_TEST
+
 START_TEST(test_log_path_make)
 {
 	char buf[64];
@@ -793,7 +889,10 @@ main(void)
 	tcase_add_test(tc, test_max_jobs);
 	tcase_add_test(tc, test_stop_terminates);
 	tcase_add_test(tc, test_exec_env_fds);
+	tcase_add_test(tc, test_failure_step_bounded);
+	tcase_add_test(tc, test_many_jobs);
 	tcase_add_test(tc, test_log_path_make);
+	tcase_add_test(tc, test_pidfd_available);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(ta, setup, teardown);
