@@ -740,9 +740,9 @@ runner(void *arg)
 		pthread_mutex_unlock(&j->lock);
 		if (poll(set, n, timeout) > 0 && (set[0].revents & POLLIN)) {
 			uint64_t v;
+			ssize_t got = read(j->wake_fd, &v, sizeof(v));
 
-			/* EAGAIN means nothing was pending; either way we go round. */
-			(void)!read(j->wake_fd, &v, sizeof(v));
+			(void)got;	/* EAGAIN: nothing pending; either way we go round */
 		}
 		pthread_mutex_lock(&j->lock);
 	}
