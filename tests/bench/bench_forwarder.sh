@@ -1,0 +1,92 @@
+#!/bin/sh
+# Invocation cost of serf-forwarder against an sh+curl handler doing the
+# same POST: wall time per run and peak RSS, one member-update delivered to
+# a real clusterm on loopback each time (the tag changes every run, so no
+# update is suppressed). Not run by meson test.
+#
+#   tests/bench/bench_forwarder.sh [BUILD_DIR] [RUNS]
+set -eu
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-${BUILD_DIR:-$src/build}}
+runs=${2:-300}
+fwd=$build/serf-forwarder/serf-forwarder
+cm=$build/clusterm/clusterm
+for b in "$fwd" "$cm"; do
+	[ -x "$b" ] || { echo "missing $b (build first)" >&2; exit 1; }
+done
+command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/bench-fwd.XXXXXX)
+cm_pid=
+cleanup() {
+	[ -n "$cm_pid" ] && kill "$cm_pid" 2>/dev/null && wait "$cm_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$cm" -l "127.0.0.1:$port" -d "$tmp/state" >"$tmp/clusterm.log" 2>&1 &
+cm_pid=$!
+i=0
+until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 500 ] || { echo "clusterm did not get ready" >&2; cat "$tmp/clusterm.log" >&2; exit 1; }
+	sleep 0.01
+done
+url=http://127.0.0.1:$port
+
+now_ns() { date +%s%N; }
+
+# serf-forwarder: one member-update per run, delivered.
+export SERF_EVENT=member-update SERF_SELF_NAME=bench
+t0=$(now_ns)
+i=0
+while [ $i -lt "$runs" ]; do
+	printf 'node1\t127.0.0.1\tweb\tNodeSerial=S1,rack=r%d\n' "$i" |
+	    "$fwd" -u "$url" -s "$tmp/spool" 2>/dev/null
+	i=$((i + 1))
+done
+t1=$(now_ns)
+fwd_us=$(( (t1 - t0) / runs / 1000 ))
+
+# The sh + curl handler: the same POST (body and reporter headers).
+cat >"$tmp/handler.sh" <<'SH'
+read -r name addr role tags
+curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
+    -H "X-Reporter: $SERF_SELF_NAME" -H 'X-Reporter-Epoch: shcurl' \
+    -H "X-Reporter-Seq: $SEQ" \
+    --data "[{\"Node-Label\":\"$name\",\"Node-Serial\":\"S1\",\"Node-Mgmt-Address\":\"$addr\",\"Node-Name\":\"$name\",\"Node-Role\":\"$role\",\"Serf-Event\":\"$SERF_EVENT\",\"rack\":\"${tags#*rack=}\"}]" \
+    "$URL/monitor/event/discovered"
+SH
+export URL="$url"
+t0=$(now_ns)
+i=0
+while [ $i -lt "$runs" ]; do
+	printf 'node2\t127.0.0.1\tweb\tNodeSerial=S1,rack=r%d\n' "$i" |
+	    SEQ=$((i + 1)) sh "$tmp/handler.sh"
+	i=$((i + 1))
+done
+t1=$(now_ns)
+sh_us=$(( (t1 - t0) / runs / 1000 ))
+
+# Peak RSS of one run each (GNU time; for sh it covers curl too).
+rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+if [ -x /usr/bin/time ]; then
+	fwd_kb=$(printf 'node1\t127.0.0.1\tweb\tNodeSerial=S1,rack=rss\n' |
+	    rss "$fwd" -u "$url" -s "$tmp/spool")
+	sh_kb=$(printf 'node2\t127.0.0.1\tweb\tNodeSerial=S1,rack=rss\n' |
+	    SEQ=$((runs + 1)) rss sh "$tmp/handler.sh")
+else
+	fwd_kb=? sh_kb=?
+fi
+
+echo "runs: $runs (one member-update delivered per run, clusterm on loopback)"
+echo "serf-forwarder: ${fwd_us} us/run, peak RSS ${fwd_kb} KiB"
+echo "sh + curl:      ${sh_us} us/run, peak RSS ${sh_kb} KiB"
+awk -v a="$sh_us" -v b="$fwd_us" 'BEGIN { printf "speed-up: %.2fx (target >= 3x)\n", a / b }'
+case $fwd_kb in
+''|*[!0-9]*) ;;
+*) awk -v k="$fwd_kb" 'BEGIN { printf "RSS: %.1f MiB (target < 8 MiB)\n", k / 1024 }' ;;
+esac
+"$fwd" -s "$tmp/spool" status | sed -n 1p | sed 's/^/spool after the runs: /'
