@@ -128,7 +128,7 @@ apply(struct ctl *c, struct parsed *p, const struct opt *o, const char *spelled,
 		p->given |= o->cmd_flag;
 		for (unsigned b = 0; b < 8; b++)
 			if (o->cmd_flag == (1u << b))
-				p->given_name[b] = spelled;
+				p->given_name[b] = o->name;
 	}
 	return 0;
 }
