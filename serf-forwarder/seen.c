@@ -40,7 +40,8 @@ seen_load(const char *dir, struct seen **ret)
 		if (spool_record_decode(buf, len, &s->b) < 0)
 			batch_init(&s->b);
 		free(buf);
-		qsort(s->b.reports, s->b.n, sizeof(*s->b.reports), cmp_name);
+		if (s->b.n > 1)
+			qsort(s->b.reports, s->b.n, sizeof(*s->b.reports), cmp_name);
 	}
 	*ret = s;
 	return 0;

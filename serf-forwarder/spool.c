@@ -301,7 +301,8 @@ spool_record_decode(const char *buf, size_t len, struct batch *ret)
 		if (str_is(k, "epoch")) {
 			if (v->type != MSGPACK_OBJECT_STR || v->via.str.size > LIMIT_EPOCH_LEN)
 				goto out;
-			memcpy(b.epoch, v->via.str.ptr, v->via.str.size);
+			if (v->via.str.size > 0)
+				memcpy(b.epoch, v->via.str.ptr, v->via.str.size);
 			b.epoch[v->via.str.size] = '\0';
 		} else if (str_is(k, "seq")) {
 			if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -556,7 +557,8 @@ list_dir(const char *qdir, bool clean_tmp, struct spool_entry **ret, size_t *ret
 		v[n].size = (size_t)st.st_size;
 		n++;
 	}
-	qsort(v, n, sizeof(*v), cmp_entry);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_entry);
 	*ret = v;
 	*ret_n = n;
 	v = NULL;
@@ -779,6 +781,8 @@ compact(struct spool *s, const struct batch *nb, const struct spool_entry *e, si
 			nit++;
 		}
 	}
+	if (nit == 0)
+		goto drop;
 	qsort(it, nit, sizeof(*it), cmp_node);
 	for (size_t i = 0; i < nit; i++)
 		it[i].keep = i + 1 == nit ||
@@ -818,6 +822,7 @@ compact(struct spool *s, const struct batch *nb, const struct spool_entry *e, si
 			batch_finish(&out);
 		}
 	}
+drop:
 	for (size_t i = 0; i < ne; i++)
 		spool_drop(s, &e[i]);
 	r = spool_sync(s);
