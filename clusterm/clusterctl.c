@@ -268,7 +268,7 @@ load_token(struct ctl *c, const char *file)
 {
 	const char *env = getenv("CLUSTERM_TOKEN");
 	char *buf;
-	size_t len;
+	size_t len, skip;
 	int r;
 
 	if (file == NULL) {
@@ -284,6 +284,9 @@ load_token(struct ctl *c, const char *file)
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
 	    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		buf[--len] = '\0';
+	skip = strspn(buf, " \t\r\n");
+	memmove(buf, buf + skip, len - skip + 1);
+	len -= skip;
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
 			ctl_err("token file %s holds control characters", file);
