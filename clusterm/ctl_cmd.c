@@ -858,17 +858,11 @@ cmd_config_set(struct ctl *c, char **args, int nargs)
 		cJSON_Delete(conf);
 		return CTL_EXIT_USAGE;
 	}
-	/* contiv's body is {"config": {...}}; a file already in that form goes as it is. */
-	if (cJSON_GetArraySize(conf) == 1 && cJSON_GetObjectItemCaseSensitive(conf, "config")) {
-		body = conf;
-	} else {
-		body = cJSON_CreateObject();
-		if (body == NULL || !cJSON_AddItemToObject(body, "config", conf)) {
-			cJSON_Delete(body);
-			cJSON_Delete(conf);
-			return oom();
-		}
-	}
+	/*
+	 * The file goes as it is: clusterm.conf's shape ({"ansible": {...}}, what
+	 * "config get" prints), or contiv's {"config": {...}} as its clusterctl sent.
+	 */
+	body = conf;
 	x = ctl_post_json(c, "/config", body, &r);
 	cJSON_Delete(body);
 	if (x != CTL_EXIT_OK)

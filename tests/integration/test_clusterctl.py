@@ -440,7 +440,7 @@ class AgainstFake(unittest.TestCase):
         self.assertEqual((rc, out), (0, "configuration set\n"), err)
         rc, out, err = ctl("c", "s", "-", url=self.f.url, stdin=json.dumps({"config": conf}))
         self.assertEqual(rc, 0, err)
-        self.assertEqual(self.f.posted("/config"), [{"config": conf}, {"config": conf}])
+        self.assertEqual(self.f.posted("/config"), [conf, {"config": conf}])
 
     def test_follow_streams_until_the_end(self):
         t0 = time.monotonic()
