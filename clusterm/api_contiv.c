@@ -1,8 +1,18 @@
 /* contiv clusterm's read endpoints, in its exact JSON shapes. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsio.h"
+#include "jobs.h"
+#include "lifecycle.h"
+#include "log.h"
 #include "manager.h"
+
+/* The most of a job's log /info/job/{label} carries in its "logs" lines. */
+#define CONTIV_LOG_MAX	(4 * 1024 * 1024)
 
 /* A node as contiv's clusterm marshals it. */
 static cJSON *
@@ -72,8 +82,326 @@ get_info_nodes(struct http_req *req)
 	http_reply_json(req, 200, out);
 }
 
+static void
+post_commission(struct http_req *req)
+{
+	api_lifecycle_post(req, JOB_OP_COMMISSION, 200);
+}
+
+static void
+post_decommission(struct http_req *req)
+{
+	api_lifecycle_post(req, JOB_OP_DECOMMISSION, 200);
+}
+
+static void
+post_update(struct http_req *req)
+{
+	api_lifecycle_post(req, JOB_OP_UPDATE, 200);
+}
+
+static void
+post_discover(struct http_req *req)
+{
+	api_lifecycle_post(req, JOB_OP_DISCOVER, 200);
+}
+
+/* {"extra_vars": {...}} with the globals parsed, as contiv answers. */
+static cJSON *
+globals_json(struct state *s)
+{
+	cJSON *o = cJSON_CreateObject(), *g;
+
+	pthread_rwlock_rdlock(&s->lock);
+	g = cJSON_Parse(s->globals);
+	pthread_rwlock_unlock(&s->lock);
+	if (o == NULL || g == NULL) {
+		cJSON_Delete(o);
+		cJSON_Delete(g);
+		return NULL;
+	}
+	cJSON_AddItemToObject(o, "extra_vars", g);
+	return o;
+}
+
+static void
+get_globals(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+
+	http_reply_json(req, 200, globals_json(m->state));
+}
+
+static void
+post_globals(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	cJSON *body, *ev, *obj = NULL;
+	char *text = NULL;
+	uint64_t seq = 0;
+	int rc;
+
+	if (http_read_body(req) < 0)
+		return;
+	body = cJSON_ParseWithLength(req->body, req->len);
+	ev = cJSON_GetObjectItemCaseSensitive(body, "extra_vars");
+	if (cJSON_IsString(ev))
+		obj = cJSON_Parse(ev->valuestring);
+	else if (cJSON_IsObject(ev))
+		obj = cJSON_Duplicate(ev, 1);
+	if (!cJSON_IsObject(body) || !cJSON_IsObject(obj) || cJSON_GetArraySize(body) != 1) {
+		cJSON_Delete(body);
+		cJSON_Delete(obj);
+		http_reply_error(req, 400, "body must be {\"extra_vars\": <a JSON object or its "
+		    "text>}");
+		return;
+	}
+	text = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	cJSON_Delete(body);
+	if (text == NULL) {
+		http_reply_error(req, 500, "out of memory");
+		return;
+	}
+	pthread_rwlock_wrlock(&m->state->lock);
+	rc = state_set_globals(m->state, text);
+	if (rc == 0)
+		rc = state_event(m->state, "", "config", "", "globals", api_actor(req), text);
+	if (rc == 0)
+		rc = state_log(m->state, NULL, NULL, 0, &seq);
+	pthread_rwlock_unlock(&m->state->lock);
+	free(text);
+	if (rc == 0)
+		rc = state_wait(m->state, seq);
+	if (rc < 0) {
+		http_reply_error(req, 500, "the store could not keep the globals");
+		return;
+	}
+	log_info("globals set by %s", api_actor(req));
+	http_reply_json(req, 200, globals_json(m->state));
+}
+
+/* An ansible section as {"ansible": {...}}, the shape of clusterm.conf. */
+static cJSON *
+ansible_json(const struct ansible_conf *a)
+{
+	cJSON *o = cJSON_CreateObject(), *sec;
+
+	sec = cJSON_AddObjectToObject(o, "ansible");
+	if (sec == NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	cJSON_AddStringToObject(sec, "command", a->command);
+	cJSON_AddStringToObject(sec, "playbook_location", a->playbook_location);
+	cJSON_AddStringToObject(sec, "configure_playbook", a->configure_playbook);
+	cJSON_AddStringToObject(sec, "cleanup_playbook", a->cleanup_playbook);
+	cJSON_AddStringToObject(sec, "upgrade_playbook", a->upgrade_playbook);
+	cJSON_AddStringToObject(sec, "extra_variables", a->extra_variables);
+	cJSON_AddStringToObject(sec, "user", a->user);
+	cJSON_AddStringToObject(sec, "priv_key_file", a->priv_key_file);
+	cJSON_AddNumberToObject(sec, "timeout_s", (double)a->timeout_s);
+	return o;
+}
+
+static void
+get_config(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct ansible_conf *a = malloc(sizeof(*a));	/* too big for a worker's stack */
+	char err[512] = "out of memory";
+	int rc = -ENOMEM;
+
+	if (a != NULL) {
+		pthread_rwlock_rdlock(&m->state->lock);
+		rc = lifecycle_effective_conf(m->lc, a, err, sizeof(err));
+		pthread_rwlock_unlock(&m->state->lock);
+	}
+	if (rc < 0)
+		http_reply_error(req, 500, "%s", err);
+	else
+		http_reply_json(req, 200, ansible_json(a));
+	free(a);
+}
+
+/*
+ * Applies {"ansible": {...}} over the section in force and keeps the result
+ * (persisted) until the next POST or a SIGHUP, which makes the file the
+ * truth again.
+ */
+static void
+post_config(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct ansible_conf *a;
+	char err[512], *text = NULL;
+	uint64_t seq = 0;
+	cJSON *o;
+	int rc;
+
+	if (http_read_body(req) < 0)
+		return;
+	if ((a = malloc(sizeof(*a))) == NULL) {	/* too big for a worker's stack */
+		http_reply_error(req, 500, "out of memory");
+		return;
+	}
+	/* contiv's clusterctl wraps the file as {"config": {...}}. */
+	cJSON *in = cJSON_ParseWithLength(req->body, req->len);
+	cJSON *inner = cJSON_GetObjectItemCaseSensitive(in, "config");
+	char *body = cJSON_IsObject(inner) && cJSON_GetArraySize(in) == 1 ?
+	    cJSON_PrintUnformatted(inner) : NULL;
+	cJSON_Delete(in);
+	pthread_rwlock_wrlock(&m->state->lock);
+	rc = lifecycle_effective_conf(m->lc, a, err, sizeof(err));
+	if (rc == 0 && conf_ansible_apply(a, body != NULL ? body : req->body, err,
+	    sizeof(err)) < 0)
+		rc = -EINVAL;
+	free(body);
+	if (rc == 0) {
+		o = ansible_json(a);
+		text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+		cJSON_Delete(o);
+		rc = text != NULL ? state_set_ansible_override(m->state, text) : -ENOMEM;
+	}
+	if (rc == 0)
+		rc = state_event(m->state, "", "config", "", "ansible", api_actor(req), text);
+	if (rc == 0)
+		rc = state_log(m->state, NULL, NULL, 0, &seq);
+	pthread_rwlock_unlock(&m->state->lock);
+	free(text);
+	if (rc == 0)
+		rc = state_wait(m->state, seq);
+	if (rc == -EINVAL)
+		http_reply_error(req, 400, "%s", err);
+	else if (rc < 0)
+		http_reply_error(req, 500, "the store could not keep the configuration");
+	else {
+		log_info("ansible section set by %s", api_actor(req));
+		http_reply_json(req, 200, ansible_json(a));
+	}
+	free(a);
+}
+
+/* "active": the newest job still running; "last": the newest that ended. */
+static struct job_rec *
+job_by_label(struct state *s, const char *label, bool *ret_valid)
+{
+	bool active = strcmp(label, "active") == 0;
+	char *end;
+	unsigned long long id;
+
+	*ret_valid = true;
+	if (active || strcmp(label, "last") == 0) {
+		for (size_t i = s->njobs; i-- > 0;) {
+			bool running = s->jobs[i]->status == JOB_QUEUED ||
+			    s->jobs[i]->status == JOB_RUNNING;
+			if (running == active)
+				return s->jobs[i];
+		}
+		return NULL;
+	}
+	id = strtoull(label, &end, 10);
+	if (*end != '\0' || end == label) {
+		*ret_valid = false;
+		return NULL;
+	}
+	return state_job_get(s, id);
+}
+
+/*
+ * contiv's job JSON: {"desc","task","status","error","logs":[lines]}, with
+ * our "id" beside it (contiv's clients ignore keys they do not know).
+ */
+static cJSON *
+contiv_job(struct manager *m, const struct job_rec *j)
+{
+	cJSON *o = cJSON_CreateObject(), *logs;
+	char desc[512], path[PATH_MAX], *text = NULL;
+	size_t off, len;
+
+	if (o == NULL)
+		return NULL;
+	off = (size_t)snprintf(desc, sizeof(desc), "%s of", job_op_name(j->op));
+	for (size_t i = 0; i < j->nnodes && off < sizeof(desc); i++)
+		off += (size_t)snprintf(desc + off, sizeof(desc) - off, " %s", j->nodes[i]);
+	if (j->host_group[0] != '\0' && off < sizeof(desc))
+		snprintf(desc + off, sizeof(desc) - off, " (%s)", j->host_group);
+	cJSON_AddNumberToObject(o, "id", (double)j->id);
+	cJSON_AddStringToObject(o, "desc", desc);
+	cJSON_AddStringToObject(o, "task", job_op_name(j->op));
+	cJSON_AddStringToObject(o, "status", jobs_state_name(j->status));
+	cJSON_AddStringToObject(o, "error", j->error);
+	logs = cJSON_AddArrayToObject(o, "logs");
+	if (logs != NULL && jobs_log_path_make(m->conf.state_dir, j->id, path,
+	    sizeof(path)) == 0 && fsio_read_file(path, CONTIV_LOG_MAX, &text, &len) == 0) {
+		for (char *line = text, *nl; line != NULL; line = nl ? nl + 1 : NULL) {
+			nl = strchr(line, '\n');
+			if (nl != NULL)
+				*nl = '\0';
+			cJSON_AddItemToArray(logs, cJSON_CreateString(line));
+		}
+	}
+	free(text);
+	return o;
+}
+
+static void
+get_info_job(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct job_rec *j;
+	cJSON *out = NULL;
+	bool valid;
+
+	pthread_rwlock_rdlock(&m->state->lock);
+	j = job_by_label(m->state, req->params[0], &valid);
+	if (j != NULL)
+		out = contiv_job(m, j);
+	pthread_rwlock_unlock(&m->state->lock);
+	if (!valid) {
+		http_reply_error(req, 400, "invalid job label %.64s: active, last or an id",
+		    req->params[0]);
+		return;
+	}
+	if (out == NULL) {
+		http_reply_error(req, 404, "info for %.64s job doesn't exist", req->params[0]);
+		return;
+	}
+	http_reply_json(req, 200, out);
+}
+
+static void
+get_info_logs(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct job_rec *j;
+	uint64_t id = 0;
+	bool valid;
+
+	pthread_rwlock_rdlock(&m->state->lock);
+	j = job_by_label(m->state, req->params[0], &valid);
+	if (j != NULL)
+		id = j->id;
+	pthread_rwlock_unlock(&m->state->lock);
+	if (!valid || j == NULL) {
+		http_reply_error(req, valid ? 404 : 400, "no job %.64s", req->params[0]);
+		return;
+	}
+	api_job_log(req, id, false);
+}
+
 const struct http_route api_contiv_routes[] = {
 	{ "GET", "/info/node/{}", get_info_node },
 	{ "GET", "/info/nodes", get_info_nodes },
+	{ "GET", "/info/globals", get_globals },
+	{ "GET", "/info/job/{}", get_info_job },
+	{ "GET", "/info/logs/{}", get_info_logs },
+	{ "GET", "/config", get_config },
+	{ "POST", "/config", post_config },
+	{ "POST", "/globals", post_globals },
+	{ "POST", "/commission/nodes", post_commission },
+	{ "POST", "/decommission/nodes", post_decommission },
+	{ "POST", "/update/nodes", post_update },
+	{ "POST", "/discover/nodes", post_discover },
 	{ NULL, NULL, NULL },
 };

@@ -100,6 +100,7 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 			goto out;
 		}
 	}
+	o.remote = req->remote;
 	rc = intake_apply(m->state, &b, kind, &o, &res, err, sizeof(err));
 	if (rc < 0) {
 		log_error("intake from %s (%s): %s", req->remote,

@@ -1,4 +1,5 @@
 /* Native read endpoints: nodes, votes, health and metrics. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,8 @@
 
 #include "fsio.h"
 #include "intake.h"
+#include "jobs.h"
+#include "lifecycle.h"
 #include "manager.h"
 #include "metrics.h"
 #include "votes.h"
@@ -206,7 +209,193 @@ get_metrics(struct http_req *req)
 	free(text);
 }
 
+/* Events per page: the default and the most one request may ask for. */
+#define EVENTS_PAGE_DEFAULT	100
+#define EVENTS_PAGE_MAX		1000
+
+static bool
+parse_id(const char *v, uint64_t *ret)
+{
+	char *end;
+	unsigned long long id;
+
+	if (v[0] < '0' || v[0] > '9')
+		return false;
+	id = strtoull(v, &end, 10);
+	if (*end != '\0')
+		return false;
+	*ret = id;
+	return true;
+}
+
+static void
+get_jobs(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	cJSON *out = cJSON_CreateObject(), *arr;
+
+	arr = cJSON_AddArrayToObject(out, "jobs");
+	pthread_rwlock_rdlock(&m->state->lock);
+	for (size_t i = m->state->njobs; arr != NULL && i-- > 0;)
+		cJSON_AddItemToArray(arr, api_job_json(m->state->jobs[i]));
+	pthread_rwlock_unlock(&m->state->lock);
+	http_reply_json(req, arr != NULL ? 200 : 500, out);
+}
+
+static void
+get_job(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct job_rec *j = NULL;
+	cJSON *out = NULL;
+	uint64_t id;
+
+	if (!parse_id(req->params[0], &id)) {
+		http_reply_error(req, 404, "no such job: %.64s", req->params[0]);
+		return;
+	}
+	pthread_rwlock_rdlock(&m->state->lock);
+	j = state_job_get(m->state, id);
+	if (j != NULL)
+		out = api_job_json(j);
+	pthread_rwlock_unlock(&m->state->lock);
+	if (j == NULL) {
+		http_reply_error(req, 404, "no such job: %llu", (unsigned long long)id);
+		return;
+	}
+	http_reply_json(req, 200, out);
+}
+
+static void
+get_job_log(struct http_req *req)
+{
+	char follow[8] = "";
+	uint64_t id;
+
+	if (!parse_id(req->params[0], &id)) {
+		http_reply_error(req, 404, "no such job: %.64s", req->params[0]);
+		return;
+	}
+	http_query(req, "follow", follow, sizeof(follow));
+	api_job_log(req, id, strcmp(follow, "1") == 0 || strcmp(follow, "true") == 0);
+}
+
+static void
+post_job_cancel(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	char err[256];
+	uint64_t id;
+	int rc;
+
+	if (!parse_id(req->params[0], &id)) {
+		http_reply_error(req, 404, "no such job: %.64s", req->params[0]);
+		return;
+	}
+	rc = lifecycle_cancel(m->lc, id, api_actor(req), err, sizeof(err));
+	if (rc < 0) {
+		http_reply_error(req, rc == -ENOENT ? 404 : rc == -EALREADY ? 409 : 500, "%s",
+		    err);
+		return;
+	}
+	/* Accepted: the runner ends it; the outcome arrives with the job's end. */
+	pthread_rwlock_rdlock(&m->state->lock);
+	struct job_rec *j = state_job_get(m->state, id);
+	cJSON *out = j != NULL ? api_job_json(j) : NULL;
+	pthread_rwlock_unlock(&m->state->lock);
+	http_reply_json(req, 202, out);
+}
+
+static void
+post_job(struct http_req *req)
+{
+	api_lifecycle_post(req, -1, 202);
+}
+
+/* since: an event id, or an RFC 3339 UTC time (2026-11-24T10:00:00Z). */
+static bool
+parse_since(const char *v, uint64_t *ret_id, long long *ret_ms)
+{
+	struct tm tm;
+	char *end;
+
+	*ret_id = 0;
+	*ret_ms = 0;
+	if (parse_id(v, ret_id))
+		return true;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL || (*end != 'Z' && *end != '\0') || (*end == 'Z' && end[1] != '\0'))
+		return false;
+	*ret_ms = (long long)timegm(&tm) * 1000;
+	return true;
+}
+
+static void
+get_events(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct state *s = m->state;
+	char node[256] = "", since[64] = "", limit_s[16] = "";
+	long long since_ms = 0;
+	uint64_t since_id = 0, last = 0;
+	long limit = EVENTS_PAGE_DEFAULT;
+	cJSON *out, *arr;
+	size_t n = 0;
+
+	http_query(req, "node", node, sizeof(node));
+	if (http_query(req, "since", since, sizeof(since)) &&
+	    !parse_since(since, &since_id, &since_ms)) {
+		http_reply_error(req, 400, "since must be an event id or a time like "
+		    "2026-01-02T03:04:05Z");
+		return;
+	}
+	if (http_query(req, "limit", limit_s, sizeof(limit_s))) {
+		char *end;
+		limit = strtol(limit_s, &end, 10);
+		if (*end != '\0' || end == limit_s || limit < 1 || limit > EVENTS_PAGE_MAX) {
+			http_reply_error(req, 400, "limit must be between 1 and %d",
+			    EVENTS_PAGE_MAX);
+			return;
+		}
+	}
+	out = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(out, "events");
+	pthread_rwlock_rdlock(&s->lock);
+	for (size_t i = 0; arr != NULL && i < s->nevents && (long)n < limit; i++) {
+		const struct audit_event *e = state_event_at(s, i);
+		cJSON *o;
+		if (e->id <= since_id || e->time_ms < since_ms ||
+		    (node[0] != '\0' && strcmp(node, e->node) != 0))
+			continue;
+		o = cJSON_CreateObject();
+		if (o == NULL)
+			break;
+		cJSON_AddNumberToObject(o, "id", (double)e->id);
+		add_time(o, "time", e->time_ms);
+		cJSON_AddStringToObject(o, "node", e->node);
+		cJSON_AddStringToObject(o, "kind", e->kind);
+		cJSON_AddStringToObject(o, "old", e->old_val);
+		cJSON_AddStringToObject(o, "new", e->new_val);
+		cJSON_AddStringToObject(o, "actor", e->actor);
+		cJSON_AddStringToObject(o, "comment", e->comment);
+		cJSON_AddItemToArray(arr, o);
+		last = e->id;
+		n++;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	/* Where the next page starts: pass it back as since. */
+	cJSON_AddNumberToObject(out, "next", (double)(last ? last : since_id));
+	http_reply_json(req, arr != NULL ? 200 : 500, out);
+}
+
 const struct http_route api_v1_routes[] = {
+	{ "GET", "/api/v1/jobs", get_jobs },
+	{ "POST", "/api/v1/jobs", post_job },
+	{ "GET", "/api/v1/jobs/{}", get_job },
+	{ "GET", "/api/v1/jobs/{}/log", get_job_log },
+	{ "POST", "/api/v1/jobs/{}/cancel", post_job_cancel },
+	{ "GET", "/api/v1/events", get_events },
 	{ "GET", "/api/v1/nodes", get_nodes },
 	{ "GET", "/api/v1/nodes/{}", get_node },
 	{ "GET", "/healthz", get_healthz },

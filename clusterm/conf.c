@@ -6,18 +6,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "cm_limits.h"
 #include "conf.h"
 #include "config.h"
 
-#define S(field) offsetof(struct conf, field), sizeof(((struct conf *)0)->field)
-#define A(field) offsetof(struct conf, ansible.field), sizeof(((struct conf *)0)->ansible.field)
-#define L(field) offsetof(struct conf, field), 0
-#define LA(field) offsetof(struct conf, ansible.field), 0
+#include <pthread.h>
 
-static const struct config_key keys[] = {
+#define S(field) offsetof(struct conf, field), sizeof(((struct conf *)0)->field)
+#define L(field) offsetof(struct conf, field), 0
+#define AN(field) offsetof(struct ansible_conf, field), sizeof(((struct ansible_conf *)0)->field)
+#define LAN(field) offsetof(struct ansible_conf, field), 0
+
+/* The ansible section, relative to struct ansible_conf (POST /config uses it alone). */
+static const struct config_key ansible_keys[] = {
+	{ "ansible.command", CONFIG_STRING, AN(command), 0, 0, 0, 0 },
+	{ "ansible.playbook_location", CONFIG_STRING, AN(playbook_location), 0, 0, 0, 0 },
+	{ "ansible.configure_playbook", CONFIG_STRING, AN(configure_playbook), 0, 0, 0, 0 },
+	{ "ansible.cleanup_playbook", CONFIG_STRING, AN(cleanup_playbook), 0, 0, 0, 0 },
+	{ "ansible.upgrade_playbook", CONFIG_STRING, AN(upgrade_playbook), 0, 0, 0, 0 },
+	{ "ansible.extra_variables", CONFIG_STRING, AN(extra_variables), 0, 0, 0, 0 },
+	{ "ansible.user", CONFIG_STRING, AN(user), 0, 0, 0, 0 },
+	{ "ansible.priv_key_file", CONFIG_STRING, AN(priv_key_file), 0, 0, 0, 0 },
+	{ "ansible.timeout_s", CONFIG_INT, LAN(timeout_s), 0, 7 * 86400, 0, 0 },
+	/* A whole contiv config may be posted: its other sections are not ours. */
+	{ "serf", CONFIG_IGNORED, 0, 0, 0, 0, 0, 0 },
+	{ "inventory", CONFIG_IGNORED, 0, 0, 0, 0, 0, 0 },
+};
+#define NANSIBLE (sizeof(ansible_keys) / sizeof(ansible_keys[0]))
+
+static const struct config_key base_keys[] = {
 	{ "manager.addr", CONFIG_STRING, S(addr), 0, 0, 0, 0 },
 	{ "manager.state_dir", CONFIG_STRING, S(state_dir), 0, 0, 0, 0 },
 	{ "manager.max_jobs", CONFIG_INT, L(max_jobs), 1, 64, 0, 0 },
@@ -27,23 +44,27 @@ static const struct config_key keys[] = {
 	{ "monitor.quorum", CONFIG_INT, L(quorum), 0, 100000, 0, 0 },
 	{ "monitor.disruption_ratio", CONFIG_DOUBLE, L(disruption_ratio), 0, 0, 0.0, 1.0 },
 	{ "monitor.disruption_window_s", CONFIG_INT, L(disruption_window_s), 1, 86400, 0, 0 },
-	{ "ansible.command", CONFIG_STRING, A(command), 0, 0, 0, 0 },
-	{ "ansible.playbook_location", CONFIG_STRING, A(playbook_location), 0, 0, 0, 0 },
-	{ "ansible.configure_playbook", CONFIG_STRING, A(configure_playbook), 0, 0, 0, 0 },
-	{ "ansible.cleanup_playbook", CONFIG_STRING, A(cleanup_playbook), 0, 0, 0, 0 },
-	{ "ansible.upgrade_playbook", CONFIG_STRING, A(upgrade_playbook), 0, 0, 0, 0 },
-	{ "ansible.extra_variables", CONFIG_STRING, A(extra_variables), 0, 0, 0, 0 },
-	{ "ansible.user", CONFIG_STRING, A(user), 0, 0, 0, 0 },
-	{ "ansible.priv_key_file", CONFIG_STRING, A(priv_key_file), 0, 0, 0, 0 },
-	{ "ansible.timeout_s", CONFIG_INT, LA(timeout_s), 1, 7 * 86400, 0, 0 },
 	{ "auth.tokens_file", CONFIG_STRING, S(tokens_file), 0, 0, 0, 0 },
 	{ "tls.cert_file", CONFIG_STRING, S(cert_file), 0, 0, 0, 0 },
 	{ "tls.key_file", CONFIG_STRING, S(key_file), 0, 0, 0, 0 },
 	{ "tls.ca_file", CONFIG_STRING, S(ca_file), 0, 0, 0, 0 },
-	/* Sections of a contiv clusterm config that this manager does not use. */
-	{ "serf", CONFIG_IGNORED, 0, 0, 0, 0, 0, 0 },
-	{ "inventory", CONFIG_IGNORED, 0, 0, 0, 0, 0, 0 },
 };
+
+#define NBASE (sizeof(base_keys) / sizeof(base_keys[0]))
+
+static struct config_key all_keys[NBASE + NANSIBLE];
+static pthread_once_t all_once = PTHREAD_ONCE_INIT;
+
+/* The whole table: the base keys plus the ansible ones moved into struct conf. */
+static void
+all_init(void)
+{
+	memcpy(all_keys, base_keys, sizeof(base_keys));
+	for (size_t i = 0; i < NANSIBLE; i++) {
+		all_keys[NBASE + i] = ansible_keys[i];
+		all_keys[NBASE + i].offset += offsetof(struct conf, ansible);
+	}
+}
 
 void
 conf_defaults(struct conf *c)
@@ -57,25 +78,38 @@ conf_defaults(struct conf *c)
 	c->quorum = 0;
 	c->disruption_ratio = 0.55;
 	c->disruption_window_s = 60;
-	snprintf(c->ansible.command, sizeof(c->ansible.command), "ansible-playbook");
-	snprintf(c->ansible.playbook_location, sizeof(c->ansible.playbook_location),
-	    "/etc/clusterm/ansible");
-	snprintf(c->ansible.configure_playbook, sizeof(c->ansible.configure_playbook),
-	    "site.yml");
-	snprintf(c->ansible.cleanup_playbook, sizeof(c->ansible.cleanup_playbook),
-	    "cleanup.yml");
-	snprintf(c->ansible.upgrade_playbook, sizeof(c->ansible.upgrade_playbook),
-	    "rolling-upgrade.yml");
-	snprintf(c->ansible.extra_variables, sizeof(c->ansible.extra_variables), "{}");
-	c->ansible.timeout_s = 3600;
+	ansible_conf_defaults(&c->ansible);
 }
 
 int
 conf_load(struct conf *c, const char *path, char *err, size_t errlen,
     void (*warn)(const char *msg, void *arg), void *warn_arg)
 {
-	return config_load_file(path, keys, sizeof(keys) / sizeof(keys[0]), c, err, errlen,
-	    warn, warn_arg);
+	pthread_once(&all_once, all_init);
+	return config_load_file(path, all_keys, NBASE + NANSIBLE, c, err, errlen, warn,
+	    warn_arg);
+}
+
+int
+conf_ansible_apply(struct ansible_conf *a, const char *json, char *err, size_t errlen)
+{
+	struct ansible_conf *tmp = malloc(sizeof(*tmp));	/* ~80 KiB */
+	int rc;
+
+	if (tmp == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*tmp = *a;
+	/* The body is {"ansible": {...}}: other sections are unknown keys here. */
+	rc = config_load_json(json, strlen(json), ansible_keys, NANSIBLE, tmp, err, errlen,
+	    NULL, NULL);
+	if (rc == 0)
+		rc = ansible_conf_check(tmp, err, errlen);
+	if (rc == 0)
+		*a = *tmp;
+	free(tmp);
+	return rc;
 }
 
 /* "host:port" / "[v6]:port" with a port in range. */
@@ -95,8 +129,6 @@ addr_valid(const char *a)
 int
 conf_check(const struct conf *c, char *err, size_t errlen)
 {
-	cJSON *ev;
-
 	if (!addr_valid(c->addr)) {
 		snprintf(err, errlen, "manager.addr: '%s' is not HOST:PORT", c->addr);
 		return -EINVAL;
@@ -106,17 +138,8 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    c->state_dir);
 		return -EINVAL;
 	}
-	ev = cJSON_Parse(c->ansible.extra_variables);
-	if (!cJSON_IsObject(ev)) {
-		cJSON_Delete(ev);
-		snprintf(err, errlen, "ansible.extra_variables: must hold a JSON object");
+	if (ansible_conf_check(&c->ansible, err, errlen) < 0)
 		return -EINVAL;
-	}
-	cJSON_Delete(ev);
-	if (c->ansible.command[0] == '\0') {
-		snprintf(err, errlen, "ansible.command: must not be empty");
-		return -EINVAL;
-	}
 	if ((c->cert_file[0] == '\0') != (c->key_file[0] == '\0')) {
 		snprintf(err, errlen, "%s: tls.cert_file and tls.key_file go together",
 		    c->cert_file[0] ? "tls.key_file" : "tls.cert_file");

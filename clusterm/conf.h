@@ -6,20 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ansible.h"
+
 #define CONF_DEFAULT_PATH "/etc/clusterm/clusterm.conf"
 #define CONF_STR 512
-
-struct conf_ansible {
-	char command[CONF_STR];
-	char playbook_location[PATH_MAX];
-	char configure_playbook[CONF_STR];
-	char cleanup_playbook[CONF_STR];
-	char upgrade_playbook[CONF_STR];
-	char extra_variables[8192];
-	char user[CONF_STR];
-	char priv_key_file[PATH_MAX];
-	long timeout_s;
-};
 
 struct conf {
 	char addr[CONF_STR];
@@ -30,7 +20,7 @@ struct conf {
 	long quorum;
 	double disruption_ratio;
 	long disruption_window_s;
-	struct conf_ansible ansible;
+	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];
 	char cert_file[PATH_MAX];
 	char key_file[PATH_MAX];
@@ -47,6 +37,12 @@ void conf_defaults(struct conf *c);
  */
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen,
     void (*warn)(const char *msg, void *arg), void *warn_arg);
+
+/*
+ * Applies a POST /config body ({"ansible": {...}}) over a: keys named as in
+ * clusterm.conf on error, a unchanged then. 0 or -EINVAL / -ENOMEM.
+ */
+int conf_ansible_apply(struct ansible_conf *a, const char *json, char *err, size_t errlen);
 
 /* Checks what can be checked without starting: paths usable, values sane. */
 int conf_check(const struct conf *c, char *err, size_t errlen);

@@ -29,6 +29,8 @@ struct touched {
 	uint64_t gen;
 	bool gone_moved;	/* some node turned Disappeared or came back */
 	size_t state_changes;
+	const char *actor;	/* who caused the changes, for the audit log */
+	const char *why;
 };
 
 static int
@@ -60,8 +62,11 @@ set_state(struct state *s, struct touched *t, struct node *n, enum mon_state to,
 	t->state_changes++;
 	if (from == MON_DISAPPEARED || to == MON_DISAPPEARED)
 		t->gone_moved = true;
-	log_info("node %s: %s -> %s", n->name, mon_state_name(from), mon_state_name(to));
-	(void)s;
+	log_info("node %s: %s -> %s (%s)", n->name, mon_state_name(from), mon_state_name(to),
+	    t->actor);
+	/* The audit line is best effort: it must not fail the report. */
+	(void)state_event(s, n->name, "state", mon_state_name(from), mon_state_name(to),
+	    t->actor, t->why);
 }
 
 /* Evaluates n's votes and applies the result. */
@@ -221,6 +226,8 @@ intake_apply(struct state *s, const struct report_batch *b, enum report_kind kin
 		}
 	}
 	t.gen = ++s->touch_gen;
+	t.actor = o->reporter != NULL ? o->reporter : o->remote != NULL ? o->remote : "operator";
+	t.why = o->reporter != NULL ? "votes" : "operator report";
 	for (size_t i = 0; i < b->n && rc == 0; i++)
 		rc = apply_one(s, &t, &b->reports[i], kind, o, now);
 	if (rc == 0)
@@ -262,6 +269,8 @@ intake_tick(struct state *s, long long now_ms)
 
 	pthread_rwlock_wrlock(&s->lock);
 	t.gen = ++s->touch_gen;
+	t.actor = "clusterm";
+	t.why = "grace period over";
 	for (size_t i = 0; i < inventory_count(s->inv) && rc == 0; i++) {
 		struct node *n = inventory_at(s->inv, i);
 		if (n->gone_since_ms != 0 && n->state != MON_DISAPPEARED)
@@ -269,10 +278,15 @@ intake_tick(struct state *s, long long now_ms)
 	}
 	if (rc == 0 && t.state_changes > 0)
 		rc = cascade(s, &t, now_ms);
-	/* Entering needs a fresh turn; leaving is checked on every tick. */
-	if (rc == 0 && (t.gone_moved || s->disruption))
+	/*
+	 * Entering needs a fresh turn; leaving is checked on every tick; and
+	 * once after a start, since the mode itself is not persisted.
+	 */
+	if (rc == 0 && (t.gone_moved || s->disruption || !s->disruption_checked)) {
 		check_disruption(s, now_ms);
-	if (rc == 0 && t.n > 0)
+		s->disruption_checked = true;
+	}
+	if (rc == 0 && (t.n > 0 || s->next_event_id != s->events_logged))
 		rc = state_log(s, NULL, t.v, t.n, &seq);
 	pthread_rwlock_unlock(&s->lock);
 	free(t.v);

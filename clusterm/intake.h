@@ -18,6 +18,7 @@ struct intake_origin {
 	const char *epoch;	/* "" when absent */
 	uint64_t seq;
 	bool has_seq;
+	const char *remote;	/* the peer, named in the audit log for operator reports */
 };
 
 struct intake_result {

@@ -229,6 +229,17 @@ inventory_set_report(struct inventory *inv, struct node *n, const struct report 
 	rc = report_copy(&tmp, r);
 	if (rc < 0)
 		return rc;
+	/*
+	 * A report without Node-Name (contiv's form, an operator's curl) keeps
+	 * the node's serf member: it says nothing about it.
+	 */
+	if (tmp.name == NULL && n->rep.name != NULL) {
+		tmp.name = n->rep.name;
+		n->rep.name = NULL;
+		report_finish(&n->rep);
+		n->rep = tmp;
+		return 0;
+	}
 	/* Drop the old index entry before its key string is freed. */
 	if (n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n)
 		strmap_del(inv->by_member, n->rep.name);

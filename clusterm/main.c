@@ -19,6 +19,7 @@
 #include "fsio.h"
 #include "http.h"
 #include "intake.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "manager.h"
 #include "version.h"
@@ -149,6 +150,16 @@ reload(struct manager *m, const char *file, bool file_given)
 		return;
 	}
 	pthread_rwlock_wrlock(&m->state->lock);
+	if (m->state->ansible_override != NULL) {
+		uint64_t seq;
+		/* The file is the truth again; the override set through POST /config goes. */
+		state_set_ansible_override(m->state, NULL);
+		state_event(m->state, "", "config", "api", "file", "SIGHUP",
+		    "ansible section reloaded from the file");
+		if (state_log(m->state, NULL, NULL, 0, &seq) < 0)
+			log_error("reload: the store refused the change");
+		log_info("reload: the ansible section set through POST /config is dropped");
+	}
 	m->state->params = params_of(&c);
 	m->conf.grace_s = c.grace_s;
 	m->conf.quorum = c.quorum;
@@ -236,8 +247,22 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
-	log_info("state %s: %zu nodes recovered", m.conf.state_dir,
-	    inventory_count(m.state->inv));
+	log_info("state %s: %zu nodes, %zu jobs recovered", m.conf.state_dir,
+	    inventory_count(m.state->inv), m.state->njobs);
+	if (lifecycle_start(m.state, &m.conf.ansible, m.conf.state_dir, m.conf.max_jobs,
+	    &m.lc) < 0) {
+		log_error("%s/jobs: cannot start the job runner", m.conf.state_dir);
+		goto out_state;
+	}
+	rc = lifecycle_recover(m.lc);
+	if (rc < 0) {
+		log_error("job recovery: the store refused the change");
+		rc = 1;
+		goto out_lc;
+	}
+	if (rc > 0)
+		log_warn("%d job(s) were running when clusterm stopped: marked Errored", rc);
+	rc = 1;
 
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct http_route *r = tables[t]; r->fn != NULL; r++)
@@ -251,7 +276,7 @@ main(int argc, char **argv)
 	ho.ctx = &m;
 	if (http_start(&ho, &http, err, sizeof(err)) < 0) {
 		log_error("manager.addr: %s", err);
-		goto out_state;
+		goto out_lc;
 	}
 	if (pthread_create(&tick_thread, NULL, ticker, &m) != 0) {
 		log_error("cannot start the timer thread");
@@ -278,6 +303,8 @@ main(int argc, char **argv)
 	pthread_join(tick_thread, NULL);
 out_http:
 	http_stop(http);
+out_lc:
+	lifecycle_stop(m.lc);
 out_state:
 	state_close(m.state);
 	mg_exit_library();

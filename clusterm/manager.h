@@ -8,8 +8,11 @@
 #include "http.h"
 #include "state.h"
 
+struct lifecycle;
+
 struct manager {
 	struct state *state;
+	struct lifecycle *lc;
 	struct conf conf;
 	bool insecure;
 	long long started_ms;
@@ -22,6 +25,15 @@ extern const struct http_route api_contiv_routes[];
 
 /* JSON of one node (native shape); with detail, votes too. Lock held. */
 cJSON *api_node_json(struct state *s, const struct node *n, bool detail);
+/* JSON of a job record (lock held). */
+cJSON *api_job_json(const struct job_rec *j);
+/* Parses a lifecycle request body (contiv's shape) and submits it. */
+void api_lifecycle_post(struct http_req *req, int op, int ok_status);
+/* Sends a job's log: whole, or followed until the job ends. */
+void api_job_log(struct http_req *req, uint64_t id, bool follow);
+/* Who made a request, for the audit log. */
+const char *api_actor(struct http_req *req);
+
 /* RFC 3339 UTC time of a wall-clock millisecond count into buf. */
 void api_time(long long ms, char *buf, size_t len);
 

@@ -141,5 +141,5 @@ votes_disruption(bool current, size_t recent, size_t gone, size_t total,
 	if (!current)
 		return (double)recent > p->disruption_ratio * (double)total;
 	/* Leave once the share of Disappeared nodes is back below the threshold. */
-	return (double)gone > p->disruption_ratio * (double)total;
+	return (double)gone >= p->disruption_ratio * (double)total;
 }

@@ -8,6 +8,7 @@
 
 #include "inventory.h"
 #include "records.h"
+#include "state.h"
 #include "strmap.h"
 #include "votes.h"
 
@@ -129,7 +130,8 @@ START_TEST(test_records_roundtrip)
 {
 	struct inventory *inv = inventory_new();
 	struct collect c = { .inv = inventory_new() };
-	struct records_visitor v = { on_node, on_wm, &c };
+	struct records_visitor v = { .on_node = on_node, .on_watermark = on_wm, .arg = &c };
+	struct state st;
 	struct watermark wm = { "rep", "ep9", 42 };
 	struct node *n, *back;
 	char *buf, err[256];
@@ -148,7 +150,7 @@ START_TEST(test_records_roundtrip)
 	ck_assert_int_eq(votes_record(n, "m2", false, 7, 555), 0);
 	ck_assert_int_eq(votes_record(n, "m3", true, 8, 556), 0);
 
-	ck_assert_int_eq(records_encode_batch(&wm, &n, 1, 1000, &buf, &len), 0);
+	ck_assert_int_eq(records_encode_batch(&wm, &n, 1, NULL, 1000, &buf, &len), 0);
 	ck_assert_int_eq(records_decode(buf, len, &v, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.wms, 1);
 	ck_assert_str_eq(c.epoch, "ep9");
@@ -169,7 +171,10 @@ START_TEST(test_records_roundtrip)
 		ck_assert_int_eq(records_decode(buf, cut, &v, err, sizeof(err)), -EBADMSG);
 	free(buf);
 
-	ck_assert_int_eq(records_encode_snapshot(inv, NULL, 0, 1, &buf, &len), 0);
+	memset(&st, 0, sizeof(st));
+	st.inv = inv;
+	st.globals = (char *)"{}";
+	ck_assert_int_eq(records_encode_snapshot(&st, 1, &buf, &len), 0);
 	ck_assert_int_eq(records_decode(buf, len, &v, err, sizeof(err)), 0);
 	free(buf);
 	ck_assert_int_eq(records_decode("\x93\x01\x02\x03", 4, &v, err, sizeof(err)),

@@ -210,6 +210,7 @@ static const struct {
 	{ false, 2, 4, 5, false },	/* old losses do not enter the mode */
 	{ true, 0, 3, 5, true },	/* stays while most are gone */
 	{ true, 0, 2, 5, false },	/* leaves when back below */
+	{ true, 0, 11, 20, true },	/* 0.55 is not below 0.55 */
 	{ false, 11, 11, 20, false },	/* 0.55 is not more than 0.55 */
 	{ false, 12, 12, 20, true },
 };

@@ -1,0 +1,279 @@
+/* Lifecycle requests and jobs over HTTP, shared by the contiv and native APIs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <civetweb.h>
+
+#include "fsio.h"
+#include "jobs.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "manager.h"
+
+/* Bounds of a followed log: poll period and the longest follow. */
+#define FOLLOW_POLL_MS		100
+#define FOLLOW_MAX_S		(8 * 3600)
+/* A whole log sent in one reply. */
+#define LOG_MAX_BYTES		(64 * 1024 * 1024)
+
+const char *
+api_actor(struct http_req *req)
+{
+	return req->remote;
+}
+
+static void
+add_ms(cJSON *o, const char *key, long long ms)
+{
+	char buf[32];
+
+	if (ms <= 0) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	api_time(ms, buf, sizeof(buf));
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+cJSON *
+api_job_json(const struct job_rec *j)
+{
+	cJSON *o = cJSON_CreateObject(), *nodes;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "id", (double)j->id);
+	cJSON_AddStringToObject(o, "operation", job_op_name(j->op));
+	nodes = cJSON_AddArrayToObject(o, "nodes");
+	for (size_t i = 0; nodes != NULL && i < j->nnodes; i++)
+		cJSON_AddItemToArray(nodes, cJSON_CreateString(j->nodes[i]));
+	cJSON_AddStringToObject(o, "host_group", j->host_group);
+	cJSON_AddStringToObject(o, "status", jobs_state_name(j->status));
+	add_ms(o, "created", j->created_ms);
+	add_ms(o, "started", j->started_ms);
+	add_ms(o, "ended", j->ended_ms);
+	if (j->exit_code >= 0)
+		cJSON_AddNumberToObject(o, "exit_code", j->exit_code);
+	else
+		cJSON_AddNullToObject(o, "exit_code");
+	cJSON_AddStringToObject(o, "error", j->error);
+	cJSON_AddStringToObject(o, "actor", j->actor);
+	return o;
+}
+
+/* A JSON array of strings into a NULL-terminated vector (pointers into the tree). */
+static int
+strings(struct http_req *req, const cJSON *arr, const char *key, const char ***ret,
+    size_t *ret_n)
+{
+	const char **v;
+	size_t n;
+	const cJSON *it;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (arr == NULL)
+		return 0;
+	if (!cJSON_IsArray(arr)) {
+		http_reply_error(req, 400, "%s must be an array of strings", key);
+		return -1;
+	}
+	n = (size_t)cJSON_GetArraySize(arr);
+	if (n > LC_MAX_NODES) {
+		http_reply_error(req, 400, "%s holds %zu entries, the limit is %d", key, n,
+		    LC_MAX_NODES);
+		return -1;
+	}
+	v = calloc(n + 1, sizeof(*v));
+	if (v == NULL) {
+		http_reply_error(req, 500, "out of memory");
+		return -1;
+	}
+	n = 0;
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it)) {
+			free(v);
+			http_reply_error(req, 400, "%s must be an array of strings", key);
+			return -1;
+		}
+		v[n++] = it->valuestring;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void
+api_lifecycle_post(struct http_req *req, int op, int ok_status)
+{
+	static const char *known[] = { "nodes", "addrs", "host_group", "extra_vars", "comment",
+		"operation", "job", "monitor_event" };
+	struct manager *m = req->ctx;
+	struct lc_request r = { 0 };
+	const cJSON *it, *hg, *ev, *cm;
+	char *vars_text = NULL, err[512];
+	cJSON *body = NULL, *out;
+	uint64_t id = 0;
+	int rc;
+
+	if (http_read_body(req) < 0)
+		return;
+	body = cJSON_ParseWithLength(req->body, req->len);
+	if (!cJSON_IsObject(body)) {
+		http_reply_error(req, 400, "body must be a JSON object");
+		goto out;
+	}
+	cJSON_ArrayForEach(it, body) {
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok |= strcmp(it->string, known[i]) == 0;
+		if (!ok) {
+			http_reply_error(req, 400, "unknown key %.64s", it->string);
+			goto out;
+		}
+	}
+	if (op < 0) {
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "operation");
+		op = cJSON_IsString(o) ? job_op_parse(o->valuestring) : -1;
+		if (op < 0) {
+			http_reply_error(req, 400, "operation must be commission, decommission, "
+			    "update or discover");
+			goto out;
+		}
+	}
+	r.op = (enum job_op)op;
+	if (strings(req, cJSON_GetObjectItemCaseSensitive(body, "nodes"), "nodes",
+	    (const char ***)&r.nodes, &r.nnodes) < 0 ||
+	    strings(req, cJSON_GetObjectItemCaseSensitive(body, "addrs"), "addrs",
+	    (const char ***)&r.addrs, &r.naddrs) < 0)
+		goto out;
+	hg = cJSON_GetObjectItemCaseSensitive(body, "host_group");
+	ev = cJSON_GetObjectItemCaseSensitive(body, "extra_vars");
+	cm = cJSON_GetObjectItemCaseSensitive(body, "comment");
+	if ((hg != NULL && !cJSON_IsString(hg)) || (cm != NULL && !cJSON_IsString(cm))) {
+		http_reply_error(req, 400, "host_group and comment must be strings");
+		goto out;
+	}
+	/* contiv sends extra_vars as JSON text; an object is taken as well. */
+	if (cJSON_IsString(ev))
+		r.extra_vars = ev->valuestring;
+	else if (cJSON_IsObject(ev))
+		r.extra_vars = vars_text = cJSON_PrintUnformatted(ev);
+	else if (ev != NULL && !cJSON_IsNull(ev)) {
+		http_reply_error(req, 400, "extra_vars must be a JSON object or its text");
+		goto out;
+	}
+	r.host_group = hg != NULL ? hg->valuestring : NULL;
+	r.comment = cm != NULL ? cm->valuestring : "";
+	r.actor = api_actor(req);
+	rc = lifecycle_submit(m->lc, &r, &id, err, sizeof(err));
+	if (rc < 0) {
+		int status = rc == -EINVAL ? 400 : rc == -ENOENT ? 404 :
+		    rc == -EBUSY || rc == -EPERM ? 409 : 500;
+		log_info("%s request from %s refused: %s", job_op_name(r.op), r.actor, err);
+		http_reply_error(req, status, "%s", err);
+		goto out;
+	}
+	log_info("job %llu (%s) queued by %s", (unsigned long long)id, job_op_name(r.op),
+	    r.actor);
+	out = cJSON_CreateObject();
+	if (out != NULL) {
+		cJSON_AddNumberToObject(out, "job_id", (double)id);
+		pthread_rwlock_rdlock(&m->state->lock);
+		struct job_rec *j = state_job_get(m->state, id);
+		if (j != NULL)
+			cJSON_AddItemToObject(out, "job", api_job_json(j));
+		pthread_rwlock_unlock(&m->state->lock);
+	}
+	http_reply_json(req, ok_status, out);
+out:
+	free((void *)r.nodes);
+	free((void *)r.addrs);
+	free(vars_text);
+	cJSON_Delete(body);
+}
+
+/* Sends what the file holds from *off on as chunks. */
+static int
+send_more(struct http_req *req, int fd, off_t *off)
+{
+	char buf[16384];
+
+	for (;;) {
+		ssize_t n = pread(fd, buf, sizeof(buf), *off);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		if (mg_send_chunk(req->conn, buf, (unsigned)n) < 0)
+			return -1;
+		*off += n;
+	}
+}
+
+void
+api_job_log(struct http_req *req, uint64_t id, bool follow)
+{
+	struct manager *m = req->ctx;
+	char path[PATH_MAX];
+	bool known;
+	off_t off = 0;
+	char *text = NULL;
+	size_t len = 0;
+	long long deadline;
+	int fd, rc;
+
+	pthread_rwlock_rdlock(&m->state->lock);
+	known = state_job_get(m->state, id) != NULL;
+	pthread_rwlock_unlock(&m->state->lock);
+	if (!known) {
+		http_reply_error(req, 404, "job %llu does not exist", (unsigned long long)id);
+		return;
+	}
+	if (jobs_log_path_make(m->conf.state_dir, id, path, sizeof(path)) < 0) {
+		http_reply_error(req, 500, "log path too long");
+		return;
+	}
+	if (!follow) {
+		rc = fsio_read_file(path, LOG_MAX_BYTES, &text, &len);
+		if (rc == -ENOENT) {
+			http_reply_text(req, 200, "text/plain; charset=utf-8", "", 0);
+			return;
+		}
+		if (rc < 0) {
+			http_reply_error(req, 500, "cannot read the log of job %llu: %s",
+			    (unsigned long long)id, strerror(-rc));
+			return;
+		}
+		http_reply_text(req, 200, "text/plain; charset=utf-8", text, len);
+		free(text);
+		return;
+	}
+	req->status = 200;
+	mg_printf(req->conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n");
+	deadline = fsio_mono_ms() + FOLLOW_MAX_S * 1000LL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	for (;;) {
+		bool running = lifecycle_running(m->lc, id);
+		if (fd < 0)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && send_more(req, fd, &off) < 0)
+			break;	/* the follower went away */
+		if (!running || fsio_mono_ms() > deadline) {
+			/* Ended: what it wrote last was read above, after the check. */
+			break;
+		}
+		struct timespec ts = { 0, FOLLOW_POLL_MS * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	if (fd >= 0)
+		close(fd);
+	mg_send_chunk(req->conn, "", 0);
+}
