@@ -25,7 +25,7 @@
 const char *
 api_actor(struct http_req *req)
 {
-	return req->remote;
+	return req->token_name[0] != '\0' ? req->token_name : req->remote;
 }
 
 static void

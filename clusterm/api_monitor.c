@@ -100,7 +100,7 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 			goto out;
 		}
 	}
-	o.remote = req->remote;
+	o.remote = api_actor(req);
 	rc = intake_apply(m->state, &b, kind, &o, &res, err, sizeof(err));
 	if (rc < 0) {
 		log_error("intake from %s (%s): %s", req->remote,
@@ -163,9 +163,9 @@ post_snapshot(struct http_req *req)
 }
 
 const struct http_route api_monitor_routes[] = {
-	{ "POST", "/monitor/event", post_contiv },
-	{ "POST", "/monitor/snapshot", post_snapshot },
-	{ "POST", "/monitor/event/{}", post_event_batch },
-	{ "POST", "/monitor/{}/{}", post_single },
-	{ NULL, NULL, NULL },
+	{ "POST", "/monitor/event", post_contiv, AUTH_REPORTER },
+	{ "POST", "/monitor/snapshot", post_snapshot, AUTH_REPORTER },
+	{ "POST", "/monitor/event/{}", post_event_batch, AUTH_REPORTER },
+	{ "POST", "/monitor/{}/{}", post_single, AUTH_REPORTER },
+	{ NULL, NULL, NULL, AUTH_OPEN },
 };

@@ -390,15 +390,15 @@ get_events(struct http_req *req)
 }
 
 const struct http_route api_v1_routes[] = {
-	{ "GET", "/api/v1/jobs", get_jobs },
-	{ "POST", "/api/v1/jobs", post_job },
-	{ "GET", "/api/v1/jobs/{}", get_job },
-	{ "GET", "/api/v1/jobs/{}/log", get_job_log },
-	{ "POST", "/api/v1/jobs/{}/cancel", post_job_cancel },
-	{ "GET", "/api/v1/events", get_events },
-	{ "GET", "/api/v1/nodes", get_nodes },
-	{ "GET", "/api/v1/nodes/{}", get_node },
-	{ "GET", "/healthz", get_healthz },
-	{ "GET", "/metrics", get_metrics },
-	{ NULL, NULL, NULL },
+	{ "GET", "/api/v1/jobs", get_jobs, AUTH_READER },
+	{ "POST", "/api/v1/jobs", post_job, AUTH_ADMIN },
+	{ "GET", "/api/v1/jobs/{}", get_job, AUTH_READER },
+	{ "GET", "/api/v1/jobs/{}/log", get_job_log, AUTH_READER },
+	{ "POST", "/api/v1/jobs/{}/cancel", post_job_cancel, AUTH_ADMIN },
+	{ "GET", "/api/v1/events", get_events, AUTH_READER },
+	{ "GET", "/api/v1/nodes", get_nodes, AUTH_READER },
+	{ "GET", "/api/v1/nodes/{}", get_node, AUTH_READER },
+	{ "GET", "/healthz", get_healthz, AUTH_OPEN },
+	{ "GET", "/metrics", get_metrics, AUTH_READER },
+	{ NULL, NULL, NULL, AUTH_OPEN },
 };

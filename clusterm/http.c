@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 
 #include <civetweb.h>
 
 #include "cm_limits.h"
 #include "http.h"
 #include "metrics.h"
+#include "report_json.h"
 
 /* Worker threads and request timeouts (slow clients must not hold them all). */
 #define HTTP_THREADS_DEFAULT	32
@@ -20,6 +22,8 @@
 struct http_server {
 	struct mg_context *mg;
 	struct http_opts o;
+	pthread_rwlock_t auth_lock;	/* readers: requests; writer: a reload */
+	struct auth *auth;
 };
 
 static const char *
@@ -169,6 +173,13 @@ http_read_body(struct http_req *req)
 		return -1;
 	}
 	buf[len] = '\0';
+	/* cJSON would cut a string at \u0000: refuse rather than apply "a" for "a\u0000b". */
+	if (report_json_has_nul(buf, len)) {
+		free(buf);
+		metrics_rejected(REJECT_MALFORMED);
+		http_reply_error(req, 400, "JSON strings must not hold NUL characters");
+		return -1;
+	}
 	req->body = buf;
 	req->len = len;
 	return 0;
@@ -225,6 +236,25 @@ dispatch(struct mg_connection *conn, void *cbdata)
 		path_known = true;
 		if (strcmp(r->method, req.method) != 0)
 			continue;
+		pthread_rwlock_rdlock(&h->auth_lock);
+		if (h->auth != NULL) {
+			const char *name = NULL;
+			int st = auth_check(h->auth, http_header(&req, "Authorization"), r->role,
+			    &name);
+			if (name != NULL)
+				snprintf(req.token_name, sizeof(req.token_name), "%s", name);
+			if (st != 0) {
+				pthread_rwlock_unlock(&h->auth_lock);
+				metrics_rejected(REJECT_AUTH);
+				if (st == 401)
+					http_reply_error(&req, 401, "missing or unknown bearer token");
+				else
+					http_reply_error(&req, 403, "token %s may not %s %s",
+					    req.token_name, req.method, req.path);
+				return req.status;
+			}
+		}
+		pthread_rwlock_unlock(&h->auth_lock);
 		r->fn(&req);
 		free(req.body);
 		return req.status != 0 ? req.status : 200;
@@ -253,8 +283,9 @@ http_start(const struct http_opts *o, struct http_server **ret, char *err, size_
 	struct mg_error_data ed;
 	struct http_server *h;
 	char threads[16], errtxt[256] = "";
-	const char *opts[] = {
-		"listening_ports", o->addr,
+	char ports[600];
+	const char *opts[32] = {
+		"listening_ports", ports,
 		"num_threads", threads,
 		"enable_keep_alive", "yes",
 		"keep_alive_timeout_ms", HTTP_KEEPALIVE_MS,
@@ -264,11 +295,34 @@ http_start(const struct http_opts *o, struct http_server **ret, char *err, size_
 		"decode_url", "yes",
 		NULL,
 	};
+	size_t nopt = 0;
 
+	/* civetweb marks a TLS port with an "s" after the port number. */
+	if ((size_t)snprintf(ports, sizeof(ports), "%s%s", o->addr,
+	    o->tls_pem != NULL && o->tls_pem[0] ? "s" : "") >= sizeof(ports)) {
+		snprintf(err, errlen, "address too long");
+		return -EINVAL;
+	}
+	while (opts[nopt] != NULL)
+		nopt++;
+	if (o->tls_pem != NULL && o->tls_pem[0]) {
+		opts[nopt++] = "ssl_certificate";
+		opts[nopt++] = o->tls_pem;
+		opts[nopt++] = "ssl_protocol_version";
+		opts[nopt++] = "4";	/* TLS 1.2 and newer */
+		if (o->tls_ca != NULL && o->tls_ca[0]) {
+			opts[nopt++] = "ssl_ca_file";
+			opts[nopt++] = o->tls_ca;
+			opts[nopt++] = "ssl_verify_peer";
+			opts[nopt++] = "yes";
+		}
+		opts[nopt] = NULL;
+	}
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return -ENOMEM;
 	h->o = *o;
+	pthread_rwlock_init(&h->auth_lock, NULL);
 	snprintf(threads, sizeof(threads), "%d", o->threads > 0 ? o->threads :
 	    HTTP_THREADS_DEFAULT);
 	memset(&cb, 0, sizeof(cb));
@@ -284,6 +338,7 @@ http_start(const struct http_opts *o, struct http_server **ret, char *err, size_
 	if (h->mg == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", o->addr,
 		    errtxt[0] ? errtxt : "civetweb failed to start");
+		pthread_rwlock_destroy(&h->auth_lock);
 		free(h);
 		return -EADDRINUSE;
 	}
@@ -307,5 +362,19 @@ http_stop(struct http_server *h)
 	if (h == NULL)
 		return;
 	mg_stop(h->mg);
+	auth_free(h->auth);
+	pthread_rwlock_destroy(&h->auth_lock);
 	free(h);
+}
+
+void
+http_set_auth(struct http_server *h, struct auth *a)
+{
+	struct auth *old;
+
+	pthread_rwlock_wrlock(&h->auth_lock);
+	old = h->auth;
+	h->auth = a;
+	pthread_rwlock_unlock(&h->auth_lock);
+	auth_free(old);
 }

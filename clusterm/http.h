@@ -10,6 +10,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "auth.h"
+
 struct mg_connection;
 struct http_server;
 
@@ -25,6 +27,7 @@ struct http_req {
 	size_t len;
 	void *ctx;			/* the server's context pointer */
 	char remote[48];
+	char token_name[72];		/* the bearer token's name, "" without auth */
 	int status;			/* what was answered */
 };
 
@@ -34,6 +37,7 @@ struct http_route {
 	const char *method;	/* "GET", "POST" */
 	const char *pattern;	/* "/info/node/{}" ({} matches one segment) */
 	http_handler_fn fn;
+	enum auth_role role;	/* who may call it (when tokens are configured) */
 };
 
 struct http_opts {
@@ -42,10 +46,19 @@ struct http_opts {
 	int threads;
 	const struct http_route *routes;	/* terminated by fn == NULL */
 	void *ctx;
+	/* TLS: a PEM file holding the key and the certificate chain; "" = plain HTTP. */
+	const char *tls_pem;
+	const char *tls_ca;		/* client certificates required when set */
 };
 
 /* Starts serving. On failure err says why (port in use, bad address). */
 int http_start(const struct http_opts *o, struct http_server **ret, char *err, size_t errlen);
+/*
+ * Replaces the tokens in force (NULL: no authentication); the server takes
+ * a and frees the previous set once no request uses it.
+ */
+void http_set_auth(struct http_server *h, struct auth *a);
+
 /* The port actually bound (for addr ":0"). */
 int http_port(struct http_server *h);
 void http_stop(struct http_server *h);

@@ -210,6 +210,7 @@ intake_apply(struct state *s, const struct report_batch *b, enum report_kind kin
 {
 	struct touched t = { 0 };
 	struct watermark wm, *cur;
+	char actor[LIMIT_MEMBER_NAME_LEN + 128];
 	long long now = fsio_now_ms();
 	uint64_t seq = 0;
 	bool logged = false;
@@ -226,7 +227,10 @@ intake_apply(struct state *s, const struct report_batch *b, enum report_kind kin
 		}
 	}
 	t.gen = ++s->touch_gen;
-	t.actor = o->reporter != NULL ? o->reporter : o->remote != NULL ? o->remote : "operator";
+	/* The audit names the reporter and the token (or peer) it came with. */
+	snprintf(actor, sizeof(actor), "%s%s%s%s", o->reporter ? o->reporter : "",
+	    o->reporter ? " (" : "", o->remote ? o->remote : "operator", o->reporter ? ")" : "");
+	t.actor = actor;
 	t.why = o->reporter != NULL ? "votes" : "operator report";
 	for (size_t i = 0; i < b->n && rc == 0; i++)
 		rc = apply_one(s, &t, &b->reports[i], kind, o, now);

@@ -3,7 +3,9 @@
  * main thread only waits for signals; civetweb's workers serve requests and
  * one ticker thread runs the timers (grace periods, disruption, snapshots).
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -11,13 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <civetweb.h>
 
+#include "cm_limits.h"
 #include "conf.h"
 #include "fsio.h"
 #include "http.h"
+#include "auth.h"
 #include "intake.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -101,6 +106,101 @@ is_loopback(const char *addr)
 	    strncmp(addr, "[::1]:", 6) == 0;
 }
 
+/*
+ * Loads libclusterm-tls.so (see tls_shim.c) from beside the executable (a
+ * build tree) or from where meson installs it. Without it civetweb finds the
+ * real libssl.so and fails on OpenSSL 3; the caller reports that.
+ */
+static void
+load_tls_shim(void)
+{
+	char self[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/libclusterm-tls.so", self);
+			if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) != NULL)
+				return;
+		}
+	}
+	if (dlopen(TLS_SHIM_PATH, RTLD_NOW | RTLD_GLOBAL) == NULL)
+		log_warn("TLS shim %s: %s", TLS_SHIM_PATH, dlerror());
+}
+
+/* The state dir holds reports, job logs and the TLS key: the owner's only. */
+static int
+check_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		log_error("manager.state_dir: %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 0077) != 0) {
+		log_error("manager.state_dir: %s is accessible by group or others (mode %04o): "
+		    "chmod 700 it", dir, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * civetweb wants the private key and the certificate chain in one PEM file:
+ * write them into STATE_DIR/tls.pem, 0600.
+ */
+static int
+tls_pem(const struct conf *c, char *path, size_t len)
+{
+	char *key = NULL, *cert = NULL, *both = NULL;
+	size_t klen, clen;
+	int rc;
+
+	if ((rc = fsio_read_file(c->key_file, LIMIT_CONFIG_BYTES, &key, &klen)) < 0) {
+		log_error("tls.key_file: %s: %s", c->key_file, strerror(-rc));
+		goto out;
+	}
+	if ((rc = fsio_read_file(c->cert_file, LIMIT_CONFIG_BYTES, &cert, &clen)) < 0) {
+		log_error("tls.cert_file: %s: %s", c->cert_file, strerror(-rc));
+		goto out;
+	}
+	if (strstr(key, "PRIVATE KEY-----") == NULL || strstr(cert, "CERTIFICATE-----") == NULL) {
+		log_error("%s: not PEM", strstr(key, "PRIVATE KEY-----") == NULL ?
+		    "tls.key_file" : "tls.cert_file");
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((both = malloc(klen + clen + 2)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(both, key, klen);
+	both[klen] = '\n';
+	memcpy(both + klen + 1, cert, clen);
+	rc = fsio_write_atomic(c->state_dir, "tls.pem", both, klen + 1 + clen, 0600);
+	if (rc < 0) {
+		log_error("manager.state_dir: %s/tls.pem: %s", c->state_dir, strerror(-rc));
+		goto out;
+	}
+	if ((size_t)snprintf(path, len, "%s/tls.pem", c->state_dir) >= len) {
+		log_error("manager.state_dir: path too long");
+		rc = -ENAMETOOLONG;
+	}
+out:
+	if (key != NULL)
+		explicit_bzero(key, klen);
+	if (both != NULL)
+		explicit_bzero(both, klen + 1 + clen);
+	free(key);
+	free(cert);
+	free(both);
+	return rc;
+}
+
 /* Loads the file (when given or present) and applies the flags over it. */
 static int
 load_conf(struct conf *c, const char *file, bool file_given, const char *addr,
@@ -132,7 +232,7 @@ load_conf(struct conf *c, const char *file, bool file_given, const char *addr,
 
 /* SIGHUP: the monitor and ansible sections are taken from the file again. */
 static void
-reload(struct manager *m, const char *file, bool file_given)
+reload(struct manager *m, const char *file, bool file_given, struct http_server *http)
 {
 	struct conf c;
 	char err[1024];
@@ -169,6 +269,17 @@ reload(struct manager *m, const char *file, bool file_given)
 	pthread_rwlock_unlock(&m->state->lock);
 	log_info("reloaded monitor and ansible sections (grace %lds, quorum %ld)",
 	    c.grace_s, c.quorum);
+	/* Tokens are re-read too, so they can be rotated without a restart. */
+	if (m->conf.tokens_file[0] != '\0') {
+		struct auth *a = NULL;
+		if (auth_load(m->conf.tokens_file, &a, err, sizeof(err)) < 0)
+			log_error("reload: %s; keeping the tokens in force", err);
+		else {
+			http_set_auth(http, a);
+			log_info("reload: %zu token(s) from %s", auth_count(a),
+			    m->conf.tokens_file);
+		}
+	}
 }
 
 int
@@ -190,6 +301,8 @@ main(int argc, char **argv)
 	struct votes_params params;
 	struct http_opts ho;
 	pthread_t tick_thread;
+	struct auth *auth = NULL;
+	char tls_path[PATH_MAX] = "";
 	sigset_t sigs;
 	char err[1024];
 	int verbose = 0, opt, sig, nroutes = 0, rc = 1;
@@ -215,22 +328,25 @@ main(int argc, char **argv)
 	log_init("clusterm", verbose, false);
 	if (load_conf(&m.conf, file, file_given, addr, dir) < 0)
 		return 1;
-	if (m.conf.tokens_file[0] != '\0' || m.conf.cert_file[0] != '\0') {
-		log_error("%s: tokens and TLS are not supported by this build yet",
-		    m.conf.tokens_file[0] ? "auth.tokens_file" : "tls.cert_file");
+	if (m.conf.tokens_file[0] != '\0' &&
+	    auth_load(m.conf.tokens_file, &auth, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return 1;
 	}
-	if (!is_loopback(m.conf.addr) && !m.insecure) {
+	if (auth == NULL && !is_loopback(m.conf.addr) && !m.insecure) {
 		log_error("manager.addr: %s is not a loopback address and no "
 		    "auth.tokens_file is set; use --insecure to serve it anyway", m.conf.addr);
 		return 1;
 	}
 	if (check_only) {
+		auth_free(auth);
 		printf("configuration ok\n");
 		return 0;
 	}
-	if (m.insecure)
+	if (m.insecure && auth == NULL)
 		log_warn("--insecure: serving %s without authentication", m.conf.addr);
+	else if (auth != NULL)
+		log_info("auth: %zu token(s) from %s", auth_count(auth), m.conf.tokens_file);
 
 	/* Signals are taken by sigwait in this thread; every other thread blocks them. */
 	sigemptyset(&sigs);
@@ -268,16 +384,34 @@ main(int argc, char **argv)
 		for (const struct http_route *r = tables[t]; r->fn != NULL; r++)
 			if (nroutes < MAX_ROUTES - 1)
 				routes[nroutes++] = *r;
-	mg_init_library(0);
+	if (check_state_dir(m.conf.state_dir) < 0)
+		goto out_lc;
+	if (m.conf.cert_file[0] != '\0') {
+		/* civetweb loads OpenSSL at run time: make sure it could. */
+		load_tls_shim();
+		if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0) {
+			log_error("tls.cert_file: TLS cannot be initialised (civetweb could not "
+			    "load libssl.so / libcrypto.so: install libssl-dev)");
+			goto out_lc;
+		}
+		if (tls_pem(&m.conf, tls_path, sizeof(tls_path)) < 0)
+			goto out_lc;
+	} else {
+		mg_init_library(0);
+	}
 	memset(&ho, 0, sizeof(ho));
 	ho.addr = m.conf.addr;
 	ho.max_body = (size_t)m.conf.max_body_bytes;
 	ho.routes = routes;
 	ho.ctx = &m;
+	ho.tls_pem = tls_path;
+	ho.tls_ca = m.conf.ca_file;
 	if (http_start(&ho, &http, err, sizeof(err)) < 0) {
 		log_error("manager.addr: %s", err);
 		goto out_lc;
 	}
+	http_set_auth(http, auth);
+	auth = NULL;
 	if (pthread_create(&tick_thread, NULL, ticker, &m) != 0) {
 		log_error("cannot start the timer thread");
 		goto out_http;
@@ -289,7 +423,7 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(&m, file, file_given);
+			reload(&m, file, file_given, http);
 			continue;
 		}
 		log_info("signal %d: stopping", sig);
@@ -307,6 +441,7 @@ out_lc:
 	lifecycle_stop(m.lc);
 out_state:
 	state_close(m.state);
+	auth_free(auth);
 	mg_exit_library();
 	log_info("stopped");
 	return rc;

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "fsio.h"
+#include "report_json.h"
 #include "cm_limits.h"
 
 void
@@ -226,6 +227,10 @@ config_load_json(const char *text, size_t len, const struct config_key *keys,
 	cJSON *root;
 	int rc;
 
+	if (report_json_has_nul(text, len)) {
+		snprintf(err, errlen, "JSON strings must not hold NUL characters");
+		return -EINVAL;
+	}
 	root = cJSON_ParseWithLength(text, len);
 	if (root == NULL) {
 		const char *at = cJSON_GetErrorPtr();

@@ -46,6 +46,29 @@ report_json_depth(const char *body, size_t len)
 	return max;
 }
 
+bool
+report_json_has_nul(const char *body, size_t len)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (body[i] == '\0')
+			return true;
+		if (!in_str) {
+			in_str = body[i] == '"';
+			continue;
+		}
+		if (body[i] == '"') {
+			in_str = false;
+		} else if (body[i] == '\\' && i + 1 < len) {
+			if (body[i + 1] == 'u' && i + 5 < len && memcmp(body + i + 2, "0000", 4) == 0)
+				return true;
+			i++;	/* the escaped character */
+		}
+	}
+	return false;
+}
+
 enum report_kind
 report_kind_parse(const char *s)
 {
@@ -192,6 +215,10 @@ report_json_decode(const char *body, size_t len, enum report_form form,
 	cJSON *root = NULL;
 	int rc;
 
+	if (report_json_has_nul(body, len)) {
+		snprintf(err, errlen, "JSON strings must not hold NUL characters");
+		return -EINVAL;
+	}
 	if (report_json_depth(body, len) > LIMIT_JSON_DEPTH) {
 		snprintf(err, errlen, "JSON nesting deeper than %d", LIMIT_JSON_DEPTH);
 		return -E2BIG;

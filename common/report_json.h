@@ -5,6 +5,7 @@
 #ifndef REPORT_JSON_H
 #define REPORT_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "report.h"
@@ -50,6 +51,13 @@ const char *report_kind_name(enum report_kind k);
  * NUL-terminated string the caller frees, or NULL on out-of-memory.
  */
 char *report_json_encode(const struct report *r, size_t n, int with_status);
+
+/*
+ * Whether a JSON text holds a \u0000 escape inside a string. cJSON would cut
+ * the string there, so "a\u0000b" would silently become "a": such bodies
+ * are refused instead.
+ */
+bool report_json_has_nul(const char *body, size_t len);
 
 /* Deepest nesting of a JSON text, counted outside strings. */
 int report_json_depth(const char *body, size_t len);

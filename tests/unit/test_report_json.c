@@ -53,6 +53,10 @@ static const struct {
 	  "\"Serf-Status\":\"zombie\"}]}", REPORT_FORM_SNAPSHOT, -EINVAL, 0, "Serf-Status" },
 	{ "[{\"Node-Label\":\"n1\",\"Node-Label\":\"n2\",\"Node-Mgmt-Address\":\"1.1.1.1\"}]",
 	    REPORT_FORM_ARRAY, -EINVAL, 0, "twice" },
+	{ "[{\"Node-Label\":\"a\\u0000b\",\"Node-Mgmt-Address\":\"1.1.1.1\"}]",
+	    REPORT_FORM_ARRAY, -EINVAL, 0, "NUL" },
+	{ "[{\"Node-Label\":\"n1\",\"Node-Mgmt-Address\":\"1.1.1.1\",\"t\":\"a\\\\u0000\"}]",
+	    REPORT_FORM_ARRAY, 0, 1, NULL },	/* an escaped backslash, then text */
 };
 
 START_TEST(test_decode_table)
