@@ -13,6 +13,9 @@
 #include "metrics.h"
 #include "votes.h"
 
+/* Audit events shown with a node (GET /api/v1/nodes/{name}). */
+#define NODE_HISTORY	20
+
 void
 api_time(long long ms, char *buf, size_t len)
 {
@@ -40,6 +43,32 @@ static void
 add_opt(cJSON *o, const char *key, const char *v)
 {
 	cJSON_AddStringToObject(o, key, v != NULL ? v : "");
+}
+
+/* The node's newest audit events, oldest first: why it is as it is. */
+static void
+add_history(cJSON *o, struct state *s, const char *name)
+{
+	size_t idx[NODE_HISTORY], n = 0;
+	cJSON *arr = cJSON_AddArrayToObject(o, "history");
+
+	for (size_t i = s->nevents; arr != NULL && i-- > 0 && n < NODE_HISTORY;)
+		if (strcmp(state_event_at(s, i)->node, name) == 0)
+			idx[n++] = i;
+	while (arr != NULL && n-- > 0) {
+		const struct audit_event *e = state_event_at(s, idx[n]);
+		cJSON *h = cJSON_CreateObject();
+		if (h == NULL || !cJSON_AddItemToArray(arr, h)) {
+			cJSON_Delete(h);
+			return;
+		}
+		add_time(h, "time", e->time_ms);
+		cJSON_AddStringToObject(h, "kind", e->kind);
+		cJSON_AddStringToObject(h, "old", e->old_val);
+		cJSON_AddStringToObject(h, "new", e->new_val);
+		cJSON_AddStringToObject(h, "actor", e->actor);
+		cJSON_AddStringToObject(h, "comment", e->comment);
+	}
 }
 
 cJSON *
@@ -72,6 +101,7 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 	add_time(o, "gone_since", n->gone_since_ms);
 	if (n->gone_since_ms > 0 && n->state != MON_DISAPPEARED)
 		add_time(o, "grace_ends", n->gone_since_ms + s->params.grace_ms);
+	add_history(o, s, n->name);
 	votes = cJSON_AddArrayToObject(o, "votes");
 	for (size_t i = 0; votes != NULL && i < n->nvotes; i++) {
 		const struct vote *v = &n->votes[i];

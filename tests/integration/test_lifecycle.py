@@ -261,6 +261,9 @@ class Lifecycle(unittest.TestCase):
         self.assertIn(("status", "Unallocated", "Provisioning"), kinds)
         self.assertIn(("status", "Provisioning", "Allocated"), kinds)
         self.assertTrue(all(e["actor"] for e in ev["events"]))
+        hist = [(h["kind"], h["new"]) for h in self.c.node("m1")["history"]]
+        self.assertEqual(hist[-1], ("status", "Allocated"))
+        self.assertIn(("state", "Discovered"), hist)
         st, page, _ = self.c.get("/api/v1/events?limit=2")
         self.assertEqual(len(page["events"]), 2)
         st, rest, _ = self.c.get("/api/v1/events?since=%d" % page["next"])
