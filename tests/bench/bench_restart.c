@@ -1,0 +1,312 @@
+/*
+ * Restart benchmark helper.
+ *
+ *   bench_restart mkstate DIR NODES RECORDS [SNAPSHOT_AT]
+ *       Builds a clusterm state dir without a running clusterm, through
+ *       clusterm's own state/store/records code (linked from clusterm_core):
+ *       RECORDS batch records of one node report each, as the single-report
+ *       intake writes them (the node as it is after the report, plus the
+ *       reporter's watermark). Record i reports node i % NODES, sent by one
+ *       of three reporters (serf members node000000..node000002) with an
+ *       increasing seq, so after the first NODES records every record is an
+ *       update and nodes carry up to three votes. Nothing is snapshotted
+ *       (clusterm would cut a snapshot every STATE_SNAPSHOT_RECORDS records:
+ *       this log is longer than clusterm itself ever leaves it), unless
+ *       SNAPSHOT_AT > 0: then a snapshot is forced after that many records
+ *       and the rest stay in the log, as clusterm leaves it.
+ *
+ *   bench_restart start CLUSTERM ADDR:PORT DIR TIMEOUT_S
+ *       Starts CLUSTERM -l ADDR:PORT -d DIR, polls GET /healthz every 2 ms
+ *       until it answers (200 or 503), prints the seconds from fork to that
+ *       answer and the process's VmRSS, then stops it with SIGTERM (SIGKILL
+ *       after TIMEOUT_S) and reaps it. The child dies with this process
+ *       (PR_SET_PDEATHSIG).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsio.h"
+#include "report.h"
+#include "state.h"
+#include "votes.h"
+
+#define NREPORTERS 3
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+warn_cb(const char *msg, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "bench_restart: store: %s\n", msg);
+}
+
+static enum mon_state
+member_state(const char *member, void *arg)
+{
+	struct state *s = arg;
+	struct node *n = inventory_by_member(s->inv, member);
+
+	return n != NULL ? n->state : MON_UNKNOWN;
+}
+
+static int
+fill_report(struct report *r, unsigned long i, unsigned long version)
+{
+	char label[32], serial[32], addr[32], ver[32];
+	int rc = 0;
+
+	snprintf(label, sizeof(label), "node%06lu", i);
+	snprintf(serial, sizeof(serial), "SN%08lu", i);
+	snprintf(addr, sizeof(addr), "10.%lu.%lu.%lu", (i >> 16) & 255, (i >> 8) & 255,
+	    i & 255);
+	snprintf(ver, sizeof(ver), "v%lu", version);
+	report_init(r);
+	rc |= report_set(r, REPORT_KEY_LABEL, label);
+	rc |= report_set(r, REPORT_KEY_SERIAL, serial);
+	rc |= report_set(r, REPORT_KEY_ADDR, addr);
+	rc |= report_set(r, REPORT_KEY_NAME, label);
+	rc |= report_set(r, REPORT_KEY_ROLE, "worker");
+	rc |= report_set(r, REPORT_KEY_EVENT, "member-update");
+	rc |= report_set(r, "dc", "dc1");
+	rc |= report_set(r, "agent", ver);
+	return rc < 0 ? -ENOMEM : 0;
+}
+
+static int
+mkstate(const char *dir, unsigned long nodes, unsigned long records, unsigned long snap_at)
+{
+	struct votes_params params = { .grace_ms = 5000, .quorum = 0,
+		.disruption_ratio = 0.55, .disruption_window_ms = 60000 };
+	char reporters[NREPORTERS][32], err[1024], name[128];
+	uint64_t seqs[NREPORTERS] = { 0 }, seq = 0;
+	struct state *s;
+	double t0 = mono();
+	int rc;
+
+	for (int k = 0; k < NREPORTERS; k++)
+		snprintf(reporters[k], sizeof(reporters[k]), "node%06d", k);
+	rc = state_open(dir, &params, &s, err, sizeof(err), warn_cb, NULL);
+	if (rc < 0) {
+		fprintf(stderr, "bench_restart: %s\n", err);
+		return 1;
+	}
+	if (inventory_count(s->inv) != 0) {
+		fprintf(stderr, "bench_restart: %s is not empty\n", dir);
+		state_close(s);
+		return 1;
+	}
+	for (unsigned long i = 0; i < records; i++) {
+		unsigned long idx = i % nodes, k = i % NREPORTERS;
+		long long now = fsio_now_ms();
+		struct votes_result vr;
+		struct watermark wm;
+		struct report r;
+		struct node *n;
+
+		/* What intake_apply does for one report from a reporter. */
+		if (fill_report(&r, idx, i / nodes) < 0 ||
+		    report_node_name(&r, name, sizeof(name)) < 0)
+			goto oom;
+		n = inventory_get(s->inv, name);
+		if (n == NULL && inventory_add(s->inv, name, &n) < 0)
+			goto oom;
+		if (inventory_set_report(s->inv, n, &r) < 0)
+			goto oom;
+		report_finish(&r);
+		if (state_add_reporter(s, reporters[k]) < 0 ||
+		    votes_record(n, reporters[k], true, ++seqs[k], now) < 0)
+			goto oom;
+		votes_evaluate(n, &s->params, member_state, s, now, &vr);
+		n->gone_since_ms = vr.gone_since_ms;
+		inventory_set_state(n, vr.state, now);
+		if (state_set_watermark(s, reporters[k], "bench-epoch", seqs[k]) < 0)
+			goto oom;
+		wm.reporter = reporters[k];
+		wm.epoch = (char *)"bench-epoch";
+		wm.seq = seqs[k];
+		rc = state_log(s, &wm, &n, 1, &seq);
+		if (rc < 0) {
+			fprintf(stderr, "bench_restart: append: %s\n", strerror(-rc));
+			state_close(s);
+			return 1;
+		}
+		if (snap_at > 0 && i + 1 == snap_at) {
+			if ((rc = state_wait(s, seq)) < 0 ||
+			    (rc = state_maybe_snapshot(s, true, err, sizeof(err))) < 0) {
+				fprintf(stderr, "bench_restart: snapshot: %s\n", err);
+				state_close(s);
+				return 1;
+			}
+		}
+	}
+	if (seq > 0 && (rc = state_wait(s, seq)) < 0) {
+		fprintf(stderr, "bench_restart: fsync: %s\n", strerror(-rc));
+		state_close(s);
+		return 1;
+	}
+	printf("mkstate: %zu nodes, %lu records (%lu in the log after the snapshot) in %.1fs\n",
+	    inventory_count(s->inv), records, snap_at > 0 ? records - snap_at : records,
+	    mono() - t0);
+	state_close(s);
+	return 0;
+oom:
+	fprintf(stderr, "bench_restart: out of memory\n");
+	state_close(s);
+	return 1;
+}
+
+/* 1 when GET /healthz got a status line (200 or 503), 0 otherwise. */
+static int
+healthz(const struct sockaddr_in *sa)
+{
+	static const char req[] = "GET /healthz HTTP/1.0\r\n\r\n";
+	char buf[64];
+	ssize_t n;
+	size_t got = 0;
+	int fd, ok = 0;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 &&
+	    write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
+		struct timeval tv = { 2, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+			got += (size_t)n;
+		buf[got] = '\0';
+		ok = strncmp(buf, "HTTP/1.", 7) == 0 && got >= 12 &&
+		    (strncmp(buf + 9, "200", 3) == 0 || strncmp(buf + 9, "503", 3) == 0);
+	}
+	close(fd);
+	return ok;
+}
+
+static long
+vmrss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int
+reap(pid_t pid, double timeout)
+{
+	double deadline = mono() + timeout;
+	int status;
+
+	kill(pid, SIGTERM);
+	while (mono() < deadline) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return 0;
+		usleep(10000);
+	}
+	fprintf(stderr, "bench_restart: clusterm %d did not stop in %.0fs: SIGKILL\n",
+	    (int)pid, timeout);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static int
+start(const char *bin, const char *addr, const char *dir, double timeout)
+{
+	struct sockaddr_in sa;
+	char host[64];
+	const char *colon = strrchr(addr, ':');
+	double t0, t1;
+	pid_t pid;
+	int status;
+	long rss;
+
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host)) {
+		fprintf(stderr, "bench_restart: ADDR must be IPv4:PORT\n");
+		return 1;
+	}
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		fprintf(stderr, "bench_restart: %s is not an IPv4 address\n", host);
+		return 1;
+	}
+	t0 = mono();
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 1;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(bin, bin, "-l", addr, "-d", dir, (char *)NULL);
+		perror(bin);
+		_exit(127);
+	}
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "bench_restart: clusterm exited (status %d) before "
+			    "answering /healthz\n", status);
+			return 1;
+		}
+		if (healthz(&sa))
+			break;
+		if (mono() - t0 > timeout) {
+			fprintf(stderr, "bench_restart: no /healthz answer within %.0fs\n",
+			    timeout);
+			reap(pid, 10);
+			return 1;
+		}
+		usleep(2000);
+	}
+	t1 = mono();
+	rss = vmrss_kb(pid);
+	printf("restart_s=%.3f rss_kb=%ld\n", t1 - t0, rss);
+	fflush(stdout);
+	return reap(pid, timeout) < 0 ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 5 && argc <= 6 && strcmp(argv[1], "mkstate") == 0)
+		return mkstate(argv[2], strtoul(argv[3], NULL, 10), strtoul(argv[4], NULL, 10),
+		    argc == 6 ? strtoul(argv[5], NULL, 10) : 0);
+	if (argc == 6 && strcmp(argv[1], "start") == 0)
+		return start(argv[2], argv[3], argv[4], atof(argv[5]));
+	fprintf(stderr, "usage: bench_restart mkstate DIR NODES RECORDS [SNAPSHOT_AT]\n"
+	    "       bench_restart start CLUSTERM ADDR:PORT DIR TIMEOUT_S\n");
+	return 1;
+}
