@@ -6,10 +6,32 @@
 
 #include "deliver.h"
 #include "fsio.h"
-#include "httpc.h"
+#include "http1.h"
+#include "tlscurl.h"
 
 /* Merged replay POSTs stop growing past this many bytes of queue files. */
 #define MERGE_MAX_BYTES	(256 * 1024)
+
+/*
+ * base ("host:port", "http://host:port" or with a path prefix) plus path as
+ * a malloc'd URL; a base without a scheme gets "http://". NULL on OOM.
+ */
+static char *
+make_url(const char *base, const char *path)
+{
+	bool scheme = strstr(base, "://") != NULL;
+	size_t blen = strlen(base), need;
+	char *u;
+
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	need = (scheme ? 0 : 7) + blen + strlen(path) + 1;
+	u = malloc(need);
+	if (u == NULL)
+		return NULL;
+	snprintf(u, need, "%s%.*s%s", scheme ? "" : "http://", (int)blen, base, path);
+	return u;
+}
 
 void
 deliver_result_finish(struct deliver_result *r)
@@ -78,13 +100,18 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
 	snprintf(res.err, sizeof(res.err), "no URL configured");
 
 	for (size_t i = 0; i < o->nurls; i++) {
-		long long left = o->deadline_ms - fsio_mono_ms() - o->reserve_ms;
-		struct httpc_opts ho = {
-			.ca_file = o->ca_file,
+		long long now = fsio_mono_ms();
+		long long left = o->deadline_ms - now - o->reserve_ms;
+		struct http1_req rq = {
+			.method = "POST",
+			.content_type = "application/json",
+			.body = body,
+			.len = len,
 			.token = o->token,
+			.ca_file = o->ca_file,
 			.headers = hdrs,
 		};
-		struct httpc_response resp = { 0 };
+		struct http1_resp resp = { 0 };
 		char *url;
 		int rc;
 
@@ -94,15 +121,19 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
 			break;
 		}
 		/* The URLs still to try share what is left for connecting. */
-		ho.timeout_ms = (long)left;
-		ho.connect_timeout_ms = (long)(left / (long long)(o->nurls - i));
-		if (ho.connect_timeout_ms < 1)
-			ho.connect_timeout_ms = 1;
-		url = httpc_url(o->urls[i], path);
+		rq.deadline_ms = now + left;
+		rq.connect_deadline_ms = now + left / (long long)(o->nurls - i);
+		if (rq.connect_deadline_ms <= now)
+			rq.connect_deadline_ms = now + 1;
+		url = make_url(o->urls[i], path);
 		if (url == NULL)
 			return -ENOMEM;
 		snprintf(res.url, sizeof(res.url), "%s", url);
-		rc = httpc_request("POST", url, body, len, &ho, &resp, res.err, sizeof(res.err));
+		rq.url = url;
+		if (http1_is_https(url))
+			rc = tlscurl_request(&rq, &resp, res.err, sizeof(res.err));
+		else
+			rc = http1_request(&rq, &resp, res.err, sizeof(res.err));
 		free(url);
 		if (rc == -ENOMEM)
 			return rc;
@@ -114,7 +145,7 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
 			res.accepted = reply_number(resp.body, "\"accepted\"");
 			res.duplicates = reply_number(resp.body, "\"duplicates\"");
 			res.err[0] = '\0';
-			httpc_response_finish(&resp);
+			http1_resp_finish(&resp);
 			break;
 		}
 		if (status_final(resp.status)) {
@@ -127,7 +158,7 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
 		}
 		snprintf(res.err, sizeof(res.err), "%s answered %ld: %.300s", res.url,
 		    resp.status, resp.body);
-		httpc_response_finish(&resp);
+		http1_resp_finish(&resp);
 	}
 	*ret = res;
 	return 0;

@@ -21,7 +21,6 @@
 #include "config.h"
 #include "deliver.h"
 #include "fsio.h"
-#include "httpc.h"
 #include "log.h"
 #include "seen.h"
 #include "serf_input.h"
@@ -190,17 +189,69 @@ on_note(const char *what, unsigned long long seq, const char *detail, void *arg)
 	    strcmp(what, "rejected") == 0 ? "rejected" : "corrupt", detail);
 }
 
-/* Opens the spool within the bound, leaving half the reserve for writing. */
+/* seen learns what an absorbed incoming/ batch carries, as if sent now. */
 static int
-open_spool(struct ctx *c, struct spool **ret)
+on_absorbed(const struct batch *b, void *arg)
 {
-	int r = spool_open(c->cfg.spool_dir, c->deadline_ms - c->reserve_ms / 2, ret);
+	struct seen *seen = arg;
 
-	if (r == -EWOULDBLOCK)
-		log_error("spool %s: still locked by another run when the time bound ran "
-		    "out", c->cfg.spool_dir);
-	else if (r < 0)
+	for (size_t i = 0; i < b->n; i++)
+		if (seen_note(seen, b->kind, &b->reports[i]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/*
+ * Opens the spool within the bound, leaving half the reserve for writing,
+ * loads seen (under the lock: the holder rewrites it) and moves incoming/
+ * (batches of runs that found the spool locked) into the queue, seen
+ * noting them. With ret_seen the caller gets seen (to free); otherwise it
+ * is saved here. A lock still held when the bound runs out is logged only
+ * when !quiet_busy (the caller has a way out).
+ */
+static int
+open_spool(struct ctx *c, bool quiet_busy, struct spool **ret, struct seen **ret_seen)
+{
+	struct seen *seen = NULL;
+	struct spool *sp = NULL;
+	size_t n = 0;
+	bool compacted = false;
+	int r;
+
+	r = spool_open(c->cfg.spool_dir, c->deadline_ms - c->reserve_ms / 2, &sp);
+	if (r == -EWOULDBLOCK) {
+		if (!quiet_busy)
+			log_error("spool %s: still locked by another run when the time bound "
+			    "ran out", c->cfg.spool_dir);
+		return r;
+	}
+	if (r < 0) {
 		log_error("spool %s: %s", c->cfg.spool_dir, strerror(-r));
+		return r;
+	}
+	if ((r = seen_load(c->cfg.spool_dir, &seen)) < 0)
+		goto fail;
+	r = spool_absorb(sp, (unsigned long long)c->cfg.spool_max_bytes, on_absorbed, seen,
+	    &n, &compacted);
+	if (r < 0)
+		goto fail;
+	if (n > 0)
+		log_debug("spool %s: %zu batches moved from incoming/ into the queue%s",
+		    c->cfg.spool_dir, n, compacted ? " (compacted)" : "");
+	if (ret_seen != NULL) {
+		*ret_seen = seen;
+	} else {
+		if (n > 0 && seen_save(seen, c->cfg.spool_dir) < 0)
+			log_warn("could not save %s/seen", c->cfg.spool_dir);
+		seen_free(seen);
+	}
+	*ret = sp;
+	return 0;
+fail:
+	log_error("spool %s: moving incoming/ into the queue: %s", c->cfg.spool_dir,
+	    strerror(-r));
+	seen_free(seen);
+	spool_close(sp);
 	return r;
 }
 
@@ -223,7 +274,7 @@ cmd_flush(struct ctx *c)
 	char replay[256];
 	int r;
 
-	if (open_spool(c, &sp) < 0)
+	if (open_spool(c, false, &sp, NULL) < 0)
 		return EXIT_FAIL;
 	c->dopts.reserve_ms = 0;
 	r = deliver_spool(sp, &c->dopts, &st, on_note, c->cfg.spool_dir);
@@ -290,6 +341,43 @@ oom:
 		batch_finish(&v[i]);
 	free(v);
 	return -ENOMEM;
+}
+
+/*
+ * The spool stayed locked past the bound: writes the batch (in chunks) to
+ * incoming/ without the lock, for the next run that holds it to number and
+ * queue. No update is suppressed here (seen is the lock holder's).
+ */
+static int
+spool_aside(struct ctx *c, const char *event, const char *self, struct batch *b,
+    size_t nmembers, size_t nbad)
+{
+	struct batch *chunks = NULL;
+	size_t nchunks = 0, written = 0;
+	int r = 0;
+
+	if (split_batch(b, &chunks, &nchunks) < 0) {
+		log_error("%s: out of memory", event);
+		return EXIT_FAIL;
+	}
+	for (size_t i = 0; i < nchunks && r == 0; i++) {
+		r = spool_incoming_write(c->cfg.spool_dir, &chunks[i]);
+		if (r == 0)
+			written += chunks[i].n;
+	}
+	for (size_t i = 0; i < nchunks; i++)
+		batch_finish(&chunks[i]);
+	free(chunks);
+	if (r < 0) {
+		log_error("%s from %s: %zu members, %zu left out -> LOST %zu: the spool was "
+		    "locked by another run past the time bound and %s/incoming: %s", event,
+		    self, nmembers, nbad, b->n - written, c->cfg.spool_dir, strerror(-r));
+		return EXIT_FAIL;
+	}
+	log_info("%s from %s: %zu members, %zu sent, %zu left out -> spooled to %s/incoming "
+	    "(the spool was locked by another run past the time bound; the next run "
+	    "queues it)", event, self, nmembers, written, nbad, c->cfg.spool_dir);
+	return nbad > 0 ? EXIT_REJECTED : 0;
 }
 
 static int
@@ -364,13 +452,16 @@ cmd_event(struct ctx *c)
 	}
 	serf_members_finish(&ms);
 
-	if (open_spool(c, &sp) < 0) {
+	r = open_spool(c, true, &sp, &seen);
+	if (r == -EWOULDBLOCK) {
+		rc = spool_aside(c, event, self, &b, nmembers, nbad);
+		goto out;
+	}
+	if (r < 0) {
 		log_error("%s: %zu members neither delivered nor spooled", event, b.n);
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	if (seen_load(c->cfg.spool_dir, &seen) < 0)
-		goto oom;
 	if (strcmp(event, "member-update") == 0) {
 		for (size_t i = b.n; i-- > 0;) {
 			if (seen_unchanged(seen, &b.reports[i])) {
@@ -648,7 +739,7 @@ cmd_sync(struct ctx *c)
 			goto out;
 		}
 	}
-	if (open_spool(c, &sp) < 0) {
+	if (open_spool(c, false, &sp, NULL) < 0) {
 		rc = EXIT_FAIL;
 		goto out;
 	}
@@ -873,11 +964,6 @@ main(int argc, char **argv)
 	}
 	if (read_token(&c) < 0)
 		goto out;
-	if (httpc_global_init() < 0) {
-		log_error("libcurl initialisation failed");
-		rc = EXIT_FAIL;
-		goto out;
-	}
 	c.dopts = (struct deliver_opts){
 		.urls = c.cfg.urls.v,
 		.nurls = c.cfg.urls.n,
@@ -892,7 +978,6 @@ main(int argc, char **argv)
 		rc = cmd_sync(&c);
 	else
 		rc = cmd_event(&c);
-	httpc_global_cleanup();
 out:
 	config_strlist_free(&flag_urls);
 	config_strlist_free(&c.cfg.urls);

@@ -6,6 +6,9 @@
  *   epoch       "<epoch>\n<reserved seq>\n", written durably
  *   seq         "<next seq> <boot id>\n", written cheaply (see spool.c)
  *   q/          one file per batch, named by its seq (oldest = smallest)
+ *   incoming/   batches of runs that could not get the lock in time, not
+ *               yet numbered; the next run holding the lock moves them
+ *               into q/ in the order they were written (spool_absorb)
  *   rejected/   batches clusterm answered with 4xx, with the reply
  *   corrupt/    queue files whose framing or CRC was bad
  *   seen        the last delivered report per member (seen.c)
@@ -70,7 +73,30 @@ int spool_reject(struct spool *s, const struct batch *b, const char *body,
     long status, const char *reply);
 /* Records (text) or clears (NULL) the last delivery error. */
 int spool_set_error(struct spool *s, const char *text);
-/* Corrupt records met by spool_push's compaction since open. */
+/*
+ * Writes b without the lock, as incoming/<stamp>-<pid>-<n>-<boot id>.b
+ * (temporary file, fsync, rename, fsync of incoming/): for a run that
+ * could not get the lock within its bound. b needs no epoch or seq. The
+ * stamp is CLOCK_BOOTTIME, so names sort in writing order within a boot.
+ * 0 or -errno.
+ */
+int spool_incoming_write(const char *dir, const struct batch *b);
+
+/* Told about each batch spool_absorb moved into the queue; non-zero stops. */
+typedef int (*spool_absorb_fn)(const struct batch *b, void *arg);
+
+/*
+ * Moves incoming/ into the queue, in writing order (earlier boots first),
+ * giving each batch the next sequence number. A batch is numbered in place
+ * first and then renamed into q/, so a crash in between leaves it in
+ * incoming/ with its number, which the next absorb keeps. Compacts like
+ * spool_push when the queue would pass max_bytes. Corrupt files go to
+ * corrupt/. *ret_n counts the batches moved. 0 or -errno.
+ */
+int spool_absorb(struct spool *s, unsigned long long max_bytes, spool_absorb_fn fn,
+    void *arg, size_t *ret_n, bool *ret_compacted);
+
+/* Corrupt records met by spool_push's compaction and spool_absorb since open. */
 size_t spool_ncorrupt(const struct spool *s);
 
 /* Frames b as one record (malloc'd, caller frees). 0 or -ENOMEM. */
@@ -82,7 +108,7 @@ int spool_record_decode(const char *buf, size_t len, struct batch *ret);
 int spool_write_quick(const char *dir, const char *name, const void *buf, size_t len);
 
 struct spool_status {
-	size_t depth;
+	size_t depth;			/* q/ and incoming/ files */
 	unsigned long long bytes;
 	long long oldest_ms;		/* wall clock, -1 when empty */
 	char last_error[512];		/* "" when none */
