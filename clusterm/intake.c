@@ -26,11 +26,14 @@ intake_member_state(const char *member, void *arg)
 struct touched {
 	struct node **v;
 	size_t n, cap;
+	struct node **changed;	/* nodes whose state changed, for the cascade */
+	size_t nchanged, capchanged;
 	uint64_t gen;
 	bool gone_moved;	/* some node turned Disappeared or came back */
 	size_t state_changes;
 	const char *actor;	/* who caused the changes, for the audit log */
 	const char *why;
+	bool oom;		/* the changed list could not grow */
 };
 
 static int
@@ -60,6 +63,17 @@ set_state(struct state *s, struct touched *t, struct node *n, enum mon_state to,
 	if (!inventory_set_state(n, to, now))
 		return;
 	t->state_changes++;
+	if (t->nchanged == t->capchanged) {
+		size_t cap = t->capchanged ? t->capchanged * 2 : 16;
+		struct node **v = realloc(t->changed, cap * sizeof(*v));
+		if (v == NULL) {
+			t->oom = true;
+			return;
+		}
+		t->changed = v;
+		t->capchanged = cap;
+	}
+	t->changed[t->nchanged++] = n;
 	if (from == MON_DISAPPEARED || to == MON_DISAPPEARED)
 		t->gone_moved = true;
 	log_info("node %s: %s -> %s (%s)", n->name, mon_state_name(from), mon_state_name(to),
@@ -87,7 +101,9 @@ evaluate(struct state *s, struct touched *t, struct node *n, long long now)
 
 /*
  * When a reporter's own node changed state, the nodes it voted on may
- * change too (its votes start or stop counting). Re-evaluate those.
+ * change too (its votes start or stop counting). Re-evaluate those. Only a
+ * state change of a reporter starts a scan, so a batch that changes no
+ * reporter's state costs nothing here.
  */
 static int
 cascade(struct state *s, struct touched *t, long long now)
@@ -96,15 +112,15 @@ cascade(struct state *s, struct touched *t, long long now)
 	int rc;
 
 	for (int pass = 0; pass < CASCADE_PASSES; pass++) {
-		size_t end = t->n, before = t->state_changes;
-		bool any = false;
+		size_t end = t->nchanged;
+		bool any = t->oom;	/* lost track: re-evaluate everything */
 
-		for (size_t i = done; i < end; i++) {
-			struct node *r = t->v[i];
-			if (r->rep.name != NULL && state_is_reporter(s, r->rep.name))
-				any = true;
+		for (size_t i = done; i < end && !any; i++) {
+			struct node *r = t->changed[i];
+			any = r->rep.name != NULL && state_is_reporter(s, r->rep.name);
 		}
 		done = end;
+		t->oom = false;
 		if (!any)
 			return 0;
 		for (size_t i = 0; i < inventory_count(s->inv); i++) {
@@ -112,7 +128,7 @@ cascade(struct state *s, struct touched *t, long long now)
 			if (n->nvotes > 0 && (rc = evaluate(s, t, n, now)) < 0)
 				return rc;
 		}
-		if (t->state_changes == before)
+		if (t->nchanged == end)
 			return 0;
 	}
 	return 0;
@@ -250,6 +266,7 @@ intake_apply(struct state *s, const struct report_batch *b, enum report_kind kin
 	}
 	pthread_rwlock_unlock(&s->lock);
 	free(t.v);
+	free(t.changed);
 
 	if (rc == 0)
 		rc = state_wait(s, seq);
@@ -294,6 +311,7 @@ intake_tick(struct state *s, long long now_ms)
 		rc = state_log(s, NULL, t.v, t.n, &seq);
 	pthread_rwlock_unlock(&s->lock);
 	free(t.v);
+	free(t.changed);
 	if (rc < 0)
 		return rc;
 	return (int)t.state_changes;

@@ -1,5 +1,6 @@
 /* State ownership and persistence: recovery, log records, snapshots. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,8 @@ state_open(const char *dir, const struct votes_params *params, struct state **re
 	}
 	s->globals_dirty = false;
 	s->config_dirty = false;
+	/* Decoding a large snapshot leaves freed arenas behind: give them back. */
+	malloc_trim(0);
 	/* Rebuild what is derived: who has voted. */
 	for (size_t i = 0; i < inventory_count(s->inv); i++) {
 		struct node *n = inventory_at(s->inv, i);

@@ -4,6 +4,7 @@
 the lifecycle commands where the server answers them."""
 
 import json
+import shutil
 import os
 import re
 import subprocess
@@ -274,35 +275,29 @@ class Disruption(unittest.TestCase):
 class Tokens(unittest.TestCase):
     def test_token_file_and_environment(self):
         tmp = tempfile.mkdtemp(prefix="clusterctl-tok-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        secret = "s3cret-token-0123456789"
         tokens = os.path.join(tmp, "tokens.json")
         with open(tokens, "w") as f:
-            json.dump({"tokens": [{"name": "ops", "role": "admin", "token": "s3cret"}]}, f)
+            json.dump({"tokens": [{"name": "ops", "role": "admin", "token": secret}]}, f)
+        os.chmod(tokens, 0o600)
         tokfile = os.path.join(tmp, "token")
         with open(tokfile, "w") as f:
-            f.write("s3cret\n")
+            f.write(secret + "\n")
         c = Clusterm(config={"auth": {"tokens_file": tokens}})
-        try:
-            c.start()
-        except AssertionError as e:
-            c.cleanup()
-            if "not supported" in str(e):
-                self.skipTest("this clusterm build does not support auth.tokens_file yet")
-            raise
-        try:
-            st, body, _ = c.get("/api/v1/nodes")
-            if st != 401:
-                self.skipTest("this clusterm does not enforce auth.tokens_file (GET gave %d)" % st)
-            rc, out, err = ctl("nodes", "get", url=c.url())
-            self.assertEqual(rc, 2)
-            self.assertEqual(err, "clusterctl: %s\n" % body["error"])
-            rc, out, err = ctl("nodes", "get", "--token-file", tokfile, url=c.url())
-            self.assertEqual(rc, 0, err)
-            rc, out, err = ctl("nodes", "get", url=c.url(), env={"CLUSTERM_TOKEN": "s3cret"})
-            self.assertEqual(rc, 0, err)
-            rc, out, err = ctl("nodes", "get", url=c.url(), env={"CLUSTERM_TOKEN": "wrong"})
-            self.assertEqual(rc, 2)
-        finally:
-            c.cleanup()
+        self.addCleanup(c.cleanup)
+        c.start()
+        st, body, _ = c.get("/api/v1/nodes")
+        self.assertEqual(st, 401)
+        rc, out, err = ctl("nodes", "get", url=c.url())
+        self.assertEqual(rc, 2)
+        self.assertEqual(err, "clusterctl: %s\n" % body["error"])
+        rc, out, err = ctl("nodes", "get", "--token-file", tokfile, url=c.url())
+        self.assertEqual(rc, 0, err)
+        rc, out, err = ctl("nodes", "get", url=c.url(), env={"CLUSTERM_TOKEN": secret})
+        self.assertEqual(rc, 0, err)
+        rc, out, err = ctl("nodes", "get", url=c.url(), env={"CLUSTERM_TOKEN": "wrong"})
+        self.assertEqual(rc, 2)
 
 
 class Fake:
