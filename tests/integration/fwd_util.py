@@ -86,3 +86,56 @@ class DroppingProxy:
 
     def close(self):
         self.sock.close()
+
+
+def make_cert(tmpdir):
+    """A self-signed certificate for 127.0.0.1 and localhost: (cert, key) paths."""
+    cert = os.path.join(tmpdir, "cert.pem")
+    key = os.path.join(tmpdir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class FakeHTTPS:
+    """An HTTPS server on loopback that records each POST (headers, body) and
+    answers 200 with clusterm's reply shape."""
+
+    def __init__(self, cert, key):
+        import http.server
+        import ssl
+
+        outer = self
+        self.posts = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                outer.posts.append((self.path, dict(self.headers), self.rfile.read(n)))
+                body = b'{"accepted":1,"duplicates":0}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

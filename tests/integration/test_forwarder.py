@@ -2,6 +2,7 @@
 update suppression, the spool across an outage, duplicates of a retried
 batch, rejections, concurrent runs on one spool, kill -9 while spooling."""
 
+import fcntl
 import os
 import shutil
 import signal
@@ -13,7 +14,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from util import FORWARDER, Clusterm, free_port, wait_until  # noqa: E402
-from fwd_util import DroppingProxy, member_line, run_fwd, status  # noqa: E402
+from fwd_util import (DroppingProxy, FakeHTTPS, make_cert, member_line,  # noqa: E402
+                      run_fwd, status)
 
 
 class ForwarderTest(unittest.TestCase):
@@ -296,6 +298,124 @@ class ForwarderTest(unittest.TestCase):
         self.assertEqual(self.cm.node("cp0")["tags"], {"round": "18"})
         self.assertEqual(self.cm.state_of("cp1"), "Disappeared")
         self.assertEqual(self.cm.state_of("cp2"), "Disappeared")
+
+    def hold_lock(self):
+        """Takes the spool lock as another run would (the caller closes it)."""
+        os.makedirs(self.spool, exist_ok=True)
+        f = open(os.path.join(self.spool, "lock"), "a+")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        return f
+
+    def test_lock_timeout_goes_to_incoming(self):
+        self.cm.start()
+        incoming = os.path.join(self.spool, "incoming")
+        events = [("member-join", member_line("lk1", "127.0.0.1", rack="r1")),
+                  ("member-failed", member_line("lk1", "127.0.0.1", rack="r1")),
+                  ("member-join", member_line("lk1", "127.0.0.1", rack="r3")),
+                  ("member-update", member_line("lk1", "127.0.0.1", rack="r3"))]
+        lock = self.hold_lock()
+        try:
+            for ev, line in events:
+                t0 = time.monotonic()
+                p = self.fwd(ev, [line], t="0.5")
+                self.assertRun(p)                  # not lost: exit 0
+                self.assertLess(time.monotonic() - t0, 2.0)
+                self.assertIn("incoming", p.stderr)
+            files = sorted(f for f in os.listdir(incoming) if not f.startswith("."))
+            self.assertEqual(len(files), 4, files)
+            st = status(self.spool)                # status counts incoming/
+            self.assertEqual(st["depth"], "4")
+            self.assertGreater(int(st["bytes"]), 0)
+            self.assertNotEqual(st["oldest"], "-")
+            p = run_fwd(["-s", self.spool, "-u", self.cm.url(), "-t", "0.5", "flush"])
+            self.assertRun(p, 2)                   # flush cannot get the lock either
+        finally:
+            lock.close()
+        self.assertIsNone(self.cm.node("lk1"))
+        p = run_fwd(["-s", self.spool, "-u", self.cm.url(), "flush"])
+        self.assertRun(p)
+        self.assertIn("4 delivered", p.stderr)
+        # in writing order: the final state is the last event's
+        self.assertEqual(self.cm.state_of("lk1"), "Discovered")
+        self.assertEqual(self.cm.node("lk1")["tags"], {"rack": "r3"})
+        self.assertEqual(os.listdir(incoming), [])
+        self.assertEqual(status(self.spool)["depth"], "0")
+        # seen learnt the absorbed state: a repeated update is left out
+        p = self.fwd("member-update", [events[2][1]])
+        self.assertRun(p)
+        self.assertIn("1 unchanged", p.stderr)
+
+    def test_lock_timeout_then_next_event_absorbs(self):
+        url = self.cm.url()
+        # behind an outage too: q/ holds one batch, incoming/ two, then the event
+        self.assertRun(self.fwd("member-join", [member_line("ab1", "127.0.0.1")], url=url))
+        lock = self.hold_lock()
+        try:
+            self.assertRun(self.fwd("member-failed", [member_line("ab1", "127.0.0.1")],
+                                    t="0.3"))
+            self.assertRun(self.fwd("member-join", [member_line("ab2", "127.0.0.2")],
+                                    t="0.3"))
+        finally:
+            lock.close()
+        self.assertEqual(status(self.spool)["depth"], "3")
+        self.cm.start()
+        p = self.fwd("member-failed", [member_line("ab2", "127.0.0.2")])
+        self.assertRun(p)
+        self.assertIn("3 delivered", p.stderr)
+        self.assertEqual(self.cm.state_of("ab1"), "Disappeared")
+        self.assertEqual(self.cm.state_of("ab2"), "Disappeared")
+        self.assertEqual(status(self.spool)["depth"], "0")
+
+    def test_http_runs_do_not_load_libcurl(self):
+        self.cm.start()
+        p = run_fwd(["-s", self.spool, "-u", self.cm.url()], event="member-join",
+                    stdin=member_line("nc1", "127.0.0.1"), env={"LD_DEBUG": "files"})
+        self.assertRun(p)
+        self.assertNotIn("libcurl", p.stderr)
+        self.assertIn("libc.so", p.stderr)        # LD_DEBUG did report the loads
+        out = subprocess.run(["ldd", FORWARDER], capture_output=True, text=True).stdout
+        self.assertNotIn("libcurl", out)
+
+    def test_https_with_ca_file_and_token(self):
+        cert, key = make_cert(self.tmp)
+        tok = os.path.join(self.tmp, "token")
+        with open(tok, "w") as f:
+            f.write("t0ken-value\n")
+        srv = FakeHTTPS(cert, key)
+        try:
+            base = ["-s", self.spool, "-u", srv.url(), "--token-file", tok]
+            p = run_fwd(base + ["--cacert", cert], event="member-join",
+                        stdin=member_line("tls1", "127.0.0.1"), env={"LD_DEBUG": "files"})
+            self.assertRun(p)
+            self.assertIn("delivered to https://", p.stderr)
+            self.assertIn("libcurl.so.4", p.stderr)   # loaded for https only
+            path, hdrs, body = srv.posts[-1]
+            self.assertEqual(path, "/monitor/event/discovered")
+            self.assertEqual(hdrs["Authorization"], "Bearer t0ken-value")
+            self.assertEqual(hdrs["X-Reporter"], "rep1")
+            self.assertIn(b'"tls1"', body)
+            # not trusted without the CA file: spooled, exit 0
+            p = run_fwd(base, event="member-join", stdin=member_line("tls2", "127.0.0.1"))
+            self.assertRun(p)
+            self.assertIn("spooled", p.stderr)
+            self.assertEqual(status(self.spool)["depth"], "1")
+            # libcurl that cannot be loaded: said clearly, spooled, exit 0
+            libdir = os.path.join(self.tmp, "badlib")
+            os.makedirs(libdir)
+            open(os.path.join(libdir, "libcurl.so.4"), "w").close()
+            p = run_fwd(base + ["--cacert", cert], event="member-join",
+                        stdin=member_line("tls3", "127.0.0.1"),
+                        env={"LD_LIBRARY_PATH": libdir})
+            self.assertRun(p)
+            self.assertIn("cannot load libcurl.so.4", p.stderr)
+            self.assertIn("spooled", p.stderr)
+            self.assertEqual(status(self.spool)["depth"], "2")
+            p = run_fwd(base + ["--cacert", cert, "flush"])
+            self.assertRun(p)
+            self.assertEqual(status(self.spool)["depth"], "0")
+            self.assertIn(b'"tls3"', srv.posts[-1][2])
+        finally:
+            srv.close()
 
     def small_conf(self):
         path = os.path.join(self.tmp, "small.conf")
