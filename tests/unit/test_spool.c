@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "deliver.h"
@@ -128,6 +130,148 @@ START_TEST(test_push_list_order)
 	ck_assert_uint_eq(st.depth, 11);
 	ck_assert_int_ge(st.oldest_ms, 0);
 	ck_assert_str_eq(st.last_error, "");
+}
+END_TEST
+
+/* The incoming/ file names, sorted (dot files left out). */
+static size_t
+incoming_names(char names[][128], size_t max)
+{
+	char path[PATH_MAX + 16];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/incoming", dir);
+	d = opendir(path);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max)
+		if (de->d_name[0] != '.')
+			snprintf(names[n++], 128, "%.127s", de->d_name);
+	closedir(d);
+	qsort(names, n, 128, (int (*)(const void *, const void *))strcmp);
+	return n;
+}
+
+static int
+collect(const struct batch *b, void *arg)
+{
+	char *labels = arg;
+	size_t len = strlen(labels);
+
+	snprintf(labels + len, 256 - len, "%s%s", len ? "," : "", b->reports[0].label);
+	return 0;
+}
+
+/*
+ * Batches written without the lock are absorbed in writing order (an
+ * earlier boot's first), numbered after the queue; a corrupt one is moved
+ * aside; one numbered by a crashed absorb keeps its number.
+ */
+START_TEST(test_incoming_absorb)
+{
+	char names[8][128], from[PATH_MAX + 256], to[PATH_MAX + 256], labels[256] = "";
+	const char *want[] = { "q0", "q1", "old", "i0", "i1", "i2" };
+	struct spool_status st;
+	struct spool_entry *e;
+	struct spool *sp;
+	struct batch b;
+	size_t n, moved = 0;
+	bool compacted = true;
+	int fd;
+
+	ck_assert_int_eq(spool_open(dir, fsio_mono_ms() + 1000, &sp), 0);
+	for (int i = 0; i < 2; i++) {
+		make_batch(&b, REPORT_KIND_DISCOVERED, i ? "q1" : "q0", "10.0.0.1", 1);
+		ck_assert_int_eq(spool_assign(sp, &b), 0);
+		ck_assert_int_eq(spool_push(sp, &b, 1 << 20, NULL), 0);
+		batch_finish(&b);
+	}
+	/* Runs that found the lock held (sp holds it). */
+	make_batch(&b, REPORT_KIND_DISCOVERED, "old", "10.0.0.1", 1);
+	ck_assert_int_eq(spool_incoming_write(dir, &b), 0);
+	batch_finish(&b);
+	for (int i = 0; i < 3; i++) {
+		char lab[8];
+		snprintf(lab, sizeof(lab), "i%d", i);
+		make_batch(&b, REPORT_KIND_DISCOVERED, lab, "10.0.0.1", 1);
+		ck_assert_int_eq(spool_incoming_write(dir, &b), 0);
+		batch_finish(&b);
+	}
+	ck_assert_uint_eq(incoming_names(names, 8), 4);
+	/* "old" was written in an earlier boot: other boot id, older mtime. */
+	snprintf(from, sizeof(from), "%s/incoming/%s", dir, names[0]);
+	snprintf(to, sizeof(to), "%s/incoming/%.39sffffffffffffffffffffffffffffffff.b", dir,
+	    names[0]);
+	ck_assert_int_eq(rename(from, to), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, to, (struct timespec[2]){ { 1000, 0 }, { 1000, 0 } },
+	    0), 0);
+	/* A torn file under a valid name. */
+	snprintf(to, sizeof(to), "%s/incoming/%.39s00000000000000000000000000000000.b", dir,
+	    names[1]);
+	fd = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "\x10\0\0\0junk", 8), 8);
+	close(fd);
+
+	ck_assert_int_eq(spool_status(dir, &st), 0);
+	ck_assert_uint_eq(st.depth, 2 + 5);
+	ck_assert_int_eq(spool_absorb(sp, 1 << 20, collect, labels, &moved, &compacted), 0);
+	ck_assert_uint_eq(moved, 4);
+	ck_assert(!compacted);
+	ck_assert_str_eq(labels, "old,i0,i1,i2");
+	ck_assert_uint_eq(spool_ncorrupt(sp), 1);
+	ck_assert_uint_eq(incoming_names(names, 8), 0);
+	ck_assert_int_eq(spool_list(sp, &e, &n), 0);
+	ck_assert_uint_eq(n, 6);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(spool_load(sp, &e[i], &b), 0);
+		ck_assert_str_eq(b.reports[0].label, want[i]);
+		ck_assert_uint_eq(b.seq, e[i].seq);
+		ck_assert_str_ne(b.epoch, "");
+		batch_finish(&b);
+	}
+	free(e);
+
+	/* Numbered, then the absorb died before the rename: the number stays. */
+	make_batch(&b, REPORT_KIND_DISAPPEARED, "crashed", "10.0.0.1", 1);
+	ck_assert_int_eq(spool_assign(sp, &b), 0);
+	ck_assert_int_eq(spool_incoming_write(dir, &b), 0);
+	unsigned long long kept = b.seq;
+	batch_finish(&b);
+	make_batch(&b, REPORT_KIND_DISCOVERED, "later", "10.0.0.1", 1);
+	ck_assert_int_eq(spool_assign(sp, &b), 0);
+	ck_assert_int_eq(spool_push(sp, &b, 1 << 20, NULL), 0);
+	batch_finish(&b);
+	ck_assert_int_eq(spool_absorb(sp, 1 << 20, NULL, NULL, &moved, NULL), 0);
+	ck_assert_uint_eq(moved, 1);
+	ck_assert_int_eq(spool_list(sp, &e, &n), 0);
+	ck_assert_uint_eq(n, 8);
+	ck_assert_uint_eq(e[6].seq, kept);
+	ck_assert_int_eq(spool_load(sp, &e[6], &b), 0);
+	ck_assert_str_eq(b.reports[0].label, "crashed");
+	batch_finish(&b);
+	free(e);
+
+	/* Over max_bytes: compacted to the newest report per node. */
+	make_batch(&b, REPORT_KIND_DISAPPEARED, "q0", "10.0.0.1", 1);
+	ck_assert_int_eq(spool_incoming_write(dir, &b), 0);
+	batch_finish(&b);
+	ck_assert_int_eq(spool_absorb(sp, 200, NULL, NULL, &moved, &compacted), 0);
+	ck_assert(compacted);
+	ck_assert_int_eq(spool_list(sp, &e, &n), 0);
+	ck_assert_uint_eq(n, 2);	/* one batch per (reporter, kind) */
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(spool_load(sp, &e[i], &b), 0);
+		for (size_t j = 0; j < b.n; j++)
+			if (strcmp(b.reports[j].label, "q0") == 0)
+				ck_assert_int_eq(b.kind, REPORT_KIND_DISAPPEARED);
+		batch_finish(&b);
+	}
+	free(e);
+	ck_assert_uint_eq(incoming_names(names, 8), 0);
+	spool_close(sp);
 }
 END_TEST
 
@@ -436,6 +580,7 @@ main(void)
 	tcase_add_test(tc, test_push_list_order);
 	tcase_add_test(tc, test_counter);
 	tcase_add_test(tc, test_lock);
+	tcase_add_test(tc, test_incoming_absorb);
 	tcase_add_test(tc, test_compaction);
 	tcase_add_test(tc, test_replay_skips_corrupt);
 	tcase_add_test(tc, test_replay_rejected);
