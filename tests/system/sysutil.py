@@ -358,14 +358,15 @@ class SystemCase(unittest.TestCase):
 
     # -- clusterm --------------------------------------------------------
 
-    def start_clusterm(self, grace_s=2, monitor=None, ns=None, host="127.0.0.1", **conf):
+    def start_clusterm(self, grace_s=2, monitor=None, ns=None, host="127.0.0.1", args=(),
+                       **conf):
         config = {"monitor": {"grace_s": grace_s}}
         config["monitor"].update(monitor or {})
         config.update(conf)
         if ns:
-            self.cm = NsClusterm(ns, host, config=config)
+            self.cm = NsClusterm(ns, host, config=config, args=args)
         else:
-            self.cm = Clusterm(config=config, host=host)
+            self.cm = Clusterm(config=config, host=host, args=args)
         self.addCleanup(self.cm.cleanup)
         self.cm.start()
         return self.cm
