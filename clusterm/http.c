@@ -15,7 +15,7 @@
 #include "report_json.h"
 
 /* Worker threads and request timeouts (slow clients must not hold them all). */
-#define HTTP_THREADS_DEFAULT	32
+#define HTTP_THREADS_DEFAULT	64
 #define HTTP_REQUEST_TIMEOUT_MS	"10000"
 #define HTTP_KEEPALIVE_MS	"30000"
 
