@@ -149,7 +149,8 @@ seen_save(struct seen *s, const char *dir)
 		return 0;
 	if ((r = spool_record_encode(&s->b, &buf, &len)) < 0)
 		return r;
-	r = spool_write_quick(dir, "seen", buf, len);
+	/* In place: a copy torn by a crash fails its CRC and reads as empty. */
+	r = spool_write_inplace(dir, "seen", buf, len);
 	free(buf);
 	if (r == 0)
 		s->dirty = false;

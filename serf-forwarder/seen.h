@@ -29,7 +29,10 @@ bool seen_unchanged(const struct seen *s, const struct report *r);
  */
 int seen_note(struct seen *s, enum report_kind kind, const struct report *r);
 
-/* Writes dir/seen when something changed (rename, no fsync). 0 or -errno. */
+/*
+ * Writes dir/seen when something changed (in place, no fsync; call with
+ * the spool lock held). 0 or -errno.
+ */
 int seen_save(struct seen *s, const char *dir);
 
 #endif

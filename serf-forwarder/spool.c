@@ -5,11 +5,12 @@
  * drop a new batch as a duplicate. Making the counter durable on every run
  * would cost an fsync per event, so the counter is split: the epoch file
  * durably reserves a block of numbers (up to "reserved"), the seq file
- * holds the next number and the boot id it was written under, renamed in
- * place without fsync. A process crash cannot lose a renamed file (the page
- * cache survives it); only a kernel crash or power loss can, and that
- * changes the boot id, so a seq file from another boot is not trusted and
- * numbering resumes at the reserved bound.
+ * holds the next number and the boot id it was written under, overwritten
+ * in place without fsync (no temporary file, no rename: this runs once per
+ * event). A process crash cannot lose the write (the page cache survives
+ * it); only a kernel crash or power loss can, and that changes the boot
+ * id, so a seq file from another boot, or one that does not parse, is not
+ * trusted and numbering resumes at the reserved bound.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +29,7 @@
 
 #include "crc32c.h"
 #include "fsio.h"
+#include "mpcheck.h"
 #include "spool.h"
 
 #define SEQ_BLOCK	1024ULL
@@ -93,6 +95,28 @@ spool_write_quick(const char *dir, const char *name, const void *buf, size_t len
 		r = -errno;
 	if (r < 0)
 		unlink(tmp);
+	return r;
+}
+
+int
+spool_write_inplace(const char *dir, const char *name, const void *buf, size_t len)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, r;
+
+	if ((r = join(path, sizeof(path), dir, name)) < 0)
+		return r;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = fsio_write_all(fd, buf, len);
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = -errno;
+	if (r == 0 && st.st_size > (off_t)len && ftruncate(fd, (off_t)len) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
 	return r;
 }
 
@@ -300,7 +324,8 @@ spool_record_decode(const char *buf, size_t len, struct batch *ret)
 		return -EBADMSG;
 	batch_init(&b);
 	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, buf + HDR_LEN, plen, &off) != MSGPACK_UNPACK_SUCCESS ||
+	if (!mpcheck_bounded(buf + HDR_LEN, plen) ||
+	    msgpack_unpack_next(&up, buf + HDR_LEN, plen, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    up.data.type != MSGPACK_OBJECT_MAP)
 		goto out;
 	root = &up.data;
@@ -500,7 +525,7 @@ spool_assign(struct spool *s, struct batch *b)
 			return r;
 	}
 	n = snprintf(buf, sizeof(buf), "%llu %s\n", s->next + 1, s->boot);
-	if ((r = spool_write_quick(s->dir, "seq", buf, (size_t)n)) < 0)
+	if ((r = spool_write_inplace(s->dir, "seq", buf, (size_t)n)) < 0)
 		return r;
 	memcpy(b->epoch, s->epoch, sizeof(b->epoch));
 	b->seq = s->next++;

@@ -4,7 +4,7 @@
  *
  *   lock        flock'd by every run that touches the queue
  *   epoch       "<epoch>\n<reserved seq>\n", written durably
- *   seq         "<next seq> <boot id>\n", written cheaply (see spool.c)
+ *   seq         "<next seq> <boot id>\n", overwritten in place (see spool.c)
  *   q/          one file per batch, named by its seq (oldest = smallest)
  *   incoming/   batches of runs that could not get the lock in time, not
  *               yet numbered; the next run holding the lock moves them
@@ -106,6 +106,13 @@ int spool_record_decode(const char *buf, size_t len, struct batch *ret);
 
 /* Writes dir/name by rename, without fsync (losing it costs nothing). */
 int spool_write_quick(const char *dir, const char *name, const void *buf, size_t len);
+
+/*
+ * Overwrites dir/name in place (truncating what is left over), without
+ * temporary file, rename or fsync: for files read only under the lock
+ * whose readers reject a torn or stale copy safely (seq, seen).
+ */
+int spool_write_inplace(const char *dir, const char *name, const void *buf, size_t len);
 
 struct spool_status {
 	size_t depth;			/* q/ and incoming/ files */
