@@ -19,6 +19,7 @@
 
 #include <msgpack.h>
 
+#include "mpcheck.h"
 #include "records.h"
 #include "state.h"
 
@@ -511,7 +512,8 @@ records_decode(const void *buf, size_t len, const struct records_visitor *v, cha
 	int rc = -EBADMSG;
 
 	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	if (!mpcheck_bounded(buf, len) ||
+	    msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    off != len || up.data.type != MSGPACK_OBJECT_ARRAY ||
 	    up.data.via.array.size < 1 ||
 	    up.data.via.array.ptr[0].type != MSGPACK_OBJECT_STR ||

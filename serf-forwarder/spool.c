@@ -351,6 +351,8 @@ spool_record_decode(const char *buf, size_t len, struct batch *ret)
 			else
 				b.kind = REPORT_KIND_NONE;
 		} else if (str_is(k, "reporter")) {
+			free(b.reporter);	/* a repeated key must not leak the first */
+			b.reporter = NULL;
 			if (v->type != MSGPACK_OBJECT_NIL && (b.reporter = str_dup(v)) == NULL)
 				goto out;
 		} else if (str_is(k, "t")) {

@@ -12,6 +12,9 @@
 #include "strmap.h"
 #include "votes.h"
 
+#include "fuzz_regress.h"
+#include "../fuzz/records_visit.h"
+
 static const struct {
 	enum node_status from, to;
 	bool ok;
@@ -202,6 +205,27 @@ START_TEST(test_strmap)
 }
 END_TEST
 
+/* One input as fuzz_records reads it: a record, decoded or refused. */
+static void
+regress_record(const unsigned char *buf, size_t len, const char *name)
+{
+	struct inventory *inv = inventory_new();
+	struct records_visitor v = fuzz_visitor(inv);
+	char err[256];
+	int r;
+
+	ck_assert_ptr_nonnull(inv);
+	r = records_decode(buf, len, &v, err, sizeof(err));
+	ck_assert_msg(r == 0 || r == -EBADMSG, "%s: %d", name, r);
+	inventory_free(inv);
+}
+
+START_TEST(test_fuzz_regressions)
+{
+	ck_assert_uint_gt(fuzz_regress_each("fuzz_records", regress_record), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -215,6 +239,7 @@ main(void)
 	tcase_add_test(tc, test_table_and_member_index);
 	tcase_add_test(tc, test_records_roundtrip);
 	tcase_add_test(tc, test_strmap);
+	tcase_add_test(tc, test_fuzz_regressions);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

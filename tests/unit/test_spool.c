@@ -18,7 +18,9 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "crc32c.h"
 #include "fsio.h"
+#include "fuzz_regress.h"
 #include "httpc.h"
 #include "spool.h"
 
@@ -567,6 +569,43 @@ START_TEST(test_replay_down)
 }
 END_TEST
 
+/* One input as fuzz_spool_record reads it: first byte odd, a whole record;
+ * even, a payload that gets a good frame. It must decode or be refused. */
+static void
+regress_record(const unsigned char *buf, size_t len, const char *name)
+{
+	struct batch b;
+	unsigned char *rec;
+	size_t reclen;
+	int r;
+
+	ck_assert_uint_ge(len, 1);
+	if (buf[0] & 1) {
+		r = spool_record_decode((const char *)buf + 1, len - 1, &b);
+	} else {
+		uint32_t plen = (uint32_t)(len - 1), crc = crc32c(0, buf + 1, len - 1);
+		reclen = 8 + len - 1;
+		rec = malloc(reclen);
+		ck_assert_ptr_nonnull(rec);
+		for (int i = 0; i < 4; i++) {
+			rec[i] = (unsigned char)(plen >> (8 * i));
+			rec[4 + i] = (unsigned char)(crc >> (8 * i));
+		}
+		memcpy(rec + 8, buf + 1, len - 1);
+		r = spool_record_decode((const char *)rec, reclen, &b);
+		free(rec);
+	}
+	ck_assert_msg(r == 0 || r == -EBADMSG, "%s: %d", name, r);
+	if (r == 0)
+		batch_finish(&b);
+}
+
+START_TEST(test_fuzz_regressions)
+{
+	ck_assert_uint_gt(fuzz_regress_each("fuzz_spool_record", regress_record), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -585,6 +624,7 @@ main(void)
 	tcase_add_test(tc, test_replay_skips_corrupt);
 	tcase_add_test(tc, test_replay_rejected);
 	tcase_add_test(tc, test_replay_down);
+	tcase_add_test(tc, test_fuzz_regressions);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
