@@ -14,10 +14,16 @@
 #include "metrics.h"
 #include "report_json.h"
 
-/* Worker threads and request timeouts (slow clients must not hold them all). */
-#define HTTP_THREADS_DEFAULT	64
-#define HTTP_REQUEST_TIMEOUT_MS	"10000"
-#define HTTP_KEEPALIVE_MS	"30000"
+/*
+ * civetweb gives every connection a worker thread until its request has
+ * arrived, so idle connections (slowloris) hold workers until these
+ * timeouts. Many cheap threads and short timeouts raise the cost of that:
+ * measured with tests/bench/bench_idle_conns.py. Forwarders and clusterctl
+ * send their whole request at once, so 5 s is plenty for them.
+ */
+#define HTTP_THREADS_DEFAULT	128
+#define HTTP_REQUEST_TIMEOUT_MS	"5000"
+#define HTTP_KEEPALIVE_MS	"5000"
 
 struct http_server {
 	struct mg_context *mg;

@@ -208,6 +208,30 @@ class TLS(unittest.TestCase):
             os.unlink(f.name)
 
 
+class IdleFlood(unittest.TestCase):
+    """Idle connections (slowloris) must not stop /healthz while fewer than
+    the worker threads are held. The request's own timeout (4 s) is below
+    civetweb's request timeout (5 s): an answer that needed an idle
+    connection to time out first would miss it."""
+
+    def test_healthz_answers_during_idle_flood(self):
+        import socket
+        c = Clusterm().start()
+        socks = []
+        try:
+            for _ in range(100):
+                socks.append(socket.create_connection(("127.0.0.1", c.port), timeout=5))
+            st, body, _ = c.get("/healthz", timeout=4)
+            self.assertEqual(st, 200)
+            st, _, _ = c.post("/monitor/event/discovered", [report("idle1", "10.0.0.1")],
+                              timeout=4)
+            self.assertEqual(st, 200)
+        finally:
+            for s in socks:
+                s.close()
+            c.cleanup()
+
+
 HOSTILE = ["a\nb", "a b", "a;b", "$(id)", "`id`", "../etc", "a/b", "x" * 70, "\u00e9t\u00e9",
            "-rf", ".hidden", "", "a\x00b", "a\tb", "a|b", "a&b", "a>b", "*", "a,b"]
 
