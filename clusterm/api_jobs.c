@@ -28,19 +28,6 @@ api_actor(struct http_req *req)
 	return req->token_name[0] != '\0' ? req->token_name : req->remote;
 }
 
-static void
-add_ms(cJSON *o, const char *key, long long ms)
-{
-	char buf[32];
-
-	if (ms <= 0) {
-		cJSON_AddNullToObject(o, key);
-		return;
-	}
-	api_time(ms, buf, sizeof(buf));
-	cJSON_AddStringToObject(o, key, buf);
-}
-
 cJSON *
 api_job_json(const struct job_rec *j)
 {
@@ -55,9 +42,9 @@ api_job_json(const struct job_rec *j)
 		cJSON_AddItemToArray(nodes, cJSON_CreateString(j->nodes[i]));
 	cJSON_AddStringToObject(o, "host_group", j->host_group);
 	cJSON_AddStringToObject(o, "status", jobs_state_name(j->status));
-	add_ms(o, "created", j->created_ms);
-	add_ms(o, "started", j->started_ms);
-	add_ms(o, "ended", j->ended_ms);
+	api_add_time(o, "created", j->created_ms);
+	api_add_time(o, "started", j->started_ms);
+	api_add_time(o, "ended", j->ended_ms);
 	if (j->exit_code >= 0)
 		cJSON_AddNumberToObject(o, "exit_code", j->exit_code);
 	else

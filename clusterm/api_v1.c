@@ -26,8 +26,8 @@ api_time(long long ms, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void
-add_time(cJSON *o, const char *key, long long ms)
+void
+api_add_time(cJSON *o, const char *key, long long ms)
 {
 	char buf[32];
 
@@ -62,7 +62,7 @@ add_history(cJSON *o, struct state *s, const char *name)
 			cJSON_Delete(h);
 			return;
 		}
-		add_time(h, "time", e->time_ms);
+		api_add_time(h, "time", e->time_ms);
 		cJSON_AddStringToObject(h, "kind", e->kind);
 		cJSON_AddStringToObject(h, "old", e->old_val);
 		cJSON_AddStringToObject(h, "new", e->new_val);
@@ -90,7 +90,7 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 	cJSON_AddStringToObject(o, "status", node_status_name(n->status));
 	cJSON_AddStringToObject(o, "prev_status", node_status_name(n->prev_status));
 	cJSON_AddStringToObject(o, "host_group", n->host_group ? n->host_group : "");
-	add_time(o, "state_changed", n->state_ms);
+	api_add_time(o, "state_changed", n->state_ms);
 	cJSON_AddNumberToObject(o, "last_job", (double)n->last_job);
 	tags = cJSON_AddObjectToObject(o, "tags");
 	for (size_t i = 0; tags != NULL && i < n->rep.ntags; i++)
@@ -98,9 +98,9 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 	if (!detail)
 		return o;
 
-	add_time(o, "gone_since", n->gone_since_ms);
+	api_add_time(o, "gone_since", n->gone_since_ms);
 	if (n->gone_since_ms > 0 && n->state != MON_DISAPPEARED)
-		add_time(o, "grace_ends", n->gone_since_ms + s->params.grace_ms);
+		api_add_time(o, "grace_ends", n->gone_since_ms + s->params.grace_ms);
 	add_history(o, s, n->name);
 	votes = cJSON_AddArrayToObject(o, "votes");
 	for (size_t i = 0; votes != NULL && i < n->nvotes; i++) {
@@ -113,7 +113,7 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 		cJSON_AddStringToObject(vo, "reporter", v->reporter);
 		cJSON_AddStringToObject(vo, "vote", v->alive ? "alive" : "gone");
 		cJSON_AddNumberToObject(vo, "seq", (double)v->seq);
-		add_time(vo, "received", v->received_ms);
+		api_add_time(vo, "received", v->received_ms);
 		cJSON_AddBoolToObject(vo, "counted",
 		    votes_counted(n, i, intake_member_state, s));
 		cJSON_AddBoolToObject(vo, "self", n->rep.name != NULL &&
@@ -215,7 +215,7 @@ get_healthz(struct http_req *req)
 	    disruption ? "disruption" : "ok");
 	cJSON_AddBoolToObject(out, "disruption", disruption);
 	if (disruption)
-		add_time(out, "disruption_since", since);
+		api_add_time(out, "disruption_since", since);
 	cJSON_AddBoolToObject(out, "store_failed", st.failed != 0);
 	cJSON_AddBoolToObject(out, "insecure", m->insecure);
 	cJSON_AddNumberToObject(out, "nodes", (double)nodes);
@@ -402,7 +402,7 @@ get_events(struct http_req *req)
 		if (o == NULL)
 			break;
 		cJSON_AddNumberToObject(o, "id", (double)e->id);
-		add_time(o, "time", e->time_ms);
+		api_add_time(o, "time", e->time_ms);
 		cJSON_AddStringToObject(o, "node", e->node);
 		cJSON_AddStringToObject(o, "kind", e->kind);
 		cJSON_AddStringToObject(o, "old", e->old_val);

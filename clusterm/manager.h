@@ -34,6 +34,8 @@ void api_job_log(struct http_req *req, uint64_t id, bool follow);
 /* Who made a request, for the audit log. */
 const char *api_actor(struct http_req *req);
 
+/* Adds key: RFC 3339 time of ms, or null for 0. */
+void api_add_time(cJSON *o, const char *key, long long ms);
 /* RFC 3339 UTC time of a wall-clock millisecond count into buf. */
 void api_time(long long ms, char *buf, size_t len);
 

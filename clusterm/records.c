@@ -428,18 +428,6 @@ bad:
 	return -EBADMSG;
 }
 
-static void
-event_finish(struct audit_event *e)
-{
-	free(e->node);
-	free(e->kind);
-	free(e->old_val);
-	free(e->new_val);
-	free(e->actor);
-	free(e->comment);
-	memset(e, 0, sizeof(*e));
-}
-
 static int
 decode_event(const msgpack_object *o, const struct records_visitor *v, char *err,
     size_t errlen)
@@ -457,10 +445,10 @@ decode_event(const msgpack_object *o, const struct records_visitor *v, char *err
 	    (e.actor = dup_str(&f[6])) == NULL || (e.comment = dup_str(&f[7])) == NULL)
 		goto bad;
 	rc = v->on_event != NULL ? v->on_event(&e, v->arg) : 0;
-	event_finish(&e);	/* nothing left when the visitor took it */
+	audit_event_finish(&e);	/* nothing left when the visitor took it */
 	return rc;
 bad:
-	event_finish(&e);
+	audit_event_finish(&e);
 	snprintf(err, errlen, "malformed audit event");
 	return -EBADMSG;
 }

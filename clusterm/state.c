@@ -52,8 +52,8 @@ recover_job(struct job_rec *j, void *arg)
 	return 0;
 }
 
-static void
-event_free(struct audit_event *e)
+void
+audit_event_finish(struct audit_event *e)
 {
 	free(e->node);
 	free(e->kind);
@@ -71,7 +71,7 @@ ring_push(struct state *s, struct audit_event *e)
 	size_t slot;
 
 	if (s->nevents == STATE_EVENTS_KEEP) {
-		event_free(&s->events[s->events_head]);
+		audit_event_finish(&s->events[s->events_head]);
 		slot = s->events_head;
 		s->events_head = (s->events_head + 1) % STATE_EVENTS_KEEP;
 	} else {
@@ -224,7 +224,7 @@ state_close(struct state *s)
 	free(s->globals);
 	free(s->ansible_override);
 	for (size_t i = 0; s->events != NULL && i < s->nevents; i++)
-		event_free(&s->events[(s->events_head + i) % STATE_EVENTS_KEEP]);
+		audit_event_finish(&s->events[(s->events_head + i) % STATE_EVENTS_KEEP]);
 	free(s->events);
 	pthread_rwlock_destroy(&s->lock);
 	free(s);
@@ -304,7 +304,7 @@ state_event(struct state *s, const char *node, const char *kind, const char *old
 	e.comment = dup0(comment);
 	if (e.node == NULL || e.kind == NULL || e.old_val == NULL || e.new_val == NULL ||
 	    e.actor == NULL || e.comment == NULL) {
-		event_free(&e);
+		audit_event_finish(&e);
 		return -ENOMEM;
 	}
 	s->next_event_id++;

@@ -125,6 +125,8 @@ bool state_is_reporter(const struct state *s, const char *member);
  */
 int state_event(struct state *s, const char *node, const char *kind, const char *old_val,
     const char *new_val, const char *actor, const char *comment);
+/* Frees an event's strings and zeroes it. */
+void audit_event_finish(struct audit_event *e);
 /* The i-th event, oldest first (i < s->nevents). */
 const struct audit_event *state_event_at(const struct state *s, size_t i);
 
