@@ -328,6 +328,38 @@ class Durability(unittest.TestCase):
         finally:
             c.cleanup()
 
+    def test_torn_tail_dropped_and_corruption_refused(self):
+        c = Clusterm()
+        try:
+            c.start()
+            for i in range(5):
+                st, _, _ = c.post("/monitor/event/discovered", [report("t%d" % i, "10.9.1.1")])
+                self.assertEqual(st, 200)
+            self.assertEqual(c.kill9(), -signal.SIGKILL)
+            wal = sorted(f for f in os.listdir(c.state_dir) if f.startswith("wal-"))[-1]
+            path = os.path.join(c.state_dir, wal)
+            size = os.path.getsize(path)
+            # A torn last record: half of a new one at the end.
+            with open(path, "ab") as f:
+                f.write(b"\x40\x00\x00\x00\x01\x02")
+            c.start()
+            self.assertIn("t4", nodes(c))
+            self.assertIn(wal, c.log())
+            self.assertEqual(c.stop(), 0)
+            # A flipped byte before the tail: start-up refused, file and offset named.
+            with open(path, "r+b") as f:
+                f.seek(size // 2)
+                b = f.read(1)
+                f.seek(size // 2)
+                f.write(bytes([b[0] ^ 0xff]))
+            p = subprocess.run([CLUSTERM, "-l", "127.0.0.1:%d" % c.port, "-d", c.state_dir],
+                               capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(wal, p.stderr)
+            self.assertIn("offset", p.stderr)
+        finally:
+            c.cleanup()
+
     def test_second_instance_refused(self):
         c = Clusterm()
         try:
