@@ -205,12 +205,15 @@ on_absorbed(const struct batch *b, void *arg)
  * Opens the spool within the bound, leaving half the reserve for writing,
  * loads seen (under the lock: the holder rewrites it) and moves incoming/
  * (batches of runs that found the spool locked) into the queue, seen
- * noting them. With ret_seen the caller gets seen (to free); otherwise it
- * is saved here. A lock still held when the bound runs out is logged only
- * when !quiet_busy (the caller has a way out).
+ * noting them, until the bound less the reserve. *ret_pending says whether
+ * incoming/ still holds batches then (newer ones must go behind them). With
+ * ret_seen the caller gets seen (to free); otherwise it is saved here. A
+ * lock still held when the bound runs out is logged only when !quiet_busy
+ * (the caller has a way out).
  */
 static int
-open_spool(struct ctx *c, bool quiet_busy, struct spool **ret, struct seen **ret_seen)
+open_spool(struct ctx *c, bool quiet_busy, struct spool **ret, struct seen **ret_seen,
+    bool *ret_pending)
 {
 	struct seen *seen = NULL;
 	struct spool *sp = NULL;
@@ -231,13 +234,15 @@ open_spool(struct ctx *c, bool quiet_busy, struct spool **ret, struct seen **ret
 	}
 	if ((r = seen_load(c->cfg.spool_dir, &seen)) < 0)
 		goto fail;
-	r = spool_absorb(sp, (unsigned long long)c->cfg.spool_max_bytes, on_absorbed, seen,
-	    &n, &compacted);
-	if (r < 0)
+	r = spool_absorb(sp, (unsigned long long)c->cfg.spool_max_bytes,
+	    c->deadline_ms - c->reserve_ms, on_absorbed, seen, &n, &compacted);
+	if (r < 0 && r != -EAGAIN)
 		goto fail;
-	if (n > 0)
-		log_debug("spool %s: %zu batches moved from incoming/ into the queue%s",
-		    c->cfg.spool_dir, n, compacted ? " (compacted)" : "");
+	if (n > 0 || r == -EAGAIN)
+		log_debug("spool %s: %zu batches moved from incoming/ into the queue%s%s",
+		    c->cfg.spool_dir, n, compacted ? " (compacted)" : "",
+		    r == -EAGAIN ? ", more left for the next run" : "");
+	*ret_pending = r == -EAGAIN;
 	if (ret_seen != NULL) {
 		*ret_seen = seen;
 	} else {
@@ -272,9 +277,10 @@ cmd_flush(struct ctx *c)
 	struct deliver_stats st;
 	struct spool *sp = NULL;
 	char replay[256];
+	bool pending = false;
 	int r;
 
-	if (open_spool(c, false, &sp, NULL) < 0)
+	if (open_spool(c, false, &sp, NULL, &pending) < 0)
 		return EXIT_FAIL;
 	c->dopts.reserve_ms = 0;
 	r = deliver_spool(sp, &c->dopts, &st, on_note, c->cfg.spool_dir);
@@ -290,6 +296,11 @@ cmd_flush(struct ctx *c)
 	}
 	if (r == -EAGAIN) {
 		log_error("flush: %zu batches left in the spool: %s%s", st.left, st.err, replay);
+		return EXIT_FAIL;
+	}
+	if (pending) {
+		log_error("flush: batches left in %s/incoming: time bound reached%s",
+		    c->cfg.spool_dir, replay);
 		return EXIT_FAIL;
 	}
 	log_info("flush: spool empty (accepted %ld, duplicates %ld)%s", st.accepted,
@@ -344,13 +355,14 @@ oom:
 }
 
 /*
- * The spool stayed locked past the bound: writes the batch (in chunks) to
- * incoming/ without the lock, for the next run that holds it to number and
- * queue. No update is suppressed here (seen is the lock holder's).
+ * The spool stayed locked past the bound (or, locked, incoming/ could not
+ * be emptied in time): writes the batch (in chunks) to incoming/, for the
+ * next run that holds the lock to number and queue. No update is
+ * suppressed here (seen is the lock holder's).
  */
 static int
 spool_aside(struct ctx *c, const char *event, const char *self, struct batch *b,
-    size_t nmembers, size_t nbad)
+    size_t nmembers, size_t nbad, bool behind)
 {
 	struct batch *chunks = NULL;
 	size_t nchunks = 0, written = 0;
@@ -369,14 +381,16 @@ spool_aside(struct ctx *c, const char *event, const char *self, struct batch *b,
 		batch_finish(&chunks[i]);
 	free(chunks);
 	if (r < 0) {
-		log_error("%s from %s: %zu members, %zu left out -> LOST %zu: the spool was "
-		    "locked by another run past the time bound and %s/incoming: %s", event,
-		    self, nmembers, nbad, b->n - written, c->cfg.spool_dir, strerror(-r));
+		log_error("%s from %s: %zu members, %zu left out -> LOST %zu: could not write "
+		    "%s/incoming (%s) after: %s", event, self, nmembers, nbad,
+		    b->n - written, c->cfg.spool_dir, strerror(-r), behind ?
+		    "older batches were still there" : "the spool was locked past the bound");
 		return EXIT_FAIL;
 	}
 	log_info("%s from %s: %zu members, %zu sent, %zu left out -> spooled to %s/incoming "
-	    "(the spool was locked by another run past the time bound; the next run "
-	    "queues it)", event, self, nmembers, written, nbad, c->cfg.spool_dir);
+	    "(%s; the next run queues it)", event, self, nmembers, written, nbad,
+	    c->cfg.spool_dir, behind ? "behind older batches there the time bound left "
+	    "unqueued" : "the spool was locked by another run past the time bound");
 	return nbad > 0 ? EXIT_REJECTED : 0;
 }
 
@@ -395,7 +409,7 @@ cmd_event(struct ctx *c)
 	size_t delivered = 0, spooled = 0, rejected = 0;
 	long accepted = 0, duplicates = 0;
 	char why[256], replay[256], outcome[2048] = "", first_seq[64] = "";
-	bool drained = false, compacted = false;
+	bool drained = false, compacted = false, pending = false;
 	int r, rc = 0;
 
 	batch_init(&b);
@@ -452,9 +466,12 @@ cmd_event(struct ctx *c)
 	}
 	serf_members_finish(&ms);
 
-	r = open_spool(c, true, &sp, &seen);
-	if (r == -EWOULDBLOCK) {
-		rc = spool_aside(c, event, self, &b, nmembers, nbad);
+	r = open_spool(c, true, &sp, &seen, &pending);
+	if (r == -EWOULDBLOCK || (r == 0 && pending)) {
+		/* Locked, or older batches still wait in incoming/: go behind them. */
+		if (r == 0 && seen_save(seen, c->cfg.spool_dir) < 0)
+			log_warn("%s: could not save %s/seen", event, c->cfg.spool_dir);
+		rc = spool_aside(c, event, self, &b, nmembers, nbad, r == 0);
 		goto out;
 	}
 	if (r < 0) {
@@ -705,6 +722,7 @@ cmd_sync(struct ctx *c)
 	struct batch b;
 	char *out = NULL, *self = NULL, *arr = NULL, *body = NULL, err[256], replay[256];
 	size_t len, nbad = 0;
+	bool pending = false;
 	int r, rc = 0;
 
 	batch_init(&b);
@@ -739,7 +757,13 @@ cmd_sync(struct ctx *c)
 			goto out;
 		}
 	}
-	if (open_spool(c, false, &sp, NULL) < 0) {
+	if (open_spool(c, false, &sp, NULL, &pending) < 0) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (pending) {
+		log_error("sync: batches left in %s/incoming, snapshot not sent: time bound "
+		    "reached", c->cfg.spool_dir);
 		rc = EXIT_FAIL;
 		goto out;
 	}

@@ -1102,15 +1102,15 @@ queue_size(struct spool *s, struct spool_entry **ret, size_t *ret_n,
 }
 
 int
-spool_absorb(struct spool *s, unsigned long long max_bytes, spool_absorb_fn fn, void *arg,
-    size_t *ret_n, bool *ret_compacted)
+spool_absorb(struct spool *s, unsigned long long max_bytes, long long deadline_ms,
+    spool_absorb_fn fn, void *arg, size_t *ret_n, bool *ret_compacted)
 {
 	struct in_entry *in = NULL;
 	struct spool_entry *e = NULL;
 	unsigned long long total = 0;
 	char indir[PATH_MAX];
 	size_t nin = 0, nq = 0, moved = 0;
-	bool compacted = false;
+	bool compacted = false, left = false;
 	int r;
 
 	if ((r = join(indir, sizeof(indir), s->dir, INDIR)) < 0)
@@ -1124,6 +1124,10 @@ spool_absorb(struct spool *s, unsigned long long max_bytes, spool_absorb_fn fn, 
 		struct batch b;
 		size_t len;
 
+		if (fsio_mono_ms() >= deadline_ms) {
+			left = true;
+			break;
+		}
 		if ((r = join(path, sizeof(path), indir, in[i].name)) < 0)
 			goto out;
 		r = load_path(path, &b);
@@ -1178,10 +1182,12 @@ spool_absorb(struct spool *s, unsigned long long max_bytes, spool_absorb_fn fn, 
 	r = fsio_fsync_dir(s->qdir);
 	if (r == 0)
 		r = fsio_fsync_dir(indir);
+	if (r == 0 && left)
+		r = -EAGAIN;
 out:
 	free(in);
 	free(e);
-	if (r == 0) {
+	if (r == 0 || r == -EAGAIN) {
 		*ret_n = moved;
 		if (ret_compacted != NULL)
 			*ret_compacted = compacted;

@@ -91,10 +91,13 @@ typedef int (*spool_absorb_fn)(const struct batch *b, void *arg);
  * first and then renamed into q/, so a crash in between leaves it in
  * incoming/ with its number, which the next absorb keeps. Compacts like
  * spool_push when the queue would pass max_bytes. Corrupt files go to
- * corrupt/. *ret_n counts the batches moved. 0 or -errno.
+ * corrupt/. Stops at deadline_ms (fsio_mono_ms clock). Returns 0 when
+ * incoming/ is empty afterwards, -EAGAIN when batches remain there (newer
+ * batches must then go behind them, into incoming/), other -errno; *ret_n
+ * (batches moved) and *ret_compacted are written for 0 and -EAGAIN.
  */
-int spool_absorb(struct spool *s, unsigned long long max_bytes, spool_absorb_fn fn,
-    void *arg, size_t *ret_n, bool *ret_compacted);
+int spool_absorb(struct spool *s, unsigned long long max_bytes, long long deadline_ms,
+    spool_absorb_fn fn, void *arg, size_t *ret_n, bool *ret_compacted);
 
 /* Corrupt records met by spool_push's compaction and spool_absorb since open. */
 size_t spool_ncorrupt(const struct spool *s);

@@ -219,7 +219,13 @@ START_TEST(test_incoming_absorb)
 
 	ck_assert_int_eq(spool_status(dir, &st), 0);
 	ck_assert_uint_eq(st.depth, 2 + 5);
-	ck_assert_int_eq(spool_absorb(sp, 1 << 20, collect, labels, &moved, &compacted), 0);
+	/* Past its deadline it moves nothing and says batches remain. */
+	ck_assert_int_eq(spool_absorb(sp, 1 << 20, fsio_mono_ms() - 1, collect, labels, &moved,
+	    &compacted), -EAGAIN);
+	ck_assert_uint_eq(moved, 0);
+	ck_assert_str_eq(labels, "");
+	ck_assert_int_eq(spool_absorb(sp, 1 << 20, fsio_mono_ms() + 10000, collect, labels,
+	    &moved, &compacted), 0);
 	ck_assert_uint_eq(moved, 4);
 	ck_assert(!compacted);
 	ck_assert_str_eq(labels, "old,i0,i1,i2");
@@ -246,7 +252,8 @@ START_TEST(test_incoming_absorb)
 	ck_assert_int_eq(spool_assign(sp, &b), 0);
 	ck_assert_int_eq(spool_push(sp, &b, 1 << 20, NULL), 0);
 	batch_finish(&b);
-	ck_assert_int_eq(spool_absorb(sp, 1 << 20, NULL, NULL, &moved, NULL), 0);
+	ck_assert_int_eq(spool_absorb(sp, 1 << 20, fsio_mono_ms() + 10000, NULL, NULL, &moved,
+	    NULL), 0);
 	ck_assert_uint_eq(moved, 1);
 	ck_assert_int_eq(spool_list(sp, &e, &n), 0);
 	ck_assert_uint_eq(n, 8);
@@ -260,7 +267,8 @@ START_TEST(test_incoming_absorb)
 	make_batch(&b, REPORT_KIND_DISAPPEARED, "q0", "10.0.0.1", 1);
 	ck_assert_int_eq(spool_incoming_write(dir, &b), 0);
 	batch_finish(&b);
-	ck_assert_int_eq(spool_absorb(sp, 200, NULL, NULL, &moved, &compacted), 0);
+	ck_assert_int_eq(spool_absorb(sp, 200, fsio_mono_ms() + 10000, NULL, NULL, &moved,
+	    &compacted), 0);
 	ck_assert(compacted);
 	ck_assert_int_eq(spool_list(sp, &e, &n), 0);
 	ck_assert_uint_eq(n, 2);	/* one batch per (reporter, kind) */
