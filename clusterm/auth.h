@@ -7,6 +7,7 @@
 #ifndef AUTH_H
 #define AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* What a route needs. */
@@ -36,5 +37,8 @@ size_t auth_count(const struct auth *a);
  */
 int auth_check(const struct auth *a, const char *authorization, enum auth_role need,
     const char **ret_name);
+
+/* Whether the header carries any known token (whatever its role). */
+bool auth_valid(const struct auth *a, const char *authorization);
 
 #endif

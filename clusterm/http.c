@@ -265,7 +265,15 @@ dispatch(struct mg_connection *conn, void *cbdata)
 		free(req.body);
 		return req.status != 0 ? req.status : 200;
 	}
-	if (path_known)
+	/* Without a valid token nobody learns which paths exist. */
+	pthread_rwlock_rdlock(&h->auth_lock);
+	bool hidden = h->auth != NULL && !auth_valid(h->auth, http_header(&req,
+	    "Authorization"));
+	pthread_rwlock_unlock(&h->auth_lock);
+	if (hidden) {
+		metrics_rejected(REJECT_AUTH);
+		http_reply_error(&req, 401, "missing or unknown bearer token");
+	} else if (path_known)
 		http_reply_error(&req, 405, "method %s not allowed on %s", req.method, req.path);
 	else
 		http_reply_error(&req, 404, "no such path: %s", req.path);

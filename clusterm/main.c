@@ -237,6 +237,18 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	struct conf c;
 	char err[1024];
 
+	/* Tokens first: a bad config file must not block their rotation. */
+	if (m->conf.tokens_file[0] != '\0') {
+		struct auth *a = NULL;
+		if (auth_load(m->conf.tokens_file, &a, err, sizeof(err)) < 0)
+			log_error("reload: %s; keeping the tokens in force", err);
+		else {
+			http_set_auth(http, a);
+			log_info("reload: %zu token(s) from %s", auth_count(a),
+			    m->conf.tokens_file);
+		}
+	}
+
 	conf_defaults(&c);
 	if ((file_given || access(CONF_DEFAULT_PATH, F_OK) == 0) &&
 	    conf_load(&c, file, err, sizeof(err), warn_cb, NULL) < 0) {
@@ -269,17 +281,6 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	pthread_rwlock_unlock(&m->state->lock);
 	log_info("reloaded monitor and ansible sections (grace %lds, quorum %ld)",
 	    c.grace_s, c.quorum);
-	/* Tokens are re-read too, so they can be rotated without a restart. */
-	if (m->conf.tokens_file[0] != '\0') {
-		struct auth *a = NULL;
-		if (auth_load(m->conf.tokens_file, &a, err, sizeof(err)) < 0)
-			log_error("reload: %s; keeping the tokens in force", err);
-		else {
-			http_set_auth(http, a);
-			log_info("reload: %zu token(s) from %s", auth_count(a),
-			    m->conf.tokens_file);
-		}
-	}
 }
 
 int
@@ -339,11 +340,17 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		if (access(m.conf.state_dir, F_OK) == 0 && check_state_dir(m.conf.state_dir) < 0) {
+			auth_free(auth);
+			return 1;
+		}
 		auth_free(auth);
 		printf("configuration ok\n");
 		return 0;
 	}
-	if (m.insecure && auth == NULL)
+	/* Insecure means what it says: no tokens in force (on any address). */
+	m.insecure = m.insecure && auth == NULL;
+	if (m.insecure)
 		log_warn("--insecure: serving %s without authentication", m.conf.addr);
 	else if (auth != NULL)
 		log_info("auth: %zu token(s) from %s", auth_count(auth), m.conf.tokens_file);
@@ -358,6 +365,11 @@ main(int argc, char **argv)
 
 	params = params_of(&m.conf);
 	m.started_ms = fsio_now_ms();
+	/* Before recovery writes anything there. */
+	if (access(m.conf.state_dir, F_OK) == 0 && check_state_dir(m.conf.state_dir) < 0) {
+		auth_free(auth);
+		return 1;
+	}
 	if (state_open(m.conf.state_dir, &params, &m.state, err, sizeof(err), warn_cb,
 	    NULL) < 0) {
 		log_error("%s", err);
@@ -384,8 +396,6 @@ main(int argc, char **argv)
 		for (const struct http_route *r = tables[t]; r->fn != NULL; r++)
 			if (nroutes < MAX_ROUTES - 1)
 				routes[nroutes++] = *r;
-	if (check_state_dir(m.conf.state_dir) < 0)
-		goto out_lc;
 	if (m.conf.cert_file[0] != '\0') {
 		/* civetweb loads OpenSSL at run time: make sure it could. */
 		load_tls_shim();

@@ -47,6 +47,10 @@ class Tokens(unittest.TestCase):
     def test_roles(self):
         batch = [report("sec1", "10.0.0.1")]
         self.assertEqual(self.c.get("/healthz")[0], 200)  # open, for health checks
+        # Without a token nobody learns which paths exist.
+        self.assertEqual(self.c.get("/no/such/path")[0], 401)
+        self.assertEqual(self.c.get("/monitor/event/discovered")[0], 401)
+        self.assertEqual(self.c.get("/no/such/path", headers=bearer("mon"))[0], 404)
         self.assertEqual(self.c.get("/api/v1/nodes")[0], 401)
         self.assertEqual(self.c.get("/api/v1/nodes", headers={"Authorization": "Bearer nope"})[0], 401)
         self.assertEqual(self.c.get("/api/v1/nodes", headers={"Authorization": "Basic eDp5"})[0], 401)
@@ -71,6 +75,9 @@ class Tokens(unittest.TestCase):
 
     def test_sighup_rotates_tokens(self):
         write_tokens(self.tokens, {"new": ("admin", "rotated-token-0123456789")})
+        # Even a broken clusterm.conf does not block the rotation.
+        with open(os.path.join(self.c.tmp, "clusterm.conf"), "w") as f:
+            f.write("{broken")
         self.c.proc.send_signal(signal.SIGHUP)
         new = {"Authorization": "Bearer rotated-token-0123456789"}
         wait_until(lambda: self.c.get("/api/v1/nodes", headers=new)[0] == 200, what="rotation")
