@@ -329,7 +329,10 @@ contiv_job(struct manager *m, const struct job_rec *j)
 	cJSON_AddNumberToObject(o, "id", (double)j->id);
 	cJSON_AddStringToObject(o, "desc", desc);
 	cJSON_AddStringToObject(o, "task", job_op_name(j->op));
-	cJSON_AddStringToObject(o, "status", jobs_state_name(j->status));
+	int status;
+	long long started;
+	lifecycle_live(m->lc, j, &status, &started);
+	cJSON_AddStringToObject(o, "status", jobs_state_name(status));
 	cJSON_AddStringToObject(o, "error", j->error);
 	logs = cJSON_AddArrayToObject(o, "logs");
 	if (logs != NULL && jobs_log_path_make(m->conf.state_dir, j->id, path,

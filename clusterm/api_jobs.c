@@ -29,21 +29,24 @@ api_actor(struct http_req *req)
 }
 
 cJSON *
-api_job_json(const struct job_rec *j)
+api_job_json(struct manager *m, const struct job_rec *j)
 {
 	cJSON *o = cJSON_CreateObject(), *nodes;
+	long long started;
+	int status;
 
 	if (o == NULL)
 		return NULL;
+	lifecycle_live(m->lc, j, &status, &started);
 	cJSON_AddNumberToObject(o, "id", (double)j->id);
 	cJSON_AddStringToObject(o, "operation", job_op_name(j->op));
 	nodes = cJSON_AddArrayToObject(o, "nodes");
 	for (size_t i = 0; nodes != NULL && i < j->nnodes; i++)
 		cJSON_AddItemToArray(nodes, cJSON_CreateString(j->nodes[i]));
 	cJSON_AddStringToObject(o, "host_group", j->host_group);
-	cJSON_AddStringToObject(o, "status", jobs_state_name(j->status));
+	cJSON_AddStringToObject(o, "status", jobs_state_name(status));
 	api_add_time(o, "created", j->created_ms);
-	api_add_time(o, "started", j->started_ms);
+	api_add_time(o, "started", started);
 	api_add_time(o, "ended", j->ended_ms);
 	if (j->exit_code >= 0)
 		cJSON_AddNumberToObject(o, "exit_code", j->exit_code);
@@ -175,7 +178,7 @@ api_lifecycle_post(struct http_req *req, int op, int ok_status)
 		pthread_rwlock_rdlock(&m->state->lock);
 		struct job_rec *j = state_job_get(m->state, id);
 		if (j != NULL)
-			cJSON_AddItemToObject(out, "job", api_job_json(j));
+			cJSON_AddItemToObject(out, "job", api_job_json(m, j));
 		pthread_rwlock_unlock(&m->state->lock);
 	}
 	http_reply_json(req, ok_status, out);

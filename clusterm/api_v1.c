@@ -267,7 +267,7 @@ get_jobs(struct http_req *req)
 	arr = cJSON_AddArrayToObject(out, "jobs");
 	pthread_rwlock_rdlock(&m->state->lock);
 	for (size_t i = m->state->njobs; arr != NULL && i-- > 0;)
-		cJSON_AddItemToArray(arr, api_job_json(m->state->jobs[i]));
+		cJSON_AddItemToArray(arr, api_job_json(m, m->state->jobs[i]));
 	pthread_rwlock_unlock(&m->state->lock);
 	http_reply_json(req, arr != NULL ? 200 : 500, out);
 }
@@ -287,7 +287,7 @@ get_job(struct http_req *req)
 	pthread_rwlock_rdlock(&m->state->lock);
 	j = state_job_get(m->state, id);
 	if (j != NULL)
-		out = api_job_json(j);
+		out = api_job_json(m, j);
 	pthread_rwlock_unlock(&m->state->lock);
 	if (j == NULL) {
 		http_reply_error(req, 404, "no such job: %llu", (unsigned long long)id);
@@ -331,7 +331,7 @@ post_job_cancel(struct http_req *req)
 	/* Accepted: the runner ends it; the outcome arrives with the job's end. */
 	pthread_rwlock_rdlock(&m->state->lock);
 	struct job_rec *j = state_job_get(m->state, id);
-	cJSON *out = j != NULL ? api_job_json(j) : NULL;
+	cJSON *out = j != NULL ? api_job_json(m, j) : NULL;
 	pthread_rwlock_unlock(&m->state->lock);
 	http_reply_json(req, 202, out);
 }

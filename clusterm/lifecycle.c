@@ -213,6 +213,23 @@ lifecycle_recover(struct lifecycle *lc)
 	return rc < 0 ? rc : n;
 }
 
+void
+lifecycle_live(struct lifecycle *lc, const struct job_rec *j, int *ret_status,
+    long long *ret_started_ms)
+{
+	struct job_status st;
+
+	*ret_status = j->status;
+	*ret_started_ms = j->started_ms;
+	if (j->status != JOB_QUEUED && j->status != JOB_RUNNING)
+		return;
+	if (jobs_status(lc->runner, j->id, &st) < 0)
+		return;	/* ended: its outcome is on the way */
+	*ret_status = st.state;
+	if (st.state == JOB_RUNNING)
+		*ret_started_ms = st.start_ms;
+}
+
 bool
 lifecycle_running(struct lifecycle *lc, uint64_t id)
 {
@@ -577,8 +594,8 @@ lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret
 			say(err, errlen, "cannot start the job: %s", strerror(-rc));
 		goto drop;
 	}
-	j->status = JOB_RUNNING;	/* from the runner's view: queued or running */
-	j->started_ms = fsio_now_ms();
+	/* Waiting for a slot, or started at once: the runner knows. */
+	lifecycle_live(lc, j, &j->status, &j->started_ms);
 
 	snprintf(why, sizeof(why), "job %llu (%s)", (unsigned long long)id, job_op_name(r->op));
 	state_event(s, "", "request", "", why, r->actor, r->comment);

@@ -65,6 +65,13 @@ int lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t 
 int lifecycle_cancel(struct lifecycle *lc, uint64_t id, const char *actor, char *err,
     size_t errlen);
 
+/*
+ * Status and start time of a job as they are now: for a job not yet ended
+ * the runner's (Queued, or Running since when), else the record's.
+ */
+void lifecycle_live(struct lifecycle *lc, const struct job_rec *j, int *ret_status,
+    long long *ret_started_ms);
+
 /* Whether the job is still queued or running in the runner. */
 bool lifecycle_running(struct lifecycle *lc, uint64_t id);
 

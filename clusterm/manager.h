@@ -26,7 +26,7 @@ extern const struct http_route api_contiv_routes[];
 /* JSON of one node (native shape); with detail, votes too. Lock held. */
 cJSON *api_node_json(struct state *s, const struct node *n, bool detail);
 /* JSON of a job record (lock held). */
-cJSON *api_job_json(const struct job_rec *j);
+cJSON *api_job_json(struct manager *m, const struct job_rec *j);
 /* Parses a lifecycle request body (contiv's shape) and submits it. */
 void api_lifecycle_post(struct http_req *req, int op, int ok_status);
 /* Sends a job's log: whole, or followed until the job ends. */

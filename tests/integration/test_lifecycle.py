@@ -209,6 +209,23 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertIn("m1", text)
 
+    def test_second_job_waits_queued(self):
+        self.c.cleanup()
+        self.c = Clusterm(config={
+            "monitor": {"grace_s": 0}, "manager": {"max_jobs": 1},
+            "ansible": {"playbook_location": PLAYBOOKS, "configure_playbook": "slow.yml",
+                        "extra_variables": '{"marker_dir": "%s", "sleep_s": 2}' % self.markers},
+        }).start()
+        self.discover("m1", "127.0.2.1")
+        first = self.commission(["m1"], "service-master")["job_id"]
+        r = self.post("/discover/nodes", {"addrs": ["127.0.3.7"]})
+        self.assertEqual(r["job"]["status"], "Queued")
+        self.assertIsNone(r["job"]["started"])
+        self.assertEqual(self.wait_job(first)["status"], "Complete")
+        j = self.wait_job(r["job_id"])
+        self.assertEqual(j["status"], "Complete")
+        self.assertIsNotNone(j["started"])
+
     def test_timeout(self):
         self.set_config(configure_playbook="slow.yml", timeout_s=3)
         job = self.commission(["m1"], "service-master")["job_id"]
