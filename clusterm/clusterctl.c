@@ -17,7 +17,7 @@
 
 enum opt_id {
 	OPT_URL, OPT_EXTRA_VARS, OPT_HOST_GROUP, OPT_JSON, OPT_FOLLOW, OPT_TOKEN_FILE,
-	OPT_CACERT, OPT_NODE, OPT_SINCE, OPT_LIMIT, OPT_HELP, OPT_VERSION,
+	OPT_CACERT, OPT_CERT, OPT_KEY, OPT_NODE, OPT_SINCE, OPT_LIMIT, OPT_HELP, OPT_VERSION,
 };
 
 struct opt {
@@ -36,6 +36,8 @@ static const struct opt opts[] = {
 	{ "follow", 'f', false, OPT_FOLLOW, CTL_OPT_FOLLOW },
 	{ "token-file", 0, true, OPT_TOKEN_FILE, 0 },
 	{ "cacert", 0, true, OPT_CACERT, 0 },
+	{ "cert", 0, true, OPT_CERT, 0 },
+	{ "key", 0, true, OPT_KEY, 0 },
 	{ "node", 0, true, OPT_NODE, CTL_OPT_NODE },
 	{ "since", 0, true, OPT_SINCE, CTL_OPT_SINCE },
 	{ "limit", 0, true, OPT_LIMIT, CTL_OPT_LIMIT },
@@ -47,7 +49,8 @@ static const struct opt opts[] = {
 
 /* Kept in step with the SYNOPSIS of clusterctl(1). */
 static const char usage_text[] =
-	"usage: clusterctl [-hj] [-u url] [--cacert file] [--token-file file] command ...\n"
+	"usage: clusterctl [-hj] [-u url] [--cacert file] [--cert file] [--key file]\n"
+	"                  [--token-file file] command ...\n"
 	"       clusterctl node commission name [-e json] [-g host-group]\n"
 	"       clusterctl node decommission name [-e json]\n"
 	"       clusterctl node update name [-e json] [-g host-group]\n"
@@ -118,6 +121,8 @@ apply(struct ctl *c, struct parsed *p, const struct opt *o, const char *spelled,
 	case OPT_FOLLOW: c->follow = true; break;
 	case OPT_TOKEN_FILE: p->token_file = value; break;
 	case OPT_CACERT: c->cacert = value; break;
+	case OPT_CERT: c->cert = value; break;
+	case OPT_KEY: c->key = value; break;
 	case OPT_NODE: c->node = value; break;
 	case OPT_SINCE: c->since = value; break;
 	case OPT_LIMIT: c->limit = value; break;

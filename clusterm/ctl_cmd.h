@@ -34,6 +34,8 @@ enum ctl_exit {
 struct ctl {
 	const char *url;
 	const char *cacert;
+	const char *cert;	/* client certificate for mutual TLS */
+	const char *key;
 	char *token;			/* owned, NULL for none */
 	bool json;
 	bool follow;

@@ -25,6 +25,8 @@ fill_opts(const struct ctl *c, struct httpc_opts *o, bool stream)
 {
 	memset(o, 0, sizeof(*o));
 	o->ca_file = c->cacert;
+	o->cert_file = c->cert;
+	o->key_file = c->key;
 	o->token = c->token;
 	o->connect_timeout_ms = CTL_CONNECT_TIMEOUT_MS;
 	/* A followed log lasts as long as its job. */

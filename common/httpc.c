@@ -149,6 +149,10 @@ httpc_request(const char *method, const char *url, const char *body, size_t len,
 	if (o != NULL) {
 		if (o->ca_file != NULL && o->ca_file[0] != '\0')
 			curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+		if (o->cert_file != NULL && o->cert_file[0] != '\0')
+			curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert_file);
+		if (o->key_file != NULL && o->key_file[0] != '\0')
+			curl_easy_setopt(e, CURLOPT_SSLKEY, o->key_file);
 		if (o->connect_timeout_ms > 0)
 			curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
 		if (o->timeout_ms > 0)

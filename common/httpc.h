@@ -18,6 +18,8 @@
 
 struct httpc_opts {
 	const char *ca_file;		/* NULL: system CAs */
+	const char *cert_file;		/* client certificate (mutual TLS), NULL none */
+	const char *key_file;		/* its private key; NULL: in cert_file */
 	const char *token;		/* bearer token, NULL for none */
 	long connect_timeout_ms;	/* 0: libcurl default */
 	long timeout_ms;		/* whole transfer; 0: none */

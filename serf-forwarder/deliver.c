@@ -109,6 +109,8 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
 			.len = len,
 			.token = o->token,
 			.ca_file = o->ca_file,
+			.cert_file = o->cert_file,
+			.key_file = o->key_file,
 			.headers = hdrs,
 		};
 		struct http1_resp resp = { 0 };

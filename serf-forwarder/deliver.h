@@ -15,6 +15,8 @@ struct deliver_opts {
 	size_t nurls;
 	const char *token;		/* bearer token or NULL */
 	const char *ca_file;		/* or NULL */
+	const char *cert_file;		/* client certificate (mutual TLS), or NULL */
+	const char *key_file;		/* its key, or NULL: in cert_file */
 	long long deadline_ms;		/* fsio_mono_ms() bound of the whole run */
 	long reserve_ms;		/* time kept back for a spool write */
 };

@@ -34,6 +34,8 @@ struct http1_req {
 	size_t len;
 	const char *token;		/* "Authorization: Bearer" value, NULL or "" for none */
 	const char *ca_file;		/* https only; NULL: system CAs */
+	const char *cert_file;		/* https only: client certificate, NULL none */
+	const char *key_file;		/* https only: its key, NULL: in cert_file */
 	/* Extra request headers ("Name: value"), NULL-terminated, may be NULL. */
 	const char *const *headers;
 	long long connect_deadline_ms;	/* fsio_mono_ms() bound of connecting */

@@ -44,6 +44,8 @@ struct fwd_config {
 	double timeout_s;
 	char token_file[PATH_MAX];
 	char ca_file[PATH_MAX];
+	char cert_file[PATH_MAX];	/* client certificate for mutual TLS */
+	char key_file[PATH_MAX];
 	char label_tag[TAG_NAME_LEN];
 	char serial_tag[TAG_NAME_LEN];
 	char addr_tag[TAG_NAME_LEN];
@@ -60,6 +62,8 @@ static const struct config_key config_keys[] = {
 	    0.1, 3600 },
 	KEY_STR("token_file", token_file),
 	KEY_STR("ca_file", ca_file),
+	KEY_STR("cert_file", cert_file),
+	KEY_STR("key_file", key_file),
 	KEY_STR("label_tag", label_tag),
 	KEY_STR("serial_tag", serial_tag),
 	KEY_STR("addr_tag", addr_tag),
@@ -82,8 +86,8 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: serf-forwarder [-v] [-c file] [-u url]... [-s spool_dir] "
 	    "[-t seconds]\n"
-	    "                      [--cacert file] [--token-file file] "
-	    "[--rpc-addr addr]\n"
+	    "                      [--cacert file] [--cert file] [--key file]\n"
+	    "                      [--token-file file] [--rpc-addr addr]\n"
 	    "                      [event | flush | status | sync | version]\n");
 }
 
@@ -843,6 +847,8 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "cacert", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'E' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "token-file", required_argument, NULL, 'T' },
 		{ "rpc-addr", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
@@ -850,6 +856,7 @@ main(int argc, char **argv)
 	struct ctx c = { 0 };
 	struct config_strlist flag_urls = { 0 };
 	const char *config_path = NULL, *spool_flag = NULL, *cacert = NULL, *tokfile = NULL;
+	const char *certf = NULL, *keyf = NULL;
 	const char *cmd = "event", *env_urls;
 	double timeout_flag = 0;
 	char err[512];
@@ -893,6 +900,12 @@ main(int argc, char **argv)
 			goto out;
 		case 'C':
 			cacert = optarg;
+			break;
+		case 'E':
+			certf = optarg;
+			break;
+		case 'K':
+			keyf = optarg;
 			break;
 		case 'T':
 			tokfile = optarg;
@@ -960,6 +973,8 @@ main(int argc, char **argv)
 	if ((spool_flag && set_str(c.cfg.spool_dir, sizeof(c.cfg.spool_dir), spool_flag,
 	    "-s") < 0) ||
 	    (cacert && set_str(c.cfg.ca_file, sizeof(c.cfg.ca_file), cacert, "--cacert") < 0) ||
+	    (certf && set_str(c.cfg.cert_file, sizeof(c.cfg.cert_file), certf, "--cert") < 0) ||
+	    (keyf && set_str(c.cfg.key_file, sizeof(c.cfg.key_file), keyf, "--key") < 0) ||
 	    (tokfile && set_str(c.cfg.token_file, sizeof(c.cfg.token_file), tokfile,
 	    "--token-file") < 0))
 		goto out;
@@ -993,6 +1008,8 @@ main(int argc, char **argv)
 		.nurls = c.cfg.urls.n,
 		.token = c.token,
 		.ca_file = c.cfg.ca_file[0] ? c.cfg.ca_file : NULL,
+		.cert_file = c.cfg.cert_file[0] ? c.cfg.cert_file : NULL,
+		.key_file = c.cfg.key_file[0] ? c.cfg.key_file : NULL,
 		.deadline_ms = c.deadline_ms,
 		.reserve_ms = c.reserve_ms,
 	};

@@ -227,6 +227,10 @@ tlscurl_request(const struct http1_req *rq, struct http1_resp *ret, char *err,
 	}
 	if (rq->ca_file != NULL && rq->ca_file[0] != '\0')
 		fns.easy_setopt(e, CURLOPT_CAINFO, rq->ca_file);
+	if (rq->cert_file != NULL && rq->cert_file[0] != '\0')
+		fns.easy_setopt(e, CURLOPT_SSLCERT, rq->cert_file);
+	if (rq->key_file != NULL && rq->key_file[0] != '\0')
+		fns.easy_setopt(e, CURLOPT_SSLKEY, rq->key_file);
 	fns.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, left_ms(rq->connect_deadline_ms));
 	fns.easy_setopt(e, CURLOPT_TIMEOUT_MS, left_ms(rq->deadline_ms));
 	c = fns.easy_perform(e);

@@ -15,7 +15,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from util import CLUSTERM, Clusterm, free_port, report, request, wait_until  # noqa: E402
+from util import CLUSTERCTL, CLUSTERM, FORWARDER, Clusterm, free_port, report, request, wait_until  # noqa: E402
 
 TOKENS = {"ops": ("admin", "admin-token-0123456789"),
           "mon": ("reader", "reader-token-0123456789"),
@@ -198,6 +198,22 @@ class TLS(unittest.TestCase):
             self.assertEqual(self.https(c.port, "/healthz", cert=True)[0], 200)
             with self.assertRaises((ssl.SSLError, OSError)):
                 self.https(c.port, "/healthz", cert=False)
+            url = "https://127.0.0.1:%d" % c.port
+            tls = ["--cacert", self.dir + "/ca.pem"]
+            mine = tls + ["--cert", self.dir + "/client.pem", "--key", self.dir + "/client.key"]
+            # The project's own clients present a client certificate too.
+            spool = os.path.join(self.dir, "spool")
+            env = dict(os.environ, SERF_EVENT="member-join", SERF_SELF_NAME="tls1")
+            p = subprocess.run([FORWARDER, "-u", url, "-s", spool] + mine, input="tls1\t127.0.0.1\t\t\n",
+                               env=env, capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            p = subprocess.run([CLUSTERCTL, "-u", url, "nodes", "get"] + mine,
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("tls1", p.stdout)
+            p = subprocess.run([CLUSTERCTL, "-u", url, "nodes", "get"] + tls,
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 3, p.stderr)
         finally:
             c.cleanup()
 
