@@ -18,9 +18,9 @@
 #include <civetweb.h>
 
 /* Kept equal to clusterm/http.c. */
-#define BARE_THREADS_DEFAULT	"32"
-#define BARE_REQUEST_TIMEOUT_MS	"10000"
-#define BARE_KEEPALIVE_MS	"30000"
+#define BARE_THREADS_DEFAULT	"128"
+#define BARE_REQUEST_TIMEOUT_MS	"5000"
+#define BARE_KEEPALIVE_MS	"5000"
 
 static int
 handler(struct mg_connection *conn, void *cbdata)
