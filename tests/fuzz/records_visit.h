@@ -42,13 +42,7 @@ static int
 visit_event(struct audit_event *e, void *arg)
 {
 	(void)arg;
-	free(e->node);
-	free(e->kind);
-	free(e->old_val);
-	free(e->new_val);
-	free(e->actor);
-	free(e->comment);
-	memset(e, 0, sizeof(*e));
+	audit_event_finish(e);
 	return 0;
 }
 
