@@ -131,12 +131,22 @@ class Partition(SystemCase):
                 % (a.node, gone_at[a.node], gone_state_seen[a.node]))
             # held down for the grace period (polls are 0.1 s apart)
             self.assertGreaterEqual(gone_state_seen[a.node] - gone_at[a.node], 2.5)
-        # the minority side sees the majority failed; its votes do not count
-        self.wait_serf("p4", {a.name: "failed" for a in major}, timeout=30)
-        for v in self.cm.node(major[0].node)["votes"]:
-            if v["reporter"] in ("p4", "p5"):
-                self.assertEqual(v["vote"], "gone", v)
-                self.assertFalse(v["counted"], v)
+        # the minority side sees the majority failed and says so; its votes
+        # do not count (its reporters are Disappeared)
+        for a in minor:
+            self.wait_serf(a.name, {x.name: "failed" for x in major}, timeout=30)
+
+        def minority_votes_in():
+            for x in major:
+                votes = {v["reporter"]: v for v in self.cm.node(x.node)["votes"]}
+                for a in minor:
+                    v = votes.get(a.name)
+                    if v is None or v["vote"] != "gone":
+                        return False
+                    self.assertFalse(v["counted"], (x.node, v))
+            return True
+        self.wait(minority_votes_in, 30, "the minority's gone votes on the majority")
+        self.assertEqual(self.cm.state_of(major[0].node), "Discovered")
         # stays so while the partition lasts: no flapping, no disruption
         end = time.monotonic() + 4
         while time.monotonic() < end:
