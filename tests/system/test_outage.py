@@ -96,7 +96,8 @@ class Outage(SystemCase):
         hist = [e["new"] for e in self.state_events(o2.node)]
         if hist != ["Discovered", "Disappeared"]:
             log("o2's history during the replay: %r (stale alive votes replayed after "
-                "other reporters' gone votes)" % hist)
+                "other reporters' gone votes); clusterm said:\n%s"
+                % (hist, "\n".join(ln for ln in cm.log().splitlines() if o2.node in ln)))
         self.assertEqual(hist[:2], ["Discovered", "Disappeared"])
         self.assertEqual(hist[-1], "Disappeared")
         self.assertLessEqual(len(hist), 4, hist)
