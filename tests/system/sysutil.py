@@ -467,3 +467,15 @@ class SystemCase(unittest.TestCase):
 
     def elapsed(self):
         return time.monotonic() - self.t0
+
+
+def main():
+    """unittest.main for a test file, with meson's exit codes: 0 passed,
+    1 failed, 77 (meson: SKIP) when every test of the file was skipped."""
+    prog = unittest.main(verbosity=2, exit=False)
+    r = prog.result
+    if not r.wasSuccessful():
+        sys.exit(1)
+    if r.testsRun > 0 and len(r.skipped) == r.testsRun:
+        sys.exit(77)
+    sys.exit(0)

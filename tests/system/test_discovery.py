@@ -5,10 +5,9 @@ tags mapped, and 30 agents joining at once."""
 import os
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sysutil import SystemCase, log  # noqa: E402
+from sysutil import SystemCase, log, main  # noqa: E402
 
 
 class Discovery(SystemCase):
@@ -112,4 +111,4 @@ class Discovery(SystemCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

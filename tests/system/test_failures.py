@@ -6,10 +6,9 @@ import signal
 import subprocess
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sysutil import CLUSTERCTL, SystemCase, log  # noqa: E402
+from sysutil import CLUSTERCTL, SystemCase, log, main  # noqa: E402
 
 N = 5
 
@@ -178,4 +177,4 @@ class Failures(SystemCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

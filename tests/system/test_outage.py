@@ -5,10 +5,9 @@ rebuilds it from the agents' views)."""
 import os
 import shutil
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sysutil import SystemCase, log  # noqa: E402
+from sysutil import SystemCase, log, main  # noqa: E402
 
 
 class Outage(SystemCase):
@@ -142,4 +141,4 @@ class Outage(SystemCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

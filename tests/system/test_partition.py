@@ -18,10 +18,9 @@ import os
 import subprocess
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sysutil import (CLUSTERCTL, Netns, SystemCase, ip, log,  # noqa: E402
+from sysutil import (CLUSTERCTL, Netns, SystemCase, ip, log, main,  # noqa: E402
                      netns_unavailable)
 
 NET = "10.231"
@@ -227,4 +226,4 @@ class Partition(SystemCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()
