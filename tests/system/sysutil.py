@@ -57,6 +57,38 @@ def node_name(label, serial):
 
 
 # --------------------------------------------------------------------------
+# What is running now, for a SIGTERM (meson's timeout) that would otherwise
+# skip the cleanups: agents and clusterms are killed by PID, namespaces
+# deleted, then the process exits.
+
+_live = {"objs": [], "netns": [], "dirs": []}
+
+
+def _on_sigterm(signum, frame):
+    for o in list(_live["objs"]):
+        p = getattr(o, "proc", None)
+        try:
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(5)
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+    for ns in list(_live["netns"]):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+    if not os.environ.get("KEEP_TMP"):
+        for d in _live["dirs"]:
+            shutil.rmtree(d, ignore_errors=True)
+    sys.stderr.write("system test: signal %d, stopped what it had started\n" % signum)
+    os._exit(128 + signum)
+
+
+def track(obj):
+    """obj (with .proc) is killed by PID if the test process gets SIGTERM."""
+    _live["objs"].append(obj)
+    return obj
+
+
+# --------------------------------------------------------------------------
 # Network namespaces
 
 
@@ -123,6 +155,7 @@ class Netns:
         name = "%s-%s" % (self.tag, short)
         ip("netns", "add", name)
         self.created.append(name)
+        _live["netns"].append(name)
         ip("-n", name, "link", "set", "lo", "up")
         return name
 
@@ -140,6 +173,8 @@ class Netns:
     def cleanup(self):
         for name in reversed(self.created):
             ip("netns", "del", name, check=False)
+            if name in _live["netns"]:
+                _live["netns"].remove(name)
         self.created = []
 
 
@@ -344,6 +379,7 @@ class SystemCase(unittest.TestCase):
     # a test that fails prints the clusterm log, nodes and agent logs
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="clusterm-sys-")
+        _live["dirs"].append(self.tmp)
         self.addCleanup(self._rm_tmp)
         self.agents = {}
         self.cm = None
@@ -368,6 +404,8 @@ class SystemCase(unittest.TestCase):
         else:
             self.cm = Clusterm(config=config, host=host, args=args)
         self.addCleanup(self.cm.cleanup)
+        track(self.cm)
+        _live["dirs"].append(self.cm.tmp)
         self.cm.start()
         return self.cm
 
@@ -404,6 +442,7 @@ class SystemCase(unittest.TestCase):
         a = Agent(name, ip_addr, self.tmp, urls or [self.cm.url()], join=join, **kw)
         self.agents[name] = a
         self.addCleanup(a.stop)
+        track(a)
         if start:
             a.start()
         return a
@@ -472,6 +511,7 @@ class SystemCase(unittest.TestCase):
 def main():
     """unittest.main for a test file, with meson's exit codes: 0 passed,
     1 failed, 77 (meson: SKIP) when every test of the file was skipped."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     prog = unittest.main(verbosity=2, exit=False)
     r = prog.result
     if not r.wasSuccessful():
