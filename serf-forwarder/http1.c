@@ -511,6 +511,9 @@ sink_add(struct sink *s, const char *p, size_t n)
 static int
 read_line(struct conn *c, const char **ret, size_t *ret_len)
 {
+	/* Defined on every path (gcc -O3 cannot see that errors are < 0). */
+	*ret = NULL;
+	*ret_len = 0;
 	for (;;) {
 		char *nl = memchr(c->buf + c->pos, '\n', c->len - c->pos);
 		int r;
@@ -606,7 +609,7 @@ read_chunked(struct conn *c, struct sink *s)
 	/* Trailers (ignored) up to the empty line. */
 	for (;;) {
 		const char *line;
-		size_t len;
+		size_t len = 0;
 		int r = read_line(c, &line, &len);
 
 		if (r < 0)
@@ -646,7 +649,7 @@ read_head(struct conn *c, struct head *ret)
 {
 	struct head h = { 0 };
 	const char *line;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	if ((r = read_line(c, &line, &len)) < 0)
