@@ -167,11 +167,13 @@ class Failures(SystemCase):
         log("SIGCONT %s: Discovered again after %.1fs" % (hung.name, took))
         for a in agents:
             self.wait_serf(a.name, {x.name: "alive" for x in agents}, timeout=30)
-        # every agent's view, clusterm's view: the same, and the same again
-        # a little later (no late report moves anything)
-        time.sleep(0.5)
-        for a in agents:
-            self.assertEqual(self.states(), self.expected(a.name))
+        # every agent's view and clusterm's agree, and keep agreeing for a
+        # while (no late report of the resumed agent moves anything)
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            for a in agents:
+                self.assertEqual(self.states(), self.expected(a.name))
+            time.sleep(0.2)
         self.assertEqual([e["new"] for e in self.state_events(hung.node)],
                          ["Discovered", "Disappeared", "Discovered"])
 
