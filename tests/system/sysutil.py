@@ -36,7 +36,7 @@ SERF_TIMING = {
     "reconnect_interval": "1s",     # retry failed members every second (heals fast)
     "reconnect_timeout": "2m",      # a failed member is reaped after this
     "tombstone_timeout": "2m",      # a left member is forgotten after this
-    "broadcast_timeout": "2s",
+    "broadcast_timeout": "10s",    # how long `serf leave` waits for its broadcast
 }
 
 FWD_TIMEOUT_S = 5
