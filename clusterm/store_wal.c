@@ -66,7 +66,15 @@ struct wal {
 	/* Everything below is guarded by mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;	/* committer: something queued, a cut, or stop */
-	pthread_cond_t done_cv;	/* waiters: a batch finished, or the store failed */
+	pthread_cond_t done_cv;	/* cut and space waiters: a batch finished, or failure */
+	/*
+	 * store_wait() callers, by batch generation: the commit of batch g
+	 * wakes only gen_cv[g & 1], so requests whose records went into the
+	 * next batch sleep on (no thundering herd on every fsync).
+	 */
+	pthread_cond_t gen_cv[2];
+	uint64_t gen;		/* generation of the batch in flight (or last) */
+	uint64_t inflight_upto;	/* last seq of that batch */
 	struct qbuf q;		/* framed records waiting for the committer */
 	uint64_t last_seq;	/* last sequence number handed out */
 	uint64_t durable_seq;	/* every record up to it is fsync'd */
@@ -339,12 +347,16 @@ committer(void *arg)
 			w->q.len = 0;
 			w->cut_pending = false;
 			pthread_cond_broadcast(&w->done_cv);
+			pthread_cond_broadcast(&w->gen_cv[0]);
+			pthread_cond_broadcast(&w->gen_cv[1]);
 			continue;
 		}
 		tmp = batch;
 		batch = w->q;
 		w->q = tmp;
 		upto = w->last_seq;
+		w->gen++;
+		w->inflight_upto = upto;
 		cut = w->cut_pending;
 		cut_off = w->cut_off;
 		cut_gen = w->cut_gen;
@@ -373,6 +385,9 @@ committer(void *arg)
 			batch.cap = 0;
 		}
 		pthread_cond_broadcast(&w->done_cv);
+		pthread_cond_broadcast(&w->gen_cv[w->gen & 1]);
+		if (w->failed)
+			pthread_cond_broadcast(&w->gen_cv[(w->gen + 1) & 1]);
 	}
 	pthread_mutex_unlock(&w->mu);
 	free(batch.p);
@@ -399,6 +414,8 @@ wal_open(const char *state_dir, void **ret, char *err, size_t errlen)
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work_cv, NULL);
 	pthread_cond_init(&w->done_cv, NULL);
+	pthread_cond_init(&w->gen_cv[0], NULL);
+	pthread_cond_init(&w->gen_cv[1], NULL);
 	w->dir = strdup(state_dir);
 	if (w->dir == NULL) {
 		r = -ENOMEM;
@@ -434,6 +451,8 @@ fail:
 		close(w->dirfd);
 	free(w->dir);
 	pthread_cond_destroy(&w->done_cv);
+	pthread_cond_destroy(&w->gen_cv[0]);
+	pthread_cond_destroy(&w->gen_cv[1]);
 	pthread_cond_destroy(&w->work_cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -934,8 +953,10 @@ wal_wait(void *b, uint64_t seq)
 		r = -EINVAL;
 		goto out;
 	}
+	/* In the batch in flight, or in the next one: wait for that commit. */
 	while (w->durable_seq < seq && !w->failed)
-		pthread_cond_wait(&w->done_cv, &w->mu);
+		pthread_cond_wait(&w->gen_cv[(seq <= w->inflight_upto ? w->gen : w->gen + 1) & 1],
+		    &w->mu);
 	r = w->durable_seq >= seq ? 0 : -EIO;
 out:
 	pthread_mutex_unlock(&w->mu);
@@ -1074,6 +1095,8 @@ wal_close(void *b)
 	free(w->q.p);
 	free(w->dir);
 	pthread_cond_destroy(&w->done_cv);
+	pthread_cond_destroy(&w->gen_cv[0]);
+	pthread_cond_destroy(&w->gen_cv[1]);
 	pthread_cond_destroy(&w->work_cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
