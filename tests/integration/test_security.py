@@ -255,6 +255,67 @@ class IdleFlood(unittest.TestCase):
             c.cleanup()
 
 
+class BodyLimits(unittest.TestCase):
+    def test_oversized_chunked_body(self):
+        c = Clusterm().start()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", c.port, timeout=20)
+            piece = json.dumps([report("ch%d" % i, "10.0.0.1", pad="x" * 900)
+                                for i in range(100)]).encode()
+
+            def chunks():
+                yield b"["
+                for _ in range(30):      # about 3 MB, over the 1 MiB default
+                    yield piece[1:-1] + b","
+                yield piece[1:]
+            try:
+                conn.request("POST", "/monitor/event/discovered", body=chunks(),
+                             headers={"Content-Type": "application/json"},
+                             encode_chunked=True)
+                r = conn.getresponse()
+                st, body = r.status, json.loads(r.read())
+            except (BrokenPipeError, ConnectionResetError):
+                st, body = 413, {"error": "closed while sending"}
+            finally:
+                conn.close()
+            self.assertEqual(st, 413, body)
+            self.assertIsNone(c.node("ch0"))
+            self.assertEqual(c.get("/healthz")[0], 200)
+        finally:
+            c.cleanup()
+
+
+class HostileStdin(unittest.TestCase):
+    """serf-forwarder fed garbage on stdin: a clear error, bounded time and
+    memory, the valid members still sent."""
+
+    def test_garbage_stdin(self):
+        import resource
+        c = Clusterm().start()
+        tmp = tempfile.mkdtemp(prefix="fwd-hostile-")
+        try:
+            junk = bytearray()
+            junk += b"good1\t127.0.0.1\t\tNodeLabel=good1\n"
+            junk += b"x" * (3 * 1024 * 1024) + b"\n"               # one huge line
+            junk += b"n\x00ul\t127.0.0.1\t\t\n"                     # NUL byte
+            junk += b"\xff\xfe\xfd\t127.0.0.1\t\t\n"                # invalid UTF-8
+            junk += b"".join(b"m%d\t127.0.0.1\t\t\n" % i for i in range(200000))
+            env = dict(os.environ, SERF_EVENT="member-join", SERF_SELF_NAME="good1")
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            p = subprocess.run([FORWARDER, "-u", c.url(), "-s", os.path.join(tmp, "spool"),
+                                "-t", "20"], input=bytes(junk), env=env,
+                               capture_output=True, timeout=60)
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            self.assertEqual(p.returncode, 3, p.stderr)       # members were left out
+            self.assertIn(b"left out", p.stderr)
+            self.assertEqual(c.state_of("good1"), "Discovered")
+            # Bounded: the input was ~6 MB; the run stays far below it times ten.
+            self.assertLess(max(peak, before), 64 * 1024, "peak RSS %d KiB" % peak)
+        finally:
+            c.cleanup()
+            subprocess.run(["rm", "-rf", tmp], check=False)
+
+
 HOSTILE = ["a\nb", "a b", "a;b", "$(id)", "`id`", "../etc", "a/b", "x" * 70, "\u00e9t\u00e9",
            "-rf", ".hidden", "", "a\x00b", "a\tb", "a|b", "a&b", "a>b", "*", "a,b"]
 
