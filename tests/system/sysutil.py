@@ -26,13 +26,16 @@ from util import (CLUSTERCTL, CLUSTERM, FORWARDER, Clusterm, free_port,  # noqa:
 SERF = shutil.which("serf")
 EVENTS = "member-join,member-leave,member-failed,member-update,member-reap"
 
-# serf's timings, through its JSON config. The "local" profile is memberlist's
-# loopback profile: probe every 1 s with a 200 ms timeout, gossip every
-# 100 ms, suspicion 3 x probe interval (scaled by log10 of the cluster size),
-# so a dead agent is declared failed within a few seconds instead of the lan
-# profile's ~10-30 s. Probe intervals themselves cannot be set in the file.
+# serf's timings, through its JSON config. Probe and gossip intervals cannot
+# be set there, only memberlist's profile. "lan" (serf's default) declares a
+# SIGKILLed agent failed in ~5-7 s on loopback here. "local" was no faster at
+# that, but its gossip is thinner (fewer retransmissions): joins and deaths
+# often reached some agents only with the next push/pull sync, e.g. 30
+# agents needed ~20 s instead of ~1 s until every agent knew every other,
+# and a death took ~10 s longer to reach a majority of the agents.
+# SYSTEM_SERF_PROFILE picks another profile.
 SERF_TIMING = {
-    "profile": "local",
+    "profile": os.environ.get("SYSTEM_SERF_PROFILE", "lan"),
     "reconnect_interval": "1s",     # retry failed members every second (heals fast)
     "reconnect_timeout": "2m",      # a failed member is reaped after this
     "tombstone_timeout": "2m",      # a left member is forgotten after this
