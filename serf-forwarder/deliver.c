@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm_limits.h"
 #include "deliver.h"
 #include "fsio.h"
 #include "http1.h"
@@ -11,6 +12,12 @@
 
 /* Merged replay POSTs stop growing past this many bytes of queue files. */
 #define MERGE_MAX_BYTES	(256 * 1024)
+/*
+ * The stale-report pass reads the whole backlog once per run; past these it
+ * is skipped (compaction keeps a large spool to the newest report per node).
+ */
+#define NEWEST_MAX_ENTRIES	256
+#define NEWEST_MAX_BYTES	(4 * 1024 * 1024)
 
 /*
  * base ("host:port", "http://host:port" or with a path prefix) plus path as
@@ -172,6 +179,118 @@ same_str(const char *a, const char *b)
 	return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
 }
 
+/*
+ * Where each node's newest spooled report is: (node name, entry index) pairs
+ * sorted by name. A backlog replayed in order would otherwise post a node's
+ * stale report (alive, from a join while clusterm was down) before the newer
+ * one behind it (gone, from its failure), and clusterm would see the node
+ * come back for a moment. The reporter's newest report is its current vote,
+ * so the older ones are left out of the POSTs.
+ */
+struct newest {
+	char name[LIMIT_NODE_NAME_LEN + 1];
+	size_t idx;
+};
+
+static int
+cmp_name_only(const void *a, const void *b)
+{
+	return strcmp(((const struct newest *)a)->name, ((const struct newest *)b)->name);
+}
+
+static int
+cmp_newest(const void *a, const void *b)
+{
+	const struct newest *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c != 0 ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/*
+ * Reads every entry once to index its nodes. Returns 0 with *ret NULL when
+ * the backlog is a single entry or the time bound does not allow the pass
+ * (then nothing is left out).
+ */
+static int
+index_newest(struct spool *sp, const struct spool_entry *e, size_t n,
+    const struct deliver_opts *o, struct newest **ret, size_t *ret_n)
+{
+	struct newest *v = NULL;
+	size_t nv = 0, cap = 0, out = 0;
+
+	unsigned long long total = 0;
+
+	*ret = NULL;
+	*ret_n = 0;
+	for (size_t k = 0; k < n; k++)
+		total += e[k].size;
+	if (n < 2 || n > NEWEST_MAX_ENTRIES || total > NEWEST_MAX_BYTES)
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		struct batch b;
+
+		if (o->deadline_ms - fsio_mono_ms() <= 2 * o->reserve_ms) {
+			free(v);
+			return 0;
+		}
+		if (spool_load(sp, &e[k], &b) < 0)
+			continue;	/* the replay reports it */
+		for (size_t i = 0; i < b.n; i++) {
+			if (nv == cap) {
+				size_t c = cap ? cap * 2 : 64;
+				struct newest *nw = realloc(v, c * sizeof(*nw));
+				if (nw == NULL) {
+					batch_finish(&b);
+					free(v);
+					return -ENOMEM;
+				}
+				v = nw;
+				cap = c;
+			}
+			if (report_node_name(&b.reports[i], v[nv].name, sizeof(v[nv].name)) < 0)
+				continue;
+			v[nv++].idx = k;
+		}
+		batch_finish(&b);
+	}
+	qsort(v, nv, sizeof(*v), cmp_newest);
+	/* Keep the last (highest index) of each name. */
+	for (size_t i = 0; i < nv; i++)
+		if (i + 1 == nv || strcmp(v[i].name, v[i + 1].name) != 0)
+			v[out++] = v[i];
+	*ret = v;
+	*ret_n = out;
+	return 0;
+}
+
+/* Leaves out the reports of b whose node has a newer report at index >= after. */
+static size_t
+drop_superseded(struct batch *b, const struct newest *v, size_t nv, size_t after)
+{
+	size_t keep = 0, dropped = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct newest key;
+		const struct newest *hit = NULL;
+
+		if (v != NULL && report_node_name(&b->reports[i], key.name,
+		    sizeof(key.name)) == 0) {
+			key.idx = 0;
+			/* Entries of a name sort by index; after dedupe there is one. */
+			hit = bsearch(&key, v, nv, sizeof(*v), cmp_name_only);
+		}
+		if (hit != NULL && hit->idx >= after) {
+			report_finish(&b->reports[i]);
+			dropped++;
+			continue;
+		}
+		b->reports[keep++] = b->reports[i];
+	}
+	b->n = keep;
+	return dropped;
+}
+
 /* Appends src's reports to dst, emptying src. */
 static int
 absorb(struct batch *dst, struct batch *src)
@@ -189,13 +308,16 @@ deliver_spool(struct spool *sp, const struct deliver_opts *o, struct deliver_sta
     deliver_note_fn note, void *arg)
 {
 	struct spool_entry *e = NULL;
+	struct newest *newest = NULL;
 	bool merge = true, dropped = false;
-	size_t n = 0, i = 0;
+	size_t n = 0, i = 0, nnewest = 0;
 	int r;
 
 	memset(st, 0, sizeof(*st));
 	if ((r = spool_list(sp, &e, &n)) < 0)
 		return r;
+	if ((r = index_newest(sp, e, n, o, &newest, &nnewest)) < 0)
+		goto out;
 	while (i < n) {
 		struct deliver_result res;
 		struct batch b, next;
@@ -238,6 +360,17 @@ deliver_spool(struct spool *sp, const struct deliver_opts *o, struct deliver_sta
 			}
 			bytes += e[j].size;
 			j++;
+		}
+		st->superseded += drop_superseded(&b, newest, nnewest, j);
+		if (b.n == 0) {
+			/* Every report has a newer one behind it: nothing to post. */
+			st->batches += j - i;
+			for (size_t k = i; k < j; k++)
+				spool_drop(sp, &e[k]);
+			dropped = true;
+			batch_finish(&b);
+			i = j;
+			continue;
 		}
 		body = batch_json(&b);
 		if (body == NULL) {
@@ -300,6 +433,7 @@ out:
 		if (s < 0 && r == 0)
 			r = s;
 	}
+	free(newest);
 	free(e);
 	return r;
 }

@@ -57,6 +57,7 @@ struct deliver_stats {
 	long accepted, duplicates;
 	size_t rejected;	/* moved to rejected/ */
 	size_t corrupt;		/* moved to corrupt/ */
+	size_t superseded;	/* reports left out: a newer one for the node was queued */
 	size_t left;		/* still queued */
 	char err[1024];		/* why the replay stopped, "" when it drained */
 };

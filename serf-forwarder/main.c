@@ -272,7 +272,8 @@ fmt_replay(const struct deliver_stats *st, char *buf, size_t len)
 	if (st->batches + st->rejected + st->corrupt + st->left == 0)
 		return;
 	snprintf(buf, len, "; spool: %zu delivered in %zu POSTs, %zu rejected, %zu corrupt, "
-	    "%zu left", st->batches, st->posts, st->rejected, st->corrupt, st->left);
+	    "%zu left, %zu stale reports left out", st->batches, st->posts, st->rejected,
+	    st->corrupt, st->left, st->superseded);
 }
 
 static int
