@@ -256,9 +256,15 @@ start(const char *bin, const char *addr, const char *dir, double timeout)
 	}
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || end == colon + 1 || port < 1 || port > 65535) {
+		fprintf(stderr, "bench_restart: bad port in %s\n", addr);
+		return 1;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	sa.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
 		fprintf(stderr, "bench_restart: %s is not an IPv4 address\n", host);
 		return 1;
