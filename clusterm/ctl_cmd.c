@@ -396,10 +396,11 @@ cmd_node_votes(struct ctl *c, char **args, int nargs)
 {
 	static const char *const hdr[] = { "REPORTER", "VOTE", "SEQ", "RECEIVED",
 		"COUNTED", "SELF" };
+	static const char *const keys[] = { "reporter", "vote", "seq", "received",
+		"counted", "self" };
 	struct ctl_reply r = { 0 };
-	struct ctl_table *t = NULL;
-	const cJSON *votes, *v;
-	char b[6][128];
+	const cJSON *votes;
+	char b[1][128];
 	enum ctl_exit x;
 
 	(void)nargs;
@@ -421,27 +422,9 @@ cmd_node_votes(struct ctl *c, char **args, int nargs)
 		printf("no votes\n");
 		goto out;
 	}
-	if ((t = ctl_table_new(6, hdr)) == NULL) {
+	if (ctl_print_objects(stdout, votes, hdr, keys, 6) < 0)
 		x = oom();
-		goto out;
-	}
-	cJSON_ArrayForEach(v, votes) {
-		const char *row[6] = {
-			ctl_cell(v, "reporter", b[0], sizeof(b[0])),
-			ctl_cell(v, "vote", b[1], sizeof(b[1])),
-			ctl_cell(v, "seq", b[2], sizeof(b[2])),
-			ctl_cell(v, "received", b[3], sizeof(b[3])),
-			ctl_cell(v, "counted", b[4], sizeof(b[4])),
-			ctl_cell(v, "self", b[5], sizeof(b[5])),
-		};
-		if (ctl_table_add(t, row) < 0) {
-			x = oom();
-			goto out;
-		}
-	}
-	ctl_table_print(t, stdout);
 out:
-	ctl_table_free(t);
 	ctl_reply_finish(&r);
 	return x;
 }
@@ -605,9 +588,10 @@ cmd_jobs(struct ctl *c, char **args, int nargs)
 {
 	static const char *const hdr[] = { "ID", "OPERATION", "STATUS", "NODES",
 		"HOST GROUP", "CREATED", "ENDED", "EXIT", "ERROR" };
+	static const char *const keys[] = { "id", "operation", "status", "nodes",
+		"host_group", "created", "ended", "exit_code", "error" };
 	struct ctl_reply r = { 0 };
-	struct ctl_table *t = NULL;
-	const cJSON *jobs, *j;
+	const cJSON *jobs;
 	enum ctl_exit x;
 
 	(void)args;
@@ -625,31 +609,9 @@ cmd_jobs(struct ctl *c, char **args, int nargs)
 		x = CTL_EXIT_REFUSED;
 		goto out;
 	}
-	if ((t = ctl_table_new(9, hdr)) == NULL) {
+	if (ctl_print_objects(stdout, jobs, hdr, keys, 9) < 0)
 		x = oom();
-		goto out;
-	}
-	cJSON_ArrayForEach(j, jobs) {
-		char b[9][256];
-		const char *row[9] = {
-			ctl_cell(j, "id", b[0], sizeof(b[0])),
-			ctl_cell(j, "operation", b[1], sizeof(b[1])),
-			ctl_cell(j, "status", b[2], sizeof(b[2])),
-			ctl_cell(j, "nodes", b[3], sizeof(b[3])),
-			ctl_cell(j, "host_group", b[4], sizeof(b[4])),
-			ctl_cell(j, "created", b[5], sizeof(b[5])),
-			ctl_cell(j, "ended", b[6], sizeof(b[6])),
-			ctl_cell(j, "exit_code", b[7], sizeof(b[7])),
-			ctl_cell(j, "error", b[8], sizeof(b[8])),
-		};
-		if (ctl_table_add(t, row) < 0) {
-			x = oom();
-			goto out;
-		}
-	}
-	ctl_table_print(t, stdout);
 out:
-	ctl_table_free(t);
 	ctl_reply_finish(&r);
 	return x;
 }
@@ -709,9 +671,10 @@ cmd_events(struct ctl *c, char **args, int nargs)
 {
 	static const char *const hdr[] = { "TIME", "NODE", "KIND", "OLD", "NEW",
 		"ACTOR", "COMMENT" };
+	static const char *const keys[] = { "time", "node", "kind", "old", "new",
+		"actor", "comment" };
 	struct ctl_reply r = { 0 };
-	struct ctl_table *t = NULL;
-	const cJSON *events, *e;
+	const cJSON *events;
 	char since[32];
 	char *path = strdup("/api/v1/events");
 	bool first = true;
@@ -752,29 +715,9 @@ cmd_events(struct ctl *c, char **args, int nargs)
 		x = CTL_EXIT_REFUSED;
 		goto out;
 	}
-	if ((t = ctl_table_new(7, hdr)) == NULL) {
+	if (ctl_print_objects(stdout, events, hdr, keys, 7) < 0)
 		x = oom();
-		goto out;
-	}
-	cJSON_ArrayForEach(e, events) {
-		char b[7][256];
-		const char *row[7] = {
-			ctl_cell(e, "time", b[0], sizeof(b[0])),
-			ctl_cell(e, "node", b[1], sizeof(b[1])),
-			ctl_cell(e, "kind", b[2], sizeof(b[2])),
-			ctl_cell(e, "old", b[3], sizeof(b[3])),
-			ctl_cell(e, "new", b[4], sizeof(b[4])),
-			ctl_cell(e, "actor", b[5], sizeof(b[5])),
-			ctl_cell(e, "comment", b[6], sizeof(b[6])),
-		};
-		if (ctl_table_add(t, row) < 0) {
-			x = oom();
-			goto out;
-		}
-	}
-	ctl_table_print(t, stdout);
 out:
-	ctl_table_free(t);
 	ctl_reply_finish(&r);
 	return x;
 }

@@ -214,3 +214,30 @@ ctl_print_raw(const struct ctl_reply *r)
 	if (r->body[r->len - 1] != '\n')
 		fputc('\n', stdout);
 }
+
+int
+ctl_print_objects(FILE *f, const cJSON *arr, const char *const *headers,
+    const char *const *keys, size_t ncols)
+{
+	struct ctl_table *t = ctl_table_new(ncols, headers);
+	char (*buf)[256] = calloc(ncols, sizeof(*buf));
+	const char **row = calloc(ncols, sizeof(*row));
+	const cJSON *o;
+	int rc = -ENOMEM;
+
+	if (t == NULL || buf == NULL || row == NULL)
+		goto out;
+	cJSON_ArrayForEach(o, arr) {
+		for (size_t i = 0; i < ncols; i++)
+			row[i] = ctl_cell(o, keys[i], buf[i], sizeof(buf[i]));
+		if (ctl_table_add(t, row) < 0)
+			goto out;
+	}
+	ctl_table_print(t, f);
+	rc = 0;
+out:
+	free(row);
+	free(buf);
+	ctl_table_free(t);
+	return rc;
+}

@@ -26,6 +26,13 @@ void ctl_table_free(struct ctl_table *t);
  */
 const char *ctl_cell(const cJSON *o, const char *key, char *buf, size_t len);
 
+/*
+ * Prints an aligned table of an array of objects: one row per object, the
+ * cells ctl_cell(object, keys[i]) under headers[i]. 0 or -ENOMEM.
+ */
+int ctl_print_objects(FILE *f, const cJSON *arr, const char *const *headers,
+    const char *const *keys, size_t ncols);
+
 /* Prints a JSON value as indented "key: value" lines (contiv's layout). */
 void ctl_print_tree(FILE *f, const cJSON *v, int indent);
 

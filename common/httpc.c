@@ -200,21 +200,3 @@ httpc_is_retryable(int rc, long status)
 		return rc != HTTPC_ERR_ABORTED && rc != -EINVAL;
 	return status >= 500 || status == 0;
 }
-
-char *
-httpc_url(const char *base, const char *path)
-{
-	bool scheme = strstr(base, "://") != NULL;
-	size_t blen = strlen(base);
-	size_t need;
-	char *u;
-
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	need = (scheme ? 0 : 7) + blen + strlen(path) + 1;
-	u = malloc(need);
-	if (u == NULL)
-		return NULL;
-	snprintf(u, need, "%s%.*s%s", scheme ? "" : "http://", (int)blen, base, path);
-	return u;
-}

@@ -8,6 +8,7 @@
 #include "deliver.h"
 #include "fsio.h"
 #include "http1.h"
+#include "httpc.h"
 #include "tlscurl.h"
 
 /* Merged replay POSTs stop growing past this many bytes of queue files. */
@@ -18,27 +19,6 @@
  */
 #define NEWEST_MAX_ENTRIES	256
 #define NEWEST_MAX_BYTES	(4 * 1024 * 1024)
-
-/*
- * base ("host:port", "http://host:port" or with a path prefix) plus path as
- * a malloc'd URL; a base without a scheme gets "http://". NULL on OOM.
- */
-static char *
-make_url(const char *base, const char *path)
-{
-	bool scheme = strstr(base, "://") != NULL;
-	size_t blen = strlen(base), need;
-	char *u;
-
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	need = (scheme ? 0 : 7) + blen + strlen(path) + 1;
-	u = malloc(need);
-	if (u == NULL)
-		return NULL;
-	snprintf(u, need, "%s%.*s%s", scheme ? "" : "http://", (int)blen, base, path);
-	return u;
-}
 
 void
 deliver_result_finish(struct deliver_result *r)
@@ -134,7 +114,7 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
 		rq.connect_deadline_ms = now + left / (long long)(o->nurls - i);
 		if (rq.connect_deadline_ms <= now)
 			rq.connect_deadline_ms = now + 1;
-		url = make_url(o->urls[i], path);
+		url = httpc_url(o->urls[i], path);
 		if (url == NULL)
 			return -ENOMEM;
 		snprintf(res.url, sizeof(res.url), "%s", url);
