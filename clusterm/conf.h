@@ -15,6 +15,7 @@ struct conf {
 	char addr[CONF_STR];
 	char state_dir[PATH_MAX];
 	long max_jobs;
+	bool queue_jobs;	/* at max_jobs: wait as Queued instead of 409 */
 	long max_body_bytes;
 	long grace_s;
 	long quorum;
