@@ -46,6 +46,7 @@ static const struct config_key base_keys[] = {
 	{ "monitor.disruption_ratio", CONFIG_DOUBLE, L(disruption_ratio), 0, 0, 0.0, 1.0 },
 	{ "monitor.disruption_window_s", CONFIG_INT, L(disruption_window_s), 1, 86400, 0, 0 },
 	{ "auth.tokens_file", CONFIG_STRING, S(tokens_file), 0, 0, 0, 0 },
+	{ "auth.reporter_from_cert", CONFIG_BOOL, L(reporter_from_cert), 0, 0, 0, 0 },
 	{ "tls.cert_file", CONFIG_STRING, S(cert_file), 0, 0, 0, 0 },
 	{ "tls.key_file", CONFIG_STRING, S(key_file), 0, 0, 0, 0 },
 	{ "tls.ca_file", CONFIG_STRING, S(ca_file), 0, 0, 0, 0 },
@@ -112,6 +113,15 @@ conf_ansible_apply(struct ansible_conf *a, const char *json, char *err, size_t e
 		*a = *tmp;
 	free(tmp);
 	return rc;
+}
+
+bool
+conf_ansible_string_key(const char *path)
+{
+	for (size_t i = 0; i < NANSIBLE; i++)
+		if (ansible_keys[i].type == CONFIG_STRING && strcmp(ansible_keys[i].path, path) == 0)
+			return true;
+	return false;
 }
 
 /* "host:port" / "[v6]:port" with a port in range. */
