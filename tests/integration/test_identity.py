@@ -8,6 +8,8 @@ body. Every refusal is checked to change nothing."""
 import http.client
 import json
 import os
+import resource
+import shutil
 import signal
 import socket
 import ssl
@@ -18,7 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from util import CLUSTERM, Clusterm, report, reporter_headers, wait_until  # noqa: E402
+from util import (CLUSTERM, Clusterm, free_port, report, reporter_headers, request,  # noqa: E402
+                  wait_until)
 
 TOKENS = [
     {"name": "ops", "role": "admin", "token": "admin-token-0123456789"},
@@ -307,6 +310,43 @@ class RefusedUploads(unittest.TestCase):
         finally:
             conn.close()
         self.assertEqual(self.c.get("/healthz")[0], 200)
+
+
+class IntakeStoreFailure(unittest.TestCase):
+    """A store that cannot write (a file size limit: writes past it fail
+    with EFBIG) answers the monitor endpoints 503 with the error sentence,
+    not 500."""
+
+    def test_store_failure_is_503(self):
+        tmp = tempfile.mkdtemp(prefix="clusterm-ident-store-")
+        port = free_port()
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # EFBIG instead of a kill
+            resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+        with open(os.path.join(tmp, "log"), "wb") as log:
+            p = subprocess.Popen([CLUSTERM, "-l", "127.0.0.1:%d" % port, "-d",
+                                  os.path.join(tmp, "state")], preexec_fn=limit,
+                                 stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: request(port, "GET", "/healthz")[0] == 200, what="healthz")
+            for i in range(2000):    # about 0.5 MB of batches: past the limit
+                batch = [report("sf%d" % (i * 10 + j), "10.0.0.1", pad="x" * 200)
+                         for j in range(10)]
+                st, reply, _ = request(port, "POST", "/monitor/event/discovered", batch)
+                if st != 200:
+                    break
+            self.assertEqual(st, 503, reply)
+            self.assertIn("store", reply["error"])
+            self.assertEqual(request(port, "GET", "/healthz")[0], 503)
+        finally:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_ca(d):
