@@ -243,6 +243,12 @@ open_spool(struct ctx *c, bool quiet_busy, struct spool **ret, struct seen **ret
 	    c->deadline_ms - c->reserve_ms, on_absorbed, seen, &n, &compacted);
 	if (r < 0 && r != -EAGAIN)
 		goto fail;
+	if (spool_ncorrupt(sp) > 0)
+		log_warn("spool %s: %zu unusable files moved from incoming/ to %s/corrupt "
+		    "(the last: %s)", c->cfg.spool_dir, spool_ncorrupt(sp), c->cfg.spool_dir,
+		    spool_last_aside(sp));
+	else if (spool_last_aside(sp)[0] != '\0')
+		log_warn("spool %s: %s", c->cfg.spool_dir, spool_last_aside(sp));
 	if (n > 0 || r == -EAGAIN)
 		log_debug("spool %s: %zu batches moved from incoming/ into the queue%s%s",
 		    c->cfg.spool_dir, n, compacted ? " (compacted)" : "",
