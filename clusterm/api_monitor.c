@@ -128,7 +128,7 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 		metrics_rejected(REJECT_MALFORMED);
 		return;
 	}
-	/* Before the body is read: a refused request costs no upload. */
+	/* Decided before the body is read (see http_reply_text). */
 	if (identity(req, &o, err, sizeof(err)) < 0) {
 		metrics_rejected(REJECT_AUTH);
 		log_warn("%s from %s (%s) refused: %s", req->path, req->remote,

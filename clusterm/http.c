@@ -333,7 +333,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 			}
 		}
 		pthread_rwlock_unlock(&h->auth_lock);
-		/* Refused before a byte of the body is read (and the connection closed). */
+		/* By the declared length, before a byte of the body is read. */
 		if (ri->content_length > (long long)h->o.max_body) {
 			metrics_rejected(REJECT_TOO_LARGE);
 			http_reply_error(&req, 413, "body of %lld bytes is over the limit of %zu",
