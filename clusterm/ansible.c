@@ -1,8 +1,10 @@
 /* Inventory text, extra-vars merging and the ansible-playbook command line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -352,8 +354,46 @@ ansible_cmd_finish(struct ansible_cmd *cmd)
 		free(*p);
 	free(cmd->argv);
 	free(cmd->envp);
+	free(cmd->vars_path);
 	cmd->argv = NULL;
 	cmd->envp = NULL;
+	cmd->vars_path = NULL;
+}
+
+void
+ansible_cmd_discard(struct ansible_cmd *cmd)
+{
+	if (cmd == NULL)
+		return;
+	if (cmd->vars_path != NULL)
+		(void)unlink(cmd->vars_path);
+	ansible_cmd_finish(cmd);
+}
+
+/*
+ * Writes the extra-vars JSON to a fresh file at path, mode 0600: a file
+ * left there (a job that was never submitted) is replaced, and O_EXCL with
+ * O_NOFOLLOW makes sure the secret goes into a new inode of ours, not into
+ * a file or symlink someone else placed. 0 or -errno; nothing is left on
+ * failure.
+ */
+static int
+write_vars_file(const char *path, const char *json)
+{
+	int fd, r;
+
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+	    0600);
+	if (fd < 0)
+		return -errno;
+	r = fsio_write_all(fd, json, strlen(json));
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(path);
+	return r;
 }
 
 /* <location>/<playbook>, without doubling a trailing '/' of location. */
@@ -381,8 +421,9 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
     const char *playbook, const char *extra_vars_json, const char *const *parent_env,
     struct ansible_cmd *ret, char *err, size_t errlen)
 {
-	struct ansible_cmd cmd = { NULL, NULL };
+	struct ansible_cmd cmd = { NULL, NULL, NULL };
 	const char *path, *home;
+	char *at = NULL;
 	size_t na = 0, ne = 0;
 	int r;
 
@@ -404,10 +445,16 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
 		return -EINVAL;
 	}
 
-	/* command -i inv [--user U] [--private-key K] --extra-vars J playbook NULL */
+	/*
+	 * command -i inv [--user U] [--private-key K] --extra-vars @FILE playbook
+	 * NULL. The JSON (secrets, often) goes into FILE, never into argv,
+	 * which every local user can read in /proc/PID/cmdline.
+	 */
 	cmd.argv = calloc(11, sizeof(char *));
 	cmd.envp = calloc(4, sizeof(char *));
-	if (cmd.argv == NULL || cmd.envp == NULL)
+	cmd.vars_path = concat(inventory_path, ANSIBLE_VARS_SUFFIX);
+	at = concat("@", cmd.vars_path != NULL ? cmd.vars_path : "");
+	if (cmd.argv == NULL || cmd.envp == NULL || cmd.vars_path == NULL || at == NULL)
 		goto oom;
 #define ADD_ARG(expr) do { if ((cmd.argv[na++] = (expr)) == NULL) goto oom; } while (0)
 #define ADD_ENV(expr) do { if ((cmd.envp[ne++] = (expr)) == NULL) goto oom; } while (0)
@@ -423,7 +470,8 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
 		ADD_ARG(strdup(c->priv_key_file));
 	}
 	ADD_ARG(strdup("--extra-vars"));
-	ADD_ARG(strdup(extra_vars_json));
+	ADD_ARG(at);
+	at = NULL;
 	ADD_ARG(playbook_path(c->playbook_location, playbook));
 
 	path = env_get(parent_env, "PATH");
@@ -437,10 +485,18 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
 	ADD_ENV(concat("HOME=", home));
 #undef ADD_ARG
 #undef ADD_ENV
+	r = write_vars_file(cmd.vars_path, extra_vars_json);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write the extra vars file %s: %s", cmd.vars_path,
+		    strerror(-r));
+		goto fail;
+	}
 	*ret = cmd;
 	return 0;
 oom:
 	r = -ENOMEM;
+fail:
+	free(at);
 	ansible_cmd_finish(&cmd);
 	return r;
 }

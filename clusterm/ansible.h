@@ -26,6 +26,9 @@
 #define ANSIBLE_DEFAULT_UPGRADE		"rolling-upgrade.yml"
 #define ANSIBLE_DEFAULT_TIMEOUT_S	3600
 
+/* Appended to the inventory path: the file the extra-vars JSON goes into. */
+#define ANSIBLE_VARS_SUFFIX		".vars.json"
+
 /* Environment given to the child when the parent has none. */
 #define ANSIBLE_DEFAULT_PATH		"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define ANSIBLE_DEFAULT_HOME		"/"
@@ -56,6 +59,13 @@ struct ansible_host {
 struct ansible_cmd {
 	char **argv;
 	char **envp;
+	/*
+	 * The extra-vars file on disk (argv holds "@" and this path). Once the
+	 * command was given to jobs_submit() the job runner removes the file
+	 * when the job ends; a command never submitted is dropped with
+	 * ansible_cmd_discard(), which removes it.
+	 */
+	char *vars_path;
 };
 
 /* Fills c with the contract's defaults. */
@@ -108,19 +118,30 @@ int ansible_merge_extra_vars(const char *request, const char *globals, const cha
 /*
  * Builds argv
  *   <command> -i <inventory_path> [--user U] [--private-key K]
- *   --extra-vars <extra_vars_json> <playbook_location>/<playbook>
- * and envp ANSIBLE_HOST_KEY_CHECKING=false, PATH=, HOME= taken from
+ *   --extra-vars @<inventory_path>.vars.json <playbook_location>/<playbook>
+ * after writing extra_vars_json into that file (mode 0600, a new inode
+ * replacing any file of that name), so that the JSON, which may hold
+ * secrets, never appears on a command line (any local user reads
+ * /proc/PID/cmdline). envp: ANSIBLE_HOST_KEY_CHECKING=false, PATH=, HOME= taken from
  * parent_env (an environ-style array; NULL means this process's environ)
  * or the ANSIBLE_DEFAULT_* values. Nothing else is passed on. playbook is
  * one of c's *_playbook fields (or any relative file name). -EINVAL with a
  * sentence in err for an empty command/playbook or a control character in
- * any argument; -ENOMEM. ret is written only on success.
+ * any argument; -errno with a sentence naming the file when it cannot be
+ * written; -ENOMEM. ret is written only on success; on failure no file is
+ * left.
  */
 int ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
     const char *playbook, const char *extra_vars_json, const char *const *parent_env,
     struct ansible_cmd *ret, char *err, size_t errlen);
 
-/* Frees what the struct owns and zeroes it; NULL ok. */
+/*
+ * Frees what the struct owns and zeroes it; NULL ok. The extra-vars file
+ * stays (the job runner removes it at the job's end).
+ */
 void ansible_cmd_finish(struct ansible_cmd *cmd);
+
+/* The same for a command that was never submitted: removes its vars file too. */
+void ansible_cmd_discard(struct ansible_cmd *cmd);
 
 #endif

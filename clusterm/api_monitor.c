@@ -33,12 +33,9 @@ origin(struct http_req *req, struct intake_origin *o)
 		    LIMIT_MEMBER_NAME_LEN);
 		return -1;
 	}
-	for (const unsigned char *p = (const unsigned char *)rep; *p; p++) {
-		if (*p < 0x21 || *p == 0x7f) {
-			http_reply_error(req, 400, "X-Reporter holds a space or control "
-			    "character");
-			return -1;
-		}
+	if (!auth_member_name_valid(rep)) {
+		http_reply_error(req, 400, "X-Reporter holds a space or control character");
+		return -1;
 	}
 	o->reporter = rep;
 	if (ep != NULL) {
@@ -64,6 +61,57 @@ origin(struct http_req *req, struct intake_origin *o)
 	return 0;
 }
 
+/*
+ * Whether the request may report as o says (CONTRACT 4, "Reporter
+ * identity"): a bound token only as its reporter, an operator report only
+ * with an admin token, and with auth.reporter_from_cert only as the client
+ * certificate's CN. 0, or -EPERM with the reason in why.
+ */
+static int
+identity(struct http_req *req, const struct intake_origin *o, char *why, size_t whylen)
+{
+	const struct manager *m = req->ctx;
+	char cn[LIMIT_MEMBER_NAME_LEN + 1];
+	int rc;
+
+	if (req->auth_on && req->token_reporter[0] != '\0' && (o->reporter == NULL ||
+	    strcmp(o->reporter, req->token_reporter) != 0)) {
+		snprintf(why, whylen, "token %s is bound to reporter %s but the request sent "
+		    "%s%s", req->token_name, req->token_reporter,
+		    o->reporter != NULL ? "X-Reporter: " : "no X-Reporter",
+		    o->reporter != NULL ? o->reporter : "");
+		return -EPERM;
+	}
+	if (o->reporter == NULL) {
+		if (req->auth_on && req->token_role != AUTH_ADMIN) {
+			snprintf(why, whylen, "a report without X-Reporter is an operator report "
+			    "and needs an admin token; token %s is not one", req->token_name);
+			return -EPERM;
+		}
+		return 0;
+	}
+	if (!m->conf.reporter_from_cert || m->conf.ca_file[0] == '\0')
+		return 0;
+	rc = http_client_cn(req, cn, sizeof(cn));
+	if (rc == -ENOENT) {
+		snprintf(why, whylen, "auth.reporter_from_cert: X-Reporter %s needs a client "
+		    "certificate with that subject CN; none was presented", o->reporter);
+		return -EPERM;
+	}
+	if (rc < 0) {
+		snprintf(why, whylen, "auth.reporter_from_cert: the client certificate's "
+		    "subject must hold exactly one CN of 1 to %d characters; X-Reporter is %s",
+		    LIMIT_MEMBER_NAME_LEN, o->reporter);
+		return -EPERM;
+	}
+	if (strcmp(cn, o->reporter) != 0) {
+		snprintf(why, whylen, "auth.reporter_from_cert: the client certificate's CN is "
+		    "%s but X-Reporter is %s", cn, o->reporter);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static void
 handle(struct http_req *req, enum report_form form, enum report_kind kind,
     const char *expect_name)
@@ -78,6 +126,14 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 
 	if (origin(req, &o) < 0) {
 		metrics_rejected(REJECT_MALFORMED);
+		return;
+	}
+	/* Before the body is read: a refused request costs no upload. */
+	if (identity(req, &o, err, sizeof(err)) < 0) {
+		metrics_rejected(REJECT_AUTH);
+		log_warn("%s from %s (%s) refused: %s", req->path, req->remote,
+		    o.reporter ? o.reporter : "operator", err);
+		http_reply_error(req, 403, "%s", err);
 		return;
 	}
 	if (http_read_body(req) < 0)
@@ -105,7 +161,8 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 	if (rc < 0) {
 		log_error("intake from %s (%s): %s", req->remote,
 		    o.reporter ? o.reporter : "operator", err);
-		http_reply_error(req, 500, "%s", err);
+		/* The store refused: not ready to take reports; out of memory is ours. */
+		http_reply_error(req, rc == -EIO ? 503 : 500, "%s", err);
 		goto out;
 	}
 	metrics_reports(res.accepted, res.duplicates);

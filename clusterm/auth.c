@@ -16,6 +16,7 @@
 struct token {
 	char *name;
 	enum auth_role role;	/* AUTH_REPORTER, AUTH_READER or AUTH_ADMIN */
+	char *reporter;		/* the one X-Reporter it may send; NULL = shared */
 	char *token;
 	size_t len;
 };
@@ -32,6 +33,7 @@ auth_free(struct auth *a)
 		return;
 	for (size_t i = 0; i < a->n; i++) {
 		free(a->v[i].name);
+		free(a->v[i].reporter);
 		/* Do not leave secrets in freed memory. */
 		explicit_bzero(a->v[i].token, a->v[i].len);
 		free(a->v[i].token);
@@ -44,6 +46,19 @@ size_t
 auth_count(const struct auth *a)
 {
 	return a != NULL ? a->n : 0;
+}
+
+bool
+auth_member_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > LIMIT_MEMBER_NAME_LEN)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x21 || *p == 0x7f)
+			return false;
+	return true;
 }
 
 static int
@@ -105,6 +120,7 @@ auth_load(const char *path, struct auth **ret, char *err, size_t errlen)
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
 		const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
 		const cJSON *tok = cJSON_GetObjectItemCaseSensitive(it, "token");
+		const cJSON *rep = cJSON_GetObjectItemCaseSensitive(it, "reporter");
 		int r;
 
 		if (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
@@ -127,6 +143,18 @@ auth_load(const char *path, struct auth **ret, char *err, size_t errlen)
 			    AUTH_TOKEN_MIN_LEN, AUTH_TOKEN_MAX_LEN);
 			goto out;
 		}
+		if (rep != NULL && (!cJSON_IsString(rep) ||
+		    !auth_member_name_valid(rep->valuestring))) {
+			snprintf(err, errlen, "auth.tokens_file: %s: token %s: reporter must be a "
+			    "serf member name (1 to %d characters, no space or control "
+			    "character)", path, name->valuestring, LIMIT_MEMBER_NAME_LEN);
+			goto out;
+		}
+		if (rep != NULL && r != AUTH_REPORTER) {
+			snprintf(err, errlen, "auth.tokens_file: %s: token %s: reporter is only "
+			    "for tokens of role reporter", path, name->valuestring);
+			goto out;
+		}
 		for (size_t k = 0; k < a->n; k++) {
 			if (strcmp(a->v[k].name, name->valuestring) == 0 ||
 			    strcmp(a->v[k].token, tok->valuestring) == 0) {
@@ -139,8 +167,10 @@ auth_load(const char *path, struct auth **ret, char *err, size_t errlen)
 		a->v[a->n].token = strdup(tok->valuestring);
 		a->v[a->n].len = strlen(tok->valuestring);
 		a->v[a->n].role = (enum auth_role)r;
+		a->v[a->n].reporter = rep != NULL ? strdup(rep->valuestring) : NULL;
 		a->n++;
-		if (a->v[a->n - 1].name == NULL || a->v[a->n - 1].token == NULL) {
+		if (a->v[a->n - 1].name == NULL || a->v[a->n - 1].token == NULL ||
+		    (rep != NULL && a->v[a->n - 1].reporter == NULL)) {
 			rc = -ENOMEM;
 			goto out;
 		}
@@ -180,7 +210,7 @@ ct_equal(const char *a, size_t alen, const char *b, size_t blen)
 
 int
 auth_check(const struct auth *a, const char *authorization, enum auth_role need,
-    const char **ret_name)
+    struct auth_id *ret_id)
 {
 	const struct token *found = NULL;
 	const char *tok;
@@ -202,7 +232,9 @@ auth_check(const struct auth *a, const char *authorization, enum auth_role need,
 			found = &a->v[i];
 	if (found == NULL)
 		return 401;
-	*ret_name = found->name;
+	ret_id->name = found->name;
+	ret_id->role = found->role;
+	ret_id->reporter = found->reporter;
 	if (found->role == AUTH_ADMIN || found->role == need)
 		return 0;
 	return 403;
@@ -211,8 +243,38 @@ auth_check(const struct auth *a, const char *authorization, enum auth_role need,
 bool
 auth_valid(const struct auth *a, const char *authorization)
 {
-	const char *name = NULL;
+	struct auth_id id;
 
 	/* Any role passes a reporter check or fails it with 403, not 401. */
-	return auth_check(a, authorization, AUTH_REPORTER, &name) != 401;
+	return auth_check(a, authorization, AUTH_REPORTER, &id) != 401;
+}
+
+size_t
+auth_shared_reporters(const struct auth *a, char *buf, size_t len)
+{
+	size_t count = 0, used = 0;
+	bool cut = len == 0;
+
+	if (len > 0)
+		buf[0] = '\0';
+	for (size_t i = 0; a != NULL && i < a->n; i++) {
+		int n;
+
+		if (a->v[i].role != AUTH_REPORTER || a->v[i].reporter != NULL)
+			continue;
+		count++;
+		if (cut)
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s", count > 1 ? ", " : "",
+		    a->v[i].name);
+		if (n < 0 || (size_t)n >= len - used) {
+			/* The list goes into a log line: mark where it was cut. */
+			cut = true;
+			if (len >= 4)
+				memcpy(buf + len - 4, "...", 4);
+			continue;
+		}
+		used += (size_t)n;
+	}
+	return count;
 }

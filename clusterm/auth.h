@@ -2,7 +2,8 @@
  * Bearer tokens and roles (CONTRACT 4, "Auth"). The tokens file is JSON,
  * {"tokens":[{"name":"ops","role":"admin","token":"..."}]}; it must not be
  * readable or writable by group or others. Tokens are compared in constant
- * time and never logged.
+ * time and never logged. A reporter token may name the one reporter it
+ * speaks for ("reporter":"n1"); one that does not is a shared token.
  */
 #ifndef AUTH_H
 #define AUTH_H
@@ -25,6 +26,13 @@ enum auth_role {
 
 struct auth;
 
+/* The token a request carried; the strings are owned by the struct auth. */
+struct auth_id {
+	const char *name;
+	enum auth_role role;
+	const char *reporter;	/* the bound reporter, NULL for a shared token */
+};
+
 /* Loads and checks a tokens file. On failure err names the file and the entry. */
 int auth_load(const char *path, struct auth **ret, char *err, size_t errlen);
 void auth_free(struct auth *a);
@@ -32,13 +40,24 @@ size_t auth_count(const struct auth *a);
 
 /*
  * Checks an Authorization header value (may be NULL) for a route's need.
- * Returns 0 and the token's name in *ret_name (owned by a), or 401 (no or
- * unknown token) or 403 (the token's role may not).
+ * Returns 0, or 401 (no or unknown token) or 403 (the token's role may
+ * not). Whenever a known token was found, *ret_id names it (even with 403).
  */
 int auth_check(const struct auth *a, const char *authorization, enum auth_role need,
-    const char **ret_name);
+    struct auth_id *ret_id);
 
 /* Whether the header carries any known token (whatever its role). */
 bool auth_valid(const struct auth *a, const char *authorization);
+
+/*
+ * The names of the shared reporter tokens (role reporter, no "reporter"),
+ * comma-separated into buf (cut short with "..." when it is too small).
+ * Returns how many there are.
+ */
+size_t auth_shared_reporters(const struct auth *a, char *buf, size_t len);
+
+/* A serf member name as X-Reporter and "reporter" take it: 1 to
+ * LIMIT_MEMBER_NAME_LEN bytes, no space, no control character. */
+bool auth_member_name_valid(const char *s);
 
 #endif

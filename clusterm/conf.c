@@ -38,6 +38,7 @@ static const struct config_key base_keys[] = {
 	{ "manager.addr", CONFIG_STRING, S(addr), 0, 0, 0, 0 },
 	{ "manager.state_dir", CONFIG_STRING, S(state_dir), 0, 0, 0, 0 },
 	{ "manager.max_jobs", CONFIG_INT, L(max_jobs), 1, 64, 0, 0 },
+	{ "manager.queue_jobs", CONFIG_BOOL, L(queue_jobs), 0, 0, 0, 0 },
 	{ "manager.max_body_bytes", CONFIG_INT, L(max_body_bytes), 1024,
 	    LIMIT_BODY_BYTES_MAX, 0, 0 },
 	{ "monitor.grace_s", CONFIG_INT, L(grace_s), 0, 86400, 0, 0 },
@@ -45,6 +46,7 @@ static const struct config_key base_keys[] = {
 	{ "monitor.disruption_ratio", CONFIG_DOUBLE, L(disruption_ratio), 0, 0, 0.0, 1.0 },
 	{ "monitor.disruption_window_s", CONFIG_INT, L(disruption_window_s), 1, 86400, 0, 0 },
 	{ "auth.tokens_file", CONFIG_STRING, S(tokens_file), 0, 0, 0, 0 },
+	{ "auth.reporter_from_cert", CONFIG_BOOL, L(reporter_from_cert), 0, 0, 0, 0 },
 	{ "tls.cert_file", CONFIG_STRING, S(cert_file), 0, 0, 0, 0 },
 	{ "tls.key_file", CONFIG_STRING, S(key_file), 0, 0, 0, 0 },
 	{ "tls.ca_file", CONFIG_STRING, S(ca_file), 0, 0, 0, 0 },
@@ -73,6 +75,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->addr, sizeof(c->addr), "127.0.0.1:9007");
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/clusterm");
 	c->max_jobs = 1;
+	c->queue_jobs = false;
 	c->max_body_bytes = LIMIT_BODY_BYTES_DEFAULT;
 	c->grace_s = 5;
 	c->quorum = 0;
@@ -110,6 +113,15 @@ conf_ansible_apply(struct ansible_conf *a, const char *json, char *err, size_t e
 		*a = *tmp;
 	free(tmp);
 	return rc;
+}
+
+bool
+conf_ansible_string_key(const char *path)
+{
+	for (size_t i = 0; i < NANSIBLE; i++)
+		if (ansible_keys[i].type == CONFIG_STRING && strcmp(ansible_keys[i].path, path) == 0)
+			return true;
+	return false;
 }
 
 /* "host:port" / "[v6]:port" with a port in range. */

@@ -15,6 +15,7 @@ struct conf {
 	char addr[CONF_STR];
 	char state_dir[PATH_MAX];
 	long max_jobs;
+	bool queue_jobs;	/* at max_jobs: wait as Queued instead of 409 */
 	long max_body_bytes;
 	long grace_s;
 	long quorum;
@@ -22,6 +23,7 @@ struct conf {
 	long disruption_window_s;
 	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];
+	bool reporter_from_cert;	/* mutual TLS: X-Reporter must be the cert's CN */
 	char cert_file[PATH_MAX];
 	char key_file[PATH_MAX];
 	char ca_file[PATH_MAX];
@@ -43,6 +45,9 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen,
  * clusterm.conf on error, a unchanged then. 0 or -EINVAL / -ENOMEM.
  */
 int conf_ansible_apply(struct ansible_conf *a, const char *json, char *err, size_t errlen);
+
+/* Whether path ("ansible.user") is a string key of the ansible section. */
+bool conf_ansible_string_key(const char *path);
 
 /* Checks what can be checked without starting: paths usable, values sane. */
 int conf_check(const struct conf *c, char *err, size_t errlen);

@@ -11,6 +11,7 @@
 
 #include "cm_limits.h"
 #include "http.h"
+#include "log.h"
 #include "metrics.h"
 #include "report_json.h"
 
@@ -52,13 +53,32 @@ reason(int status)
 	}
 }
 
+/* Whether the request has body bytes that nobody has read. */
+static bool
+body_unread(struct http_req *req)
+{
+	const struct mg_request_info *ri = mg_get_request_info(req->conn);
+
+	if (req->body_read)
+		return false;
+	return ri->content_length > 0 || http_header(req, "Transfer-Encoding") != NULL;
+}
+
 void
 http_reply_text(struct http_req *req, int status, const char *ctype, const char *body,
     size_t len)
 {
-	/* After a refused body the rest of it is unread: close the connection. */
-	bool close_conn = status == 413;
+	/*
+	 * A refusal sent before the body was read (401, 403, 413, ...) closes
+	 * the connection. A "Connection: close" header alone does not do it:
+	 * civetweb would then read and discard the whole declared body on this
+	 * worker thread before closing. mg_disable_connection_keep_alive()
+	 * sets civetweb's must_close flag, which skips that.
+	 */
+	bool close_conn = body_unread(req);
 
+	if (close_conn)
+		mg_disable_connection_keep_alive(req->conn);
 	req->status = status;
 	metrics_http(status);
 	mg_printf(req->conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -103,6 +123,36 @@ const char *
 http_header(struct http_req *req, const char *name)
 {
 	return mg_get_header(req->conn, name);
+}
+
+int
+http_client_cn(struct http_req *req, char *buf, size_t len)
+{
+	const struct mg_request_info *ri = mg_get_request_info(req->conn);
+	const char *subj, *cn = NULL, *p;
+	size_t n = 0;
+
+	if (ri->client_cert == NULL || ri->client_cert->subject == NULL)
+		return -ENOENT;
+	/*
+	 * civetweb gives the subject as OpenSSL's one-line form,
+	 * "/C=DE/O=Example/CN=n1". A value may itself hold "/CN=", so a
+	 * subject with more than one CN component is refused, not guessed.
+	 */
+	subj = ri->client_cert->subject;
+	for (p = subj; (p = strstr(p, "/CN=")) != NULL; p += 4) {
+		if (cn != NULL)
+			return -EINVAL;
+		cn = p + 4;
+	}
+	if (cn == NULL)
+		return -EINVAL;
+	n = strcspn(cn, "/");
+	if (n == 0 || n >= len)
+		return -EINVAL;
+	memcpy(buf, cn, n);
+	buf[n] = '\0';
+	return 0;
 }
 
 bool
@@ -172,6 +222,9 @@ http_read_body(struct http_req *req)
 			break;
 		len += (size_t)n;
 	}
+	/* A chunked body read to its end, or a declared one read whole. */
+	req->body_read = ri->content_length >= 0 ? len == (size_t)ri->content_length :
+	    len <= max;
 	if (len > max) {
 		free(buf);
 		metrics_rejected(REJECT_TOO_LARGE);
@@ -244,11 +297,18 @@ dispatch(struct mg_connection *conn, void *cbdata)
 			continue;
 		pthread_rwlock_rdlock(&h->auth_lock);
 		if (h->auth != NULL) {
-			const char *name = NULL;
+			struct auth_id id = { 0 };
 			int st = auth_check(h->auth, http_header(&req, "Authorization"), r->role,
-			    &name);
-			if (name != NULL)
-				snprintf(req.token_name, sizeof(req.token_name), "%s", name);
+			    &id);
+
+			req.auth_on = true;
+			/* Copied: a SIGHUP may free the tokens while the handler runs. */
+			if (id.name != NULL) {
+				snprintf(req.token_name, sizeof(req.token_name), "%s", id.name);
+				req.token_role = id.role;
+				snprintf(req.token_reporter, sizeof(req.token_reporter), "%s",
+				    id.reporter != NULL ? id.reporter : "");
+			}
 			if (st != 0) {
 				pthread_rwlock_unlock(&h->auth_lock);
 				metrics_rejected(REJECT_AUTH);
@@ -261,6 +321,13 @@ dispatch(struct mg_connection *conn, void *cbdata)
 			}
 		}
 		pthread_rwlock_unlock(&h->auth_lock);
+		/* Refused before a byte of the body is read (and the connection closed). */
+		if (ri->content_length > (long long)h->o.max_body) {
+			metrics_rejected(REJECT_TOO_LARGE);
+			http_reply_error(&req, 413, "body of %lld bytes is over the limit of %zu",
+			    ri->content_length, h->o.max_body);
+			return req.status;
+		}
 		r->fn(&req);
 		free(req.body);
 		return req.status != 0 ? req.status : 200;
@@ -381,10 +448,21 @@ http_stop(struct http_server *h)
 	free(h);
 }
 
+/*
+ * Replaces the tokens; says which reporter tokens are shared, as the
+ * operator must know that their X-Reporter names prove nothing.
+ */
 void
 http_set_auth(struct http_server *h, struct auth *a)
 {
 	struct auth *old;
+	char names[512];
+	size_t shared = auth_shared_reporters(a, names, sizeof(names));
+
+	if (shared > 0)
+		log_warn("auth: %zu shared reporter token(s) (no \"reporter\" in the tokens "
+		    "file): %s; the X-Reporter names sent with them are not authenticated",
+		    shared, names);
 
 	pthread_rwlock_wrlock(&h->auth_lock);
 	old = h->auth;

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "auth.h"
+#include "cm_limits.h"
 
 struct mg_connection;
 struct http_server;
@@ -28,6 +29,10 @@ struct http_req {
 	void *ctx;			/* the server's context pointer */
 	char remote[48];
 	char token_name[72];		/* the bearer token's name, "" without auth */
+	bool auth_on;			/* tokens are in force for this request */
+	enum auth_role token_role;	/* with auth_on: the token's role */
+	char token_reporter[LIMIT_MEMBER_NAME_LEN + 1];	/* its bound reporter, "" = shared */
+	bool body_read;			/* the whole body was read: keep-alive is safe */
 	int status;			/* what was answered */
 };
 
@@ -65,11 +70,20 @@ void http_stop(struct http_server *h);
 
 /*
  * Reads the JSON body, enforcing the media type (415) and max_body (413).
- * On failure the error reply has been sent and -1 is returned.
+ * On failure the error reply has been sent and -1 is returned. A reply sent
+ * while (part of) a body is unread closes the connection afterwards, so a
+ * refused upload is never read.
  */
 int http_read_body(struct http_req *req);
 
 const char *http_header(struct http_req *req, const char *name);
+
+/*
+ * The subject CN of the verified client certificate (mutual TLS) into buf.
+ * 0, -ENOENT (no client certificate), or -EINVAL (no CN, more than one, or
+ * longer than len - 1); buf is written only on success.
+ */
+int http_client_cn(struct http_req *req, char *buf, size_t len);
 /* Value of a query parameter into buf; false when absent. */
 bool http_query(struct http_req *req, const char *name, char *buf, size_t len);
 

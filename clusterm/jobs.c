@@ -57,6 +57,8 @@ struct job {
 	bool cancel_req;	/* set by jobs_cancel, consumed by the runner */
 	bool done;		/* outcome final, callback pending */
 	struct job_outcome out;
+	char **files;		/* extra-vars files, removed at the end; NULL-terminated */
+	size_t nfiles;
 };
 
 struct jobs {
@@ -151,11 +153,98 @@ step_copy(struct step *dst, const struct job_step *src)
 	return 0;
 }
 
+/* Appends one line "--- job <id> <text>" to the job's log; best effort. */
+static void
+log_line(struct job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The extra-vars file a step's argv names at index k, or NULL. */
+static const char *
+vars_file_at(const char *const *argv, size_t k)
+{
+	if (strcmp(argv[k], JOBS_VARS_OPTION) != 0 || argv[k + 1] == NULL ||
+	    argv[k + 1][0] != '@' || argv[k + 1][1] == '\0')
+		return NULL;
+	return argv[k + 1] + 1;
+}
+
+/* Adds the extra-vars files of s's argv to the job's list. -ENOMEM. */
+static int
+collect_files(struct job *job, const struct job_step *s)
+{
+	for (size_t k = 0; s != NULL && s->argv != NULL && s->argv[k] != NULL; k++) {
+		const char *f = vars_file_at(s->argv, k);
+		char **v;
+
+		if (f == NULL)
+			continue;
+		v = realloc(job->files, (job->nfiles + 2) * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		job->files = v;
+		if ((v[job->nfiles] = strdup(f)) == NULL)
+			return -ENOMEM;
+		v[++job->nfiles] = NULL;
+	}
+	return 0;
+}
+
+/* Forgets the job's extra-vars files without removing them. */
+static void
+forget_files(struct job *job)
+{
+	for (size_t i = 0; i < job->nfiles; i++)
+		free(job->files[i]);
+	free(job->files);
+	job->files = NULL;
+	job->nfiles = 0;
+}
+
+/* Removes the job's extra-vars files (best effort) and forgets them. */
+static void
+remove_files(struct job *job)
+{
+	for (size_t i = 0; i < job->nfiles; i++) {
+		if (unlink(job->files[i]) < 0 && errno != ENOENT && job->log_fd >= 0)
+			log_line(job, "cannot remove the extra vars file %s: %s",
+			    job->files[i], strerror(errno));
+		free(job->files[i]);
+	}
+	free(job->files);
+	job->files = NULL;
+	job->nfiles = 0;
+}
+
+static void
+unlink_step_files(const struct job_step *s)
+{
+	for (size_t k = 0; s != NULL && s->argv != NULL && s->argv[k] != NULL; k++) {
+		const char *f = vars_file_at(s->argv, k);
+
+		if (f != NULL)
+			(void)unlink(f);
+	}
+}
+
+/*
+ * The same straight from a spec, for a submit that failed (the caller's
+ * arrays). An nsteps out of range may not be the array's length: those
+ * steps are not looked at.
+ */
+static void
+remove_spec_files(const struct job_spec *spec)
+{
+	for (size_t i = 0; spec->steps != NULL && spec->nsteps <= JOBS_MAX_STEPS &&
+	    i < spec->nsteps; i++)
+		unlink_step_files(&spec->steps[i]);
+	unlink_step_files(spec->failure_step);
+}
+
 static void
 job_free(struct job *job)
 {
 	if (job == NULL)
 		return;
+	remove_files(job);
 	for (size_t i = 0; i < job->nsteps; i++)
 		step_finish(&job->steps[i]);
 	step_finish(&job->failure);
@@ -176,10 +265,6 @@ wake(struct jobs *j)
 	if (write(j->wake_fd, &one, sizeof(one)) < 0)
 		return;
 }
-
-/* Appends one line "--- job <id> <text>" to the job's log; best effort. */
-static void
-log_line(struct job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 log_line(struct job *job, const char *fmt, ...)
@@ -349,6 +434,7 @@ job_finish(struct job *job, enum job_state st)
 {
 	job->out.state = st;
 	job->out.end_ms = fsio_now_ms();
+	remove_files(job);
 	if (st == JOB_COMPLETE)
 		log_line(job, "Complete");
 	else
@@ -809,13 +895,19 @@ jobs_submit(struct jobs *j, const struct job_spec *spec)
 	unsigned running = 0, queued = 0;
 	int r;
 
-	if (spec == NULL || spec->log_path == NULL || spec->log_path[0] == '\0' ||
-	    spec->steps == NULL || spec->nsteps == 0 || spec->nsteps > JOBS_MAX_STEPS ||
-	    spec->timeout_s < 0 || spec->timeout_s > LLONG_MAX / 2000)
+	if (spec == NULL)
 		return -EINVAL;
+	if (spec->log_path == NULL || spec->log_path[0] == '\0' ||
+	    spec->steps == NULL || spec->nsteps == 0 || spec->nsteps > JOBS_MAX_STEPS ||
+	    spec->timeout_s < 0 || spec->timeout_s > LLONG_MAX / 2000) {
+		remove_spec_files(spec);
+		return -EINVAL;
+	}
 	job = calloc(1, sizeof(*job));
-	if (job == NULL)
+	if (job == NULL) {
+		remove_spec_files(spec);
 		return -ENOMEM;
+	}
 	job->log_fd = -1;
 	job->pidfd = -1;
 	job->id = spec->id;
@@ -843,6 +935,11 @@ jobs_submit(struct jobs *j, const struct job_spec *spec)
 		r = -ENOMEM;
 		goto fail;
 	}
+	for (size_t i = 0; i < spec->nsteps; i++)
+		if ((r = collect_files(job, &spec->steps[i])) < 0)
+			goto fail;
+	if ((r = collect_files(job, spec->failure_step)) < 0)
+		goto fail;
 
 	pthread_mutex_lock(&j->lock);
 	if (j->stopping) {
@@ -893,6 +990,12 @@ jobs_submit(struct jobs *j, const struct job_spec *spec)
 fail_locked:
 	pthread_mutex_unlock(&j->lock);
 fail:
+	if (r == -EEXIST) {
+		/* The files may be the running job's of that id: not ours to remove. */
+		forget_files(job);
+	} else {
+		remove_spec_files(spec);
+	}
 	job_free(job);
 	return r;
 }

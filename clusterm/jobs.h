@@ -31,12 +31,22 @@
 #define JOBS_MAX_STEPS		8
 /* Size of the error sentence of an outcome, with the NUL. */
 #define JOBS_ERROR_SIZE		256
+/* The option whose "@PATH" argument names an extra-vars file (see job_step). */
+#define JOBS_VARS_OPTION	"--extra-vars"
 /* Poll period when pidfd_open is not available. */
 #define JOBS_POLL_FALLBACK_MS	50
 
 struct jobs;
 
-/* One command of a job. Everything is copied by jobs_submit(). */
+/*
+ * One command of a job. Everything is copied by jobs_submit().
+ *
+ * Extra-vars files: an argument "--extra-vars" followed by "@PATH" (what
+ * ansible_build_cmd makes) hands PATH to the runner, which removes the file
+ * when the job ends, whatever the outcome (complete, failed, timed out,
+ * cancelled, stopped), before the callback; and also when jobs_submit fails
+ * for any reason but -EEXIST (the path may be the other job's then).
+ */
 struct job_step {
 	const char *title;		/* "configure", shown in the log; NULL ok */
 	/* argv[0] is a path, or a name looked up in envp's PATH. */

@@ -1,6 +1,7 @@
 /*
  * The persistence interface: forwards every call to the backend chosen at
- * open. Today there is one, the embedded WAL (store_wal.c).
+ * open: the embedded WAL (store_wal.c), or for tests the in-memory one
+ * (store_fake.c, which opens itself and wraps its handle with store_wrap()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,6 +47,27 @@ store_open(const char *state_dir, struct store **ret, char *err, size_t errlen)
 }
 
 int
+store_wrap(const struct store_backend *be, void *b, struct store **ret)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		be->close(b);
+		return -ENOMEM;
+	}
+	s->be = be;
+	s->b = b;
+	*ret = s;
+	return 0;
+}
+
+void *
+store_backend_handle(struct store *s, const struct store_backend *be)
+{
+	return s != NULL && s->be == be ? s->b : NULL;
+}
+
+int
 store_recover(struct store *s, store_visit_fn on_snapshot, store_visit_fn on_record,
     void *arg, store_warn_fn warn, void *warn_arg, char *err, size_t errlen)
 {
@@ -83,6 +105,12 @@ store_get_stats(struct store *s, struct store_stats *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	s->be->get_stats(s->b, ret);
+}
+
+int
+store_failure(struct store *s, char *ret_why, size_t len)
+{
+	return s->be->failure(s->b, ret_why, len);
 }
 
 void

@@ -4,7 +4,8 @@
  * back in order at start-up. store.c dispatches to a backend; the embedded
  * one is store_wal.c (write-ahead log segments + snapshots in the state
  * dir). A second backend (etcd) would add a file beside it and a case in
- * store_open(), without touching the callers.
+ * store_open(), without touching the callers. store_fake.c is an in-memory
+ * backend for tests (store_open_fake()).
  */
 #ifndef STORE_H
 #define STORE_H
@@ -31,7 +32,7 @@ struct store_stats {
 
 /* Called by recovery with each byte string, in order; non-zero stops recovery. */
 typedef int (*store_visit_fn)(const void *buf, size_t len, void *arg);
-/* Called by recovery with one warning sentence (a torn tail dropped). */
+/* Called by recovery with one warning sentence (a torn last commit dropped). */
 typedef void (*store_warn_fn)(const char *msg, void *arg);
 
 /*
@@ -44,9 +45,14 @@ int store_open(const char *state_dir, struct store **ret, char *err, size_t errl
 /*
  * Replays what is on disk: on_snapshot once with the newest snapshot (when
  * there is one), then on_record for every log record after it, in append
- * order. A torn last record is dropped (the file truncated) and reported
- * through warn. Corruption before the tail returns -EBADMSG with err naming
- * the file and byte offset. Must be called once, before the first append.
+ * order. Damage within the last group commit of the newest segment (a
+ * power loss during that commit: a torn record, or an earlier page of the
+ * commit missing while a later one made it) drops that whole commit, whose
+ * records were never acknowledged: the file is truncated where the commit
+ * began and one sentence naming the file and offset goes to warn. Damage
+ * followed by a complete group commit (acknowledged data is bad), or in an
+ * older segment, returns -EBADMSG with err naming the file and byte offset.
+ * Must be called once, before the first append.
  */
 int store_recover(struct store *s, store_visit_fn on_snapshot, store_visit_fn on_record,
     void *arg, store_warn_fn warn, void *warn_arg, char *err, size_t errlen);
@@ -55,14 +61,21 @@ int store_recover(struct store *s, store_visit_fn on_snapshot, store_visit_fn on
  * Queues one record (copied) and returns its sequence number. Does not wait:
  * callers append under their own state lock, so the log order is the order
  * in which they applied changes, then call store_wait() outside the lock.
- * -EIO once the store has failed.
+ * Sequence numbers are consecutive from 1 in each open store (the first
+ * append after store_recover() gets 1, the next 2, ...) and the log holds
+ * the records in that order. -EIO once the store has failed.
  */
 int store_append(struct store *s, const void *buf, size_t len, uint64_t *ret_seq);
 
 /*
  * Waits until the record seq is on disk and fsync'd. Concurrent waiters
- * share one fsync (group commit). 0, or -EIO when the write or fsync failed
- * (the store then refuses every later append: a failed fsync is not retried).
+ * share one fsync (group commit). 0 means the record seq and every record
+ * with a lower seq are durable (commits reach the disk in seq order). -EIO
+ * when the write or fsync of a commit failed before seq was durable: the
+ * store is then failed, refuses every later append with -EIO, and
+ * store_wait() of every seq not yet durable returns -EIO (a failed fsync
+ * is not retried); seqs that were durable before still return 0. -EINVAL
+ * for a seq not handed out yet.
  */
 int store_wait(struct store *s, uint64_t seq);
 
@@ -71,12 +84,47 @@ int store_wait(struct store *s, uint64_t seq);
  * state lock right before it serialises its state, cuts the log: records
  * appended after it go to a new segment. store_snapshot_commit() (no lock
  * needed) writes the snapshot durably and atomically, then removes the log
- * segments and snapshots it replaces. Only one snapshot at a time.
+ * segments and snapshots it replaces. Only one snapshot at a time. A
+ * failed snapshot write returns its error without failing the store (the
+ * log still holds everything); on a failed store both return -EIO.
  */
 int store_snapshot_begin(struct store *s, uint64_t *ret_gen);
 int store_snapshot_commit(struct store *s, uint64_t gen, const void *buf, size_t len);
 
 void store_get_stats(struct store *s, struct store_stats *ret);
+
+/*
+ * Once the store has failed (a write or fsync of the log, see store_wait()),
+ * returns 1 and writes one sentence saying what failed into ret_why (len
+ * bytes, truncated to fit), e.g. "fdatasync of /var/lib/clusterm/
+ * wal-0000000000000003.log failed: No space left on device". 0 and ret_why
+ * untouched while the store works.
+ */
+int store_failure(struct store *s, char *ret_why, size_t len);
+
+/* Faults the in-memory store can be told to inject (store_fake_fail()). */
+enum store_fault { STORE_FAULT_NONE, STORE_FAULT_APPEND, STORE_FAULT_FSYNC };
+
+/*
+ * An in-memory store for tests: nothing on disk, no state dir, no lock.
+ * store_recover() visits nothing (the store is new each time) and must be
+ * called before the first append, as with store_open(). Commits happen
+ * synchronously inside store_wait(): the first waiter commits every record
+ * queued so far, so later waiters of those records find them durable (they
+ * share that commit); there is no committer thread. Records are counted,
+ * not kept; the last committed snapshot is kept in memory. Close with
+ * store_close(). -ENOMEM.
+ */
+int store_open_fake(struct store **ret);
+
+/*
+ * From now on: APPEND makes store_append fail with -EIO (and the store
+ * failed); FSYNC lets appends queue but makes the next commit fail:
+ * store_wait of every record not yet durable returns -EIO and the store is
+ * failed. NONE: no fault (a failed store stays failed). Does nothing on a
+ * store not opened by store_open_fake().
+ */
+void store_fake_fail(struct store *s, enum store_fault f);
 
 /* Writes and fsyncs what is queued, stops the committer, unlocks. NULL ok. */
 void store_close(struct store *s);

@@ -5,10 +5,16 @@
  *
  * Appenders frame their record (length, CRC) outside the lock and copy it
  * into an in-memory queue under the lock. One committer thread swaps the
- * queue for an empty one, writes the whole batch with one write(2), calls
- * fdatasync(2) once and wakes every waiter whose record the batch held. A
- * snapshot's cut is a position in that queue, so the records before it land
- * in the old segment and the records after it in the new one.
+ * queue for an empty one, writes the whole batch and a commit record that
+ * closes it with one writev(2), calls fdatasync(2) once and wakes every
+ * waiter whose record the batch held. A snapshot's cut is a position in
+ * that queue, so the records before it land in the old segment and the
+ * records after it in the new one (two group commits).
+ *
+ * Recovery reads a segment group commit by group commit and hands the
+ * records of one to the caller only when its commit record checks out, so
+ * a commit torn by a power loss is dropped whole. No wait in this file has
+ * a timeout; the fsync timings use CLOCK_MONOTONIC.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,9 +37,16 @@
 #include "fsio.h"
 #include "store_wal.h"
 
-#define SEG_MAGIC	"CMWALv01"
+#define SEG_MAGIC	"CMWALv02"	/* group commits closed by commit records */
+#define SEG_MAGIC_V1	"CMWALv01"	/* records only: read, never written */
 #define SNAP_MAGIC	"CMSNPv01"
 #define MAGIC_LEN	8
+
+/* The commit record's mark must not read as a record length. */
+_Static_assert(STORE_WAL_COMMIT_MARK > LIMIT_RECORD_BYTES, "commit mark is a record length");
+
+/* Room for one failure sentence: a path and an strerror text. */
+#define WHY_MAX		(PATH_MAX + 256)
 
 /* Queue buffer sizes: first allocation, largest one kept after a flush. */
 #define QUEUE_INIT	(1024 * 1024)
@@ -58,6 +72,7 @@ struct wal {
 	int dirfd;
 	int lockfd;
 	int seg_fd;		/* the segment being written; the committer's once started */
+	uint64_t seg_fd_gen;	/* its gen, the committer's like seg_fd */
 	bool recover_called;
 	bool recovered;		/* set under mu once the committer runs */
 	bool thread_started;
@@ -79,6 +94,7 @@ struct wal {
 	uint64_t last_seq;	/* last sequence number handed out */
 	uint64_t durable_seq;	/* every record up to it is fsync'd */
 	bool failed;
+	char why[WHY_MAX];	/* what failed, one sentence, once failed */
 	bool stopping;
 	bool cut_pending;	/* a cut in q not yet taken by the committer */
 	size_t cut_off;		/* offset in q where the cut is */
@@ -260,66 +276,152 @@ timed_sync(int fd, bool dir, double *acc, int *nsyncs)
 /*
  * Creates segment gen (must not exist) with its header, durably: the file
  * and the directory entry are fsync'd. *ret_fd is open for writing at the
- * end of the header. Sync durations go to acc/nsyncs.
+ * end of the header. Sync durations go to acc/nsyncs. On failure why holds
+ * one sentence naming the file.
  */
 static int
-segment_create(struct wal *w, uint64_t gen, int *ret_fd, double *acc, int *nsyncs)
+segment_create(struct wal *w, uint64_t gen, int *ret_fd, double *acc, int *nsyncs,
+    char *why, size_t whylen)
 {
 	unsigned char hdr[STORE_WAL_SEG_HDR];
-	char name[64];
+	char name[64], eb[128];
 	int fd, r;
 
 	seg_name(name, sizeof(name), gen);
 	fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		r = -errno;
+		set_err(why, whylen, "cannot create %s/%s: %s", w->dir, name,
+		    errstr(r, eb, sizeof(eb)));
+		return r;
+	}
 	memcpy(hdr, SEG_MAGIC, MAGIC_LEN);
 	put_le64(hdr + MAGIC_LEN, gen);
 	r = fsio_write_all(fd, hdr, sizeof(hdr));
-	if (r == 0)
-		r = timed_sync(fd, false, acc, nsyncs);
-	if (r == 0)
-		r = timed_sync(w->dirfd, true, acc, nsyncs);
 	if (r < 0) {
-		close(fd);
-		return r;
+		set_err(why, whylen, "write to %s/%s failed: %s", w->dir, name,
+		    errstr(r, eb, sizeof(eb)));
+		goto fail;
+	}
+	r = timed_sync(fd, false, acc, nsyncs);
+	if (r < 0) {
+		set_err(why, whylen, "fdatasync of %s/%s failed: %s", w->dir, name,
+		    errstr(r, eb, sizeof(eb)));
+		goto fail;
+	}
+	r = timed_sync(w->dirfd, true, acc, nsyncs);
+	if (r < 0) {
+		set_err(why, whylen, "fsync of the state dir %s failed: %s", w->dir,
+		    errstr(r, eb, sizeof(eb)));
+		goto fail;
 	}
 	*ret_fd = fd;
 	return 0;
+fail:
+	close(fd);
+	return r;
+}
+
+/*
+ * Fills rec with the commit record that closes a group commit of the framed
+ * records p[0..len) in segment gen: their byte length, count and a CRC over
+ * their CRC fields, under a CRC of its own.
+ */
+static void
+commit_record(unsigned char rec[STORE_WAL_COMMIT_REC], uint64_t gen, const char *p,
+    size_t len)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint32_t n = 0, rcrc = 0;
+
+	for (size_t off = 0; off < len; off += STORE_WAL_REC_HDR + get_le32(u + off)) {
+		rcrc = crc32c(rcrc, u + off + 4, 4);
+		n++;
+	}
+	put_le32(rec, STORE_WAL_COMMIT_MARK);
+	put_le64(rec + 8, gen);
+	put_le64(rec + 16, len);
+	put_le32(rec + 24, n);
+	put_le32(rec + 28, rcrc);
+	put_le32(rec + 4, crc32c(0, rec + 8, STORE_WAL_COMMIT_REC - 8));
+}
+
+/*
+ * Writes one group commit, the records p[0..len) and their commit record,
+ * to the committer's segment with one writev(2) (repeated only for a short
+ * write), then fdatasyncs it. On failure why holds the sentence.
+ */
+static int
+write_commit(struct wal *w, const char *p, size_t len, double *acc, int *nsyncs,
+    char *why, size_t whylen)
+{
+	unsigned char rec[STORE_WAL_COMMIT_REC];
+	struct iovec iov[2];
+	char name[64], eb[128];
+	int i = 0, r = 0;
+
+	commit_record(rec, w->seg_fd_gen, p, len);
+	iov[0].iov_base = (void *)p;
+	iov[0].iov_len = len;
+	iov[1].iov_base = rec;
+	iov[1].iov_len = sizeof(rec);
+	while (i < 2) {
+		ssize_t n = writev(w->seg_fd, iov + i, 2 - i);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		for (; i < 2 && (size_t)n >= iov[i].iov_len; i++)
+			n -= (ssize_t)iov[i].iov_len;
+		if (i < 2) {
+			iov[i].iov_base = (char *)iov[i].iov_base + n;
+			iov[i].iov_len -= (size_t)n;
+		}
+	}
+	seg_name(name, sizeof(name), w->seg_fd_gen);
+	if (r < 0) {
+		set_err(why, whylen, "write to %s/%s failed: %s", w->dir, name,
+		    errstr(r, eb, sizeof(eb)));
+		return r;
+	}
+	r = timed_sync(w->seg_fd, false, acc, nsyncs);
+	if (r < 0)
+		set_err(why, whylen, "fdatasync of %s/%s failed: %s", w->dir, name,
+		    errstr(r, eb, sizeof(eb)));
+	return r;
 }
 
 /*
  * Writes one batch taken from the queue: the part before the cut (all of
- * it without a cut) to the current segment, then, with a cut, creates
- * segment cut_gen and writes the rest there. One fdatasync per segment
- * written. Runs without mu; only the committer touches seg_fd.
+ * it without a cut) to the current segment as one group commit, then, with
+ * a cut, creates segment cut_gen and writes the rest there as another. One
+ * fdatasync per segment written. Runs without mu; only the committer
+ * touches seg_fd. On failure why holds the sentence.
  */
 static int
 flush_batch(struct wal *w, const struct qbuf *b, bool cut, size_t cut_off,
-    uint64_t cut_gen, double *acc, int *nsyncs)
+    uint64_t cut_gen, double *acc, int *nsyncs, char *why, size_t whylen)
 {
 	size_t first = cut ? cut_off : b->len;
-	int fd, r;
+	int fd, r = 0;
 
 	if (first > 0) {
-		r = fsio_write_all(w->seg_fd, b->p, first);
-		if (r == 0)
-			r = timed_sync(w->seg_fd, false, acc, nsyncs);
+		r = write_commit(w, b->p, first, acc, nsyncs, why, whylen);
 		if (r < 0)
 			return r;
 	}
 	if (!cut)
 		return 0;
-	r = segment_create(w, cut_gen, &fd, acc, nsyncs);
+	r = segment_create(w, cut_gen, &fd, acc, nsyncs, why, whylen);
 	if (r < 0)
 		return r;
 	close(w->seg_fd);
 	w->seg_fd = fd;
-	if (b->len > first) {
-		r = fsio_write_all(w->seg_fd, b->p + first, b->len - first);
-		if (r == 0)
-			r = timed_sync(w->seg_fd, false, acc, nsyncs);
-	}
+	w->seg_fd_gen = cut_gen;
+	if (b->len > first)
+		r = write_commit(w, b->p + first, b->len - first, acc, nsyncs, why, whylen);
 	return r;
 }
 
@@ -332,6 +434,7 @@ committer(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
+		char why[WHY_MAX];
 		double acc[4];
 		int nsyncs = 0, r;
 		uint64_t upto, cut_gen;
@@ -365,7 +468,9 @@ committer(void *arg)
 			pthread_cond_broadcast(&w->done_cv);
 		pthread_mutex_unlock(&w->mu);
 
-		r = flush_batch(w, &batch, cut, cut_off, cut_gen, acc, &nsyncs);
+		why[0] = '\0';
+		r = flush_batch(w, &batch, cut, cut_off, cut_gen, acc, &nsyncs, why,
+		    sizeof(why));
 
 		pthread_mutex_lock(&w->mu);
 		for (int i = 0; i < nsyncs; i++)
@@ -373,6 +478,7 @@ committer(void *arg)
 		if (r < 0) {
 			w->failed = true;
 			w->st.failed = 1;
+			memcpy(w->why, why, sizeof(w->why));
 		} else {
 			w->durable_seq = upto;
 			if (cut)
@@ -607,10 +713,220 @@ drop_tail(struct wal *w, struct mapped *m, const char *name, size_t off)
 	return r;
 }
 
+/* Hands the record at off of a mapped segment to the caller. */
+static int
+visit_record(struct wal *w, struct recov *rc, const struct mapped *m, const char *name,
+    size_t off, uint32_t len)
+{
+	int r;
+
+	if (rc->on_record != NULL) {
+		r = rc->on_record(m->p + off + STORE_WAL_REC_HDR, len, rc->arg);
+		if (r != 0) {
+			set_err(rc->err, rc->errlen,
+			    "recovery stopped by the caller at %s/%s byte offset %zu",
+			    w->dir, name, off);
+			return r < 0 ? r : -ECANCELED;
+		}
+	}
+	rc->records++;
+	rc->bytes += STORE_WAL_REC_HDR + (uint64_t)len;
+	return 0;
+}
+
 /*
- * Replays one segment. The newest one (last) may end in a torn tail, which
- * is cut off and reported; any other damage is -EBADMSG naming the file and
- * the byte offset. Returns 1 when the whole segment was torn and removed.
+ * Checks the commit record at off of segment gen, which closes the group
+ * commit that began at start with n records whose CRC fields CRC to rcrc.
+ * NULL when it is good, else why not.
+ */
+static const char *
+check_commit(const unsigned char *p, size_t size, size_t off, uint64_t gen, size_t start,
+    uint32_t n, uint32_t rcrc)
+{
+	const unsigned char *c = p + off;
+
+	if (size - off < STORE_WAL_COMMIT_REC)
+		return "incomplete commit record";
+	if (crc32c(0, c + 8, STORE_WAL_COMMIT_REC - 8) != get_le32(c + 4))
+		return "commit record checksum mismatch";
+	if (get_le64(c + 8) != gen)
+		return "commit record of another segment";
+	if (n == 0 || get_le64(c + 16) != off - start || get_le32(c + 24) != n ||
+	    get_le32(c + 28) != rcrc)
+		return "commit record does not match the records before it";
+	return NULL;
+}
+
+/*
+ * Reads the group commit that starts at off of segment gen: its records
+ * frame and check out and a good commit record closes them. Frames end at
+ * size at the latest. On success returns NULL with *ret_end at the commit
+ * record; else why not, with *ret_end at the first bad frame.
+ */
+static const char *
+read_commit(const unsigned char *p, size_t size, size_t off, uint64_t gen, size_t *ret_end)
+{
+	const char *why;
+	uint32_t n = 0, rcrc = 0, len;
+	size_t start = off;
+
+	for (;;) {
+		*ret_end = off;
+		if (off == size)
+			return n > 0 ? "group commit without its commit record" :
+			    "empty group commit";
+		if (size - off < STORE_WAL_REC_HDR)
+			return "incomplete record header";
+		if (get_le32(p + off) == STORE_WAL_COMMIT_MARK)
+			return check_commit(p, size, off, gen, start, n, rcrc);
+		why = check_frame(p, size, off, &len);
+		if (why != NULL)
+			return why;
+		rcrc = crc32c(rcrc, p + off + 4, 4);
+		n++;
+		off += STORE_WAL_REC_HDR + (size_t)len;
+	}
+}
+
+/*
+ * Whether a complete group commit of segment gen begins after the bad
+ * frame at bad: a good commit record whose records, from where it says they
+ * begin (after bad) up to it, all check out. Such a commit was written
+ * only after the one holding bad was fsync'd and acknowledged, so the
+ * damage is corruption, not a torn write. Only runs on a damaged newest
+ * segment: one memmem(3) scan, a CRC per mark found, the records of each
+ * good commit record once. *ret_off: where that commit begins.
+ */
+static bool
+later_commit(const unsigned char *p, size_t size, uint64_t gen, size_t bad, size_t *ret_off)
+{
+	unsigned char mark[4];
+	size_t o = bad + 1, end, start;
+	const unsigned char *hit;
+	uint64_t len;
+
+	put_le32(mark, STORE_WAL_COMMIT_MARK);
+	while (o < size && (hit = memmem(p + o, size - o, mark, sizeof(mark))) != NULL) {
+		o = (size_t)(hit - p);
+		if (size - o < STORE_WAL_COMMIT_REC)
+			break;
+		len = get_le64(p + o + 16);
+		if (crc32c(0, p + o + 8, STORE_WAL_COMMIT_REC - 8) == get_le32(p + o + 4) &&
+		    get_le64(p + o + 8) == gen && len > 0 && len < o - bad) {
+			start = o - (size_t)len;
+			if (read_commit(p, o + STORE_WAL_COMMIT_REC, start, gen, &end) == NULL &&
+			    end == o) {
+				*ret_off = start;
+				return true;
+			}
+		}
+		o++;
+	}
+	return false;
+}
+
+/*
+ * Replays a v02 segment, one group commit at a time: the records of a
+ * commit go to the caller once its commit record checks out. Damage in the
+ * last commit of the newest segment (last) drops that commit: cut off at
+ * its start and reported. Damage followed by a complete commit, or in an
+ * older segment, is -EBADMSG naming the file and byte offset.
+ */
+static int
+replay_commits(struct wal *w, struct recov *rc, struct mapped *m, const char *name,
+    uint64_t gen, bool last)
+{
+	const char *why;
+	size_t off = STORE_WAL_SEG_HDR, start, end, later = 0;
+	char eb[128];
+	int r;
+
+	while (off < m->size) {
+		start = off;
+		why = read_commit(m->p, m->size, start, gen, &end);
+		if (why != NULL)
+			goto bad;
+		while (off < end) {
+			uint32_t len = get_le32(m->p + off);
+			r = visit_record(w, rc, m, name, off, len);
+			if (r < 0)
+				return r;
+			off += STORE_WAL_REC_HDR + (size_t)len;
+		}
+		off += STORE_WAL_COMMIT_REC;
+	}
+	return 0;
+bad:
+	if (!last) {
+		set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset %zu: %s, in a "
+		    "segment older than the newest (acknowledged data)", w->dir, name, end, why);
+		return -EBADMSG;
+	}
+	if (later_commit(m->p, m->size, gen, end, &later)) {
+		set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset %zu: %s, and the "
+		    "complete group commit at byte offset %zu after it shows the damaged data "
+		    "was acknowledged", w->dir, name, end, why, later);
+		return -EBADMSG;
+	}
+	r = drop_tail(w, m, name, start);
+	if (r < 0) {
+		set_err(rc->err, rc->errlen, "cannot drop the torn last group commit of %s/%s: "
+		    "%s", w->dir, name, errstr(r, eb, sizeof(eb)));
+		return r;
+	}
+	warn_msg(rc, "%s/%s: torn last group commit at byte offset %zu dropped (%zu bytes "
+	    "never acknowledged; %s at byte offset %zu)", w->dir, name, start,
+	    m->size - start, why, end);
+	return 0;
+}
+
+/*
+ * Replays a v01 segment (records only, no commit records) as it was
+ * written: a bad spot of the newest one is a torn tail when nothing after it
+ * frames as a record; any other damage is -EBADMSG.
+ */
+static int
+replay_records_v1(struct wal *w, struct recov *rc, struct mapped *m, const char *name,
+    bool last)
+{
+	const char *why;
+	size_t off = STORE_WAL_SEG_HDR;
+	uint32_t len;
+	char eb[128];
+	int r;
+
+	while (off < m->size) {
+		why = check_frame(m->p, m->size, off, &len);
+		if (why != NULL)
+			goto bad;
+		r = visit_record(w, rc, m, name, off, len);
+		if (r < 0)
+			return r;
+		off += STORE_WAL_REC_HDR + (size_t)len;
+	}
+	return 0;
+bad:
+	if (!last || !tail_is_torn(m->p, m->size, off)) {
+		set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset %zu: %s", w->dir,
+		    name, off, why);
+		return -EBADMSG;
+	}
+	r = drop_tail(w, m, name, off);
+	if (r < 0) {
+		set_err(rc->err, rc->errlen, "cannot drop the torn tail of %s/%s: %s",
+		    w->dir, name, errstr(r, eb, sizeof(eb)));
+		return r;
+	}
+	warn_msg(rc, "%s/%s: torn tail at byte offset %zu dropped (%zu bytes, %s)",
+	    w->dir, name, off, m->size - off, why);
+	return 0;
+}
+
+/*
+ * Replays one segment, v02 or v01. The newest one (last) may end in a torn
+ * write, which is cut off and reported; any other damage is -EBADMSG naming
+ * the file and the byte offset. Returns 1 when even the segment header was
+ * torn and the file removed.
  */
 static int
 replay_segment(struct wal *w, struct recov *rc, uint64_t gen, bool last)
@@ -618,8 +934,6 @@ replay_segment(struct wal *w, struct recov *rc, uint64_t gen, bool last)
 	char name[64], eb[128];
 	struct mapped m = { -1, NULL, 0 };
 	const char *why = NULL;
-	size_t off = 0;
-	uint32_t len;
 	int r;
 
 	seg_name(name, sizeof(name), gen);
@@ -631,54 +945,28 @@ replay_segment(struct wal *w, struct recov *rc, uint64_t gen, bool last)
 	}
 	if (m.size < STORE_WAL_SEG_HDR)
 		why = "incomplete segment header";
-	else if (memcmp(m.p, SEG_MAGIC, MAGIC_LEN) != 0 ||
-	    get_le64(m.p + MAGIC_LEN) != gen)
+	else if ((memcmp(m.p, SEG_MAGIC, MAGIC_LEN) != 0 &&
+	    memcmp(m.p, SEG_MAGIC_V1, MAGIC_LEN) != 0) || get_le64(m.p + MAGIC_LEN) != gen)
 		why = "bad segment header";
-	if (why != NULL) {
-		if (last && (m.size < STORE_WAL_SEG_HDR || all_zero(m.p, m.size)))
-			goto torn;
-		goto corrupt;
-	}
-	off = STORE_WAL_SEG_HDR;
-	while (off < m.size) {
-		why = check_frame(m.p, m.size, off, &len);
-		if (why != NULL) {
-			if (last && tail_is_torn(m.p, m.size, off))
-				goto torn;
-			goto corrupt;
+	if (why == NULL && memcmp(m.p, SEG_MAGIC, MAGIC_LEN) == 0)
+		r = replay_commits(w, rc, &m, name, gen, last);
+	else if (why == NULL)
+		r = replay_records_v1(w, rc, &m, name, last);
+	else if (last && (m.size < STORE_WAL_SEG_HDR || all_zero(m.p, m.size))) {
+		r = drop_tail(w, &m, name, 0);
+		if (r < 0)
+			set_err(rc->err, rc->errlen, "cannot remove the torn %s/%s: %s",
+			    w->dir, name, errstr(r, eb, sizeof(eb)));
+		else {
+			warn_msg(rc, "%s/%s: torn tail at byte offset 0 dropped (%zu bytes, %s)",
+			    w->dir, name, m.size, why);
+			r = 1;
 		}
-		if (rc->on_record != NULL) {
-			r = rc->on_record(m.p + off + STORE_WAL_REC_HDR, len, rc->arg);
-			if (r != 0) {
-				set_err(rc->err, rc->errlen,
-				    "recovery stopped by the caller at %s/%s byte offset %zu",
-				    w->dir, name, off);
-				r = r < 0 ? r : -ECANCELED;
-				goto out;
-			}
-		}
-		rc->records++;
-		rc->bytes += STORE_WAL_REC_HDR + (uint64_t)len;
-		off += STORE_WAL_REC_HDR + (size_t)len;
+	} else {
+		set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset 0: %s", w->dir,
+		    name, why);
+		r = -EBADMSG;
 	}
-	r = 0;
-	goto out;
-torn:
-	r = drop_tail(w, &m, name, off);
-	if (r < 0) {
-		set_err(rc->err, rc->errlen, "cannot drop the torn tail of %s/%s: %s",
-		    w->dir, name, errstr(r, eb, sizeof(eb)));
-		goto out;
-	}
-	warn_msg(rc, "%s/%s: torn tail at byte offset %zu dropped (%zu bytes, %s)",
-	    w->dir, name, off, m.size - off, why);
-	r = off == 0 ? 1 : 0;
-	goto out;
-corrupt:
-	set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset %zu: %s", w->dir, name,
-	    off, why);
-	r = -EBADMSG;
-out:
 	unmap_file(&m);
 	return r;
 }
@@ -861,13 +1149,10 @@ wal_recover(void *b, store_visit_fn on_snapshot, store_visit_fn on_record, void 
 		remove_below(w, base);
 
 	/* A fresh segment for this run: only the newest can be torn. */
-	seg_name(name, sizeof(name), next_gen);
-	r = segment_create(w, next_gen, &w->seg_fd, acc, &nsyncs);
-	if (r < 0) {
-		set_err(err, errlen, "cannot create %s/%s: %s", w->dir, name,
-		    errstr(r, eb, sizeof(eb)));
+	r = segment_create(w, next_gen, &w->seg_fd, acc, &nsyncs, err, errlen);
+	if (r < 0)
 		goto out;
-	}
+	w->seg_fd_gen = next_gen;
 	pthread_mutex_lock(&w->mu);
 	for (int i = 0; i < nsyncs; i++)
 		count_fsync(w, acc[i]);
@@ -1072,6 +1357,21 @@ wal_get_stats(void *b, struct store_stats *ret)
 	pthread_mutex_unlock(&w->mu);
 }
 
+static int
+wal_failure(void *b, char *ret_why, size_t len)
+{
+	struct wal *w = b;
+	int failed;
+
+	pthread_mutex_lock(&w->mu);
+	failed = w->failed ? 1 : 0;
+	if (failed && len > 0)	/* cut to fit, as documented */
+		(void)snprintf(ret_why, len, "%s",
+		    w->why[0] != '\0' ? w->why : "the write-ahead log failed");
+	pthread_mutex_unlock(&w->mu);
+	return failed;
+}
+
 static void
 wal_close(void *b)
 {
@@ -1111,5 +1411,6 @@ const struct store_backend store_wal_backend = {
 	.snapshot_begin = wal_snapshot_begin,
 	.snapshot_commit = wal_snapshot_commit,
 	.get_stats = wal_get_stats,
+	.failure = wal_failure,
 	.close = wal_close,
 };

@@ -1,5 +1,6 @@
 /* Typed JSON configuration: a key table maps dotted paths onto a struct. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,16 +107,28 @@ apply_value(const struct config_key *k, const cJSON *v, void *dst, char *err,
 		return 0;
 	case CONFIG_INT: {
 		double d = v->valuedouble;
-		if (!cJSON_IsNumber(v) || d != floor(d)) {
+		long l;
+		if (!cJSON_IsNumber(v) || !isfinite(d) || d != floor(d)) {
 			snprintf(err, errlen, "%s: expected an integer", k->path);
 			return -EINVAL;
 		}
-		if (d < (double)k->min || d > (double)k->max) {
+		/*
+		 * (double)LONG_MAX rounds up to 2^63, so the range of long is
+		 * [LONG_MIN, -(double)LONG_MIN): outside it the conversion to
+		 * long is undefined. Compare as long only after that check.
+		 */
+		if (d < (double)LONG_MIN || d >= -(double)LONG_MIN) {
 			snprintf(err, errlen, "%s: must be between %ld and %ld", k->path,
 			    k->min, k->max);
 			return -EINVAL;
 		}
-		*(long *)(void *)field = (long)d;
+		l = (long)d;
+		if (l < k->min || l > k->max) {
+			snprintf(err, errlen, "%s: must be between %ld and %ld", k->path,
+			    k->min, k->max);
+			return -EINVAL;
+		}
+		*(long *)(void *)field = l;
 		return 0;
 	}
 	case CONFIG_DOUBLE:

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -69,14 +70,15 @@ report_json_has_nul(const char *body, size_t len)
 	return false;
 }
 
+/* Any case: contiv's monitor sends its enum's String(), "Discovered". */
 enum report_kind
 report_kind_parse(const char *s)
 {
 	if (s == NULL)
 		return REPORT_KIND_NONE;
-	if (strcmp(s, "discovered") == 0)
+	if (strcasecmp(s, "discovered") == 0)
 		return REPORT_KIND_DISCOVERED;
-	if (strcmp(s, "disappeared") == 0)
+	if (strcasecmp(s, "disappeared") == 0)
 		return REPORT_KIND_DISAPPEARED;
 	return REPORT_KIND_NONE;
 }
@@ -211,7 +213,7 @@ report_json_decode(const char *body, size_t len, enum report_form form,
     struct report_batch *ret, char *err, size_t errlen)
 {
 	struct report_batch b = { 0 };
-	const cJSON *ev, *name, *members;
+	const cJSON *ev, *name, *nodes, *members;
 	cJSON *root = NULL;
 	int rc;
 
@@ -256,13 +258,23 @@ report_json_decode(const char *body, size_t len, enum report_form form,
 		name = cJSON_GetObjectItemCaseSensitive(ev, "name");
 		b.kind = report_kind_parse(cJSON_IsString(name) ? name->valuestring : NULL);
 		if (b.kind == REPORT_KIND_NONE) {
-			snprintf(err, errlen, "monitor_event.name must be \"discovered\" "
-			    "or \"disappeared\"");
+			/* contiv's wording, then ours. */
+			snprintf(err, errlen, "Invalid or empty event name specified: \"%.64s\": "
+			    "monitor_event.name must be \"discovered\" or \"disappeared\" "
+			    "(any case)", cJSON_IsString(name) ? name->valuestring : "");
 			rc = -EINVAL;
 			break;
 		}
-		rc = decode_array(cJSON_GetObjectItemCaseSensitive(ev, "nodes"), true, &b,
-		    err, errlen);
+		nodes = cJSON_GetObjectItemCaseSensitive(ev, "nodes");
+		if (cJSON_IsNull(nodes)) {
+			/* Go marshals an empty node list as null: an empty batch. */
+			b.reports = calloc(1, sizeof(*b.reports));
+			rc = b.reports != NULL ? 0 : -ENOMEM;
+			if (rc < 0)
+				snprintf(err, errlen, "out of memory");
+			break;
+		}
+		rc = decode_array(nodes, true, &b, err, errlen);
 		break;
 	case REPORT_FORM_SNAPSHOT:
 		members = cJSON_GetObjectItemCaseSensitive(root, "members");

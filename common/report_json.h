@@ -13,7 +13,8 @@
 enum report_form {
 	REPORT_FORM_ARRAY,	/* [ {report}, ... ] (the seed body) */
 	REPORT_FORM_SINGLE,	/* { report } */
-	REPORT_FORM_CONTIV,	/* {"monitor_event":{"name":..,"nodes":[{label,serial,addr}]}} */
+	REPORT_FORM_CONTIV,	/* {"monitor_event":{"name":..,"nodes":[{label,serial,addr}]}}; */
+				/* name in any case, "nodes": null is an empty batch */
 	REPORT_FORM_SNAPSHOT,	/* {"members":[{report + Serf-Status}]} */
 };
 
@@ -41,7 +42,11 @@ void report_batch_finish(struct report_batch *b);
 int report_json_decode(const char *body, size_t len, enum report_form form,
     struct report_batch *ret, char *err, size_t errlen);
 
-/* "discovered"/"disappeared" <-> kind; REPORT_KIND_NONE when unknown. */
+/*
+ * "discovered"/"disappeared", in any case ("Discovered" is what contiv's
+ * monitor sends) <-> kind; REPORT_KIND_NONE when unknown. The name is
+ * always lower case.
+ */
 enum report_kind report_kind_parse(const char *s);
 const char *report_kind_name(enum report_kind k);
 

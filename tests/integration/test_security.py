@@ -58,7 +58,10 @@ class Tokens(unittest.TestCase):
         st, body, _ = self.c.post("/monitor/event/discovered", batch, headers=bearer("mon"))
         self.assertEqual(st, 403)
         self.assertIn("mon", body["error"])
-        self.assertEqual(self.c.post("/monitor/event/discovered", batch, headers=bearer("fwd"))[0], 200)
+        # A reporter token votes (under X-Reporter); operator reports need admin.
+        self.assertEqual(self.c.post("/monitor/event/discovered", batch, headers=bearer("fwd"))[0], 403)
+        self.assertEqual(self.c.post("/monitor/event/discovered", batch,
+                                     headers=dict(bearer("fwd"), **{"X-Reporter": "sec1"}))[0], 200)
         self.assertEqual(self.c.get("/api/v1/nodes", headers=bearer("fwd"))[0], 403)
         self.assertEqual(self.c.get("/api/v1/nodes", headers=bearer("mon"))[0], 200)
         self.assertEqual(self.c.get("/metrics", headers=bearer("mon"))[0], 200)
@@ -68,7 +71,7 @@ class Tokens(unittest.TestCase):
         st, ev, _ = self.c.get("/api/v1/events", headers=bearer("ops"))
         actors = {e["actor"] for e in ev["events"]}
         self.assertIn("ops", actors)
-        self.assertIn("fwd", actors)
+        self.assertIn("sec1 (fwd)", actors)
         self.assertIn("clusterm_requests_rejected_total{reason=\"auth\"}",
                       self.c.get("/metrics", headers=bearer("mon"))[1])
         self.assertNotIn(TOKENS["ops"][1], self.c.log())

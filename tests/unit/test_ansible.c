@@ -220,16 +220,35 @@ assert_strv(char **got, const char *const *want)
 	ck_assert_ptr_null(got[i]);
 }
 
+/* Reads a whole (small) file into buf; its mode into *ret_mode. */
+static void
+read_small(const char *path, char *buf, size_t len, mode_t *ret_mode)
+{
+	struct stat st;
+	FILE *f;
+	size_t n;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	*ret_mode = st.st_mode & 07777;
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
 START_TEST(test_cmd_exact)
 {
 	struct ansible_conf *c = malloc(sizeof(*c));
-	struct ansible_cmd cmd = { NULL, NULL };
+	struct ansible_cmd cmd = { NULL, NULL, NULL };
 	const char *env[] = { "FOO=bar", "PATH=/p1:/p2", "LD_PRELOAD=x.so", "HOME=/home/cm",
 	    "ANSIBLE_CONFIG=/evil", NULL };
-	const char *want_argv[] = { "ansible-playbook", "-i", "/s/jobs/7.inv",
-	    "--extra-vars", "{\"a\":1}", "/etc/clusterm/ansible/site.yml", NULL };
-	const char *want_argv2[] = { "/usr/bin/ansible-playbook", "-i", "/s/jobs/7.inv",
-	    "--user", "deploy", "--private-key", "/keys/id", "--extra-vars", "{}",
+	char dir[] = "/tmp/test_ansible.XXXXXX", inv[128], at[176], vpath[160], buf[256];
+	const char *want_argv[] = { "ansible-playbook", "-i", inv,
+	    "--extra-vars", at, "/etc/clusterm/ansible/site.yml", NULL };
+	const char *want_argv2[] = { "/usr/bin/ansible-playbook", "-i", inv,
+	    "--user", "deploy", "--private-key", "/keys/id", "--extra-vars", at,
 	    "/pb/cleanup.yml", NULL };
 	const char *want_env[] = { "ANSIBLE_HOST_KEY_CHECKING=false", "PATH=/p1:/p2",
 	    "HOME=/home/cm", NULL };
@@ -237,38 +256,109 @@ START_TEST(test_cmd_exact)
 	const char *want_env_default[] = { "ANSIBLE_HOST_KEY_CHECKING=false",
 	    "PATH=" ANSIBLE_DEFAULT_PATH, "HOME=" ANSIBLE_DEFAULT_HOME, NULL };
 	char err[256];
+	mode_t mode;
 
 	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(inv, sizeof(inv), "%s/7.inv", dir);
+	snprintf(vpath, sizeof(vpath), "%s/7.inv.vars.json", dir);
+	snprintf(at, sizeof(at), "@%s", vpath);
 	ansible_conf_defaults(c);
-	ck_assert_int_eq(ansible_build_cmd(c, "/s/jobs/7.inv", c->configure_playbook,
+	ck_assert_int_eq(ansible_build_cmd(c, inv, c->configure_playbook,
 	    "{\"a\":1}", env, &cmd, err, sizeof(err)), 0);
 	assert_strv(cmd.argv, want_argv);
 	assert_strv(cmd.envp, want_env);
+	ck_assert_str_eq(cmd.vars_path, vpath);
+	read_small(vpath, buf, sizeof(buf), &mode);
+	ck_assert_str_eq(buf, "{\"a\":1}");
+	ck_assert_int_eq(mode, 0600);
+	/* finish frees, the file stays for the job runner to remove. */
 	ansible_cmd_finish(&cmd);
 	ck_assert_ptr_null(cmd.argv);
+	ck_assert_ptr_null(cmd.vars_path);
+	ck_assert_int_eq(access(vpath, F_OK), 0);
 
 	snprintf(c->command, sizeof(c->command), "/usr/bin/ansible-playbook");
 	snprintf(c->playbook_location, sizeof(c->playbook_location), "/pb//");
 	snprintf(c->user, sizeof(c->user), "deploy");
 	snprintf(c->priv_key_file, sizeof(c->priv_key_file), "/keys/id");
-	ck_assert_int_eq(ansible_build_cmd(c, "/s/jobs/7.inv", c->cleanup_playbook, "{}",
+	ck_assert_int_eq(ansible_build_cmd(c, inv, c->cleanup_playbook, "{}",
 	    empty_env, &cmd, err, sizeof(err)), 0);
 	assert_strv(cmd.argv, want_argv2);
 	assert_strv(cmd.envp, want_env_default);
-	ansible_cmd_finish(&cmd);
+	read_small(vpath, buf, sizeof(buf), &mode);
+	ck_assert_str_eq(buf, "{}");
+	ansible_cmd_discard(&cmd);
+	ck_assert_ptr_null(cmd.argv);
+	ck_assert_int_eq(access(vpath, F_OK), -1);
+	ansible_cmd_discard(NULL);
 
-	/* Refusals, ret untouched. */
-	ck_assert_int_eq(ansible_build_cmd(c, "/inv", "", "{}", env, &cmd, err, sizeof(err)),
+	/* Refusals, ret untouched, no file left. */
+	ck_assert_int_eq(ansible_build_cmd(c, inv, "", "{}", env, &cmd, err, sizeof(err)),
 	    -EINVAL);
-	ck_assert_int_eq(ansible_build_cmd(c, "/inv", "a\nb.yml", "{}", env, &cmd, err,
+	ck_assert_int_eq(ansible_build_cmd(c, inv, "a\nb.yml", "{}", env, &cmd, err,
 	    sizeof(err)), -EINVAL);
-	ck_assert_int_eq(ansible_build_cmd(c, "/inv", "site.yml", "{\"a\":\"\n\"}", env, &cmd,
+	ck_assert_int_eq(ansible_build_cmd(c, inv, "site.yml", "{\"a\":\"\n\"}", env, &cmd,
 	    err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(access(vpath, F_OK), -1);
+	ck_assert_int_eq(ansible_build_cmd(c, "/nonexistent/dir/7.inv", "site.yml", "{}",
+	    env, &cmd, err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/dir/7.inv.vars.json"));
 	c->command[0] = '\0';
-	ck_assert_int_eq(ansible_build_cmd(c, "/inv", "site.yml", "{}", env, &cmd, err,
+	ck_assert_int_eq(ansible_build_cmd(c, inv, "site.yml", "{}", env, &cmd, err,
 	    sizeof(err)), -EINVAL);
 	ck_assert_ptr_null(cmd.argv);
+	ck_assert_ptr_null(cmd.vars_path);
 	ansible_cmd_finish(NULL);
+	ck_assert_int_eq(rmdir(dir), 0);
+	free(c);
+}
+END_TEST
+
+/* The secret is never in argv; the file replaces what was there, never follows a link. */
+START_TEST(test_cmd_vars_file)
+{
+	struct ansible_conf *c = malloc(sizeof(*c));
+	struct ansible_cmd cmd = { NULL, NULL, NULL };
+	const char *env[] = { "PATH=/bin", NULL };
+	char dir[] = "/tmp/test_ansible.XXXXXX", inv[128], vpath[160], target[160];
+	char buf[256], err[256];
+	const char *secret = "{\"db_password\":\"s3cret\"}";
+	mode_t mode;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ansible_conf_defaults(c);
+	snprintf(inv, sizeof(inv), "%s/9.inv", dir);
+	snprintf(vpath, sizeof(vpath), "%s/9.inv" ANSIBLE_VARS_SUFFIX, dir);
+	snprintf(target, sizeof(target), "%s/target", dir);
+
+	/* A stale world-readable file of that name: replaced by a new 0600 one. */
+	f = fopen(vpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("stale", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(vpath, 0644), 0);
+	ck_assert_int_eq(ansible_build_cmd(c, inv, "site.yml", secret, env, &cmd, err,
+	    sizeof(err)), 0);
+	for (char **p = cmd.argv; *p != NULL; p++)
+		ck_assert_msg(strstr(*p, "s3cret") == NULL, "secret in argv: %s", *p);
+	read_small(vpath, buf, sizeof(buf), &mode);
+	ck_assert_str_eq(buf, secret);
+	ck_assert_int_eq(mode, 0600);
+	ansible_cmd_discard(&cmd);
+
+	/* A symlink planted there is replaced, its target not written. */
+	ck_assert_int_eq(symlink(target, vpath), 0);
+	ck_assert_int_eq(ansible_build_cmd(c, inv, "site.yml", secret, env, &cmd, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(access(target, F_OK), -1);
+	read_small(vpath, buf, sizeof(buf), &mode);
+	ck_assert_str_eq(buf, secret);
+	ansible_cmd_discard(&cmd);
+	ck_assert_int_eq(access(vpath, F_OK), -1);
+	ck_assert_int_eq(rmdir(dir), 0);
 	free(c);
 }
 END_TEST
@@ -317,6 +407,7 @@ main(void)
 	tcase_add_loop_test(tc, test_merge_not_object, 0,
 	    sizeof(not_objects) / sizeof(not_objects[0]));
 	tcase_add_test(tc, test_cmd_exact);
+	tcase_add_test(tc, test_cmd_vars_file);
 	tcase_add_test(tc, test_conf_check);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

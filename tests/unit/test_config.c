@@ -1,5 +1,6 @@
 /* Unit tests: the typed config loader and its key-path errors. */
 #include <check.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 struct conf {
 	char addr[64];
 	long grace;
+	long big;
 	double ratio;
 	bool flag;
 	struct config_strlist urls;
@@ -17,6 +19,7 @@ struct conf {
 static const struct config_key keys[] = {
 	{ "manager.addr", CONFIG_STRING, offsetof(struct conf, addr), 64, 0, 0, 0, 0 },
 	{ "monitor.grace_s", CONFIG_INT, offsetof(struct conf, grace), 0, 0, 3600, 0, 0 },
+	{ "big", CONFIG_INT, offsetof(struct conf, big), 0, LONG_MIN, LONG_MAX, 0, 0 },
 	{ "monitor.ratio", CONFIG_DOUBLE, offsetof(struct conf, ratio), 0, 0, 0, 0.0, 1.0 },
 	{ "flag", CONFIG_BOOL, offsetof(struct conf, flag), 0, 0, 0, 0, 0 },
 	{ "urls", CONFIG_STRLIST, offsetof(struct conf, urls), 0, 0, 0, 0, 0 },
@@ -57,6 +60,23 @@ static const struct {
 	{ "{\"flag\":1}", 0, "flag: expected true or false" },
 	{ "{\"urls\":[\"a\",2]}", 0, "urls: expected an array of strings" },
 	{ "{\"serf\":{\"anything\":[1,2]}}", 1, NULL },
+	/* Integers outside long, or not integers at all, name the key. */
+	{ "{\"big\":9223372036854775808}", 0, "big: must be between" },
+	{ "{\"big\":9223372036854775807}", 0, "big: must be between" },
+	{ "{\"big\":-9223372036854777856}", 0, "big: must be between" },
+	{ "{\"big\":1e300}", 0, "big: must be between" },
+	{ "{\"big\":-1e300}", 0, "big: must be between" },
+	{ "{\"big\":1e999}", 0, "big: expected an integer" },
+	{ "{\"big\":-1e999}", 0, "big: expected an integer" },
+	{ "{\"big\":1.5}", 0, "big: expected an integer" },
+	{ "{\"big\":\"12\"}", 0, "big: expected an integer" },
+	{ "{\"big\":NaN}", 0, "not valid JSON" },
+	{ "{\"big\":nan}", 0, "not valid JSON" },
+	{ "{\"big\":-9223372036854775808}", 1, NULL },
+	{ "{\"big\":9223372036854774784}", 1, NULL },
+	{ "{\"monitor\":{\"grace_s\":1e300}}", 0, "monitor.grace_s: must be between" },
+	{ "{\"monitor\":{\"grace_s\":3601}}", 0, "monitor.grace_s: must be between" },
+	{ "{\"monitor\":{\"grace_s\":3600}}", 1, NULL },
 	{ "[1]", 0, "top level" },
 	{ "{", 0, "not valid JSON" },
 };
@@ -98,6 +118,22 @@ START_TEST(test_values)
 }
 END_TEST
 
+/* The ends of long that a double holds exactly load exactly. */
+START_TEST(test_long_edges)
+{
+	struct conf c = { .grace = 5 };
+	char err[256];
+
+	ck_assert_int_eq(load("{\"big\":-9223372036854775808}", &c, err), 0);
+	ck_assert(c.big == LONG_MIN);
+	ck_assert_int_eq(load("{\"big\":9223372036854774784}", &c, err), 0);
+	ck_assert(c.big == 9223372036854774784L);
+	c.big = 7;
+	ck_assert_int_ne(load("{\"big\":9223372036854775808}", &c, err), 0);
+	ck_assert(c.big == 7);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -108,6 +144,7 @@ main(void)
 
 	tcase_add_loop_test(tc, test_table, 0, sizeof(cases) / sizeof(cases[0]));
 	tcase_add_test(tc, test_values);
+	tcase_add_test(tc, test_long_edges);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -777,29 +777,36 @@ in_path(const char *cmd)
 	return false;
 }
 
-/* Builds one ansible step for playbook into cmd. */
+/*
+ * Builds one ansible step for playbook into cmd, on its own inventory
+ * tmp/<inv_name> (so its own extra-vars file, which the job's end removes).
+ */
 static void
-ansible_step(const struct ansible_conf *c, const char *inv, const char *playbook,
+ansible_step(const struct ansible_conf *c, const char *inv_name, const char *playbook,
     const char *vars, const char *const *env, struct ansible_cmd *cmd, struct job_step *ret)
 {
-	char err[256];
+	const struct ansible_host hosts[] = { { "node1-SER1", "127.0.0.1" },
+	    { "node2", "localhost" } };
+	char err[256], inv[PATH_MAX];
 
+	ck_assert_msg(ansible_inventory_write(tmp, inv_name, "service-master", hosts, 2, err,
+	    sizeof(err)) == 0, "%s", err);
+	tpath(inv, sizeof(inv), inv_name);
 	ck_assert_msg(ansible_build_cmd(c, inv, playbook, vars, env, cmd, err, sizeof(err)) == 0,
 	    "%s", err);
+	ck_assert_int_eq(access(cmd->vars_path, F_OK), 0);
 	*ret = (struct job_step){ .title = playbook, .argv = (const char *const *)cmd->argv,
 	    .envp = (const char *const *)cmd->envp };
 }
 
 START_TEST(test_real_ansible)
 {
-	const struct ansible_host hosts[] = { { "node1-SER1", "127.0.0.1" },
-	    { "node2", "localhost" } };
 	struct ansible_conf *c = malloc(sizeof(*c));
-	struct ansible_cmd site = { 0 }, sitefail = { 0 }, cleanup = { 0 };
-	struct job_step steps[3];
+	struct ansible_cmd cmds[4] = { { 0 } };
+	struct job_step steps[4];
 	struct job_outcome o;
 	struct jobs *j;
-	char inv[PATH_MAX], req[PATH_MAX + 64], home[PATH_MAX + 8], path[PATH_MAX];
+	char req[PATH_MAX + 64], home[PATH_MAX + 8], path[PATH_MAX];
 	char err[256], *vars = NULL, *s;
 	const char *env[3];
 
@@ -815,9 +822,6 @@ START_TEST(test_real_ansible)
 	    "tests/playbooks not found (set TEST_PLAYBOOK_DIR)");
 	c->timeout_s = 120;
 
-	ck_assert_int_eq(ansible_inventory_write(tmp, "7.inv", "service-master", hosts, 2, err,
-	    sizeof(err)), 0);
-	tpath(inv, sizeof(inv), "7.inv");
 	snprintf(req, sizeof(req), "{\"marker_dir\":\"%s\"}", tmp);
 	ck_assert_int_eq(ansible_merge_extra_vars(req, "{\"g\":1}", "{\"marker_dir\":\"/x\"}",
 	    &vars, err, sizeof(err)), 0);
@@ -827,17 +831,20 @@ START_TEST(test_real_ansible)
 	env[1] = home;
 	env[2] = NULL;
 
-	ansible_step(c, inv, c->configure_playbook, vars, env, &site, &steps[0]);
-	ansible_step(c, inv, "site-fail.yml", vars, env, &sitefail, &steps[1]);
-	ansible_step(c, inv, c->cleanup_playbook, vars, env, &cleanup, &steps[2]);
+	ansible_step(c, "40-configure.inv", c->configure_playbook, vars, env, &cmds[0],
+	    &steps[0]);
+	ansible_step(c, "40-cleanup.inv", c->cleanup_playbook, vars, env, &cmds[1], &steps[1]);
+	ansible_step(c, "41-configure.inv", "site-fail.yml", vars, env, &cmds[2], &steps[2]);
+	ansible_step(c, "41-cleanup.inv", c->cleanup_playbook, vars, env, &cmds[3], &steps[3]);
 
 	j = start_runner(1, 0);
-	/* A good configure. */
-	ck_assert_int_eq(submit(j, 40, &steps[0], 1, &steps[2], c->timeout_s), 0);
+	/* A good configure; marker_dir reached ansible through the vars file. */
+	ck_assert_int_eq(submit(j, 40, &steps[0], 1, &steps[1], c->timeout_s), 0);
 	wait_outcome(40, &o);
 	s = job_log(40);
 	ck_assert_msg(o.state == JOB_COMPLETE, "ansible failed: %s\n%s", o.error, s);
 	ck_assert_ptr_nonnull(strstr(s, "PLAY RECAP"));
+	ck_assert_ptr_null(strstr(s, "marker_dir"));
 	free(s);
 	s = slurp(tpath(path, sizeof(path), "node1-SER1.configure"));
 	ck_assert_str_eq(s, "node1-SER1 127.0.0.1 service-master\n");
@@ -846,10 +853,13 @@ START_TEST(test_real_ansible)
 	ck_assert_str_eq(s, "node2 localhost service-master\n");
 	free(s);
 	ck_assert(!exists("node1-SER1.cleanup"));
+	ck_assert(!exists("40-configure.inv" ANSIBLE_VARS_SUFFIX));
+	ck_assert(!exists("40-cleanup.inv" ANSIBLE_VARS_SUFFIX));
+	ck_assert(exists("41-configure.inv" ANSIBLE_VARS_SUFFIX));
 	ck_assert_int_eq(unlink(tpath(path, sizeof(path), "node1-SER1.configure")), 0);
 
 	/* A failing configure: the cleanup playbook runs as the failure step. */
-	ck_assert_int_eq(submit(j, 41, &steps[1], 1, &steps[2], c->timeout_s), 0);
+	ck_assert_int_eq(submit(j, 41, &steps[2], 1, &steps[3], c->timeout_s), 0);
 	wait_outcome(41, &o);
 	ck_assert_int_eq(o.state, JOB_ERRORED);
 	ck_assert_int_eq(o.exit_code, 2);	/* ansible-playbook: a host failed */
@@ -857,17 +867,193 @@ START_TEST(test_real_ansible)
 	ck_assert_int_eq(o.failure_exit_code, 0);
 	ck_assert(exists("node1-SER1.configure") && exists("node2.configure"));
 	ck_assert(exists("node1-SER1.cleanup") && exists("node2.cleanup"));
+	ck_assert(!exists("41-configure.inv" ANSIBLE_VARS_SUFFIX));
+	ck_assert(!exists("41-cleanup.inv" ANSIBLE_VARS_SUFFIX));
 	s = job_log(41);
 	ck_assert_ptr_nonnull(strstr(s, "fails on purpose"));
 	free(s);
 
 	jobs_stop(j);
 	assert_no_children();
-	ansible_cmd_finish(&site);
-	ansible_cmd_finish(&sitefail);
-	ansible_cmd_finish(&cleanup);
+	for (size_t i = 0; i < 4; i++)
+		ansible_cmd_finish(&cmds[i]);
 	free(vars);
 	free(c);
+}
+END_TEST
+
+/*
+ * A step "<script> --extra-vars @tmp/<id>.<tag>.vars" whose vars file the
+ * test writes (0600, holding a secret) before submitting.
+ */
+struct vstep {
+	const char *argv[4];
+	char path[PATH_MAX], at[PATH_MAX + 1], file[PATH_MAX];
+	struct job_step step;
+};
+
+static void
+vstep_init(struct vstep *v, const char *script_name, uint64_t id, const char *tag)
+{
+	char name[64];
+	int fd;
+
+	tpath(v->path, sizeof(v->path), script_name);
+	snprintf(name, sizeof(name), "%llu.%s.vars", (unsigned long long)id, tag);
+	tpath(v->file, sizeof(v->file), name);
+	snprintf(v->at, sizeof(v->at), "@%s", v->file);
+	fd = open(v->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fsio_write_all(fd, "{\"db_password\":\"s3cret\"}", 24), 0);
+	close(fd);
+	v->argv[0] = v->path;
+	v->argv[1] = JOBS_VARS_OPTION;
+	v->argv[2] = v->at;
+	v->argv[3] = NULL;
+	v->step = (struct job_step){ .title = tag, .argv = v->argv, .envp = test_env };
+}
+
+static bool
+gone(const struct vstep *v)
+{
+	return access(v->file, F_OK) == -1 && errno == ENOENT;
+}
+
+/* The job's vars files are removed whatever the outcome, before the callback. */
+START_TEST(test_vars_files_removed)
+{
+	struct jobs *j = start_runner(1, 1);
+	struct vstep ok, bad, fail, slow, slow2, queued, busy, inval, dup;
+	struct job_outcome o;
+	struct job_spec spec = { 0 };
+	char logp[PATH_MAX], *s;
+
+	/* Each step saves what its vars file held, to show it was there while it ran. */
+	script("show.sh", "cat \"${2#@}\" > \"${2#@}.seen\"\n");
+	script("bad.sh", "cat \"${2#@}\" > \"${2#@}.seen\"\nexit 1\n");
+	script("slow.sh", "cat \"${2#@}\" > \"${2#@}.seen\"\nexec sleep 300\n");
+
+	/* Complete. */
+	vstep_init(&ok, "show.sh", 60, "configure");
+	ck_assert_int_eq(submit(j, 60, &ok.step, 1, NULL, 30), 0);
+	wait_outcome(60, &o);
+	ck_assert_int_eq(o.state, JOB_COMPLETE);
+	ck_assert(gone(&ok));
+	s = slurp(tpath(logp, sizeof(logp), "60.configure.vars.seen"));
+	ck_assert_str_eq(s, "{\"db_password\":\"s3cret\"}");
+	free(s);
+
+	/* A failed step and the failure step: both files go. */
+	vstep_init(&bad, "bad.sh", 61, "configure");
+	vstep_init(&fail, "show.sh", 61, "cleanup");
+	ck_assert_int_eq(submit(j, 61, &bad.step, 1, &fail.step, 30), 0);
+	wait_outcome(61, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.failure_step_ran);
+	ck_assert(gone(&bad) && gone(&fail));
+	ck_assert(exists("61.cleanup.vars.seen"));
+
+	/* A timeout; the unused failure step's file goes too. */
+	vstep_init(&slow, "slow.sh", 62, "configure");
+	vstep_init(&fail, "show.sh", 62, "cleanup");
+	ck_assert_int_eq(submit(j, 62, &slow.step, 1, &fail.step, 1), 0);
+	wait_outcome(62, &o);
+	ck_assert(o.timed_out);
+	ck_assert(gone(&slow) && gone(&fail));
+
+	/* Cancelled while running, and while queued behind it. */
+	vstep_init(&slow, "slow.sh", 63, "configure");
+	vstep_init(&queued, "show.sh", 64, "configure");
+	ck_assert_int_eq(submit(j, 63, &slow.step, 1, NULL, 0), 0);
+	ck_assert_int_eq(submit(j, 64, &queued.step, 1, NULL, 0), 0);
+	wait_running(j, 63);
+	wait_file("63.configure.vars.seen");
+	ck_assert(!gone(&slow) && !gone(&queued));
+
+	/* Refused submits: -EBUSY and -EINVAL remove, -EEXIST leaves the other job's file. */
+	vstep_init(&busy, "show.sh", 65, "configure");
+	ck_assert_int_eq(submit(j, 65, &busy.step, 1, NULL, 0), -EBUSY);
+	ck_assert(gone(&busy));
+	vstep_init(&inval, "show.sh", 66, "configure");
+	spec.id = 66;
+	spec.log_path = "";
+	spec.steps = &inval.step;
+	spec.nsteps = 1;
+	ck_assert_int_eq(jobs_submit(j, &spec), -EINVAL);
+	ck_assert(gone(&inval));
+	dup = slow;	/* the same argv as the running job 63 */
+	ck_assert_int_eq(submit(j, 63, &dup.step, 1, NULL, 0), -EEXIST);
+	ck_assert(!gone(&slow));
+
+	ck_assert_int_eq(jobs_cancel(j, 64), 0);
+	wait_outcome(64, &o);
+	ck_assert(o.cancelled && o.start_ms == 0);
+	ck_assert(gone(&queued));
+	ck_assert(!exists("64.configure.vars.seen"));
+	ck_assert_int_eq(jobs_cancel(j, 63), 0);
+	wait_outcome(63, &o);
+	ck_assert(o.cancelled);
+	ck_assert(gone(&slow));
+
+	/* Stopped: the running job and the queued one. */
+	vstep_init(&slow, "slow.sh", 67, "configure");
+	vstep_init(&slow2, "slow.sh", 68, "configure");
+	ck_assert_int_eq(submit(j, 67, &slow.step, 1, NULL, 0), 0);
+	ck_assert_int_eq(submit(j, 68, &slow2.step, 1, NULL, 0), 0);
+	wait_running(j, 67);
+	jobs_stop(j);
+	wait_outcome(67, &o);
+	ck_assert(o.stopped);
+	wait_outcome(68, &o);
+	ck_assert(o.stopped);
+	ck_assert(gone(&slow) && gone(&slow2));
+	assert_no_children();
+}
+END_TEST
+
+/* ansible_build_cmd and the runner together: the secret is in the file, not argv. */
+START_TEST(test_vars_file_argv)
+{
+	struct ansible_conf *c = malloc(sizeof(*c));
+	struct ansible_cmd cmd = { 0 };
+	struct job_step step;
+	struct job_outcome o;
+	struct jobs *j = start_runner(1, 0);
+	char path[PATH_MAX], *s;
+	const char *env[] = { "PATH=/usr/bin:/bin", NULL };
+
+	ck_assert_ptr_nonnull(c);
+	ansible_conf_defaults(c);
+	/* The "command" records its argv and the vars file's mode and content. */
+	script("fake-ansible.sh", "for a in \"$@\"; do echo \"arg:$a\"; done > %s/argv\n"
+	    "for a in \"$@\"; do case \"$a\" in @*) f=\"${a#@}\";; esac; done\n"
+	    "stat -c %%a \"$f\" > %s/mode\ncat \"$f\" > %s/content\n", tmp, tmp, tmp);
+	snprintf(c->command, sizeof(c->command), "%s", tpath(path, sizeof(path),
+	    "fake-ansible.sh"));
+	snprintf(c->playbook_location, sizeof(c->playbook_location), "%s", tmp);
+	ansible_step(c, "70-configure.inv", c->configure_playbook,
+	    "{\"db_password\":\"s3cret\"}", env, &cmd, &step);
+	ck_assert_int_eq(submit(j, 70, &step, 1, NULL, 30), 0);
+	wait_outcome(70, &o);
+	ck_assert_int_eq(o.state, JOB_COMPLETE);
+	s = slurp(tpath(path, sizeof(path), "argv"));
+	ck_assert_ptr_nonnull(strstr(s, "arg:--extra-vars\narg:@"));
+	ck_assert_ptr_null(strstr(s, "s3cret"));
+	free(s);
+	s = slurp(tpath(path, sizeof(path), "mode"));
+	ck_assert_str_eq(s, "600\n");
+	free(s);
+	s = slurp(tpath(path, sizeof(path), "content"));
+	ck_assert_str_eq(s, "{\"db_password\":\"s3cret\"}");
+	free(s);
+	ck_assert_int_eq(access(cmd.vars_path, F_OK), -1);
+	s = job_log(70);
+	ck_assert_ptr_null(strstr(s, "s3cret"));
+	free(s);
+	jobs_stop(j);
+	ansible_cmd_finish(&cmd);
+	free(c);
+	assert_no_children();
 }
 END_TEST
 
@@ -894,6 +1080,8 @@ main(void)
 	tcase_add_test(tc, test_many_jobs);
 	tcase_add_test(tc, test_log_path_make);
 	tcase_add_test(tc, test_pidfd_available);
+	tcase_add_test(tc, test_vars_files_removed);
+	tcase_add_test(tc, test_vars_file_argv);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(ta, setup, teardown);

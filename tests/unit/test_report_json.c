@@ -43,6 +43,19 @@ static const struct {
 	  "\"serial\":\"s1\",\"addr\":\"1.1.1.1\"}]}}", REPORT_FORM_CONTIV, 0, 1, NULL },
 	{ "{\"monitor_event\":{\"name\":\"exploded\",\"nodes\":[]}}", REPORT_FORM_CONTIV,
 	    -EINVAL, 0, "monitor_event.name" },
+	{ "{\"monitor_event\":{\"name\":\"exploded\",\"nodes\":[]}}", REPORT_FORM_CONTIV,
+	    -EINVAL, 0, "Invalid or empty event name specified: \"exploded\"" },
+	{ "{\"monitor_event\":{\"name\":\"\",\"nodes\":null}}", REPORT_FORM_CONTIV,
+	    -EINVAL, 0, "Invalid or empty event name specified: \"\"" },
+	/* contiv's monitor: its enum's String(), Go's Encoder's newline after the body. */
+	{ "{\"monitor_event\":{\"name\":\"Discovered\",\"nodes\":[{\"label\":\"n1\","
+	  "\"serial\":\"s1\",\"addr\":\"1.1.1.1\"}]}}\n", REPORT_FORM_CONTIV, 0, 1, NULL },
+	{ "{\"monitor_event\":{\"name\":\"DISAPPEARED\",\"nodes\":[{\"label\":\"n1\","
+	  "\"serial\":\"\",\"addr\":\"1.1.1.1\"}]}}", REPORT_FORM_CONTIV, 0, 1, NULL },
+	{ "{\"monitor_event\":{\"name\":\"Discovered\",\"nodes\":null}}",
+	    REPORT_FORM_CONTIV, 0, 0, NULL },
+	{ "{\"monitor_event\":{\"name\":\"Discovered\",\"nodes\":{}}}",
+	    REPORT_FORM_CONTIV, -EINVAL, 0, "nodes must be a JSON array" },
 	{ "{\"monitor_event\":{\"name\":\"disappeared\",\"nodes\":[{\"label\":\"n1\"}]}}",
 	    REPORT_FORM_CONTIV, -EINVAL, 0, "Node-Mgmt-Address" },
 	{ "{\"members\":[{\"Node-Label\":\"n1\",\"Node-Mgmt-Address\":\"1.1.1.1\","
@@ -86,6 +99,14 @@ START_TEST(test_contiv_kind)
 	ck_assert_str_eq(b.reports[0].label, "n1");
 	ck_assert_ptr_null(b.reports[0].serial);
 	report_batch_finish(&b);
+	ck_assert_int_eq(decode("{\"monitor_event\":{\"name\":\"Discovered\",\"nodes\":"
+	    "[{\"label\":\"n1\",\"serial\":\"\",\"addr\":\"1.1.1.1\"}]}}", REPORT_FORM_CONTIV,
+	    &b, err), 0);
+	ck_assert_int_eq(b.kind, REPORT_KIND_DISCOVERED);
+	report_batch_finish(&b);
+	ck_assert_int_eq(report_kind_parse("DisAppeared"), REPORT_KIND_DISAPPEARED);
+	ck_assert_int_eq(report_kind_parse("discover"), REPORT_KIND_NONE);
+	ck_assert_str_eq(report_kind_name(report_kind_parse("DISCOVERED")), "discovered");
 }
 END_TEST
 

@@ -1,7 +1,10 @@
 /*
  * Unit tests: the store and its WAL backend. Round trips, group commit
- * under concurrent appenders, torn tails, corruption, snapshots, the state
- * dir lock, a failing disk (RLIMIT_FSIZE) and a SIGKILL'd appender.
+ * under concurrent appenders, torn tails, torn last group commits against
+ * corruption of acknowledged data (segment files written here byte by
+ * byte), old v01 segments, snapshots, the state dir lock, a failing disk
+ * (RLIMIT_FSIZE), a SIGKILL'd appender, sequence numbers and prefix
+ * durability; and the in-memory fake backend with its injected faults.
  */
 #include <check.h>
 #include <dirent.h>
@@ -25,6 +28,10 @@
 #include "clusterm/store.h"
 #include "clusterm/store_wal.h"
 #include "cm_limits.h"
+#include "crc32c.h"
+
+/* Bytes one record of len bytes takes as a group commit of its own. */
+#define ONE_COMMIT(len)	(STORE_WAL_REC_HDR + (len) + STORE_WAL_COMMIT_REC)
 
 /* What a recovery handed back. */
 struct got {
@@ -192,6 +199,14 @@ append_n(struct store *s, int first, int n)
 	ck_assert_int_eq(store_wait(s, seq), 0);
 }
 
+/* Writes n records "rec-<i>" (i from first), each its own group commit. */
+static void
+append_each(struct store *s, int first, int n)
+{
+	for (int i = first; i < first + n; i++)
+		append_n(s, i, 1);
+}
+
 static void
 check_recs(const struct got *g, int first, int n)
 {
@@ -332,8 +347,8 @@ START_TEST(test_concurrent)
 END_TEST
 
 /* Torn tails of the newest segment: each is cut off with a warning. */
-enum torn_kind { TORN_MID_HEADER, TORN_MID_PAYLOAD, TORN_GARBAGE, TORN_ZEROS,
-	TORN_SEG_HEADER, TORN_NKINDS };
+enum torn_kind { TORN_MID_HEADER, TORN_MID_PAYLOAD, TORN_COMMIT_REC, TORN_GARBAGE,
+	TORN_ZEROS, TORN_SEG_HEADER, TORN_NKINDS };
 
 START_TEST(test_torn_tail)
 {
@@ -347,20 +362,26 @@ START_TEST(test_torn_tail)
 	int fd;
 
 	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
-	append_n(s, 0, 10);	/* "rec-0".."rec-9": 5 bytes each */
+	append_each(s, 0, 10);	/* "rec-0".."rec-9": 5 bytes each, a commit each */
 	store_close(s);
 	seg_path(path, sizeof(path), seg);
 	size = file_size(path);
-	ck_assert_int_eq(size, STORE_WAL_SEG_HDR + 10 * (STORE_WAL_REC_HDR + 5));
+	ck_assert_int_eq(size, STORE_WAL_SEG_HDR + 10 * ONE_COMMIT(5));
 
 	switch (kind) {
 	case TORN_MID_HEADER:
-		tail_off = size - (STORE_WAL_REC_HDR + 5);
+		tail_off = size - ONE_COMMIT(5);
 		ck_assert_int_eq(truncate(path, tail_off + 4), 0);
 		kept = 9;
 		break;
 	case TORN_MID_PAYLOAD:
-		tail_off = size - (STORE_WAL_REC_HDR + 5);
+		tail_off = size - ONE_COMMIT(5);
+		ck_assert_int_eq(truncate(path, tail_off + STORE_WAL_REC_HDR + 2), 0);
+		kept = 9;
+		break;
+	case TORN_COMMIT_REC:
+		/* The record made it, its commit record did not: dropped too. */
+		tail_off = size - ONE_COMMIT(5);
 		ck_assert_int_eq(truncate(path, size - 3), 0);
 		kept = 9;
 		break;
@@ -418,12 +439,12 @@ START_TEST(test_corrupt_early)
 	struct store *s;
 	struct got g = { 0 };
 	char err[512], path[PATH_MAX], want[128];
-	off_t rec2 = STORE_WAL_SEG_HDR + 2 * (STORE_WAL_REC_HDR + 5), size;
+	off_t rec2 = STORE_WAL_SEG_HDR + 2 * ONE_COMMIT(5), size;
 	unsigned char c;
 	int fd;
 
 	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
-	append_n(s, 0, 10);
+	append_each(s, 0, 10);	/* complete commits follow the damaged one */
 	store_close(s);
 
 	seg_path(path, sizeof(path), 1);
@@ -692,6 +713,7 @@ START_TEST(test_write_failure)
 		struct store_stats st;
 		struct rlimit rl = { 100, 100 };
 		uint64_t s1, s2, s3;
+		char why[512] = "untouched";
 		int ok = 1;
 
 		signal(SIGXFSZ, SIG_IGN);
@@ -703,6 +725,8 @@ START_TEST(test_write_failure)
 		memset(big, 'b', sizeof(big));
 		ok &= store_append(s, "rec-0", 5, &s1) == 0;
 		ok &= store_wait(s, s1) == 0;
+		ok &= store_failure(s, why, sizeof(why)) == 0;
+		ok &= strcmp(why, "untouched") == 0;
 		ok &= store_append(s, big, sizeof(big), &s2) == 0;
 		ok &= store_wait(s, s2) == -EIO;
 		ok &= store_append(s, "rec-1", 5, &s3) == -EIO;
@@ -710,6 +734,15 @@ START_TEST(test_write_failure)
 		ok &= store_snapshot_begin(s, &s3) == -EIO;
 		store_get_stats(s, &st);
 		ok &= st.failed == 1;
+		/* "write to DIR/wal-0000000000000001.log failed: File too large" */
+		ok &= store_failure(s, why, sizeof(why)) == 1;
+		ok &= strstr(why, "write to ") == why;
+		ok &= strstr(why, statedir) != NULL;
+		ok &= strstr(why, "/wal-0000000000000001.log failed: ") != NULL;
+		ok &= strstr(why, "File too large") != NULL;
+		ok &= store_failure(s, why, 6) == 1 && strcmp(why, "write") == 0;
+		if (!ok)
+			fprintf(stderr, "failure: %s\n", why);
 		store_close(s);
 		_exit(ok ? 0 : 12);
 	}
@@ -793,11 +826,555 @@ START_TEST(test_crash)
 }
 END_TEST
 
+/*
+ * Segment files written byte by byte, as store_wal.h describes them, so a
+ * test decides where each group commit begins and ends.
+ */
+struct segbuf {
+	unsigned char *p;
+	size_t len, cap;
+};
+
+struct rec {
+	const void *p;
+	size_t len;
+};
+
+static void
+sb_put(struct segbuf *b, const void *p, size_t len)
+{
+	if (b->len + len > b->cap) {
+		b->cap = (b->len + len) * 2;
+		b->p = realloc(b->p, b->cap);
+		ck_assert_ptr_nonnull(b->p);
+	}
+	memcpy(b->p + b->len, p, len);
+	b->len += len;
+}
+
+static void
+sb_le(struct segbuf *b, uint64_t v, int bytes)
+{
+	unsigned char le[8];
+
+	for (int i = 0; i < bytes; i++)
+		le[i] = (unsigned char)(v >> (8 * i));
+	sb_put(b, le, (size_t)bytes);
+}
+
+static void
+sb_header(struct segbuf *b, const char *magic, uint64_t gen)
+{
+	sb_put(b, magic, 8);
+	sb_le(b, gen, 8);
+}
+
+/* Appends the frames of n records; no commit record. */
+static void
+sb_records(struct segbuf *b, const struct rec *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		sb_le(b, r[i].len, 4);
+		sb_le(b, crc32c(0, r[i].p, r[i].len), 4);
+		sb_put(b, r[i].p, r[i].len);
+	}
+}
+
+/* Appends one group commit of n records; returns the offset it begins at. */
+static size_t
+sb_commit(struct segbuf *b, uint64_t gen, const struct rec *r, size_t n)
+{
+	size_t start = b->len;
+	unsigned char body[24];
+	uint32_t rcrc = 0;
+
+	sb_records(b, r, n);
+	for (size_t off = start; off < b->len;) {
+		uint32_t len = (uint32_t)b->p[off] | (uint32_t)b->p[off + 1] << 8 |
+		    (uint32_t)b->p[off + 2] << 16 | (uint32_t)b->p[off + 3] << 24;
+		rcrc = crc32c(rcrc, b->p + off + 4, 4);
+		off += STORE_WAL_REC_HDR + len;
+	}
+	for (int i = 0; i < 8; i++) {
+		body[i] = (unsigned char)(gen >> (8 * i));
+		body[8 + i] = (unsigned char)((uint64_t)(b->len - start) >> (8 * i));
+	}
+	for (int i = 0; i < 4; i++) {
+		body[16 + i] = (unsigned char)(n >> (8 * i));
+		body[20 + i] = (unsigned char)(rcrc >> (8 * i));
+	}
+	sb_le(b, STORE_WAL_COMMIT_MARK, 4);
+	sb_le(b, crc32c(0, body, sizeof(body)), 4);
+	sb_put(b, body, sizeof(body));
+	return start;
+}
+
+/* Writes b as segment gen of statedir (created when missing). */
+static void
+sb_write(const struct segbuf *b, unsigned long long gen)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	(void)mkdir(statedir, 0700);
+	seg_path(path, sizeof(path), gen);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, b->p, b->len), (ssize_t)b->len);
+	close(fd);
+}
+
+/* Records "rec-<i>" (i from first) into names/r. */
+static void
+make_recs(char names[][16], struct rec *r, int first, int n)
+{
+	for (int i = 0; i < n; i++) {
+		snprintf(names[i], 16, "rec-%d", first + i);
+		r[i] = (struct rec){ names[i], strlen(names[i]) };
+	}
+}
+
+#define BIG_REC 3000	/* three of them make a commit span pages */
+
+/*
+ * A power loss in the last group commit wrote a later page of it (a record
+ * and the commit record) but not an earlier one (zeros): the commit is
+ * dropped whole with one warning naming the file and offset, everything
+ * before it is kept and the store takes appends afterwards.
+ */
+START_TEST(test_torn_commit_hole)
+{
+	static char big[3][BIG_REC];
+	char names[4][16], err[512], path[PATH_MAX], want[128];
+	struct segbuf b = { 0 };
+	struct rec r[4];
+	struct got g = { 0 };
+	struct store *s;
+	size_t c3;
+
+	sb_header(&b, "CMWALv02", 1);
+	make_recs(names, r, 0, 2);
+	sb_commit(&b, 1, r, 2);
+	make_recs(names, r, 2, 1);
+	sb_commit(&b, 1, r, 1);
+	for (int i = 0; i < 3; i++) {
+		memset(big[i], 'a' + i, BIG_REC);
+		r[i] = (struct rec){ big[i], BIG_REC };
+	}
+	make_recs(names, r + 3, 3, 1);
+	c3 = sb_commit(&b, 1, r, 4);
+	ck_assert_uint_lt(c3, 4096);
+	ck_assert_uint_gt(b.len, 8192);
+	memset(b.p + 4096, 0, 4096);	/* the second page never reached the disk */
+	sb_write(&b, 1);
+	seg_path(path, sizeof(path), 1);
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	check_recs(&g, 0, 3);
+	ck_assert_int_eq(g.warnings, 1);
+	ck_assert_msg(strstr(g.warn, path) != NULL, "warning: %s", g.warn);
+	snprintf(want, sizeof(want), "torn last group commit at byte offset %zu dropped", c3);
+	ck_assert_msg(strstr(g.warn, want) != NULL, "warning: %s", g.warn);
+	ck_assert_int_eq(file_size(path), (off_t)c3);
+	got_finish(&g);
+	append_n(s, 3, 4);
+	store_close(s);
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	check_recs(&g, 0, 7);
+	ck_assert_int_eq(g.warnings, 0);
+	got_finish(&g);
+	store_close(s);
+	free(b.p);
+}
+END_TEST
+
+/*
+ * Damage followed by a complete group commit: that commit was written
+ * after the damaged one was fsync'd, so acknowledged data is bad and
+ * recovery refuses, naming the file and the offset, cutting nothing.
+ */
+enum corrupt_kind { BAD_PAYLOAD, BAD_COMMIT_REC, BAD_HOLE, BAD_OTHER_GEN, BAD_NKINDS };
+
+START_TEST(test_corrupt_mid_commit)
+{
+	enum corrupt_kind kind = (enum corrupt_kind)_i;
+	char names[3][16], err[512], path[PATH_MAX], want[128];
+	struct segbuf b = { 0 };
+	struct rec r[3];
+	struct got g = { 0 };
+	struct store *s;
+	size_t c2, bad = 0;
+
+	sb_header(&b, "CMWALv02", 1);
+	make_recs(names, r, 0, 1);
+	sb_commit(&b, 1, r, 1);
+	make_recs(names, r, 1, 2);
+	c2 = sb_commit(&b, 1, r, 2);
+	make_recs(names, r, 3, 1);
+	sb_commit(&b, 1, r, 1);
+	make_recs(names, r, 4, 1);
+	sb_commit(&b, 1, r, 1);
+	switch (kind) {
+	case BAD_PAYLOAD:	/* rec-2 */
+		bad = c2 + STORE_WAL_REC_HDR + 5;
+		b.p[bad + STORE_WAL_REC_HDR + 1] ^= 0x10;
+		break;
+	case BAD_COMMIT_REC:
+		bad = c2 + 2 * (STORE_WAL_REC_HDR + 5);
+		b.p[bad + 12] ^= 0x01;
+		break;
+	case BAD_HOLE:
+		bad = c2;
+		memset(b.p + c2, 0, 2 * (STORE_WAL_REC_HDR + 5) + STORE_WAL_COMMIT_REC);
+		break;
+	case BAD_OTHER_GEN: {
+		/* A commit record copied from another segment. */
+		struct segbuf o = { 0 };
+		sb_header(&o, "CMWALv02", 7);
+		make_recs(names, r, 1, 2);
+		sb_commit(&o, 7, r, 2);
+		ck_assert_uint_eq(o.len, b.len - c2 - 2 * ONE_COMMIT(5) + STORE_WAL_SEG_HDR);
+		bad = c2 + 2 * (STORE_WAL_REC_HDR + 5);
+		memcpy(b.p + bad, o.p + o.len - STORE_WAL_COMMIT_REC, STORE_WAL_COMMIT_REC);
+		free(o.p);
+		break;
+	}
+	default:
+		ck_abort();
+	}
+	sb_write(&b, 1);
+	seg_path(path, sizeof(path), 1);
+
+	err[0] = '\0';
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), -EBADMSG);
+	ck_assert_msg(strstr(err, path) != NULL, "err: %s", err);
+	snprintf(want, sizeof(want), "corrupt at byte offset %zu: ", bad);
+	ck_assert_msg(strstr(err, want) != NULL, "err: %s", err);
+	ck_assert_msg(strstr(err, "acknowledged") != NULL, "err: %s", err);
+	ck_assert_int_eq(file_size(path), (off_t)b.len);	/* nothing cut */
+	ck_assert_uint_eq(g.n, 1);	/* rec-0's commit, before the damage */
+	ck_assert_int_eq(g.warnings, 0);
+	ck_assert_int_eq(store_append(s, "x", 1, &(uint64_t){ 0 }), -EINVAL);
+	got_finish(&g);
+	store_close(s);
+	free(b.p);
+}
+END_TEST
+
+/*
+ * More torn last commits, written by hand: records without their commit
+ * record, a torn record, a commit record torn off, garbage in place of the
+ * commit record. Each drops the last commit only.
+ */
+enum tornc_kind { TC_NO_COMMIT_REC, TC_CUT_RECORD, TC_CUT_COMMIT_REC, TC_GARBAGE_REC,
+	TC_NKINDS };
+
+START_TEST(test_torn_commit_kinds)
+{
+	enum tornc_kind kind = (enum tornc_kind)_i;
+	char names[3][16], err[512], path[PATH_MAX], want[128];
+	struct segbuf b = { 0 };
+	struct rec r[3];
+	struct got g = { 0 };
+	struct store *s;
+	size_t c2;
+
+	sb_header(&b, "CMWALv02", 1);
+	make_recs(names, r, 0, 2);
+	sb_commit(&b, 1, r, 2);
+	make_recs(names, r, 2, 3);
+	c2 = b.len;
+	switch (kind) {
+	case TC_NO_COMMIT_REC:
+		sb_records(&b, r, 3);
+		break;
+	case TC_CUT_RECORD:
+		sb_records(&b, r, 3);
+		b.len -= 2;
+		break;
+	case TC_CUT_COMMIT_REC:
+		sb_commit(&b, 1, r, 3);
+		b.len -= 5;
+		break;
+	case TC_GARBAGE_REC:
+		sb_commit(&b, 1, r, 3);
+		memset(b.p + b.len - STORE_WAL_COMMIT_REC, 0xa5, STORE_WAL_COMMIT_REC);
+		break;
+	default:
+		ck_abort();
+	}
+	sb_write(&b, 1);
+	seg_path(path, sizeof(path), 1);
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	check_recs(&g, 0, 2);
+	ck_assert_int_eq(g.warnings, 1);
+	snprintf(want, sizeof(want), "byte offset %zu dropped", c2);
+	ck_assert_msg(strstr(g.warn, want) != NULL, "warning: %s", g.warn);
+	ck_assert_int_eq(file_size(path), (off_t)c2);
+	got_finish(&g);
+	store_close(s);
+	free(b.p);
+}
+END_TEST
+
+/* Damage in a segment older than the newest is corruption, torn or not. */
+START_TEST(test_corrupt_older_segment)
+{
+	char names[2][16], err[512], path[PATH_MAX];
+	struct segbuf b = { 0 }, b2 = { 0 };
+	struct rec r[2];
+	struct got g = { 0 };
+	struct store *s;
+
+	sb_header(&b, "CMWALv02", 1);
+	make_recs(names, r, 0, 2);
+	sb_commit(&b, 1, r, 2);
+	make_recs(names, r, 2, 1);
+	sb_records(&b, r, 1);	/* a commit without its commit record */
+	sb_write(&b, 1);
+	sb_header(&b2, "CMWALv02", 2);
+	sb_write(&b2, 2);
+	seg_path(path, sizeof(path), 1);
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), -EBADMSG);
+	ck_assert_msg(strstr(err, path) != NULL, "err: %s", err);
+	ck_assert_msg(strstr(err, "older than the newest") != NULL, "err: %s", err);
+	got_finish(&g);
+	store_close(s);
+	free(b.p);
+	free(b2.p);
+}
+END_TEST
+
+/*
+ * A v01 segment (records, no commit records, as written before them) is
+ * still read, its torn tail dropped as before; new records go to a v02
+ * segment beside it.
+ */
+START_TEST(test_v1_segment)
+{
+	char names[3][16], err[512], path[PATH_MAX], hdr[8];
+	struct segbuf b = { 0 };
+	struct rec r[3];
+	struct got g = { 0 };
+	struct store *s;
+	int fd;
+
+	sb_header(&b, "CMWALv01", 1);
+	make_recs(names, r, 0, 3);
+	sb_records(&b, r, 3);
+	b.len -= 2;
+	sb_write(&b, 1);
+	seg_path(path, sizeof(path), 1);
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	check_recs(&g, 0, 2);
+	ck_assert_int_eq(g.warnings, 1);
+	ck_assert_msg(strstr(g.warn, "torn tail") != NULL, "warning: %s", g.warn);
+	got_finish(&g);
+	append_n(s, 2, 2);
+	store_close(s);
+
+	seg_path(path, sizeof(path), 2);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+	close(fd);
+	ck_assert_int_eq(memcmp(hdr, "CMWALv02", 8), 0);
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	check_recs(&g, 0, 4);
+	ck_assert_int_eq(g.warnings, 0);
+	got_finish(&g);
+	store_close(s);
+	free(b.p);
+}
+END_TEST
+
+/*
+ * Sequence numbers run 1, 2, 3, ... in each open store, and store_wait(n)
+ * returning 0 means every record up to n is durable: the lower seqs return
+ * 0 at once and are all recovered.
+ */
+START_TEST(test_seq_prefix)
+{
+	struct store *s;
+	struct got g = { 0 };
+	char err[512], buf[16], why[64];
+	uint64_t seq;
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	for (int i = 0; i < 50; i++) {
+		snprintf(buf, sizeof(buf), "rec-%d", i);
+		ck_assert_uint_eq(append_str(s, buf), (uint64_t)i + 1);
+	}
+	ck_assert_int_eq(store_wait(s, 50), 0);
+	for (uint64_t i = 1; i < 50; i++)
+		ck_assert_int_eq(store_wait(s, i), 0);
+	ck_assert_int_eq(store_failure(s, why, sizeof(why)), 0);
+	store_close(s);
+
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	check_recs(&g, 0, 50);
+	got_finish(&g);
+	ck_assert_int_eq(store_append(s, "again", 5, &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(store_wait(s, seq), 0);
+	store_close(s);
+}
+END_TEST
+
+/* The fake: recovery, seqs, shared commits, snapshots, stats. */
+START_TEST(test_fake_basic)
+{
+	struct store_stats st;
+	struct store *s;
+	struct got g = { 0 };
+	char err[128], why[64] = "untouched";
+	uint64_t seq, gen;
+
+	ck_assert_int_eq(store_open_fake(&s), 0);
+	ck_assert_int_eq(store_append(s, "x", 1, &seq), -EINVAL);	/* before recover */
+	ck_assert_int_eq(store_recover(s, on_snapshot, on_record, &g, on_warn, &g, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(g.n, 0);
+	ck_assert_int_eq(g.nsnap, 0);
+	ck_assert_int_eq(store_recover(s, NULL, NULL, NULL, NULL, NULL, err, sizeof(err)),
+	    -EINVAL);
+	ck_assert_int_eq(store_append(s, "x", 0, &seq), -EINVAL);
+	ck_assert_int_eq(store_append(s, "x", (size_t)LIMIT_RECORD_BYTES + 1, &seq), -E2BIG);
+	for (uint64_t i = 1; i <= 3; i++)
+		ck_assert_uint_eq(append_str(s, "abcde"), i);
+	ck_assert_int_eq(store_wait(s, 4), -EINVAL);
+	ck_assert_int_eq(store_wait(s, 3), 0);	/* one commit for all three */
+	ck_assert_int_eq(store_wait(s, 1), 0);
+	ck_assert_int_eq(store_wait(s, 2), 0);
+	store_get_stats(s, &st);
+	ck_assert_uint_eq(st.fsyncs, 1);
+	ck_assert_uint_eq(st.appended_records, 3);
+	ck_assert_uint_eq(st.appended_bytes, 15);
+	ck_assert_uint_eq(st.log_records, 3);
+	ck_assert_int_eq(st.failed, 0);
+
+	ck_assert_int_eq(store_snapshot_begin(s, &gen), 0);
+	ck_assert_uint_eq(gen, 2);
+	ck_assert_int_eq(store_wait(s, append_str(s, "after")), 0);
+	ck_assert_int_eq(store_snapshot_commit(s, gen, "SNAP", 4), 0);
+	ck_assert_int_eq(store_snapshot_commit(s, gen, "SNAP", 4), -EINVAL);
+	ck_assert_int_eq(store_snapshot_commit(s, gen + 1, "SNAP", 4), -EINVAL);
+	store_get_stats(s, &st);
+	ck_assert_uint_eq(st.log_records, 1);
+	ck_assert_uint_eq(st.log_bytes, STORE_WAL_REC_HDR + 5);
+	ck_assert_int_eq(store_failure(s, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "untouched");
+	store_close(s);
+	got_finish(&g);
+
+	/* store_fake_fail on a WAL store does nothing. */
+	ck_assert_int_eq(open_recover(&s, &g, err, sizeof(err)), 0);
+	store_fake_fail(s, STORE_FAULT_APPEND);
+	append_n(s, 0, 1);
+	store_close(s);
+	got_finish(&g);
+}
+END_TEST
+
+/*
+ * FSYNC: appends still queue, the next commit fails: every record not yet
+ * durable gets -EIO, the durable ones 0; later appends -EIO; NONE does not
+ * revive the store.
+ */
+START_TEST(test_fake_fsync_fault)
+{
+	struct store_stats st;
+	struct store *s;
+	char err[128], why[128];
+	uint64_t seq, gen;
+
+	ck_assert_int_eq(store_open_fake(&s), 0);
+	ck_assert_int_eq(store_recover(s, NULL, NULL, NULL, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_wait(s, append_str(s, "rec-0")), 0);
+	ck_assert_uint_eq(append_str(s, "rec-1"), 2);
+	store_fake_fail(s, STORE_FAULT_FSYNC);
+	ck_assert_uint_eq(append_str(s, "rec-2"), 3);
+	ck_assert_int_eq(store_failure(s, why, sizeof(why)), 0);
+	ck_assert_int_eq(store_wait(s, 2), -EIO);
+	ck_assert_int_eq(store_wait(s, 3), -EIO);
+	ck_assert_int_eq(store_wait(s, 2), -EIO);
+	ck_assert_int_eq(store_wait(s, 1), 0);
+	ck_assert_int_eq(store_append(s, "rec-3", 5, &seq), -EIO);
+	ck_assert_int_eq(store_snapshot_begin(s, &gen), -EIO);
+	store_get_stats(s, &st);
+	ck_assert_int_eq(st.failed, 1);
+	ck_assert_int_eq(store_failure(s, why, sizeof(why)), 1);
+	ck_assert_msg(strstr(why, "fsync") != NULL, "why: %s", why);
+	store_fake_fail(s, STORE_FAULT_NONE);
+	ck_assert_int_eq(store_append(s, "rec-3", 5, &seq), -EIO);
+	ck_assert_int_eq(store_wait(s, 3), -EIO);
+	store_close(s);
+}
+END_TEST
+
+/* APPEND: the append fails with -EIO and the store is failed. */
+START_TEST(test_fake_append_fault)
+{
+	struct store *s;
+	char err[128], why[128];
+	uint64_t seq;
+
+	ck_assert_int_eq(store_open_fake(&s), 0);
+	ck_assert_int_eq(store_recover(s, NULL, NULL, NULL, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_uint_eq(append_str(s, "rec-0"), 1);
+	ck_assert_int_eq(store_wait(s, 1), 0);
+	ck_assert_uint_eq(append_str(s, "rec-1"), 2);
+	store_fake_fail(s, STORE_FAULT_APPEND);
+	ck_assert_int_eq(store_append(s, "rec-2", 5, &seq), -EIO);
+	ck_assert_int_eq(store_failure(s, why, sizeof(why)), 1);
+	ck_assert_msg(strstr(why, "append") != NULL, "why: %s", why);
+	ck_assert_int_eq(store_wait(s, 2), -EIO);	/* not durable before the failure */
+	ck_assert_int_eq(store_wait(s, 1), 0);
+	store_fake_fail(s, STORE_FAULT_NONE);
+	ck_assert_int_eq(store_append(s, "rec-2", 5, &seq), -EIO);
+	store_close(s);
+	store_close(NULL);
+}
+END_TEST
+
+#define FAKE_THREADS 4
+
+/* Concurrent appenders and waiters on the fake: each commit covers a prefix. */
+START_TEST(test_fake_concurrent)
+{
+	struct conc_arg args[FAKE_THREADS];
+	pthread_t th[FAKE_THREADS];
+	struct store_stats st;
+	struct store *s;
+	char err[128];
+
+	ck_assert_int_eq(store_open_fake(&s), 0);
+	ck_assert_int_eq(store_recover(s, NULL, NULL, NULL, NULL, NULL, err, sizeof(err)), 0);
+	for (int i = 0; i < FAKE_THREADS; i++) {
+		args[i] = (struct conc_arg){ s, i, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, conc_main, &args[i]), 0);
+	}
+	for (int i = 0; i < FAKE_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].rc, 0);
+	}
+	store_get_stats(s, &st);
+	ck_assert_uint_eq(st.appended_records, FAKE_THREADS * CONC_PER_THREAD);
+	ck_assert_uint_le(st.fsyncs, FAKE_THREADS * CONC_PER_THREAD);
+	store_close(s);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
 	Suite *su = suite_create("store");
 	TCase *tc = tcase_create("wal");
+	TCase *fake = tcase_create("fake");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -806,13 +1383,26 @@ store_suite(void)
 	tcase_add_test(tc, test_concurrent);
 	tcase_add_loop_test(tc, test_torn_tail, 0, TORN_NKINDS);
 	tcase_add_test(tc, test_corrupt_early);
+	tcase_add_test(tc, test_torn_commit_hole);
+	tcase_add_loop_test(tc, test_corrupt_mid_commit, 0, BAD_NKINDS);
+	tcase_add_loop_test(tc, test_torn_commit_kinds, 0, TC_NKINDS);
+	tcase_add_test(tc, test_corrupt_older_segment);
+	tcase_add_test(tc, test_v1_segment);
+	tcase_add_test(tc, test_seq_prefix);
 	tcase_add_test(tc, test_gap);
 	tcase_add_test(tc, test_snapshot);
 	tcase_add_test(tc, test_snapshot_live);
 	tcase_add_test(tc, test_lock);
 	tcase_add_test(tc, test_write_failure);
 	tcase_add_test(tc, test_crash);
+	tcase_add_test(tc, test_fake_basic);
 	suite_add_tcase(su, tc);
+
+	tcase_set_timeout(fake, 60);
+	tcase_add_test(fake, test_fake_fsync_fault);
+	tcase_add_test(fake, test_fake_append_fault);
+	tcase_add_test(fake, test_fake_concurrent);
+	suite_add_tcase(su, fake);
 	return su;
 }
 
