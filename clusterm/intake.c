@@ -199,15 +199,18 @@ self_leave(const struct report *r, int kind, const char *reporter)
 
 /* The node a report is about, created when new, its report brought up to date. */
 static struct node *
-node_of(struct state *s, const struct report *r)
+node_of(struct state *s, const struct report *r, bool movable)
 {
 	char name[LIMIT_NODE_NAME_LEN + 1];
 	struct node *n;
 	char *old = NULL;
 	bool rename;
 
-	if (report_node_name(r, name, sizeof(name)) < 0)
-		return NULL;	/* validated before it was logged */
+	/* Validated before it was logged; a damaged record must not make a node "". */
+	if (r->label == NULL || !report_label_valid(r->label) ||
+	    (r->serial != NULL && r->serial[0] != '\0' && !report_label_valid(r->serial)) ||
+	    report_node_name(r, name, sizeof(name)) < 0)
+		return NULL;
 	n = inventory_get(s->inv, name);
 	if (n == NULL && inventory_add(s->inv, name, &n) < 0)
 		state_apply_oom("a node");
@@ -216,7 +219,9 @@ node_of(struct state *s, const struct report *r)
 	rename = r->name != NULL && (n->rep.name == NULL || strcmp(r->name, n->rep.name) != 0);
 	if (rename && n->rep.name != NULL && (old = strdup(n->rep.name)) == NULL)
 		state_apply_oom("a report");
-	if (inventory_set_report(s->inv, n, r) < 0)
+	/* A decoded operation's report is moved, not copied (recovery's hot path). */
+	if ((movable ? inventory_take_report(s->inv, n, (struct report *)r) :
+	    inventory_set_report(s->inv, n, r)) < 0)
 		state_apply_oom("a report");
 	if (rename) {
 		rebind(s, old);
@@ -237,8 +242,10 @@ clear_votes(struct state *s, struct node *n)
 static void
 apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struct report *r)
 {
+	/* Read the report before node_of(), which may take its strings over. */
 	bool alive = report_alive(r, o->kind), fresh = false;
-	struct node *n = node_of(s, r);
+	bool leave = self_leave(r, o->kind, o->reporter);
+	struct node *n = node_of(s, r, o->movable);
 	struct reporter *rep;
 
 	if (n == NULL)
@@ -250,7 +257,7 @@ apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struc
 		return;
 	}
 	rep = &s->reps[rid];
-	if (self_leave(r, o->kind, o->reporter)) {
+	if (leave) {
 		/* Rule 4: its own graceful leave; the votes of before are moot. */
 		clear_votes(s, n);
 		if (votes_record(n, rid, VOTE_GONE, o->seq, s->now, rep->counts, &fresh) < 0)

@@ -189,6 +189,31 @@ index_member(struct inventory *inv, struct node *n, const char *old_member)
 	return 0;
 }
 
+/* Puts tmp (taken over) in place of n's report and keeps the member index right. */
+static int
+install_report(struct inventory *inv, struct node *n, struct report *tmp)
+{
+	/*
+	 * A report without Node-Name (contiv's form, an operator's curl) keeps
+	 * the node's serf member: it says nothing about it.
+	 */
+	if (tmp->name == NULL && n->rep.name != NULL) {
+		tmp->name = n->rep.name;
+		n->rep.name = NULL;
+		report_finish(&n->rep);
+		n->rep = *tmp;
+		report_init(tmp);
+		return 0;
+	}
+	/* Drop the old index entry before its key string is freed. */
+	if (n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n)
+		strmap_del(inv->by_member, n->rep.name);
+	report_finish(&n->rep);
+	n->rep = *tmp;
+	report_init(tmp);
+	return index_member(inv, n, NULL);
+}
+
 int
 inventory_set_report(struct inventory *inv, struct node *n, const struct report *r)
 {
@@ -199,23 +224,13 @@ inventory_set_report(struct inventory *inv, struct node *n, const struct report 
 	rc = report_copy(&tmp, r);
 	if (rc < 0)
 		return rc;
-	/*
-	 * A report without Node-Name (contiv's form, an operator's curl) keeps
-	 * the node's serf member: it says nothing about it.
-	 */
-	if (tmp.name == NULL && n->rep.name != NULL) {
-		tmp.name = n->rep.name;
-		n->rep.name = NULL;
-		report_finish(&n->rep);
-		n->rep = tmp;
-		return 0;
-	}
-	/* Drop the old index entry before its key string is freed. */
-	if (n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n)
-		strmap_del(inv->by_member, n->rep.name);
-	report_finish(&n->rep);
-	n->rep = tmp;
-	return index_member(inv, n, NULL);
+	return install_report(inv, n, &tmp);
+}
+
+int
+inventory_take_report(struct inventory *inv, struct node *n, struct report *r)
+{
+	return install_report(inv, n, r);
 }
 
 int

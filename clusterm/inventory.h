@@ -106,6 +106,8 @@ int inventory_add(struct inventory *inv, const char *name, struct node **ret_nod
 
 /* Replaces the node's report (copied) and keeps the member index right. */
 int inventory_set_report(struct inventory *inv, struct node *n, const struct report *r);
+/* The same, taking r's strings over (r is left empty): no copy. -ENOMEM. */
+int inventory_take_report(struct inventory *inv, struct node *n, struct report *r);
 
 /*
  * Puts a whole node (taken over: its strings belong to the table afterwards,

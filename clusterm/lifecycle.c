@@ -226,8 +226,8 @@ check_nodes(struct state *s, const struct op_job_request *r, char *err, size_t e
 static int
 check_discovered(struct state *s, const struct op_job_request *r, char *err, size_t errlen)
 {
-	char names[LC_NAMES_TEXT] = "";
-	size_t len = 0, bad = 0;
+	char names[LC_NAMES_TEXT] = "", states[LC_NAMES_TEXT] = "";
+	size_t len = 0, slen = 0, bad = 0;
 
 	for (size_t i = 0; i < r->n; i++) {
 		struct node *n = inventory_get(s->inv, r->names[i]);
@@ -236,12 +236,16 @@ check_discovered(struct state *s, const struct op_job_request *r, char *err, siz
 		if (len < sizeof(names))
 			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
 			    bad ? " " : "", n->name);
+		if (slen < sizeof(states))
+			slen += (size_t)snprintf(states + slen, sizeof(states) - slen, "%s%s is %s",
+			    bad ? ", " : "", n->name, mon_state_name(n->state));
 		bad++;
 	}
 	if (bad == 0)
 		return 0;
+	/* contiv's sentence, then ours: which node is in which state. */
 	say(err, errlen, "one or more nodes are not in discovered state, please check their "
-	    "network reachability. Non-discovered nodes: [%s]", names);
+	    "network reachability. Non-discovered nodes: [%s] (%s)", names, states);
 	return -EPERM;
 }
 
@@ -823,6 +827,14 @@ lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret
 	if (r->nnodes > LC_MAX_NODES || r->naddrs > LC_MAX_NODES) {
 		say(err, errlen, "more than %d nodes in one request", LC_MAX_NODES);
 		return -EINVAL;
+	}
+	{
+		/* The request's own extra vars must be a JSON object: 400, nothing logged. */
+		char *vars = NULL;
+		rc = ansible_merge_extra_vars(r->extra_vars, NULL, NULL, &vars, err, errlen);
+		free(vars);
+		if (rc < 0)
+			return rc;
 	}
 	j->op = r->op;
 	j->names = r->op == JOB_OP_DISCOVER ? r->addrs : r->nodes;

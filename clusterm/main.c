@@ -397,7 +397,7 @@ main(int argc, char **argv)
 	log_info("state %s: %zu nodes, %zu jobs recovered", m.conf.state_dir,
 	    inventory_count(m.state->inv), m.state->njobs);
 	if (lifecycle_start(m.state, &m.conf.ansible, m.conf.state_dir, m.conf.max_jobs,
-	    false, &m.lc) < 0) {
+	    m.conf.queue_jobs, &m.lc) < 0) {
 		log_error("%s/jobs: cannot start the job runner", m.conf.state_dir);
 		goto out_state;
 	}

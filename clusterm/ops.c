@@ -296,6 +296,7 @@ decode_reports(struct arena *a, const msgpack_object *f, struct op *op)
 	}
 	r->reports = a->reports;
 	r->n = a->nreports;
+	r->movable = true;
 	return 0;
 }
 

@@ -59,6 +59,8 @@ struct op_reports {
 	int kind;			/* enum report_kind of report_json.h */
 	const struct report *reports;
 	size_t n;
+	/* A decoded operation's reports may be taken over by the apply step. */
+	bool movable;
 };
 
 struct op_job_request {

@@ -314,7 +314,8 @@ state_submit(struct state *s, struct op *op)
 	pthread_mutex_lock(&s->append_mu);
 	if (s->failed) {
 		snprintf(op->res.err, sizeof(op->res.err), "the store refuses writes after an "
-		    "earlier failure (%s); restart clusterm to recover from disk", s->fail_why);
+		    "earlier failure (%.200s); restart clusterm to recover from disk",
+		    s->fail_why);
 		pthread_mutex_unlock(&s->append_mu);
 		return -EIO;
 	}

@@ -54,11 +54,14 @@ grow(struct vote_table *t)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < cap; i++)
 		v[i].rid = VOTE_NO_REPORTER;
-	t->slots = v;
-	for (uint32_t i = 0, ocap = t->cap; i < ocap; i++)
-		if (old[i].rid != VOTE_NO_REPORTER)
-			put_slot(t, &old[i]);
-	t->cap = cap;
+	{
+		uint32_t ocap = t->cap;
+		t->slots = v;
+		t->cap = cap;
+		for (uint32_t i = 0; i < ocap; i++)
+			if (old[i].rid != VOTE_NO_REPORTER)
+				put_slot(t, &old[i]);
+	}
 	free(old);
 	return 0;
 }
