@@ -1,6 +1,8 @@
 /* contiv clusterm's read endpoints, in its exact JSON shapes. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@
 static cJSON *
 contiv_node(const struct node *n)
 {
-	cJSON *o = cJSON_CreateObject(), *mon, *inv, *cfg;
+	cJSON *o = cJSON_CreateObject(), *mon, *inv, *cfg, *vars;
 
 	if (o == NULL)
 		return NULL;
@@ -40,7 +42,11 @@ contiv_node(const struct node *n)
 	cJSON_AddStringToObject(cfg, "inventory_name", n->name);
 	cJSON_AddStringToObject(cfg, "host_group", n->host_group ? n->host_group : "");
 	cJSON_AddStringToObject(cfg, "ssh_address", n->rep.addr ? n->rep.addr : "");
-	if (cJSON_AddObjectToObject(cfg, "inventory_vars") == NULL) {
+	/* The host vars contiv gives a node at discovery, as in our inventories. */
+	vars = cJSON_AddObjectToObject(cfg, "inventory_vars");
+	if (vars == NULL ||
+	    cJSON_AddStringToObject(vars, "node_name", n->name) == NULL ||
+	    cJSON_AddStringToObject(vars, "node_addr", n->rep.addr ? n->rep.addr : "") == NULL) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -60,7 +66,8 @@ get_info_node(struct http_req *req)
 		out = contiv_node(n);
 	pthread_rwlock_unlock(&m->state->lock);
 	if (n == NULL) {
-		http_reply_error(req, 404, "node with name %s doesn't exist", req->params[0]);
+		http_reply_error(req, 404, "node with name or address \"%.128s\" doesn't exists",
+		    req->params[0]);
 		return;
 	}
 	http_reply_json(req, 200, out);
@@ -106,6 +113,184 @@ post_discover(struct http_req *req)
 	api_lifecycle_post(req, JOB_OP_DISCOVER, 200);
 }
 
+/*
+ * Keys of contiv's request struct that a body may carry where they do not
+ * apply: its Go client always sends the whole struct. Each is logged the
+ * first time an endpoint sees it, then silently ignored.
+ */
+struct ignored_key {
+	const char *key;
+	atomic_bool logged;
+};
+
+static struct ignored_key globals_ignored[] = {
+	{ "nodes", false }, { "addrs", false }, { "host_group", false }, { "job", false },
+	{ "monitor_event", false },
+};
+static struct ignored_key config_ignored[] = {
+	{ "serf", false }, { "inventory", false }, { "manager", false },
+	{ "monitor_event", false },
+};
+
+/* Whether key is one of tab's; logs it on its first sighting. */
+static bool
+ignored(struct ignored_key *tab, size_t n, const char *endpoint, const char *key)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(tab[i].key, key) != 0)
+			continue;
+		if (!atomic_exchange(&tab[i].logged, true))
+			log_warn("%s: key %s of contiv's request is not used here, ignored "
+			    "(said once)", endpoint, key);
+		return true;
+	}
+	return false;
+}
+
+static bool
+blank(const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	return *s == '\0';
+}
+
+/*
+ * The text of the globals a POST /globals body sets, into *ret (malloc'd,
+ * the caller frees): extra_vars as JSON text (contiv) or an object. An
+ * absent, null or blank extra_vars is "not set", which for the globals is
+ * their default, {} (contiv's DefaultValidJSON). 0, -EINVAL with err, or
+ * -ENOMEM.
+ */
+static int
+globals_text(const char *text, size_t len, char **ret, char *err, size_t errlen)
+{
+	cJSON *body = cJSON_ParseWithLength(text, len), *obj = NULL;
+	const cJSON *it, *ev = NULL;
+	char *out;
+	int rc = -EINVAL;
+
+	if (!cJSON_IsObject(body)) {
+		snprintf(err, errlen, "body must be a JSON object, {\"extra_vars\": "
+		    "\"<JSON text>\"}");
+		goto out;
+	}
+	cJSON_ArrayForEach(it, body) {
+		if (strcmp(it->string, "extra_vars") == 0)
+			ev = it;
+		else if (!ignored(globals_ignored, sizeof(globals_ignored) /
+		    sizeof(globals_ignored[0]), "POST /globals", it->string)) {
+			snprintf(err, errlen, "unknown key %.64s: the body is {\"extra_vars\": "
+			    "\"<JSON text>\"}", it->string);
+			goto out;
+		}
+	}
+	if (ev == NULL || cJSON_IsNull(ev) || (cJSON_IsString(ev) && blank(ev->valuestring)))
+		obj = cJSON_CreateObject();
+	else if (cJSON_IsString(ev))
+		obj = cJSON_Parse(ev->valuestring);
+	else if (cJSON_IsObject(ev))
+		obj = cJSON_Duplicate(ev, 1);
+	else {
+		snprintf(err, errlen, "\"extra_vars\" should be a valid json: extra_vars "
+		    "must be a JSON object or its text");
+		goto out;
+	}
+	if (!cJSON_IsObject(obj)) {
+		snprintf(err, errlen, "\"extra_vars\" should be a valid json: extra_vars "
+		    "%s", obj == NULL ? "is not valid JSON" : "must hold a JSON object");
+		goto out;
+	}
+	if ((out = cJSON_PrintUnformatted(obj)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	*ret = out;
+	rc = 0;
+out:
+	cJSON_Delete(obj);
+	cJSON_Delete(body);
+	return rc;
+}
+
+/*
+ * A POST /config body as {"ansible": {...}} for conf_ansible_apply, into
+ * *ret (malloc'd, the caller frees). The configuration is the body or its
+ * "config" member (contiv's clusterctl wraps it so, beside monitor_event).
+ * Its serf, inventory, manager and monitor_event are not ours, ignored; an
+ * ansible string key holding "" is not set (contiv sends every field, ""
+ * when unset). Anything else, unknown keys and wrong types, is left for
+ * conf_ansible_apply to refuse by name.
+ * 0, -EINVAL with err, or -ENOMEM.
+ */
+static int
+config_body(const char *text, size_t len, char **ret, char *err, size_t errlen)
+{
+	cJSON *in = cJSON_ParseWithLength(text, len), *out = NULL, *conf;
+	const cJSON *it, *wrap;
+	char *res;
+	int rc = -EINVAL;
+
+	if (!cJSON_IsObject(in)) {
+		snprintf(err, errlen, "\"config\" should be a valid json: the body must be a "
+		    "JSON object, {\"ansible\": {...}} or {\"config\": {...}}");
+		goto out;
+	}
+	conf = in;
+	if ((wrap = cJSON_GetObjectItemCaseSensitive(in, "config")) != NULL) {
+		if (!cJSON_IsObject(wrap)) {
+			snprintf(err, errlen, "config: expected an object");
+			goto out;
+		}
+		cJSON_ArrayForEach(it, in) {
+			if (it != wrap && !ignored(config_ignored, sizeof(config_ignored) /
+			    sizeof(config_ignored[0]), "POST /config", it->string)) {
+				snprintf(err, errlen, "%.64s: unknown key beside config",
+				    it->string);
+				goto out;
+			}
+		}
+		conf = (cJSON *)wrap;
+	}
+	if ((out = cJSON_CreateObject()) == NULL)
+		goto oom;
+	cJSON_ArrayForEach(it, conf) {
+		cJSON *copy;
+
+		if (ignored(config_ignored, sizeof(config_ignored) / sizeof(config_ignored[0]),
+		    "POST /config", it->string))
+			continue;
+		if ((copy = cJSON_Duplicate(it, 1)) == NULL)
+			goto oom;
+		if (strcmp(it->string, "ansible") == 0 && cJSON_IsObject(copy)) {
+			for (cJSON *v = copy->child, *next; v != NULL; v = next) {
+				char path[128];
+
+				next = v->next;
+				/* A key too long for path is no key of ours: left to refuse. */
+				if (cJSON_IsString(v) && v->valuestring[0] == '\0' &&
+				    (size_t)snprintf(path, sizeof(path), "ansible.%s",
+				    v->string) < sizeof(path) && conf_ansible_string_key(path))
+					cJSON_Delete(cJSON_DetachItemViaPointer(copy, v));
+			}
+		}
+		cJSON_AddItemToObject(out, it->string, copy);
+	}
+	if ((res = cJSON_PrintUnformatted(out)) == NULL)
+		goto oom;
+	*ret = res;
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory");
+	rc = -ENOMEM;
+out:
+	cJSON_Delete(out);
+	cJSON_Delete(in);
+	return rc;
+}
+
 /* {"extra_vars": {...}} with the globals parsed, as contiv answers. */
 static cJSON *
 globals_json(struct state *s)
@@ -136,30 +321,14 @@ static void
 post_globals(struct http_req *req)
 {
 	struct manager *m = req->ctx;
-	cJSON *body, *ev, *obj = NULL;
 	char *text = NULL, err[512];
 	int rc;
 
 	if (http_read_body(req) < 0)
 		return;
-	body = cJSON_ParseWithLength(req->body, req->len);
-	ev = cJSON_GetObjectItemCaseSensitive(body, "extra_vars");
-	if (cJSON_IsString(ev))
-		obj = cJSON_Parse(ev->valuestring);
-	else if (cJSON_IsObject(ev))
-		obj = cJSON_Duplicate(ev, 1);
-	if (!cJSON_IsObject(body) || !cJSON_IsObject(obj) || cJSON_GetArraySize(body) != 1) {
-		cJSON_Delete(body);
-		cJSON_Delete(obj);
-		http_reply_error(req, 400, "body must be {\"extra_vars\": <a JSON object or its "
-		    "text>}");
-		return;
-	}
-	text = cJSON_PrintUnformatted(obj);
-	cJSON_Delete(obj);
-	cJSON_Delete(body);
-	if (text == NULL) {
-		http_reply_error(req, 500, "out of memory");
+	rc = globals_text(req->body, req->len, &text, err, sizeof(err));
+	if (rc < 0) {
+		http_reply_error(req, rc == -ENOMEM ? 500 : 400, "%s", err);
 		return;
 	}
 	rc = lifecycle_set_globals(m->state, text, api_actor(req), err, sizeof(err));
@@ -235,12 +404,13 @@ post_config(struct http_req *req)
 		http_reply_error(req, 500, "out of memory");
 		return;
 	}
-	/* contiv's clusterctl wraps the file as {"config": {...}}. */
-	cJSON *in = cJSON_ParseWithLength(req->body, req->len);
-	cJSON *inner = cJSON_GetObjectItemCaseSensitive(in, "config");
-	char *body = cJSON_IsObject(inner) && cJSON_GetArraySize(in) == 1 ?
-	    cJSON_PrintUnformatted(inner) : NULL;
-	cJSON_Delete(in);
+	char *body = NULL;
+	rc = config_body(req->body, req->len, &body, err, sizeof(err));
+	if (rc < 0) {
+		http_reply_error(req, rc == -ENOMEM ? 500 : 400, "%s", err);
+		free(a);
+		return;
+	}
 	pthread_rwlock_rdlock(&m->state->lock);
 	rc = lifecycle_effective_conf(m->lc, a, err, sizeof(err));
 	pthread_rwlock_unlock(&m->state->lock);
@@ -347,12 +517,13 @@ get_info_job(struct http_req *req)
 		out = contiv_job(m, j);
 	pthread_rwlock_unlock(&m->state->lock);
 	if (!valid) {
-		http_reply_error(req, 400, "invalid job label %.64s: active, last or an id",
-		    req->params[0]);
+		http_reply_error(req, 400, "Invalid or empty job label specified: \"%.64s\" "
+		    "(active, last or a job id)", req->params[0]);
 		return;
 	}
 	if (out == NULL) {
-		http_reply_error(req, 404, "info for %.64s job doesn't exist", req->params[0]);
+		http_reply_error(req, 404, "info for \"%.64s\" job doesn't exist",
+		    req->params[0]);
 		return;
 	}
 	http_reply_json(req, 200, out);
@@ -371,8 +542,14 @@ get_info_logs(struct http_req *req)
 	if (j != NULL)
 		id = j->id;
 	pthread_rwlock_unlock(&m->state->lock);
-	if (!valid || j == NULL) {
-		http_reply_error(req, valid ? 404 : 400, "no job %.64s", req->params[0]);
+	if (!valid) {
+		http_reply_error(req, 400, "Invalid or empty job label specified: \"%.64s\" "
+		    "(active, last or a job id)", req->params[0]);
+		return;
+	}
+	if (j == NULL) {
+		http_reply_error(req, 404, "info for \"%.64s\" job doesn't exist",
+		    req->params[0]);
 		return;
 	}
 	api_job_log(req, id, false);

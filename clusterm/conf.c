@@ -157,6 +157,12 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    c->cert_file[0] ? "tls.key_file" : "tls.cert_file");
 		return -EINVAL;
 	}
+	/* Asked for and not possible: refused rather than silently not checked. */
+	if (c->reporter_from_cert && (c->cert_file[0] == '\0' || c->ca_file[0] == '\0')) {
+		snprintf(err, errlen, "auth.reporter_from_cert: needs mutual TLS "
+		    "(tls.cert_file, tls.key_file and tls.ca_file)");
+		return -EINVAL;
+	}
 	if (c->tokens_file[0] != '\0' && access(c->tokens_file, R_OK) != 0) {
 		snprintf(err, errlen, "auth.tokens_file: %s: %s", c->tokens_file,
 		    strerror(errno));

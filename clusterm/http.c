@@ -25,6 +25,8 @@
 #define HTTP_THREADS_DEFAULT	128
 #define HTTP_REQUEST_TIMEOUT_MS	"5000"
 #define HTTP_KEEPALIVE_MS	"5000"
+/* Unread body bytes over max_body that a refusal still reads and drops. */
+#define HTTP_DRAIN_SLACK	((size_t)1024 * 1024)
 
 struct http_server {
 	struct mg_context *mg;
@@ -53,15 +55,27 @@ reason(int status)
 	}
 }
 
-/* Whether the request has body bytes that nobody has read. */
+/*
+ * Whether a reply must close the connection because of the body nobody has
+ * read. civetweb would read and drop it before the next request, on this
+ * worker thread, however long it is. A declared length up to
+ * HTTP_DRAIN_SLACK over the limit is left to that (a client that sends its
+ * body without waiting then gets the reply rather than a reset); a longer
+ * one, a chunked one and one of unknown length are not read at all.
+ */
 static bool
-body_unread(struct http_req *req)
+close_unread(struct http_req *req)
 {
+	struct http_server *h = mg_get_user_data(mg_get_context(req->conn));
 	const struct mg_request_info *ri = mg_get_request_info(req->conn);
 
 	if (req->body_read)
 		return false;
-	return ri->content_length > 0 || http_header(req, "Transfer-Encoding") != NULL;
+	if (http_header(req, "Transfer-Encoding") != NULL)
+		return true;
+	if (ri->content_length < 0)	/* civetweb reads it until the peer closes */
+		return strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+	return ri->content_length > (long long)(h->o.max_body + HTTP_DRAIN_SLACK);
 }
 
 void
@@ -69,13 +83,11 @@ http_reply_text(struct http_req *req, int status, const char *ctype, const char 
     size_t len)
 {
 	/*
-	 * A refusal sent before the body was read (401, 403, 413, ...) closes
-	 * the connection. A "Connection: close" header alone does not do it:
-	 * civetweb would then read and discard the whole declared body on this
-	 * worker thread before closing. mg_disable_connection_keep_alive()
-	 * sets civetweb's must_close flag, which skips that.
+	 * A "Connection: close" header alone does not close: civetweb would
+	 * still read the whole declared body first. Its must_close flag, set
+	 * by mg_disable_connection_keep_alive(), makes it close unread.
 	 */
-	bool close_conn = body_unread(req);
+	bool close_conn = close_unread(req);
 
 	if (close_conn)
 		mg_disable_connection_keep_alive(req->conn);

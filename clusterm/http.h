@@ -71,8 +71,10 @@ void http_stop(struct http_server *h);
 /*
  * Reads the JSON body, enforcing the media type (415) and max_body (413).
  * On failure the error reply has been sent and -1 is returned. A reply sent
- * while (part of) a body is unread closes the connection afterwards, so a
- * refused upload is never read.
+ * while a body is unread that is chunked, of unknown length or more than
+ * 1 MiB over the limit closes the connection, so such an upload is never
+ * read; a shorter one is read and dropped (the client then gets the reply
+ * even if it sends its body without waiting for one).
  */
 int http_read_body(struct http_req *req);
 

@@ -808,8 +808,13 @@ start_job(struct lifecycle *lc, uint64_t id, char *err, size_t errlen)
 	if (rc < 0)
 		say(err, errlen, "the job runner refused it: %s", strerror(-rc));
 out:
-	for (size_t i = 0; i < 3; i++)
-		ansible_cmd_finish(&cmds[i]);
+	/* Submitted, the runner removes the extra-vars files; else they go now. */
+	for (size_t i = 0; i < 3; i++) {
+		if (rc < 0)
+			ansible_cmd_discard(&cmds[i]);
+		else
+			ansible_cmd_finish(&cmds[i]);
+	}
 	plan_finish(&p);
 	free(conf);
 	return rc;

@@ -50,8 +50,11 @@ int store_open(const char *state_dir, struct store **ret, char *err, size_t errl
  * commit missing while a later one made it) drops that whole commit, whose
  * records were never acknowledged: the file is truncated where the commit
  * began and one sentence naming the file and offset goes to warn. Damage
- * followed by a complete group commit (acknowledged data is bad), or in an
- * older segment, returns -EBADMSG with err naming the file and byte offset.
+ * in a commit that a later one followed (a complete commit after the
+ * damage, or the damaged commit's own commit record intact with more
+ * written after it: acknowledged data is bad), or in an older segment,
+ * returns -EBADMSG with err naming the file and byte offset; nothing is
+ * cut.
  * Must be called once, before the first append.
  */
 int store_recover(struct store *s, store_visit_fn on_snapshot, store_visit_fn on_record,

@@ -789,16 +789,19 @@ read_commit(const unsigned char *p, size_t size, size_t off, uint64_t gen, size_
 }
 
 /*
- * Whether a complete group commit of segment gen begins after the bad
- * frame at bad: a good commit record whose records, from where it says they
- * begin (after bad) up to it, all check out. Such a commit was written
- * only after the one holding bad was fsync'd and acknowledged, so the
- * damage is corruption, not a torn write. Only runs on a damaged newest
- * segment: one memmem(3) scan, a CRC per mark found, the records of each
- * good commit record once. *ret_off: where that commit begins.
+ * Whether the group commit that begins at cstart and is bad at bad was
+ * followed by another one, so that it was fsync'd and acknowledged (the
+ * committer writes a commit only after the one before it is durable) and
+ * its damage is corruption, not a torn write. Either a complete commit
+ * begins after bad (a good commit record whose records, from where it says
+ * they begin up to it, all check out), or the damaged commit's own commit
+ * record is there with more written after it. Only runs on a damaged
+ * newest segment: one memmem(3) scan, a CRC per mark found, the records of
+ * each good commit record once. *ret_off: where the later commit begins.
  */
 static bool
-later_commit(const unsigned char *p, size_t size, uint64_t gen, size_t bad, size_t *ret_off)
+later_commit(const unsigned char *p, size_t size, uint64_t gen, size_t cstart, size_t bad,
+    size_t *ret_off)
 {
 	unsigned char mark[4];
 	size_t o = bad + 1, end, start;
@@ -811,8 +814,16 @@ later_commit(const unsigned char *p, size_t size, uint64_t gen, size_t bad, size
 		if (size - o < STORE_WAL_COMMIT_REC)
 			break;
 		len = get_le64(p + o + 16);
-		if (crc32c(0, p + o + 8, STORE_WAL_COMMIT_REC - 8) == get_le32(p + o + 4) &&
-		    get_le64(p + o + 8) == gen && len > 0 && len < o - bad) {
+		if (crc32c(0, p + o + 8, STORE_WAL_COMMIT_REC - 8) != get_le32(p + o + 4) ||
+		    get_le64(p + o + 8) != gen) {
+			o++;
+			continue;
+		}
+		if (len == o - cstart && size - o > STORE_WAL_COMMIT_REC) {
+			*ret_off = o + STORE_WAL_COMMIT_REC;
+			return true;
+		}
+		if (len > 0 && len < o - bad) {
 			start = o - (size_t)len;
 			if (read_commit(p, o + STORE_WAL_COMMIT_REC, start, gen, &end) == NULL &&
 			    end == o) {
@@ -862,10 +873,10 @@ bad:
 		    "segment older than the newest (acknowledged data)", w->dir, name, end, why);
 		return -EBADMSG;
 	}
-	if (later_commit(m->p, m->size, gen, end, &later)) {
+	if (later_commit(m->p, m->size, gen, start, end, &later)) {
 		set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset %zu: %s, and the "
-		    "complete group commit at byte offset %zu after it shows the damaged data "
-		    "was acknowledged", w->dir, name, end, why, later);
+		    "later group commit at byte offset %zu shows the damaged data was "
+		    "acknowledged", w->dir, name, end, why, later);
 		return -EBADMSG;
 	}
 	r = drop_tail(w, m, name, start);

@@ -37,7 +37,9 @@
  * Every store_recover() starts a new segment, so only the newest segment
  * can end in a torn commit: damage anywhere in its last group commit drops
  * that whole commit (nothing in it was acknowledged). Damage followed by a
- * complete group commit, or in an older segment, is corruption.
+ * complete group commit, or in a commit whose own commit record is intact
+ * with more written after it (the next commit was begun, so this one had
+ * been fsync'd), or in an older segment, is corruption.
  */
 #ifndef STORE_WAL_H
 #define STORE_WAL_H

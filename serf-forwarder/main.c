@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -242,6 +243,12 @@ open_spool(struct ctx *c, bool quiet_busy, struct spool **ret, struct seen **ret
 	    c->deadline_ms - c->reserve_ms, on_absorbed, seen, &n, &compacted);
 	if (r < 0 && r != -EAGAIN)
 		goto fail;
+	if (spool_ncorrupt(sp) > 0)
+		log_warn("spool %s: %zu unusable files moved from incoming/ to %s/corrupt "
+		    "(the last: %s)", c->cfg.spool_dir, spool_ncorrupt(sp), c->cfg.spool_dir,
+		    spool_last_aside(sp));
+	else if (spool_last_aside(sp)[0] != '\0')
+		log_warn("spool %s: %s", c->cfg.spool_dir, spool_last_aside(sp));
 	if (n > 0 || r == -EAGAIN)
 		log_debug("spool %s: %zu batches moved from incoming/ into the queue%s%s",
 		    c->cfg.spool_dir, n, compacted ? " (compacted)" : "",
@@ -360,6 +367,113 @@ oom:
 }
 
 /*
+ * An epoch of this run alone, for batches posted without the spool: a new
+ * one every run, so clusterm neither drops such a batch as a duplicate of
+ * a spooled one nor mistakes it for one.
+ */
+static const char *
+direct_epoch(void)
+{
+	static char epoch[LIMIT_EPOCH_LEN + 1];
+	unsigned char rnd[12];
+	size_t got = 0, n;
+
+	if (epoch[0] != '\0')
+		return epoch;
+	while (got < sizeof(rnd)) {
+		ssize_t k = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	if (got < sizeof(rnd)) {
+		/* No random source: time and pid still differ from run to run. */
+		long long v = fsio_now_ms() ^ ((long long)getpid() << 40);
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)(v >> (8 * (i % 8)));
+	}
+	n = (size_t)snprintf(epoch, sizeof(epoch), "direct-");
+	for (size_t i = 0; i < sizeof(rnd) && n + 2 < sizeof(epoch); i++, n += 2)
+		snprintf(epoch + n, 3, "%02x", rnd[i]);
+	return epoch;
+}
+
+/*
+ * Posts ch without the spool (which could not be opened or could not take
+ * it), numbered in direct_epoch(). Nothing is kept back for a spool write.
+ * 0 with res filled, or -ENOMEM.
+ */
+static int
+post_direct(struct ctx *c, struct batch *ch, struct deliver_result *res)
+{
+	static unsigned long long seq;
+	struct deliver_opts o = c->dopts;
+	char *body;
+	int r;
+
+	snprintf(ch->epoch, sizeof(ch->epoch), "%s", direct_epoch());
+	ch->seq = ++seq;
+	if ((body = batch_json(ch)) == NULL)
+		return -ENOMEM;
+	o.reserve_ms = 0;
+	r = deliver_post(&o, deliver_path(ch->kind), body, strlen(body), ch->reporter,
+	    ch->epoch, ch->seq, res);
+	free(body);
+	return r;
+}
+
+/*
+ * The spool cannot take chunks[from..] (spool_why says why, naming the
+ * spool): posts them directly. Returns the exit code and logs one line:
+ * 0 when all went, 3 when some were rejected or members left out, 2 when
+ * a chunk could neither be delivered nor spooled.
+ */
+static int
+event_direct(struct ctx *c, const char *event, const char *self, struct batch *chunks,
+    size_t nchunks, size_t from, size_t nmembers, size_t nbad, const char *spool_why)
+{
+	size_t delivered = 0, rejected = 0, lost = 0;
+	long accepted = 0, duplicates = 0;
+	char url[256] = "", err[1024] = "";
+
+	for (size_t i = from; i < nchunks; i++) {
+		struct deliver_result res = { .st = DELIVER_RETRY };
+
+		if (lost > 0 || post_direct(c, &chunks[i], &res) < 0) {
+			if (lost == 0)
+				snprintf(err, sizeof(err), "out of memory");
+			lost += chunks[i].n;
+		} else if (res.st == DELIVER_OK) {
+			delivered += chunks[i].n;
+			accepted += res.accepted > 0 ? res.accepted : 0;
+			duplicates += res.duplicates > 0 ? res.duplicates : 0;
+			snprintf(url, sizeof(url), "%s", res.url);
+		} else if (res.st == DELIVER_REJECTED) {
+			rejected += chunks[i].n;
+			log_error("%s from %s: %zu reports REJECTED (not saved: %s): %.1000s", event,
+			    self, chunks[i].n, spool_why, res.err);
+		} else {
+			lost += chunks[i].n;
+			snprintf(err, sizeof(err), "%s", res.err);
+		}
+		deliver_result_finish(&res);
+	}
+	if (lost > 0) {
+		log_error("%s from %s: %zu members, %zu left out -> could neither deliver nor "
+		    "spool %zu reports: %s; delivery: %s", event, self, nmembers, nbad, lost,
+		    spool_why, err);
+		return EXIT_FAIL;
+	}
+	log_info("%s from %s: %zu members, %zu sent, %zu left out -> delivered%s%s without "
+	    "the spool (%s) (epoch %s, accepted %ld, duplicates %ld)", event, self, nmembers,
+	    delivered + rejected, nbad, url[0] ? " to " : "", url, spool_why, direct_epoch(),
+	    accepted, duplicates);
+	return rejected > 0 || nbad > 0 ? EXIT_REJECTED : 0;
+}
+
+/*
  * The spool stayed locked past the bound (or, locked, incoming/ could not
  * be emptied in time): writes the batch (in chunks) to incoming/, for the
  * next run that holds the lock to number and queue. No update is
@@ -370,28 +484,31 @@ spool_aside(struct ctx *c, const char *event, const char *self, struct batch *b,
     size_t nmembers, size_t nbad, bool behind)
 {
 	struct batch *chunks = NULL;
-	size_t nchunks = 0, written = 0;
-	int r = 0;
+	size_t nchunks = 0, written = 0, i;
+	char why[PATH_MAX + 256];
+	int r = 0, rc;
 
 	if (split_batch(b, &chunks, &nchunks) < 0) {
 		log_error("%s: out of memory", event);
 		return EXIT_FAIL;
 	}
-	for (size_t i = 0; i < nchunks && r == 0; i++) {
-		r = spool_incoming_write(c->cfg.spool_dir, &chunks[i]);
-		if (r == 0)
-			written += chunks[i].n;
+	for (i = 0; i < nchunks; i++) {
+		if ((r = spool_incoming_write(c->cfg.spool_dir, &chunks[i])) < 0)
+			break;
+		written += chunks[i].n;
 	}
-	for (size_t i = 0; i < nchunks; i++)
-		batch_finish(&chunks[i]);
-	free(chunks);
 	if (r < 0) {
-		log_error("%s from %s: %zu members, %zu left out -> LOST %zu: could not write "
-		    "%s/incoming (%s) after: %s", event, self, nmembers, nbad,
-		    b->n - written, c->cfg.spool_dir, strerror(-r), behind ?
-		    "older batches were still there" : "the spool was locked past the bound");
-		return EXIT_FAIL;
+		/* Out of order with what waits in the spool, but not lost. */
+		snprintf(why, sizeof(why), "spool %s: cannot write incoming/: %s, after %s",
+		    c->cfg.spool_dir, strerror(-r), behind ? "older batches were still there" :
+		    "the spool was locked past the bound");
+		rc = event_direct(c, event, self, chunks, nchunks, i, nmembers, nbad, why);
 	}
+	for (size_t k = 0; k < nchunks; k++)
+		batch_finish(&chunks[k]);
+	free(chunks);
+	if (r < 0)
+		return rc;
 	log_info("%s from %s: %zu members, %zu sent, %zu left out -> spooled to %s/incoming "
 	    "(%s; the next run queues it)", event, self, nmembers, written, nbad,
 	    c->cfg.spool_dir, behind ? "behind older batches there the time bound left "
@@ -480,8 +597,19 @@ cmd_event(struct ctx *c)
 		goto out;
 	}
 	if (r < 0) {
-		log_error("%s: %zu members neither delivered nor spooled", event, b.n);
-		rc = EXIT_FAIL;
+		/* open_spool logged the spool's path and error. */
+		char sw[PATH_MAX + 64];
+
+		snprintf(sw, sizeof(sw), "spool %s: %s", c->cfg.spool_dir, strerror(-r));
+		if (split_batch(&b, &chunks, &nchunks) < 0)
+			goto oom;
+		if (nchunks == 0) {
+			log_info("%s from %s: %zu members, %zu left out -> nothing to send", event,
+			    self, nmembers, nbad);
+			rc = nbad > 0 ? EXIT_REJECTED : 0;
+			goto out;
+		}
+		rc = event_direct(c, event, self, chunks, nchunks, 0, nmembers, nbad, sw);
 		goto out;
 	}
 	if (strcmp(event, "member-update") == 0) {
@@ -506,17 +634,23 @@ cmd_event(struct ctx *c)
 	for (size_t i = 0; i < nchunks; i++) {
 		struct batch *ch = &chunks[i];
 		struct deliver_result res = { .st = DELIVER_RETRY };
-		char *body = NULL;
+		char *body = NULL, sw[PATH_MAX + 64] = "";
+		bool tried = false, direct = false, kept = false;
 
 		if ((r = spool_assign(sp, ch)) < 0) {
-			log_error("%s: spool %s: cannot assign a sequence number: %s", event,
+			/* No number from the spool (a full disk?): post it without. */
+			snprintf(sw, sizeof(sw), "spool %s: cannot assign a sequence number: %s",
 			    c->cfg.spool_dir, strerror(-r));
-			rc = EXIT_FAIL;
-			break;
-		}
-		if (first_seq[0] == '\0')
+			log_warn("%s: %s; posting without the spool", event, sw);
+			direct = true;
+		} else if (first_seq[0] == '\0') {
 			snprintf(first_seq, sizeof(first_seq), "%llu", ch->seq);
-		if (drained) {
+		}
+		if (direct) {
+			if (post_direct(c, ch, &res) < 0)
+				goto oom;
+			tried = true;
+		} else if (drained) {
 			if ((body = batch_json(ch)) == NULL)
 				goto oom;
 			if (deliver_post(&c->dopts, deliver_path(ch->kind), body, strlen(body),
@@ -524,43 +658,68 @@ cmd_event(struct ctx *c)
 				free(body);
 				goto oom;
 			}
+			tried = true;
 		} else {
 			snprintf(res.err, sizeof(res.err), "%s", st.err[0] ? st.err :
 			    "the spool could not be replayed");
 		}
-		if (res.st == DELIVER_OK) {
-			delivered += ch->n;
-			accepted += res.accepted > 0 ? res.accepted : 0;
-			duplicates += res.duplicates > 0 ? res.duplicates : 0;
-			snprintf(outcome, sizeof(outcome), "delivered to %s", res.url);
-		} else if (res.st == DELIVER_REJECTED) {
-			rejected += ch->n;
-			rc = EXIT_REJECTED;
-			r = spool_reject(sp, ch, body, res.status, res.reply ? res.reply : "");
-			snprintf(outcome, sizeof(outcome), "REJECTED (%.200s/rejected%s): %.1000s",
-			    c->cfg.spool_dir, r < 0 ? ", not saved" : "", res.err);
-		} else {
+		if (res.st == DELIVER_RETRY && !direct) {
 			drained = false;	/* later chunks must queue behind this one */
 			r = spool_push(sp, ch, (unsigned long long)c->cfg.spool_max_bytes,
 			    &compacted);
-			if (r < 0) {
-				snprintf(outcome, sizeof(outcome), "LOST: could not spool (%s) "
-				    "after: %s", strerror(-r), res.err);
-				rc = EXIT_FAIL;
-			} else {
+			if (r == 0) {
 				spooled += ch->n;
+				kept = true;
 				snprintf(outcome, sizeof(outcome), "spooled%s: %s",
 				    compacted ? " (spool compacted)" : "", res.err);
 				spool_set_error(sp, res.err);
+			} else {
+				snprintf(sw, sizeof(sw), "spool %s: %s", c->cfg.spool_dir,
+				    strerror(-r));
+				if (!tried) {
+					/* Not posted yet (queued behind the replay): try now. */
+					deliver_result_finish(&res);
+					res = (struct deliver_result){ .st = DELIVER_RETRY };
+					if (post_direct(c, ch, &res) < 0) {
+						free(body);
+						goto oom;
+					}
+					direct = true;
+				}
 			}
 		}
-		if (res.st != DELIVER_REJECTED && !(res.st == DELIVER_RETRY && rc == EXIT_FAIL))
+		if (res.st == DELIVER_OK) {
+			delivered += ch->n;
+			kept = true;
+			accepted += res.accepted > 0 ? res.accepted : 0;
+			duplicates += res.duplicates > 0 ? res.duplicates : 0;
+			snprintf(outcome, sizeof(outcome), "delivered to %s%s%.*s%s", res.url,
+			    direct ? " without the spool (" : "", direct ? 900 : 0, sw,
+			    direct ? ")" : "");
+		} else if (res.st == DELIVER_REJECTED) {
+			rejected += ch->n;
+			rc = EXIT_REJECTED;
+			if (body == NULL && (body = batch_json(ch)) == NULL)
+				goto oom_res;
+			r = spool_reject(sp, ch, body, res.status, res.reply ? res.reply : "");
+			snprintf(outcome, sizeof(outcome), "REJECTED (%.200s/rejected%s): %.1000s",
+			    c->cfg.spool_dir, r < 0 ? ", not saved" : "", res.err);
+		} else if (!kept) {
+			snprintf(outcome, sizeof(outcome), "could neither deliver nor spool: "
+			    "%.900s; delivery: %.1000s", sw, res.err);
+			rc = EXIT_FAIL;
+		}
+		if (kept)
 			for (size_t j = 0; j < ch->n; j++)
 				seen_note(seen, ch->kind, &ch->reports[j]);
 		free(body);
 		deliver_result_finish(&res);
 		if (rc == EXIT_FAIL)
 			break;
+		continue;
+oom_res:
+		deliver_result_finish(&res);
+		goto oom;
 	}
 	if (nchunks == 0)
 		snprintf(outcome, sizeof(outcome), "nothing to send");
@@ -579,8 +738,8 @@ cmd_event(struct ctx *c)
 		rc = EXIT_REJECTED;
 
 	fmt_replay(&st, replay, sizeof(replay));
-	log_info("%s from %s: %zu members, %zu sent, %zu unchanged, %zu left out -> %s "
-	    "(seq %s, accepted %ld, duplicates %ld)%s",
+	log_msg(rc == EXIT_FAIL ? LOG_LVL_ERROR : LOG_LVL_INFO, "%s from %s: %zu members, "
+	    "%zu sent, %zu unchanged, %zu left out -> %s (seq %s, accepted %ld, duplicates %ld)%s",
 	    event, self, nmembers, delivered + spooled + rejected, nsuppressed, nbad,
 	    outcome, first_seq[0] ? first_seq : "-", accepted, duplicates, replay);
 	goto out;

@@ -54,6 +54,7 @@ struct spool {
 	unsigned long long next, reserved;
 	char boot[64];
 	size_t ncorrupt;
+	char last_aside[IN_NAME_LEN + 64];	/* the last incoming/ file moved aside, why */
 };
 
 static int
@@ -909,6 +910,7 @@ out:
 struct in_entry {
 	char name[IN_NAME_LEN + 1];
 	bool this_boot;
+	bool regular;		/* a plain file (not a directory, FIFO, symlink, ...) */
 	long long mtime_ns;
 	size_t size;
 };
@@ -994,7 +996,9 @@ list_incoming(const char *indir, bool clean, struct in_entry **ret, size_t *ret_
 				unlinkat(dirfd(d), de->d_name, 0);
 			continue;
 		}
-		if (!is_in_name(de->d_name) || fstatat(dirfd(d), de->d_name, &st, 0) < 0)
+		/* Not following links: only a plain file is ever opened for reading. */
+		if (!is_in_name(de->d_name) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (n == cap) {
 			struct in_entry *nv;
@@ -1009,6 +1013,7 @@ list_incoming(const char *indir, bool clean, struct in_entry **ret, size_t *ret_
 		memcpy(v[n].name, de->d_name, IN_NAME_LEN + 1);
 		v[n].this_boot = strncmp(de->d_name + IN_NAME_LEN - 2 - BOOT_HEX_LEN, boot,
 		    BOOT_HEX_LEN) == 0;
+		v[n].regular = S_ISREG(st.st_mode);
 		v[n].mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 		v[n].size = (size_t)st.st_size;
 		n++;
@@ -1054,9 +1059,12 @@ spool_incoming_write(const char *dir, const struct batch *b)
 	return r;
 }
 
-/* Moves incoming/name to corrupt/ (durably enough: it is already out of the way). */
+/*
+ * Moves incoming/name to corrupt/ (durably enough: it is already out of the
+ * way); why is kept for the log.
+ */
 static int
-quarantine_incoming(struct spool *s, const char *indir, const char *name)
+quarantine_incoming(struct spool *s, const char *indir, const char *name, const char *why)
 {
 	char cdir[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
 	int r;
@@ -1067,8 +1075,17 @@ quarantine_incoming(struct spool *s, const char *indir, const char *name)
 		return r;
 	if (mkdir(cdir, 0700) < 0 && errno != EEXIST)
 		return -errno;
+	if (rename(from, to) < 0)
+		return -errno;
 	s->ncorrupt++;
-	return rename(from, to) < 0 ? -errno : 0;
+	snprintf(s->last_aside, sizeof(s->last_aside), "%s (%s)", name, why);
+	return 0;
+}
+
+const char *
+spool_last_aside(const struct spool *s)
+{
+	return s->last_aside;
 }
 
 /* Reads the epoch and counter once. */
@@ -1109,7 +1126,7 @@ spool_absorb(struct spool *s, unsigned long long max_bytes, long long deadline_m
 	struct spool_entry *e = NULL;
 	unsigned long long total = 0;
 	char indir[PATH_MAX];
-	size_t nin = 0, nq = 0, moved = 0;
+	size_t nin = 0, nq = 0, moved = 0, nskipped = 0;
 	bool compacted = false, left = false;
 	int r;
 
@@ -1130,14 +1147,24 @@ spool_absorb(struct spool *s, unsigned long long max_bytes, long long deadline_m
 		}
 		if ((r = join(path, sizeof(path), indir, in[i].name)) < 0)
 			goto out;
-		r = load_path(path, &b);
-		if (r == -EBADMSG) {
-			if ((r = quarantine_incoming(s, indir, in[i].name)) < 0)
-				goto out;
+		r = in[i].regular ? load_path(path, &b) : -EINVAL;
+		if (r == -ENOENT)
+			continue;	/* gone since the listing */
+		if (r == -ENOMEM)
+			goto out;
+		if (r < 0) {
+			/*
+			 * Corrupt, unreadable or not a file at all: out of the way,
+			 * so that it does not hold up the batches behind it. When
+			 * even the move fails it is skipped (and tried again by
+			 * the next run).
+			 */
+			if (quarantine_incoming(s, indir, in[i].name, !in[i].regular ?
+			    "not a plain file" : r == -EBADMSG ? "not a spool record" :
+			    strerror(-r)) < 0)
+				nskipped++;
 			continue;
 		}
-		if (r < 0)
-			goto out;
 		/* Numbered by an absorb that crashed before the rename: keep it. */
 		if (b.seq == 0 || strcmp(b.epoch, s->epoch) != 0) {
 			if ((r = spool_assign(s, &b)) < 0 ||
@@ -1184,6 +1211,9 @@ spool_absorb(struct spool *s, unsigned long long max_bytes, long long deadline_m
 		r = fsio_fsync_dir(indir);
 	if (r == 0 && left)
 		r = -EAGAIN;
+	if (r == 0 && nskipped > 0)
+		snprintf(s->last_aside, sizeof(s->last_aside), "%zu unusable files could not "
+		    "be moved out of incoming/", nskipped);
 out:
 	free(in);
 	free(e);

@@ -10,7 +10,8 @@
  *               yet numbered; the next run holding the lock moves them
  *               into q/ in the order they were written (spool_absorb)
  *   rejected/   batches clusterm answered with 4xx, with the reply
- *   corrupt/    queue files whose framing or CRC was bad
+ *   corrupt/    queue and incoming/ files whose framing or CRC was bad,
+ *               or that could not be read
  *   seen        the last delivered report per member (seen.c)
  *   last_error  the last delivery error, one line
  *
@@ -90,8 +91,9 @@ typedef int (*spool_absorb_fn)(const struct batch *b, void *arg);
  * giving each batch the next sequence number. A batch is numbered in place
  * first and then renamed into q/, so a crash in between leaves it in
  * incoming/ with its number, which the next absorb keeps. Compacts like
- * spool_push when the queue would pass max_bytes. Corrupt files go to
- * corrupt/. Stops at deadline_ms (fsio_mono_ms clock). Returns 0 when
+ * spool_push when the queue would pass max_bytes. Corrupt or unreadable
+ * files, and entries that are not plain files, go to corrupt/, so that one
+ * bad file never holds up the others. Stops at deadline_ms (fsio_mono_ms clock). Returns 0 when
  * incoming/ is empty afterwards, -EAGAIN when batches remain there (newer
  * batches must then go behind them, into incoming/), other -errno; *ret_n
  * (batches moved) and *ret_compacted are written for 0 and -EAGAIN.
@@ -101,6 +103,11 @@ int spool_absorb(struct spool *s, unsigned long long max_bytes, long long deadli
 
 /* Corrupt records met by spool_push's compaction and spool_absorb since open. */
 size_t spool_ncorrupt(const struct spool *s);
+/*
+ * The last incoming/ file spool_absorb moved to corrupt/ (corrupt,
+ * unreadable or not a plain file), with why, as "<name> (<why>)"; "" none.
+ */
+const char *spool_last_aside(const struct spool *s);
 
 /* Frames b as one record (malloc'd, caller frees). 0 or -ENOMEM. */
 int spool_record_encode(const struct batch *b, char **ret_buf, size_t *ret_len);

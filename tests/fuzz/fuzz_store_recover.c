@@ -4,8 +4,10 @@
  * First byte: bit 0 set, the rest is the log segment file as it is; clear,
  * the rest is split at "RECD" into payloads that get a correct segment
  * header and frames (bit 1: the first payload becomes a snapshot instead;
- * bits 3-7: that many bytes cut from the segment's end, a torn write).
- * Recovery must return 0 or -EBADMSG, never crash.
+ * bit 2: a v02 segment, with a commit record closing a group commit after
+ * every payload of odd length and after the last one, else v01 with
+ * records only; bits 3-7: that many bytes cut from the segment's end, a
+ * torn write). Recovery must return 0 or -EBADMSG, never crash.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +63,33 @@ put_le(struct buf *b, uint64_t v, int bytes)
 	put(b, le, (size_t)bytes);
 }
 
+/* Closes the group commit of the records seg->p[start..len) of segment 1. */
+static void
+put_commit(struct buf *seg, size_t start)
+{
+	unsigned char body[24];
+	uint32_t rcrc = 0, n = 0;
+	size_t len = seg->len - start;
+
+	for (size_t off = start; off < seg->len; n++) {
+		const unsigned char *h = seg->p + off;
+		rcrc = crc32c(rcrc, h + 4, 4);
+		off += STORE_WAL_REC_HDR + ((size_t)h[0] | (size_t)h[1] << 8 |
+		    (size_t)h[2] << 16 | (size_t)h[3] << 24);
+	}
+	for (int i = 0; i < 8; i++) {
+		body[i] = (unsigned char)(i == 0);	/* gen 1 */
+		body[8 + i] = (unsigned char)((uint64_t)len >> (8 * i));
+	}
+	for (int i = 0; i < 4; i++) {
+		body[16 + i] = (unsigned char)(n >> (8 * i));
+		body[20 + i] = (unsigned char)(rcrc >> (8 * i));
+	}
+	put_le(seg, STORE_WAL_COMMIT_MARK, 4);
+	put_le(seg, crc32c(0, body, sizeof(body)), 4);
+	put(seg, body, sizeof(body));
+}
+
 static void
 write_file(const char *name, const unsigned char *p, size_t len)
 {
@@ -107,11 +136,12 @@ static void
 build_framed(uint8_t mode, const uint8_t *p, size_t size)
 {
 	struct buf seg = { 0 }, snap = { 0 };
-	bool want_snap = mode & 2;
-	size_t cut = mode >> 3;
+	bool want_snap = mode & 2, v2 = mode & 4;
+	size_t cut = mode >> 3, start;
 
-	put(&seg, "CMWALv01", 8);
+	put(&seg, v2 ? "CMWALv02" : "CMWALv01", 8);
 	put_le(&seg, 1, 8);
+	start = seg.len;
 	while (size > 0) {
 		const uint8_t *end = memmem(p, size, SEP, SEPLEN);
 		size_t len = end != NULL ? (size_t)(end - p) : size;
@@ -129,12 +159,18 @@ build_framed(uint8_t mode, const uint8_t *p, size_t size)
 			put_le(&seg, len, 4);
 			put_le(&seg, crc32c(0, p, len), 4);
 			put(&seg, p, len);
+			if (v2 && (len & 1)) {
+				put_commit(&seg, start);
+				start = seg.len;
+			}
 		}
 		if (end == NULL)
 			break;
 		size -= len + SEPLEN;
 		p += len + SEPLEN;
 	}
+	if (v2 && seg.len > start)
+		put_commit(&seg, start);
 	write_file("wal-0000000000000001.log", seg.p, seg.len > cut ? seg.len - cut : 0);
 	free(seg.p);
 	free(snap.p);

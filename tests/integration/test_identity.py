@@ -8,6 +8,8 @@ body. Every refusal is checked to change nothing."""
 import http.client
 import json
 import os
+import resource
+import shutil
 import signal
 import socket
 import ssl
@@ -18,7 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from util import CLUSTERM, Clusterm, report, reporter_headers, wait_until  # noqa: E402
+from util import (CLUSTERM, Clusterm, free_port, report, reporter_headers, request,  # noqa: E402
+                  wait_until)
 
 TOKENS = [
     {"name": "ops", "role": "admin", "token": "admin-token-0123456789"},
@@ -219,18 +222,26 @@ class TokensFile(unittest.TestCase):
                                text=True, timeout=10)
             self.assertEqual(p.returncode, 1)
             self.assertIn("auth.reporter_from_cert", p.stderr)
+            # Without mutual TLS it could not be checked: refused, not ignored.
+            with open(conf, "w") as f:
+                json.dump({"auth": {"reporter_from_cert": True}}, f)
+            p = subprocess.run([CLUSTERM, "-n", "-c", conf], capture_output=True,
+                               text=True, timeout=10)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("auth.reporter_from_cert: needs mutual TLS", p.stderr)
 
 
 def raw_post(port, head_extra, length, timeout=5.0):
-    """Sends only the head of a POST declaring length body bytes, then
-    nothing. Returns (seconds to the whole reply, seconds to EOF or None,
+    """Sends only the head of a POST declaring length body bytes (None: no
+    Content-Length), then nothing. Returns (seconds to the whole reply, seconds to EOF or None,
     the reply's bytes)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         t0 = time.monotonic()
         s.sendall(("POST /monitor/event/discovered HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                   "Content-Type: application/json\r\n%sContent-Length: %d\r\n\r\n"
-                   % (head_extra, length)).encode())
+                   "Content-Type: application/json\r\n%s%s\r\n"
+                   % (head_extra, "" if length is None else
+                      "Content-Length: %d\r\n" % length)).encode())
         data, t_reply, t_eof = b"", None, None
         while t_eof is None:
             try:
@@ -268,14 +279,19 @@ class RefusedUploads(unittest.TestCase):
         cls.c.cleanup()
         subprocess.run(["rm", "-rf", cls.dir], check=False)
 
-    def check_prompt(self, head_extra, status, length=1 << 30):
-        t_reply, t_eof, data = raw_post(self.c.port, head_extra, length)
+    def check_prompt(self, head_extra, status, length=1 << 30, closes=True):
+        t_reply, t_eof, data = raw_post(self.c.port, head_extra, length,
+                                        timeout=5.0 if closes else 1.5)
         self.assertTrue(data.startswith(b"HTTP/1.1 %d " % status), data[:200])
-        self.assertIn(b"Connection: close", data)
         self.assertIsNotNone(t_reply, data[:200])
         self.assertLess(t_reply, 1.0)
-        self.assertIsNotNone(t_eof, "the server kept the connection open")
-        self.assertLess(t_eof, 1.0)
+        if closes:
+            self.assertIn(b"Connection: close", data)
+            self.assertIsNotNone(t_eof, "the server kept the connection open")
+            self.assertLess(t_eof, 1.0)
+        else:
+            # A body this short is still read (and dropped) after the reply.
+            self.assertNotIn(b"Connection: close", data)
         return json.loads(data.partition(b"\r\n\r\n")[2])
 
     def test_no_token_401(self):
@@ -286,11 +302,24 @@ class RefusedUploads(unittest.TestCase):
                                   % TOKENS[2]["token"], 413)
         self.assertIn("over the limit", reply["error"])
 
+    def test_no_token_401_chunked(self):
+        self.check_prompt("Transfer-Encoding: chunked\r\n", 401, length=None)
+
     def test_identity_403(self):
-        # Within the limit, but refused before the body would be read.
+        # Within the limit: answered before the body is sent (or read).
         reply = self.check_prompt("Authorization: Bearer %s\r\nX-Reporter: n2\r\n"
-                                  % TOKENS[2]["token"], 403, length=512 * 1024)
+                                  % TOKENS[2]["token"], 403, length=512 * 1024, closes=False)
         self.assertIn("node-n1", reply["error"])
+
+    def test_body_sent_without_waiting_gets_the_reply(self):
+        # Slightly over the limit, sent whole before the reply is read: the
+        # client gets its 413 (and a 401 without token), not a reset.
+        big = json.dumps([report("big%d" % i, "10.4.0.1", pad="x" * 1000)
+                          for i in range(1200)])
+        for headers, status in ((hdrs("node-n1", "n1"), 413), ({}, 401)):
+            st, reply, _ = self.c.post("/monitor/event/discovered", big, headers=headers)
+            self.assertEqual(st, status, reply)
+        self.assertEqual(self.c.get("/healthz")[0], 200)
 
     def test_accepted_requests_keep_the_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.c.port, timeout=10)
@@ -307,6 +336,43 @@ class RefusedUploads(unittest.TestCase):
         finally:
             conn.close()
         self.assertEqual(self.c.get("/healthz")[0], 200)
+
+
+class IntakeStoreFailure(unittest.TestCase):
+    """A store that cannot write (a file size limit: writes past it fail
+    with EFBIG) answers the monitor endpoints 503 with the error sentence,
+    not 500."""
+
+    def test_store_failure_is_503(self):
+        tmp = tempfile.mkdtemp(prefix="clusterm-ident-store-")
+        port = free_port()
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # EFBIG instead of a kill
+            resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+        with open(os.path.join(tmp, "log"), "wb") as log:
+            p = subprocess.Popen([CLUSTERM, "-l", "127.0.0.1:%d" % port, "-d",
+                                  os.path.join(tmp, "state")], preexec_fn=limit,
+                                 stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: request(port, "GET", "/healthz")[0] == 200, what="healthz")
+            for i in range(2000):    # about 0.5 MB of batches: past the limit
+                batch = [report("sf%d" % (i * 10 + j), "10.0.0.1", pad="x" * 200)
+                         for j in range(10)]
+                st, reply, _ = request(port, "POST", "/monitor/event/discovered", batch)
+                if st != 200:
+                    break
+            self.assertEqual(st, 503, reply)
+            self.assertIn("store", reply["error"])
+            self.assertEqual(request(port, "GET", "/healthz")[0], 503)
+        finally:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_ca(d):

@@ -68,7 +68,8 @@ class Endpoints(unittest.TestCase):
                                                    "state": "Discovered", "prev_state": "Unknown"})
         self.assertEqual(body["configuration_state"]["inventory_name"], "ci-1-SN")
         self.assertEqual(body["configuration_state"]["ssh_address"], "10.1.0.1")
-        self.assertEqual(body["configuration_state"]["inventory_vars"], {})
+        self.assertEqual(body["configuration_state"]["inventory_vars"],
+                         {"node_name": "ci-1-SN", "node_addr": "10.1.0.1"})
         st, body, _ = self.c.get("/info/nodes")
         self.assertEqual(st, 200)
         self.assertIn("ci-1-SN", body)

@@ -614,6 +614,73 @@ START_TEST(test_fuzz_regressions)
 }
 END_TEST
 
+/*
+ * Entries of incoming/ that cannot be absorbed (a directory, a FIFO, a
+ * dangling symlink, a file without read permission, garbage) are moved to
+ * corrupt/ and do not hold up the batches written after them.
+ */
+START_TEST(test_incoming_unusable)
+{
+	char names[16][128], path[PATH_MAX * 2], labels[256] = "", bad[5][128];
+	struct spool *sp;
+	struct batch b;
+	size_t moved = 0, nbad = 0;
+	bool compacted = true;
+	int fd;
+
+	ck_assert_int_eq(spool_open(dir, fsio_mono_ms() + 1000, &sp), 0);
+	for (int i = 0; i < 6; i++) {
+		char lab[8];
+		snprintf(lab, sizeof(lab), "i%d", i);
+		make_batch(&b, REPORT_KIND_DISCOVERED, lab, "10.0.0.1", 1);
+		ck_assert_int_eq(spool_incoming_write(dir, &b), 0);
+		batch_finish(&b);
+	}
+	ck_assert_uint_eq(incoming_names(names, 16), 6);
+	/* Replace i0, i1, i2, i3 and i4 by unusable entries; i5 stays good. */
+	for (int i = 0; i < 5; i++) {
+		snprintf(bad[nbad++], 128, "%s", names[i]);
+		snprintf(path, sizeof(path), "%s/incoming/%s", dir, names[i]);
+		ck_assert_int_eq(unlink(path), 0);
+		switch (i) {
+		case 0:
+			ck_assert_int_eq(mkdir(path, 0700), 0);
+			break;
+		case 1:
+			ck_assert_int_eq(mkfifo(path, 0600), 0);
+			break;
+		case 2:
+			ck_assert_int_eq(symlink("/nonexistent/batch", path), 0);
+			break;
+		case 3:
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0000);
+			ck_assert_int_ge(fd, 0);
+			close(fd);
+			break;
+		default:
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(write(fd, "garbage!", 8), 8);
+			close(fd);
+		}
+	}
+	ck_assert_int_eq(spool_absorb(sp, 1 << 20, fsio_mono_ms() + 10000, collect, labels,
+	    &moved, &compacted), 0);
+	ck_assert_uint_eq(moved, 1);
+	ck_assert_str_eq(labels, "i5");
+	/* The empty 0000 file: unreadable, or (for root) not a record. */
+	ck_assert_uint_eq(spool_ncorrupt(sp), 5);
+	ck_assert_str_ne(spool_last_aside(sp), "");
+	ck_assert_uint_eq(incoming_names(names, 16), 0);
+	for (size_t i = 0; i < nbad; i++) {
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/corrupt/%s", dir, bad[i]);
+		ck_assert_msg(lstat(path, &st) == 0, "%s not in corrupt/", bad[i]);
+	}
+	spool_close(sp);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -628,6 +695,7 @@ main(void)
 	tcase_add_test(tc, test_counter);
 	tcase_add_test(tc, test_lock);
 	tcase_add_test(tc, test_incoming_absorb);
+	tcase_add_test(tc, test_incoming_unusable);
 	tcase_add_test(tc, test_compaction);
 	tcase_add_test(tc, test_replay_skips_corrupt);
 	tcase_add_test(tc, test_replay_rejected);

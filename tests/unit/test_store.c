@@ -992,9 +992,13 @@ END_TEST
 /*
  * Damage followed by a complete group commit: that commit was written
  * after the damaged one was fsync'd, so acknowledged data is bad and
- * recovery refuses, naming the file and the offset, cutting nothing.
+ * recovery refuses, naming the file and the offset, cutting nothing. The
+ * same when only a torn commit follows a damaged one whose commit record
+ * is intact (BAD_BEFORE_TORN): the torn one was begun, so the one before
+ * it had been acknowledged.
  */
-enum corrupt_kind { BAD_PAYLOAD, BAD_COMMIT_REC, BAD_HOLE, BAD_OTHER_GEN, BAD_NKINDS };
+enum corrupt_kind { BAD_PAYLOAD, BAD_COMMIT_REC, BAD_HOLE, BAD_OTHER_GEN, BAD_BEFORE_TORN,
+	BAD_NKINDS };
 
 START_TEST(test_corrupt_mid_commit)
 {
@@ -1004,7 +1008,7 @@ START_TEST(test_corrupt_mid_commit)
 	struct rec r[3];
 	struct got g = { 0 };
 	struct store *s;
-	size_t c2, bad = 0;
+	size_t c2, c3, bad = 0;
 
 	sb_header(&b, "CMWALv02", 1);
 	make_recs(names, r, 0, 1);
@@ -1012,10 +1016,13 @@ START_TEST(test_corrupt_mid_commit)
 	make_recs(names, r, 1, 2);
 	c2 = sb_commit(&b, 1, r, 2);
 	make_recs(names, r, 3, 1);
-	sb_commit(&b, 1, r, 1);
+	c3 = sb_commit(&b, 1, r, 1);
 	make_recs(names, r, 4, 1);
 	sb_commit(&b, 1, r, 1);
 	switch (kind) {
+	case BAD_BEFORE_TORN:
+		b.len = c3 + STORE_WAL_REC_HDR + 2;
+		/* FALLTHROUGH */
 	case BAD_PAYLOAD:	/* rec-2 */
 		bad = c2 + STORE_WAL_REC_HDR + 5;
 		b.p[bad + STORE_WAL_REC_HDR + 1] ^= 0x10;
