@@ -322,7 +322,6 @@ post_globals(struct http_req *req)
 {
 	struct manager *m = req->ctx;
 	char *text = NULL, err[512];
-	uint64_t seq = 0;
 	int rc;
 
 	if (http_read_body(req) < 0)
@@ -332,18 +331,10 @@ post_globals(struct http_req *req)
 		http_reply_error(req, rc == -ENOMEM ? 500 : 400, "%s", err);
 		return;
 	}
-	pthread_rwlock_wrlock(&m->state->lock);
-	rc = state_set_globals(m->state, text);
-	if (rc == 0)
-		rc = state_event(m->state, "", "config", "", "globals", api_actor(req), text);
-	if (rc == 0)
-		rc = state_log(m->state, NULL, NULL, 0, &seq);
-	pthread_rwlock_unlock(&m->state->lock);
+	rc = lifecycle_set_globals(m->state, text, api_actor(req), err, sizeof(err));
 	free(text);
-	if (rc == 0)
-		rc = state_wait(m->state, seq);
 	if (rc < 0) {
-		http_reply_error(req, 500, "the store could not keep the globals");
+		http_reply_error(req, rc == -EIO ? 503 : 500, "%s", err);
 		return;
 	}
 	log_info("globals set by %s", api_actor(req));
@@ -404,7 +395,6 @@ post_config(struct http_req *req)
 	struct manager *m = req->ctx;
 	struct ansible_conf *a;
 	char err[512], *text = NULL;
-	uint64_t seq = 0;
 	cJSON *o;
 	int rc;
 
@@ -421,8 +411,9 @@ post_config(struct http_req *req)
 		free(a);
 		return;
 	}
-	pthread_rwlock_wrlock(&m->state->lock);
+	pthread_rwlock_rdlock(&m->state->lock);
 	rc = lifecycle_effective_conf(m->lc, a, err, sizeof(err));
+	pthread_rwlock_unlock(&m->state->lock);
 	if (rc == 0 && conf_ansible_apply(a, body != NULL ? body : req->body, err,
 	    sizeof(err)) < 0)
 		rc = -EINVAL;
@@ -431,20 +422,14 @@ post_config(struct http_req *req)
 		o = ansible_json(a);
 		text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
 		cJSON_Delete(o);
-		rc = text != NULL ? state_set_ansible_override(m->state, text) : -ENOMEM;
+		rc = text != NULL ? lifecycle_set_config(m->state, text, api_actor(req), err,
+		    sizeof(err)) : -ENOMEM;
 	}
-	if (rc == 0)
-		rc = state_event(m->state, "", "config", "", "ansible", api_actor(req), text);
-	if (rc == 0)
-		rc = state_log(m->state, NULL, NULL, 0, &seq);
-	pthread_rwlock_unlock(&m->state->lock);
 	free(text);
-	if (rc == 0)
-		rc = state_wait(m->state, seq);
 	if (rc == -EINVAL)
 		http_reply_error(req, 400, "%s", err);
 	else if (rc < 0)
-		http_reply_error(req, 500, "the store could not keep the configuration");
+		http_reply_error(req, rc == -EIO ? 503 : 500, "%s", err);
 	else {
 		log_info("ansible section set by %s", api_actor(req));
 		http_reply_json(req, 200, ansible_json(a));

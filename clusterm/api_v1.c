@@ -103,21 +103,22 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 		api_add_time(o, "grace_ends", n->gone_since_ms + s->params.grace_ms);
 	add_history(o, s, n->name);
 	votes = cJSON_AddArrayToObject(o, "votes");
-	for (size_t i = 0; votes != NULL && i < n->nvotes; i++) {
-		const struct vote *v = &n->votes[i];
-		cJSON *vo = cJSON_CreateObject();
+	for (uint32_t i = 0; votes != NULL && i < n->votes.cap; i++) {
+		const struct vote *v = &n->votes.slots[i];
+		cJSON *vo;
+		if (v->rid == VOTE_NO_REPORTER || v->kind == VOTE_NONE || v->rid >= s->nreps)
+			continue;
+		vo = cJSON_CreateObject();
 		if (vo == NULL || !cJSON_AddItemToArray(votes, vo)) {
 			cJSON_Delete(vo);
 			break;
 		}
-		cJSON_AddStringToObject(vo, "reporter", v->reporter);
-		cJSON_AddStringToObject(vo, "vote", v->alive ? "alive" : "gone");
+		cJSON_AddStringToObject(vo, "reporter", s->reps[v->rid].name);
+		cJSON_AddStringToObject(vo, "vote", v->kind == VOTE_ALIVE ? "alive" : "gone");
 		cJSON_AddNumberToObject(vo, "seq", (double)v->seq);
 		api_add_time(vo, "received", v->received_ms);
-		cJSON_AddBoolToObject(vo, "counted",
-		    votes_counted(n, i, intake_member_state, s));
-		cJSON_AddBoolToObject(vo, "self", n->rep.name != NULL &&
-		    strcmp(n->rep.name, v->reporter) == 0);
+		cJSON_AddBoolToObject(vo, "counted", intake_vote_counted(s, n, v));
+		cJSON_AddBoolToObject(vo, "self", v->rid == n->self_rid);
 	}
 	return o;
 }

@@ -1,168 +1,184 @@
-/* Applying batches of reports under the state lock, durably. */
+/* Monitor reports: operations in, and their deterministic apply step. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cm_limits.h"
-#include "fsio.h"
 #include "intake.h"
 #include "log.h"
 #include "votes.h"
 
-/* Bound on re-evaluation passes when reporters' own states change. */
-#define CASCADE_PASSES 8
-
-enum mon_state
-intake_member_state(const char *member, void *arg)
-{
-	struct state *s = arg;
-	struct node *n = inventory_by_member(s->inv, member);
-
-	return n != NULL ? n->state : MON_UNKNOWN;
-}
-
-/* A growing list of the nodes a batch changed, each once. */
-struct touched {
-	struct node **v;
-	size_t n, cap;
-	struct node **changed;	/* nodes whose state changed, for the cascade */
-	size_t nchanged, capchanged;
-	uint64_t gen;
-	bool gone_moved;	/* some node turned Disappeared or came back */
-	size_t state_changes;
-	const char *actor;	/* who caused the changes, for the audit log */
-	const char *why;
-	bool oom;		/* the changed list could not grow */
-};
-
-static int
-touch(struct touched *t, struct node *n)
-{
-	if (n->touched == t->gen)
-		return 0;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		struct node **v = realloc(t->v, cap * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
-	n->touched = t->gen;
-	t->v[t->n++] = n;
-	return 0;
-}
+/* ---- the apply step (write lock held, time from the operation) ---- */
 
 static void
-set_state(struct state *s, struct touched *t, struct node *n, enum mon_state to,
-    long long now)
+enqueue(struct state *s, struct node *n)
 {
-	enum mon_state from = n->state;
-
-	if (!inventory_set_state(n, to, now))
-		return;
-	t->state_changes++;
-	if (t->nchanged == t->capchanged) {
-		size_t cap = t->capchanged ? t->capchanged * 2 : 16;
-		struct node **v = realloc(t->changed, cap * sizeof(*v));
-		if (v == NULL) {
-			t->oom = true;
-			return;
-		}
-		t->changed = v;
-		t->capchanged = cap;
+	if (s->nwork == s->capwork) {
+		size_t cap = s->capwork ? s->capwork * 2 : 256;
+		uint32_t *v = realloc(s->work, cap * sizeof(*v));
+		if (v == NULL)
+			state_apply_oom("the cascade");
+		s->work = v;
+		s->capwork = cap;
 	}
-	t->changed[t->nchanged++] = n;
-	if (from == MON_DISAPPEARED || to == MON_DISAPPEARED)
-		t->gone_moved = true;
-	log_info("node %s: %s -> %s (%s)", n->name, mon_state_name(from), mon_state_name(to),
-	    t->actor);
-	/* The audit line is best effort: it must not fail the report. */
-	(void)state_event(s, n->name, "state", mon_state_name(from), mon_state_name(to),
-	    t->actor, t->why);
-}
-
-/* Evaluates n's votes and applies the result. */
-static int
-evaluate(struct state *s, struct touched *t, struct node *n, long long now)
-{
-	struct votes_result vr;
-	enum mon_state before = n->state;
-	long long since = n->gone_since_ms;
-
-	votes_evaluate(n, &s->params, intake_member_state, s, now, &vr);
-	n->gone_since_ms = vr.gone_since_ms;
-	set_state(s, t, n, vr.state, now);
-	if (n->state != before || n->gone_since_ms != since)
-		return touch(t, n);
-	return 0;
+	s->work[s->nwork++] = n->id;
 }
 
 /*
- * When a reporter's own node changed state, the nodes it voted on may
- * change too (its votes start or stop counting). Re-evaluate those. Only a
- * state change of a reporter starts a scan, so a batch that changes no
- * reporter's state costs nothing here.
+ * Reporter rid starts or stops counting: its votes on every node it voted
+ * on change the counts there, and those nodes are evaluated again.
  */
-static int
-cascade(struct state *s, struct touched *t, long long now)
+static void
+set_counts(struct state *s, uint32_t rid, bool counts)
 {
-	size_t done = 0;
-	int rc;
+	struct reporter *r = &s->reps[rid];
 
-	for (int pass = 0; pass < CASCADE_PASSES; pass++) {
-		size_t end = t->nchanged;
-		bool any = t->oom;	/* lost track: re-evaluate everything */
-
-		for (size_t i = done; i < end && !any; i++) {
-			struct node *r = t->changed[i];
-			any = r->rep.name != NULL && state_is_reporter(s, r->rep.name);
-		}
-		done = end;
-		t->oom = false;
-		if (!any)
-			return 0;
-		for (size_t i = 0; i < inventory_count(s->inv); i++) {
-			struct node *n = inventory_at(s->inv, i);
-			if (n->nvotes > 0 && (rc = evaluate(s, t, n, now)) < 0)
-				return rc;
-		}
-		if (t->nchanged == end)
-			return 0;
+	if (r->counts == counts)
+		return;
+	r->counts = counts;
+	for (uint32_t i = 0; i < r->nvoted; i++) {
+		struct node *m = inventory_at(s->inv, r->voted[i]);
+		if (votes_reporter_flip(m, rid, counts))
+			enqueue(s, m);
 	}
-	return 0;
+}
+
+/* Binds reporter name to the node whose Node-Name it is now. */
+static void
+rebind(struct state *s, const char *name)
+{
+	uint32_t rid;
+	struct node *b;
+
+	if (name == NULL || (rid = state_reporter_find(s, name)) == VOTE_NO_REPORTER)
+		return;
+	b = inventory_by_member(s->inv, name);
+	s->reps[rid].node = b != NULL ? b->id : VOTE_NO_REPORTER;
+	set_counts(s, rid, b == NULL || b->state != MON_DISAPPEARED);
+}
+
+/* A node's own reporter id changed: its votes are counted again from scratch. */
+static void
+set_self(struct state *s, struct node *n)
+{
+	uint32_t rid = n->rep.name != NULL ? state_reporter_find(s, n->rep.name) :
+	    VOTE_NO_REPORTER;
+
+	if (rid == n->self_rid)
+		return;
+	n->self_rid = rid;
+	votes_recount(n, state_reporter_counts, s);
+	enqueue(s, n);
+}
+
+static uint32_t
+intern(struct state *s, const char *name)
+{
+	uint32_t rid = state_reporter_find(s, name);
+	struct node *b;
+
+	if (rid != VOTE_NO_REPORTER)
+		return rid;
+	rid = state_reporter(s, name);
+	rebind(s, name);
+	if ((b = inventory_by_member(s->inv, name)) != NULL)
+		set_self(s, b);
+	return rid;
 }
 
 static void
-check_disruption(struct state *s, long long now)
+set_state(struct state *s, struct node *n, enum mon_state to)
 {
-	size_t total = inventory_count(s->inv), gone = 0, recent = 0;
-	bool was = s->disruption;
+	enum mon_state from = n->state;
+	struct reporter *r;
 
-	for (size_t i = 0; i < total; i++) {
-		struct node *n = inventory_at(s->inv, i);
-		if (n->state != MON_DISAPPEARED)
-			continue;
-		gone++;
-		if (now - n->disappeared_ms <= s->params.disruption_window_ms)
-			recent++;
+	if (!inventory_set_state(n, to, s->now))
+		return;
+	s->changes++;
+	if (to == MON_DISAPPEARED) {
+		s->gone_count++;
+		state_window_enter(s, n, s->now);
+	} else if (from == MON_DISAPPEARED) {
+		s->gone_count--;
+		state_window_leave(s, n);
 	}
-	s->disruption = votes_disruption(was, recent, gone, total, &s->params);
-	if (s->disruption != was) {
-		s->disruption_changed_ms = now;
-		if (s->disruption)
-			log_warn("disruption mode: %zu of %zu nodes disappeared within %llds; "
-			    "automatic actions suspended", recent, total,
-			    s->params.disruption_window_ms / 1000);
-		else
-			log_info("disruption mode over: %zu of %zu nodes disappeared", gone,
-			    total);
+	if (!s->recovering)
+		log_info("node %s: %s -> %s (%s)", n->name, mon_state_name(from),
+		    mon_state_name(to), s->actor);
+	state_event(s, n->name, "state", mon_state_name(from), mon_state_name(to), s->actor,
+	    s->why);
+	/* A reporter's own node turning Disappeared (or back) changes its weight. */
+	if ((from == MON_DISAPPEARED || to == MON_DISAPPEARED) &&
+	    n->self_rid != VOTE_NO_REPORTER && (r = &s->reps[n->self_rid])->node == n->id)
+		set_counts(s, n->self_rid, to != MON_DISAPPEARED);
+}
+
+/* Rules 2 and 3 from n's counts; the grace deadline goes on the timer heap. */
+static void
+evaluate(struct state *s, struct node *n)
+{
+	struct votes_result vr;
+
+	if (n->mark != s->mark) {
+		n->mark = s->mark;
+		n->evals = 0;
+	}
+	n->evals++;
+	votes_evaluate(n, &s->params, s->now, &vr);
+	n->gone_since_ms = vr.gone_since_ms;
+	if (vr.deadline_ms != n->deadline_ms)
+		state_timer_set(s, n, vr.deadline_ms);
+	set_state(s, n, vr.state);
+}
+
+/* Evaluates the nodes whose counts moved, each at most INTAKE_CASCADE_PASSES times. */
+static void
+drain(struct state *s)
+{
+	while (s->nwork > 0) {
+		struct node *m = inventory_at(s->inv, s->work[--s->nwork]);
+		if (m->mark == s->mark && m->evals >= INTAKE_CASCADE_PASSES)
+			continue;
+		evaluate(s, m);
 	}
 }
 
+static void
+check_disruption(struct state *s)
+{
+	size_t total = inventory_count(s->inv);
+	size_t recent = state_window_count(s, s->now, s->params.disruption_window_ms);
+	bool was = s->disruption;
+
+	s->disruption = votes_disruption(was, recent, s->gone_count, total, &s->params);
+	if (s->disruption == was)
+		return;
+	s->disruption_changed_ms = s->now;
+	if (s->recovering)
+		return;
+	if (s->disruption)
+		log_warn("disruption mode: %zu of %zu nodes disappeared within %llds; "
+		    "automatic actions suspended", recent, total,
+		    s->params.disruption_window_ms / 1000);
+	else
+		log_info("disruption mode over: %zu of %zu nodes disappeared", s->gone_count,
+		    total);
+}
+
+static void
+begin(struct state *s, const struct op *op, const char *actor, const char *why)
+{
+	s->mark++;
+	s->changes = 0;
+	s->nwork = 0;
+	s->now = op->time_ms;
+	s->actor = actor;
+	s->why = why;
+}
+
 static bool
-report_alive(const struct report *r, enum report_kind kind)
+report_alive(const struct report *r, int kind)
 {
 	if (kind != REPORT_KIND_NONE)
 		return kind == REPORT_KIND_DISCOVERED;
@@ -171,7 +187,7 @@ report_alive(const struct report *r, enum report_kind kind)
 
 /* A snapshot member that says its sender has left is a self-leave too. */
 static bool
-self_leave(const struct report *r, enum report_kind kind, const char *reporter)
+self_leave(const struct report *r, int kind, const char *reporter)
 {
 	if (reporter == NULL || r->name == NULL || strcmp(r->name, reporter) != 0)
 		return false;
@@ -181,138 +197,238 @@ self_leave(const struct report *r, enum report_kind kind, const char *reporter)
 	return kind == REPORT_KIND_DISAPPEARED && votes_is_self_leave(r, reporter);
 }
 
-static int
-apply_one(struct state *s, struct touched *t, const struct report *r, enum report_kind kind,
-    const struct intake_origin *o, long long now)
+/* The node a report is about, created when new, its report brought up to date. */
+static struct node *
+node_of(struct state *s, const struct report *r, bool movable)
 {
 	char name[LIMIT_NODE_NAME_LEN + 1];
-	bool alive = report_alive(r, kind);
 	struct node *n;
-	int rc;
+	char *old = NULL;
+	bool rename;
 
-	rc = report_node_name(r, name, sizeof(name));
-	if (rc < 0)
-		return rc;
+	/* Validated before it was logged; a damaged record must not make a node "". */
+	if (r->label == NULL || !report_label_valid(r->label) ||
+	    (r->serial != NULL && r->serial[0] != '\0' && !report_label_valid(r->serial)) ||
+	    report_node_name(r, name, sizeof(name)) < 0)
+		return NULL;
 	n = inventory_get(s->inv, name);
-	if (n == NULL && (rc = inventory_add(s->inv, name, &n)) < 0)
-		return rc;
-	if ((rc = inventory_set_report(s->inv, n, r)) < 0 || (rc = touch(t, n)) < 0)
-		return rc;
+	if (n == NULL && inventory_add(s->inv, name, &n) < 0)
+		state_apply_oom("a node");
+	if (report_equal(&n->rep, r))
+		return n;
+	rename = r->name != NULL && (n->rep.name == NULL || strcmp(r->name, n->rep.name) != 0);
+	if (rename && n->rep.name != NULL && (old = strdup(n->rep.name)) == NULL)
+		state_apply_oom("a report");
+	/* A decoded operation's report is moved, not copied (recovery's hot path). */
+	if ((movable ? inventory_take_report(s->inv, n, (struct report *)r) :
+	    inventory_set_report(s->inv, n, r)) < 0)
+		state_apply_oom("a report");
+	if (rename) {
+		rebind(s, old);
+		rebind(s, n->rep.name);
+		set_self(s, n);
+		free(old);
+	}
+	return n;
+}
 
+static void
+clear_votes(struct state *s, struct node *n)
+{
+	votes_clear(n);
+	state_timer_set(s, n, 0);
+}
+
+static void
+apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struct report *r)
+{
+	/* Read the report before node_of(), which may take its strings over. */
+	bool alive = report_alive(r, o->kind), fresh = false;
+	bool leave = self_leave(r, o->kind, o->reporter);
+	struct node *n = node_of(s, r, o->movable);
+	struct reporter *rep;
+
+	if (n == NULL)
+		return;
 	if (o->reporter == NULL) {
 		/* Rule 1: an operator report sets the state and clears the votes. */
-		votes_clear(n);
-		set_state(s, t, n, alive ? MON_DISCOVERED : MON_DISAPPEARED, now);
-		return 0;
+		clear_votes(s, n);
+		set_state(s, n, alive ? MON_DISCOVERED : MON_DISAPPEARED);
+		return;
 	}
-	if ((rc = state_add_reporter(s, o->reporter)) < 0)
-		return rc;
-	if (self_leave(r, kind, o->reporter)) {
+	rep = &s->reps[rid];
+	if (leave) {
 		/* Rule 4: its own graceful leave; the votes of before are moot. */
-		votes_clear(n);
-		if ((rc = votes_record(n, o->reporter, false, o->seq, now)) < 0)
-			return rc;
-		set_state(s, t, n, MON_DISAPPEARED, now);
-		return 0;
+		clear_votes(s, n);
+		if (votes_record(n, rid, VOTE_GONE, o->seq, s->now, rep->counts, &fresh) < 0)
+			state_apply_oom("a vote");
+		set_state(s, n, MON_DISAPPEARED);
+	} else {
+		if (votes_record(n, rid, alive ? VOTE_ALIVE : VOTE_GONE, o->seq, s->now,
+		    rep->counts, &fresh) < 0)
+			state_apply_oom("a vote");
+		evaluate(s, n);
 	}
-	if ((rc = votes_record(n, o->reporter, alive, o->seq, now)) < 0)
-		return rc;
-	return evaluate(s, t, n, now);
+	if (fresh) {
+		rep = &s->reps[rid];
+		if (rep->nvoted == rep->capvoted) {
+			uint32_t cap = rep->capvoted ? rep->capvoted * 2 : 16;
+			uint32_t *v = realloc(rep->voted, (size_t)cap * sizeof(*v));
+			if (v == NULL)
+				state_apply_oom("the reporter index");
+			rep->voted = v;
+			rep->capvoted = cap;
+		}
+		rep->voted[rep->nvoted++] = n->id;
+	}
 }
+
+void
+intake_apply_reports(struct state *s, struct op *op)
+{
+	const struct op_reports *o = &op->u.reports;
+	uint32_t rid = VOTE_NO_REPORTER;
+	struct watermark *wm;
+
+	if (o->reporter != NULL && o->has_seq) {
+		wm = state_watermark(s, o->reporter);
+		if (wm != NULL && strcmp(wm->epoch, o->epoch) == 0 && o->seq <= wm->seq) {
+			op->res.duplicates = o->n;
+			return;
+		}
+	}
+	begin(s, op, o->actor, o->reporter != NULL ? "votes" : "operator report");
+	if (o->reporter != NULL)
+		rid = intern(s, o->reporter);
+	for (size_t i = 0; i < o->n; i++)
+		apply_one(s, o, rid, &o->reports[i]);
+	drain(s);
+	if (s->changes > 0)
+		check_disruption(s);
+	if (o->reporter != NULL && o->has_seq)
+		state_set_watermark(s, o->reporter, o->epoch, o->seq);
+	op->res.accepted = o->n;
+	op->res.state_changes = s->changes;
+}
+
+void
+intake_apply_tick(struct state *s, struct op *op)
+{
+	struct node *n;
+
+	begin(s, op, "clusterm", "grace period over");
+	while ((n = state_timer_due(s, s->now)) != NULL)
+		evaluate(s, n);
+	drain(s);
+	if (s->changes > 0)
+		check_disruption(s);
+	op->res.state_changes = s->changes;
+}
+
+void
+intake_apply_params(struct state *s, struct op *op)
+{
+	char why[160];
+
+	begin(s, op, "clusterm", "monitor parameters changed");
+	s->params = op->u.params;
+	snprintf(why, sizeof(why), "grace_s %lld, quorum %ld, disruption_ratio %g, "
+	    "disruption_window_s %lld", s->params.grace_ms / 1000, s->params.quorum,
+	    s->params.disruption_ratio, s->params.disruption_window_ms / 1000);
+	state_event(s, "", "config", "", "monitor", "clusterm", why);
+	/* Pending grace periods are measured with the new length. */
+	for (size_t i = 0; i < inventory_count(s->inv); i++) {
+		struct node *n = inventory_at(s->inv, i);
+		if (n->gone_since_ms != 0)
+			evaluate(s, n);
+	}
+	drain(s);
+	check_disruption(s);
+	op->res.state_changes = s->changes;
+}
+
+bool
+intake_vote_counted(const struct state *s, const struct node *n, const struct vote *v)
+{
+	return votes_counted(n, v, v->rid < s->nreps && s->reps[v->rid].counts);
+}
+
+/* ---- submitting ---- */
 
 int
 intake_apply(struct state *s, const struct report_batch *b, enum report_kind kind,
     const struct intake_origin *o, struct intake_result *ret, char *err, size_t errlen)
 {
-	struct touched t = { 0 };
-	struct watermark wm, *cur;
 	char actor[LIMIT_MEMBER_NAME_LEN + 128];
-	long long now = fsio_now_ms();
-	uint64_t seq = 0;
-	bool logged = false;
-	int rc = 0;
+	struct watermark *cur;
+	struct op op = { .kind = OP_REPORTS };
+	int rc;
 
 	memset(ret, 0, sizeof(*ret));
-	pthread_rwlock_wrlock(&s->lock);
 	if (o->reporter != NULL && o->has_seq) {
+		/* Applied means durable: such a duplicate is answered at once. */
+		bool dup = false;
+		pthread_rwlock_rdlock(&s->lock);
 		cur = state_watermark(s, o->reporter);
-		if (cur != NULL && strcmp(cur->epoch, o->epoch) == 0 && o->seq <= cur->seq) {
-			pthread_rwlock_unlock(&s->lock);
+		dup = cur != NULL && strcmp(cur->epoch, o->epoch) == 0 && o->seq <= cur->seq;
+		pthread_rwlock_unlock(&s->lock);
+		if (dup) {
 			ret->duplicates = b->n;
 			return 0;
 		}
 	}
-	t.gen = ++s->touch_gen;
 	/* The audit names the reporter and the token (or peer) it came with. */
 	snprintf(actor, sizeof(actor), "%s%s%s%s", o->reporter ? o->reporter : "",
 	    o->reporter ? " (" : "", o->remote ? o->remote : "operator", o->reporter ? ")" : "");
-	t.actor = actor;
-	t.why = o->reporter != NULL ? "votes" : "operator report";
-	for (size_t i = 0; i < b->n && rc == 0; i++)
-		rc = apply_one(s, &t, &b->reports[i], kind, o, now);
-	if (rc == 0)
-		rc = cascade(s, &t, now);
-	if (rc == 0 && t.gone_moved)
-		check_disruption(s, now);
-	if (rc == 0 && o->reporter != NULL && o->has_seq)
-		rc = state_set_watermark(s, o->reporter, o->epoch, o->seq);
-	if (rc == 0) {
-		wm.reporter = (char *)o->reporter;
-		wm.epoch = (char *)o->epoch;
-		wm.seq = o->seq;
-		rc = state_log(s, o->reporter != NULL && o->has_seq ? &wm : NULL, t.v, t.n,
-		    &seq);
-		logged = rc == 0;
-	}
-	pthread_rwlock_unlock(&s->lock);
-	free(t.v);
-	free(t.changed);
-
-	if (rc == 0)
-		rc = state_wait(s, seq);
+	op.u.reports.reporter = o->reporter;
+	op.u.reports.epoch = o->epoch != NULL ? o->epoch : "";
+	op.u.reports.seq = o->seq;
+	op.u.reports.has_seq = o->has_seq;
+	op.u.reports.actor = actor;
+	op.u.reports.kind = (int)kind;
+	op.u.reports.reports = b->reports;
+	op.u.reports.n = b->n;
+	rc = state_submit(s, &op);
 	if (rc < 0) {
-		snprintf(err, errlen, "%s", rc == -ENOMEM ? "out of memory" :
-		    logged ? "the store could not make the reports durable" :
-		    "the store refuses writes after an earlier failure");
+		snprintf(err, errlen, "%s", op.res.err);
 		return rc;
 	}
-	ret->accepted = b->n;
-	ret->state_changes = t.state_changes;
+	ret->accepted = op.res.accepted;
+	ret->duplicates = op.res.duplicates;
+	ret->state_changes = op.res.state_changes;
 	return 0;
 }
 
 int
-intake_tick(struct state *s, long long now_ms)
+intake_tick(struct state *s)
 {
-	struct touched t = { 0 };
-	uint64_t seq;
-	int rc = 0;
+	struct op op = { .kind = OP_TICK };
+	long long next;
+	int rc;
 
-	pthread_rwlock_wrlock(&s->lock);
-	t.gen = ++s->touch_gen;
-	t.actor = "clusterm";
-	t.why = "grace period over";
-	for (size_t i = 0; i < inventory_count(s->inv) && rc == 0; i++) {
-		struct node *n = inventory_at(s->inv, i);
-		if (n->gone_since_ms != 0 && n->state != MON_DISAPPEARED)
-			rc = evaluate(s, &t, n, now_ms);
-	}
-	if (rc == 0 && t.state_changes > 0)
-		rc = cascade(s, &t, now_ms);
-	/*
-	 * Entering needs a fresh turn; leaving is checked on every tick; and
-	 * once after a start, since the mode itself is not persisted.
-	 */
-	if (rc == 0 && (t.gone_moved || s->disruption || !s->disruption_checked)) {
-		check_disruption(s, now_ms);
-		s->disruption_checked = true;
-	}
-	if (rc == 0 && (t.n > 0 || s->next_event_id != s->events_logged))
-		rc = state_log(s, NULL, t.v, t.n, &seq);
+	pthread_rwlock_rdlock(&s->lock);
+	next = state_timer_next(s);
 	pthread_rwlock_unlock(&s->lock);
-	free(t.v);
-	free(t.changed);
-	if (rc < 0)
-		return rc;
-	return (int)t.state_changes;
+	if (next == 0 || next > state_clock_ms(s))
+		return 0;
+	rc = state_submit(s, &op);
+	return rc < 0 ? rc : (int)op.res.state_changes;
+}
+
+int
+intake_set_params(struct state *s, const struct votes_params *p, const char *actor)
+{
+	struct op op = { .kind = OP_PARAMS };
+	bool same;
+
+	(void)actor;
+	pthread_rwlock_rdlock(&s->lock);
+	same = s->params.grace_ms == p->grace_ms && s->params.quorum == p->quorum &&
+	    s->params.disruption_ratio == p->disruption_ratio &&
+	    s->params.disruption_window_ms == p->disruption_window_ms;
+	pthread_rwlock_unlock(&s->lock);
+	if (same)
+		return 0;
+	op.u.params = *p;
+	return state_submit(s, &op);
 }

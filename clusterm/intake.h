@@ -1,6 +1,7 @@
 /*
- * Applying monitor reports: reporter dedupe by watermark, the vote rules,
- * one durable log record per batch, grace timers and disruption mode.
+ * Monitor reports: a batch becomes one operation (reports with their
+ * origin), is made durable, then applied: reporter dedupe by watermark, the
+ * vote rules, grace timers and disruption mode.
  */
 #ifndef INTAKE_H
 #define INTAKE_H
@@ -11,6 +12,9 @@
 
 #include "report_json.h"
 #include "state.h"
+
+/* Re-evaluations of one node in one operation when reporters' states change. */
+#define INTAKE_CASCADE_PASSES	8
 
 /* Reporter identity from the request headers; reporter NULL = operator. */
 struct intake_origin {
@@ -30,19 +34,30 @@ struct intake_result {
 /*
  * Applies a validated batch. kind is discovered/disappeared, or
  * REPORT_KIND_NONE for a snapshot body (each report's Serf-Status decides).
- * Returns once the change is durable: 0, -EIO (store failed; err says so) or
- * -ENOMEM. The batch is applied whole or not at all.
+ * Returns once the batch is durable and applied: 0, -EIO (the store failed:
+ * nothing of it is visible; err says why) or -ENOMEM. A batch already
+ * applied (same reporter, epoch and seq) is answered as duplicates, and
+ * only once the operation that applied it is durable.
  */
 int intake_apply(struct state *s, const struct report_batch *b, enum report_kind kind,
     const struct intake_origin *o, struct intake_result *ret, char *err, size_t errlen);
 
 /*
- * Timers: re-evaluates nodes whose grace period has ended and the
- * disruption rule. Called by the ticker; returns the number of state changes.
+ * Timers: when a grace deadline is due, logs a tick operation that
+ * re-evaluates the nodes due. Called by the ticker; returns the number of
+ * state changes, or -EIO.
  */
-int intake_tick(struct state *s, long long now_ms);
+int intake_tick(struct state *s);
 
-/* The state a member's node has, for votes_* (lock held by the caller). */
-enum mon_state intake_member_state(const char *member, void *arg);
+/* Logs the monitor parameters when they differ from the state's (start, SIGHUP). */
+int intake_set_params(struct state *s, const struct votes_params *p, const char *actor);
+
+/* The apply steps (apply.c calls them, write lock held). */
+void intake_apply_reports(struct state *s, struct op *op);
+void intake_apply_tick(struct state *s, struct op *op);
+void intake_apply_params(struct state *s, struct op *op);
+
+/* Whether reporter rid's vote v on n counts now (lock held). */
+bool intake_vote_counted(const struct state *s, const struct node *n, const struct vote *v);
 
 #endif

@@ -87,41 +87,8 @@ node_finish(struct node *n)
 	free(n->name);
 	report_finish(&n->rep);
 	free(n->host_group);
-	for (size_t i = 0; i < n->nvotes; i++)
-		free(n->votes[i].reporter);
-	free(n->votes);
+	free(n->votes.slots);
 	memset(n, 0, sizeof(*n));
-}
-
-int
-node_copy(struct node *dst, const struct node *src)
-{
-	*dst = *src;
-	dst->name = NULL;
-	dst->host_group = NULL;
-	dst->votes = NULL;
-	dst->nvotes = 0;
-	report_init(&dst->rep);
-	if ((dst->name = strdup(src->name)) == NULL ||
-	    (dst->host_group = strdup(src->host_group ? src->host_group : "")) == NULL ||
-	    report_copy(&dst->rep, &src->rep) < 0)
-		goto oom;
-	if (src->nvotes > 0) {
-		dst->votes = calloc(src->nvotes, sizeof(*dst->votes));
-		if (dst->votes == NULL)
-			goto oom;
-		for (size_t i = 0; i < src->nvotes; i++) {
-			dst->votes[i] = src->votes[i];
-			dst->votes[i].reporter = strdup(src->votes[i].reporter);
-			dst->nvotes++;
-			if (dst->votes[i].reporter == NULL)
-				goto oom;
-		}
-	}
-	return 0;
-oom:
-	node_finish(dst);
-	return -ENOMEM;
 }
 
 void
@@ -180,6 +147,7 @@ append(struct inventory *inv, struct node *n)
 		strmap_del(inv->by_name, n->name);
 		return -ENOMEM;
 	}
+	n->id = (uint32_t)inv->n;
 	inv->nodes[inv->n++] = n;
 	return 0;
 }
@@ -197,6 +165,8 @@ inventory_add(struct inventory *inv, const char *name, struct node **ret_node)
 	report_init(&n->rep);
 	n->state = n->prev_state = MON_UNKNOWN;
 	n->status = n->prev_status = NS_UNALLOCATED;
+	n->self_rid = VOTE_NO_REPORTER;
+	n->heap_idx = -1;
 	n->name = strdup(name);
 	n->host_group = strdup("");
 	if (n->name == NULL || n->host_group == NULL || append(inv, n) < 0) {
@@ -219,6 +189,31 @@ index_member(struct inventory *inv, struct node *n, const char *old_member)
 	return 0;
 }
 
+/* Puts tmp (taken over) in place of n's report and keeps the member index right. */
+static int
+install_report(struct inventory *inv, struct node *n, struct report *tmp)
+{
+	/*
+	 * A report without Node-Name (contiv's form, an operator's curl) keeps
+	 * the node's serf member: it says nothing about it.
+	 */
+	if (tmp->name == NULL && n->rep.name != NULL) {
+		tmp->name = n->rep.name;
+		n->rep.name = NULL;
+		report_finish(&n->rep);
+		n->rep = *tmp;
+		report_init(tmp);
+		return 0;
+	}
+	/* Drop the old index entry before its key string is freed. */
+	if (n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n)
+		strmap_del(inv->by_member, n->rep.name);
+	report_finish(&n->rep);
+	n->rep = *tmp;
+	report_init(tmp);
+	return index_member(inv, n, NULL);
+}
+
 int
 inventory_set_report(struct inventory *inv, struct node *n, const struct report *r)
 {
@@ -229,23 +224,13 @@ inventory_set_report(struct inventory *inv, struct node *n, const struct report 
 	rc = report_copy(&tmp, r);
 	if (rc < 0)
 		return rc;
-	/*
-	 * A report without Node-Name (contiv's form, an operator's curl) keeps
-	 * the node's serf member: it says nothing about it.
-	 */
-	if (tmp.name == NULL && n->rep.name != NULL) {
-		tmp.name = n->rep.name;
-		n->rep.name = NULL;
-		report_finish(&n->rep);
-		n->rep = tmp;
-		return 0;
-	}
-	/* Drop the old index entry before its key string is freed. */
-	if (n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n)
-		strmap_del(inv->by_member, n->rep.name);
-	report_finish(&n->rep);
-	n->rep = tmp;
-	return index_member(inv, n, NULL);
+	return install_report(inv, n, &tmp);
+}
+
+int
+inventory_take_report(struct inventory *inv, struct node *n, struct report *r)
+{
+	return install_report(inv, n, r);
 }
 
 int
@@ -269,9 +254,12 @@ inventory_put(struct inventory *inv, struct node *n)
 	}
 	if (cur->rep.name != NULL && strmap_get(inv->by_member, cur->rep.name) == cur)
 		strmap_del(inv->by_member, cur->rep.name);
+	uint32_t id = cur->id;
+
 	strmap_del(inv->by_name, cur->name);
 	node_finish(cur);
 	*cur = *n;
+	cur->id = id;
 	memset(n, 0, sizeof(*n));
 	if (strmap_put(inv->by_name, cur->name, cur) < 0)
 		return -ENOMEM;

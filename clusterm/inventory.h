@@ -30,27 +30,59 @@ enum node_status {
 	NS_COUNT
 };
 
-/* One reporter's current vote on a node. */
+/* Kinds of a vote entry; VOTE_NONE marks an entry whose vote was cleared. */
+enum vote_kind {
+	VOTE_NONE,
+	VOTE_ALIVE,
+	VOTE_GONE,
+};
+
+/* Reporter id of no reporter (the state interns reporter names to ids). */
+#define VOTE_NO_REPORTER	UINT32_MAX
+
+/*
+ * One reporter's current vote on a node: 24 bytes, the reporter interned.
+ * A node's votes are an open-addressed table keyed by reporter id; a
+ * cleared vote stays as a VOTE_NONE entry so that the reporter's index of
+ * the nodes it voted on never needs an update.
+ */
 struct vote {
-	char *reporter;		/* serf member name of the observer (owned) */
-	bool alive;
+	uint32_t rid;		/* reporter id, VOTE_NO_REPORTER = empty slot */
+	uint8_t kind;		/* enum vote_kind */
+	uint8_t pad[3];
 	uint64_t seq;		/* X-Reporter-Seq of the batch that carried it */
-	long long received_ms;	/* wall clock */
+	int64_t received_ms;	/* the operation's time */
+};
+
+struct vote_table {
+	struct vote *slots;	/* cap entries, cap a power of two (or 0) */
+	uint32_t cap, used;	/* used counts VOTE_NONE entries too */
 };
 
 struct node {
 	char *name;			/* <label>-<serial> (owned) */
+	uint32_t id;			/* position in the inventory, stable */
 	struct report rep;		/* latest monitoring report */
 	enum mon_state state, prev_state;
 	enum node_status status, prev_status;
 	char *host_group;		/* "" when none (owned) */
-	struct vote *votes;
-	size_t nvotes;
+	struct vote_table votes;
+	/*
+	 * Counted votes kept incrementally: those of other reporters that
+	 * count (the reporter is not Disappeared), and the node's own vote.
+	 */
+	uint32_t oth_alive, oth_gone;
+	uint8_t self_kind;		/* enum vote_kind of its own vote */
+	uint32_t self_rid;		/* reporter id of its Node-Name, or none */
 	long long gone_since_ms;	/* gone majority seen since, 0 = none pending */
+	long long deadline_ms;		/* grace deadline on the timer heap, 0 = none */
+	int32_t heap_idx;		/* position on the timer heap, -1 = none */
 	long long state_ms;		/* last state change */
 	long long disappeared_ms;	/* last turn to Disappeared, 0 = never */
+	long long recent_ms;		/* its entry in the disruption window, 0 none */
 	uint64_t last_job;		/* 0 = none */
-	uint64_t touched;		/* transient: batch generation that changed it */
+	uint64_t mark;			/* transient: operation that last touched it */
+	uint32_t evals;			/* transient: evaluations in that operation */
 };
 
 struct inventory;
@@ -74,6 +106,8 @@ int inventory_add(struct inventory *inv, const char *name, struct node **ret_nod
 
 /* Replaces the node's report (copied) and keeps the member index right. */
 int inventory_set_report(struct inventory *inv, struct node *n, const struct report *r);
+/* The same, taking r's strings over (r is left empty): no copy. -ENOMEM. */
+int inventory_take_report(struct inventory *inv, struct node *n, struct report *r);
 
 /*
  * Puts a whole node (taken over: its strings belong to the table afterwards,
@@ -84,8 +118,6 @@ int inventory_put(struct inventory *inv, struct node *n);
 
 /* Frees a node's members (not the node itself). */
 void node_finish(struct node *n);
-/* Deep copy of src into dst (dst uninitialised). -ENOMEM. */
-int node_copy(struct node *dst, const struct node *src);
 
 /* The contiv transition table. */
 bool inventory_transition_allowed(enum node_status from, enum node_status to);

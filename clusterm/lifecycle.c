@@ -1,4 +1,4 @@
-/* Lifecycle requests: rules, job creation, outcomes, recovery. */
+/* Lifecycle requests: rules, job records, outcomes, recovery. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "conf.h"
 #include "fsio.h"
 #include "jobs.h"
@@ -14,12 +16,17 @@
 #include "log.h"
 #include "report.h"
 
+/* Bytes of the list of node names in a refusal. */
+#define LC_NAMES_TEXT	256
+
 struct lifecycle {
 	struct state *s;
 	const struct ansible_conf *conf;
 	char state_dir[PATH_MAX];
 	char jobs_dir[PATH_MAX];
 	struct jobs *runner;
+	long max_jobs;
+	bool queue_jobs;
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -32,7 +39,15 @@ say(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Moves a node's status and records the change (write lock held). */
+static bool
+active(const struct job_rec *j)
+{
+	return j->status == JOB_QUEUED || j->status == JOB_RUNNING;
+}
+
+/* ---- the apply step (write lock held) ---- */
+
+/* Moves a node's status and records the change. */
 static int
 move(struct state *s, struct node *n, enum node_status to, const char *actor,
     const char *why)
@@ -45,9 +60,9 @@ move(struct state *s, struct node *n, enum node_status to, const char *actor,
 	rc = inventory_set_status(n, to);
 	if (rc < 0)
 		return rc;
-	n->touched = ++s->touch_gen;
-	return state_event(s, n->name, "status", node_status_name(from), node_status_name(to),
-	    actor, why);
+	state_event(s, n->name, "status", node_status_name(from), node_status_name(to), actor,
+	    why);
+	return 0;
 }
 
 /* Status a job's nodes get when the job fails (or clusterm died during it). */
@@ -63,91 +78,419 @@ success_status(enum job_op op)
 	return op == JOB_OP_DECOMMISSION ? NS_DECOMMISSIONED : NS_ALLOCATED;
 }
 
-/* Collects touched nodes of the job, logs them with the job and its events. */
-static int
-log_job_nodes(struct state *s, struct job_rec *j, uint64_t *ret_seq)
+static enum node_status
+request_status(enum job_op op)
 {
-	struct node **v = calloc(j->nnodes ? j->nnodes : 1, sizeof(*v));
-	size_t n = 0;
-	int rc;
-
-	if (v == NULL)
-		return -ENOMEM;
-	if (j->op != JOB_OP_DISCOVER)
-		for (size_t i = 0; i < j->nnodes; i++)
-			if ((v[n] = inventory_get(s->inv, j->nodes[i])) != NULL)
-				n++;
-	j->dirty = true;
-	rc = state_log(s, NULL, v, n, ret_seq);
-	free(v);
-	return rc;
+	return op == JOB_OP_COMMISSION ? NS_PROVISIONING :
+	    op == JOB_OP_DECOMMISSION ? NS_CANCELLED : NS_MAINTENANCE;
 }
 
-/* Applies a finished job's outcome to its record and nodes (write lock held). */
-static void
-settle(struct state *s, struct job_rec *j, bool ok, const char *error, int exit_code,
-    long long start_ms, long long end_ms)
+/* The job a node takes part in, NULL when it is in none that is active. */
+static struct job_rec *
+busy_with(struct state *s, const char *name)
 {
-	enum node_status to = ok ? success_status(j->op) : failure_status(j->op);
-	char why[96];
-	char *e;
-
-	j->status = ok ? JOB_COMPLETE : JOB_ERRORED;
-	if (start_ms > 0)
-		j->started_ms = start_ms;
-	j->ended_ms = end_ms;
-	/* The runner reports the failed step's code; a complete job exited 0. */
-	j->exit_code = ok ? 0 : exit_code;
-	if ((e = strdup(error != NULL ? error : "")) != NULL) {
-		free(j->error);
-		j->error = e;
+	for (size_t i = 0; i < s->njobs; i++) {
+		struct job_rec *j = s->jobs[i];
+		if (!active(j) || j->op == JOB_OP_DISCOVER)
+			continue;
+		for (size_t k = 0; k < j->nnodes; k++)
+			if (strcmp(j->nodes[k], name) == 0)
+				return j;
 	}
-	snprintf(why, sizeof(why), "job %llu %s", (unsigned long long)j->id,
-	    ok ? "complete" : "errored");
-	if (j->op != JOB_OP_DISCOVER) {
-		for (size_t i = 0; i < j->nnodes; i++) {
-			struct node *n = inventory_get(s->inv, j->nodes[i]);
-			if (n != NULL && move(s, n, to, "clusterm", why) < 0)
-				log_error("job %llu: node %s: cannot move %s to %s",
-				    (unsigned long long)j->id, n->name, node_status_name(n->status),
-				    node_status_name(to));
+	return NULL;
+}
+
+static size_t
+active_jobs(struct state *s, uint64_t *ret_newest)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->njobs; i++) {
+		if (active(s->jobs[i])) {
+			n++;
+			*ret_newest = s->jobs[i]->id;
 		}
 	}
-	state_event(s, "", "job", "Running", jobs_state_name(j->status), "clusterm",
-	    why);
+	return n;
+}
+
+static bool
+in_request(const struct op_job_request *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The master rule: after the request, some Discovered, Allocated master must
+ * remain whenever an Allocated worker remains or is being added. The
+ * request's nodes are left out (decommission), count with the group they
+ * will have (update; group NULL keeps each node's own), or count as workers
+ * only (commission: a master being commissioned is not up yet).
+ */
+static bool
+masters_ok(struct state *s, const struct op_job_request *r, const char *group)
+{
+	bool worker = false, master = false;
+
+	for (size_t i = 0; i < inventory_count(s->inv); i++) {
+		struct node *n = inventory_at(s->inv, i);
+		const char *g = n->host_group;
+		bool mine = in_request(r, n->name);
+
+		if (mine && r->op == JOB_OP_DECOMMISSION)
+			continue;
+		if (mine && group != NULL)
+			g = group;
+		if (!mine && n->status != NS_ALLOCATED)
+			continue;
+		if (strcmp(g, LC_GROUP_WORKER) == 0)
+			worker = true;
+		else if (strcmp(g, LC_GROUP_MASTER) == 0 && n->state == MON_DISCOVERED &&
+		    !(mine && r->op == JOB_OP_COMMISSION))
+			master = true;
+	}
+	return !worker || master;
+}
+
+static bool
+group_valid(const char *g)
+{
+	return strcmp(g, LC_GROUP_MASTER) == 0 || strcmp(g, LC_GROUP_WORKER) == 0;
+}
+
+static int
+check_discover(struct state *s, const struct op_job_request *r, char *err, size_t errlen)
+{
+	if (r->n == 0) {
+		say(err, errlen, "addrs must name at least one address");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		if (!report_addr_valid(r->names[i])) {
+			say(err, errlen, "address %.64s is not an IPv4, IPv6 address or host name",
+			    r->names[i]);
+			return -EINVAL;
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(r->names[k], r->names[i]) == 0) {
+				say(err, errlen, "address %s is named twice", r->names[i]);
+				return -EINVAL;
+			}
+		}
+		for (size_t k = 0; k < inventory_count(s->inv); k++) {
+			struct node *n = inventory_at(s->inv, k);
+			if (n->rep.addr != NULL && strcmp(n->rep.addr, r->names[i]) == 0) {
+				say(err, errlen, "address %s is already known as node %s",
+				    r->names[i], n->name);
+				return -EPERM;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Every named node exists, once, and is in no active job. */
+static int
+check_nodes(struct state *s, const struct op_job_request *r, char *err, size_t errlen)
+{
+	struct job_rec *busy;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct node *n = inventory_get(s->inv, r->names[i]);
+
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(r->names[k], r->names[i]) == 0) {
+				say(err, errlen, "node %s is named twice", r->names[i]);
+				return -EINVAL;
+			}
+		}
+		if (n == NULL) {
+			/* contiv's words, which scripts grep for. */
+			say(err, errlen, "node with name or address \"%.128s\" doesn't exists",
+			    r->names[i]);
+			return -ENOENT;
+		}
+		if ((busy = busy_with(s, n->name)) != NULL) {
+			say(err, errlen, "node %s is busy with job %llu (%s)", n->name,
+			    (unsigned long long)busy->id, job_op_name(busy->op));
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
+/* Every node Discovered (contiv: commission, update and decommission alike). */
+static int
+check_discovered(struct state *s, const struct op_job_request *r, char *err, size_t errlen)
+{
+	char names[LC_NAMES_TEXT] = "", states[LC_NAMES_TEXT] = "";
+	size_t len = 0, slen = 0, bad = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct node *n = inventory_get(s->inv, r->names[i]);
+		if (n->state == MON_DISCOVERED)
+			continue;
+		if (len < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+			    bad ? " " : "", n->name);
+		if (slen < sizeof(states))
+			slen += (size_t)snprintf(states + slen, sizeof(states) - slen, "%s%s is %s",
+			    bad ? ", " : "", n->name, mon_state_name(n->state));
+		bad++;
+	}
+	if (bad == 0)
+		return 0;
+	/* contiv's sentence, then ours: which node is in which state. */
+	say(err, errlen, "one or more nodes are not in discovered state, please check their "
+	    "network reachability. Non-discovered nodes: [%s] (%s)", names, states);
+	return -EPERM;
+}
+
+/* Every node may move to the request's status (the contiv transition table). */
+static int
+check_transitions(struct state *s, const struct op_job_request *r, char *err,
+    size_t errlen)
+{
+	enum node_status to = request_status(r->op);
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct node *n = inventory_get(s->inv, r->names[i]);
+		if (r->op == JOB_OP_COMMISSION && n->status != NS_UNALLOCATED &&
+		    n->status != NS_DECOMMISSIONED)
+			goto bad;
+		if (!inventory_transition_allowed(n->status, to))
+			goto bad;
+		continue;
+bad:
+		say(err, errlen, "failed to update %s's state in inventory, Error: transition "
+		    "from \"%s\" to \"%s\" is not allowed", n->name, node_status_name(n->status),
+		    node_status_name(to));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Checks a request against the rules. 0 or -errno with a sentence in err. */
+static int
+check(struct state *s, const struct op_job_request *r, char *err, size_t errlen)
+{
+	const char *g = r->host_group[0] ? r->host_group : NULL;
+	uint64_t newest = 0;
+	size_t nactive = active_jobs(s, &newest);
+	int rc;
+
+	if (nactive >= (size_t)r->max_jobs &&
+	    (!r->queue_jobs || nactive >= (size_t)r->max_jobs + LC_MAX_QUEUED)) {
+		if (r->queue_jobs)
+			say(err, errlen, "%d jobs are queued already; try later", LC_MAX_QUEUED);
+		else
+			say(err, errlen, "there is already an active job, please try in "
+			    "sometime. Job: %llu", (unsigned long long)newest);
+		return -EBUSY;
+	}
+	if (r->op == JOB_OP_DISCOVER)
+		return check_discover(s, r, err, errlen);
+	if (r->n == 0) {
+		say(err, errlen, "nodes must name at least one node");
+		return -EINVAL;
+	}
+	if (r->op == JOB_OP_COMMISSION && (g == NULL || !group_valid(g))) {
+		say(err, errlen, "invalid or empty host-group specified: \"%.64s\" (%s or %s)",
+		    g != NULL ? g : "", LC_GROUP_MASTER, LC_GROUP_WORKER);
+		return -EINVAL;
+	}
+	if (g != NULL && !group_valid(g)) {
+		say(err, errlen, "invalid host-group specified: \"%.64s\" (%s or %s)", g,
+		    LC_GROUP_MASTER, LC_GROUP_WORKER);
+		return -EINVAL;
+	}
+	if ((rc = check_nodes(s, r, err, errlen)) < 0 ||
+	    (rc = check_discovered(s, r, err, errlen)) < 0 ||
+	    (rc = check_transitions(s, r, err, errlen)) < 0)
+		return rc;
+	if (!masters_ok(s, r, r->op == JOB_OP_DECOMMISSION ? NULL : g)) {
+		say(err, errlen, "node %s: %s would leave %s nodes without a Discovered, "
+		    "Allocated %s", r->names[0], r->op == JOB_OP_COMMISSION ? "commissioning "
+		    "a worker" : r->op == JOB_OP_UPDATE ? "this update" : "decommissioning it",
+		    LC_GROUP_WORKER, LC_GROUP_MASTER);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static char *
+xdup(const char *v)
+{
+	char *d = strdup(v != NULL ? v : "");
+
+	if (d == NULL)
+		state_apply_oom("a job");
+	return d;
+}
+
+void
+lifecycle_apply_request(struct state *s, struct op *op)
+{
+	const struct op_job_request *r = &op->u.job;
+	const char *g = r->host_group[0] ? r->host_group : NULL;
+	struct job_rec *j;
+	char why[128];
+
+	s->now = op->time_ms;
+	op->res.rc = check(s, r, op->res.err, sizeof(op->res.err));
+	if (op->res.rc < 0) {
+		/* A refused request is audited too, with the rule it broke. */
+		snprintf(why, sizeof(why), "%s refused", job_op_name(r->op));
+		state_event(s, r->n > 0 ? r->names[0] : "", "request", "", why, r->actor,
+		    op->res.err);
+		return;
+	}
+	j = state_job_new(s, r->op);
+	j->status = JOB_QUEUED;
+	free(j->host_group);
+	free(j->extra_vars);
+	free(j->actor);
+	j->host_group = xdup(r->op == JOB_OP_DISCOVER ? LC_GROUP_DISCOVER : r->host_group);
+	j->extra_vars = xdup(r->extra_vars);
+	j->actor = xdup(r->actor);
+	if (r->n > 0 && ((j->nodes = calloc(r->n, sizeof(*j->nodes))) == NULL ||
+	    (j->groups = calloc(r->n, sizeof(*j->groups))) == NULL))
+		state_apply_oom("a job");
+	snprintf(why, sizeof(why), "job %llu (%s)", (unsigned long long)j->id,
+	    job_op_name(r->op));
+	state_event(s, "", "request", "", why, r->actor, r->comment);
+	for (size_t i = 0; i < r->n; i++) {
+		struct node *n = r->op == JOB_OP_DISCOVER ? NULL : inventory_get(s->inv, r->names[i]);
+		j->nodes[i] = xdup(r->names[i]);
+		/* Each node's group before the job: update cleans up in it. */
+		j->groups[i] = xdup(n != NULL ? n->host_group : LC_GROUP_DISCOVER);
+		j->nnodes++;
+		if (n == NULL)
+			continue;
+		if (move(s, n, request_status(r->op), r->actor, why) < 0 && !s->recovering)
+			log_error("job %llu: node %s: %s -> %s refused by the table",
+			    (unsigned long long)j->id, n->name, node_status_name(n->status),
+			    node_status_name(request_status(r->op)));
+		if (g != NULL && r->op != JOB_OP_DECOMMISSION) {
+			free(n->host_group);
+			n->host_group = xdup(g);
+		}
+		n->last_job = j->id;
+	}
+	op->res.job_id = j->id;
+}
+
+void
+lifecycle_apply_end(struct state *s, struct op *op)
+{
+	const struct op_job_end *e = &op->u.end;
+	struct job_rec *j = state_job_get(s, e->id);
+	enum node_status to;
+	char why[96];
+
+	s->now = op->time_ms;
+	if (j == NULL || !active(j)) {
+		op->res.rc = -ENOENT;
+		return;
+	}
+	to = e->ok ? success_status(j->op) : failure_status(j->op);
+	j->status = e->ok ? JOB_COMPLETE : JOB_ERRORED;
+	if (e->start_ms > 0)
+		j->started_ms = e->start_ms;
+	j->ended_ms = e->end_ms > 0 ? e->end_ms : op->time_ms;
+	/* The runner reports the failed step's code; a complete job exited 0. */
+	j->exit_code = e->ok ? 0 : e->exit_code;
+	free(j->error);
+	j->error = xdup(e->error);
+	snprintf(why, sizeof(why), "job %llu %s", (unsigned long long)j->id,
+	    e->ok ? "complete" : "errored");
+	for (size_t i = 0; j->op != JOB_OP_DISCOVER && i < j->nnodes; i++) {
+		struct node *n = inventory_get(s->inv, j->nodes[i]);
+		if (n != NULL && move(s, n, to, "clusterm", why) < 0 && !s->recovering)
+			log_error("job %llu: node %s: cannot move %s to %s",
+			    (unsigned long long)j->id, n->name, node_status_name(n->status),
+			    node_status_name(to));
+	}
+	state_event(s, "", "job", "Running", jobs_state_name(j->status), "clusterm", why);
+}
+
+void
+lifecycle_apply_cancel(struct state *s, struct op *op)
+{
+	struct job_rec *j = state_job_get(s, op->u.cancel.id);
+	char why[64];
+
+	s->now = op->time_ms;
+	if (j == NULL) {
+		op->res.rc = -ENOENT;
+		say(op->res.err, sizeof(op->res.err), "job %llu does not exist",
+		    (unsigned long long)op->u.cancel.id);
+		return;
+	}
+	if (!active(j)) {
+		op->res.rc = -EALREADY;
+		say(op->res.err, sizeof(op->res.err), "job %llu has ended already (%s)",
+		    (unsigned long long)j->id, jobs_state_name(j->status));
+		return;
+	}
+	snprintf(why, sizeof(why), "cancel of job %llu", (unsigned long long)j->id);
+	state_event(s, "", "request", "", why, op->u.cancel.actor, "");
+}
+
+void
+lifecycle_apply_text(struct state *s, struct op *op)
+{
+	const struct op_text *t = &op->u.text;
+
+	s->now = op->time_ms;
+	if (op->kind == OP_GLOBALS) {
+		state_set_globals(s, t->json);
+		state_event(s, "", "config", "", "globals", t->actor, t->comment);
+	} else {
+		state_set_ansible_override(s, t->json);
+		state_event(s, "", "config", "", t->json != NULL ? "ansible" : "file", t->actor,
+		    t->comment);
+	}
+}
+
+/* ---- submitting, and the runner ---- */
+
+static int
+submit_end(struct state *s, uint64_t id, bool ok, int exit_code, const char *error,
+    long long start_ms, long long end_ms)
+{
+	struct op op = { .kind = OP_JOB_END };
+
+	op.u.end.id = id;
+	op.u.end.ok = ok;
+	op.u.end.exit_code = exit_code;
+	op.u.end.error = error;
+	op.u.end.start_ms = start_ms;
+	op.u.end.end_ms = end_ms;
+	return state_submit(s, &op);
 }
 
 static void
 on_done(const struct job_outcome *o, void *arg)
 {
 	struct lifecycle *lc = arg;
-	struct state *s = lc->s;
-	struct job_rec *j;
-	uint64_t seq = 0;
-	int rc = -ENOENT;
+	int rc;
 
-	pthread_rwlock_wrlock(&s->lock);
-	j = state_job_get(s, o->id);
-	if (j != NULL) {
-		settle(s, j, o->state == JOB_COMPLETE, o->error, o->exit_code, o->start_ms,
-		    o->end_ms > 0 ? o->end_ms : fsio_now_ms());
-		rc = log_job_nodes(s, j, &seq);
-	}
-	pthread_rwlock_unlock(&s->lock);
-	if (rc == 0)
-		rc = state_wait(s, seq);
-	if (j == NULL)
-		log_error("job %llu: outcome for an unknown job", (unsigned long long)o->id);
-	else if (rc < 0)
+	rc = submit_end(lc->s, o->id, o->state == JOB_COMPLETE, o->exit_code, o->error,
+	    o->start_ms, o->end_ms > 0 ? o->end_ms : fsio_now_ms());
+	if (rc < 0)
 		log_error("job %llu: the store refused its outcome", (unsigned long long)o->id);
 	else
-		log_info("job %llu (%s): %s%s%s", (unsigned long long)o->id, job_op_name(j->op),
+		log_info("job %llu: %s%s%s", (unsigned long long)o->id,
 		    jobs_state_name(o->state), o->error[0] ? ": " : "", o->error);
 }
 
 int
 lifecycle_start(struct state *s, const struct ansible_conf *conf, const char *state_dir,
-    long max_jobs, struct lifecycle **ret)
+    long max_jobs, bool queue_jobs, struct lifecycle **ret)
 {
 	struct jobs_conf jc = { 0 };
 	struct lifecycle *lc;
@@ -158,6 +501,8 @@ lifecycle_start(struct state *s, const struct ansible_conf *conf, const char *st
 		return -ENOMEM;
 	lc->s = s;
 	lc->conf = conf;
+	lc->max_jobs = max_jobs;
+	lc->queue_jobs = queue_jobs;
 	if ((size_t)snprintf(lc->state_dir, sizeof(lc->state_dir), "%s", state_dir) >=
 	    sizeof(lc->state_dir) || (size_t)snprintf(lc->jobs_dir, sizeof(lc->jobs_dir),
 	    "%s/jobs", state_dir) >= sizeof(lc->jobs_dir)) {
@@ -195,22 +540,21 @@ int
 lifecycle_recover(struct lifecycle *lc)
 {
 	struct state *s = lc->s;
-	uint64_t seq = 0;
-	int n = 0, rc = 0;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int rc = 0;
 
-	pthread_rwlock_wrlock(&s->lock);
-	for (size_t i = 0; i < s->njobs && rc == 0; i++) {
-		struct job_rec *j = s->jobs[i];
-		if (j->status != JOB_QUEUED && j->status != JOB_RUNNING)
-			continue;
-		settle(s, j, false, "clusterm restarted", -1, 0, fsio_now_ms());
-		rc = log_job_nodes(s, j, &seq);
-		n++;
-	}
+	pthread_rwlock_rdlock(&s->lock);
+	if (s->njobs > 0 && (ids = calloc(s->njobs, sizeof(*ids))) == NULL)
+		rc = -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < s->njobs; i++)
+		if (active(s->jobs[i]))
+			ids[n++] = s->jobs[i]->id;
 	pthread_rwlock_unlock(&s->lock);
-	if (rc == 0 && n > 0)
-		rc = state_wait(s, seq);
-	return rc < 0 ? rc : n;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = submit_end(s, ids[i], false, -1, "clusterm restarted", 0, 0);
+	free(ids);
+	return rc < 0 ? rc : (int)n;
 }
 
 void
@@ -221,7 +565,7 @@ lifecycle_live(struct lifecycle *lc, const struct job_rec *j, int *ret_status,
 
 	*ret_status = j->status;
 	*ret_started_ms = j->started_ms;
-	if (j->status != JOB_QUEUED && j->status != JOB_RUNNING)
+	if (!active(j))
 		return;
 	if (jobs_status(lc->runner, j->id, &st) < 0)
 		return;	/* ended: its outcome is on the way */
@@ -246,296 +590,198 @@ lifecycle_effective_conf(struct lifecycle *lc, struct ansible_conf *ret, char *e
 	return 0;
 }
 
-/* Whether a node takes part in a queued or running job. */
-static struct job_rec *
-busy_with(struct state *s, const char *name)
-{
-	for (size_t i = 0; i < s->njobs; i++) {
-		struct job_rec *j = s->jobs[i];
-		if (j->status != JOB_QUEUED && j->status != JOB_RUNNING)
-			continue;
-		for (size_t k = 0; k < j->nnodes; k++)
-			if (strcmp(j->nodes[k], name) == 0)
-				return j;
-	}
-	return NULL;
-}
-
-static bool
-in_request(const struct lc_request *r, const char *name)
-{
-	for (size_t i = 0; i < r->nnodes; i++)
-		if (strcmp(r->nodes[i], name) == 0)
-			return true;
-	return false;
-}
-
-/*
- * The master rule: after the request, some Discovered, Allocated master must
- * remain whenever an Allocated worker remains or is being added. The
- * request's nodes are left out (decommission), count with the group they
- * will have (update; group NULL keeps each node's own), or count as workers
- * only (commission: a master being commissioned is not up yet).
- */
-static bool
-masters_ok(struct state *s, const struct lc_request *r, const char *group)
-{
-	bool worker = false, master = false;
-
-	for (size_t i = 0; i < inventory_count(s->inv); i++) {
-		struct node *n = inventory_at(s->inv, i);
-		const char *g = n->host_group;
-		bool mine = in_request(r, n->name);
-
-		if (mine && r->op == JOB_OP_DECOMMISSION)
-			continue;
-		if (mine && group != NULL)
-			g = group;
-		if (!mine && n->status != NS_ALLOCATED)
-			continue;
-		if (strcmp(g, LC_GROUP_WORKER) == 0)
-			worker = true;
-		else if (strcmp(g, LC_GROUP_MASTER) == 0 && n->state == MON_DISCOVERED &&
-		    !(mine && r->op == JOB_OP_COMMISSION))
-			master = true;
-	}
-	return !worker || master;
-}
-
-/* Checks a request against the rules (write lock held). 0 or -errno + err. */
-static int
-check(struct state *s, const struct lc_request *r, char *err, size_t errlen)
-{
-	const char *g = r->host_group != NULL && r->host_group[0] ? r->host_group : NULL;
-	struct job_rec *busy;
-
-	if (r->op == JOB_OP_DISCOVER) {
-		if (r->naddrs == 0) {
-			say(err, errlen, "addrs must name at least one address");
-			return -EINVAL;
-		}
-		for (size_t i = 0; i < r->naddrs; i++) {
-			if (!report_addr_valid(r->addrs[i])) {
-				say(err, errlen, "address %.64s is not an IPv4, IPv6 address or "
-				    "host name", r->addrs[i]);
-				return -EINVAL;
-			}
-			for (size_t k = 0; k < inventory_count(s->inv); k++) {
-				struct node *n = inventory_at(s->inv, k);
-				if (n->rep.addr != NULL && strcmp(n->rep.addr, r->addrs[i]) == 0) {
-					say(err, errlen, "address %s is already known as node %s",
-					    r->addrs[i], n->name);
-					return -EPERM;
-				}
-			}
-		}
-		return 0;
-	}
-	if (r->nnodes == 0) {
-		say(err, errlen, "nodes must name at least one node");
-		return -EINVAL;
-	}
-	if (g != NULL && strcmp(g, LC_GROUP_MASTER) != 0 && strcmp(g, LC_GROUP_WORKER) != 0) {
-		say(err, errlen, "host group %.64s is not %s or %s", g, LC_GROUP_MASTER,
-		    LC_GROUP_WORKER);
-		return -EINVAL;
-	}
-	if (r->op == JOB_OP_COMMISSION && g == NULL) {
-		say(err, errlen, "commission needs a host group: %s or %s", LC_GROUP_MASTER,
-		    LC_GROUP_WORKER);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < r->nnodes; i++) {
-		struct node *n = inventory_get(s->inv, r->nodes[i]);
-
-		for (size_t k = 0; k < i; k++) {
-			if (strcmp(r->nodes[k], r->nodes[i]) == 0) {
-				say(err, errlen, "node %s is named twice", r->nodes[i]);
-				return -EINVAL;
-			}
-		}
-		if (n == NULL) {
-			say(err, errlen, "node %.128s does not exist", r->nodes[i]);
-			return -ENOENT;
-		}
-		if ((busy = busy_with(s, n->name)) != NULL) {
-			say(err, errlen, "node %s is busy with job %llu (%s)", n->name,
-			    (unsigned long long)busy->id, job_op_name(busy->op));
-			return -EBUSY;
-		}
-		switch (r->op) {
-		case JOB_OP_COMMISSION:
-			if (n->state != MON_DISCOVERED) {
-				say(err, errlen, "node %s is %s: only Discovered nodes can be "
-				    "commissioned", n->name, mon_state_name(n->state));
-				return -EPERM;
-			}
-			if (n->status != NS_UNALLOCATED && n->status != NS_DECOMMISSIONED) {
-				say(err, errlen, "node %s is %s: only Unallocated or "
-				    "Decommissioned nodes can be commissioned", n->name,
-				    node_status_name(n->status));
-				return -EPERM;
-			}
-			break;
-		case JOB_OP_DECOMMISSION:
-		case JOB_OP_UPDATE:
-			if (n->status != NS_ALLOCATED) {
-				say(err, errlen, "node %s is %s: only Allocated nodes can be %s",
-				    n->name, node_status_name(n->status),
-				    r->op == JOB_OP_UPDATE ? "updated" : "decommissioned");
-				return -EPERM;
-			}
-			break;
-		default:
-			return -EINVAL;
-		}
-	}
-	if (!masters_ok(s, r, g)) {
-		say(err, errlen, "node %s: %s would leave %s nodes without a Discovered, "
-		    "Allocated %s", r->nodes[0], r->op == JOB_OP_COMMISSION ? "commissioning "
-		    "a worker" : r->op == JOB_OP_UPDATE ? "this update" : "decommissioning it",
-		    LC_GROUP_WORKER, LC_GROUP_MASTER);
-		return -EPERM;
-	}
-	return 0;
-}
-
-/* Inventory hosts of a request: node names and addresses, or discover-N. */
-static int
-hosts_of(struct state *s, const struct lc_request *r, struct ansible_host **ret,
-    char ***ret_names, size_t *ret_n)
-{
-	size_t n = r->op == JOB_OP_DISCOVER ? r->naddrs : r->nnodes;
-	struct ansible_host *h = calloc(n, sizeof(*h));
-	char **names = calloc(n, sizeof(*names));
-
-	if (h == NULL || names == NULL)
-		goto oom;
-	for (size_t i = 0; i < n; i++) {
-		if (r->op == JOB_OP_DISCOVER) {
-			char buf[32];
-			snprintf(buf, sizeof(buf), "discover-%zu", i + 1);
-			if ((names[i] = strdup(buf)) == NULL)
-				goto oom;
-			h[i].name = names[i];
-			h[i].addr = r->addrs[i];
-		} else {
-			struct node *node = inventory_get(s->inv, r->nodes[i]);
-			h[i].name = node->name;
-			h[i].addr = node->rep.addr;
-		}
-	}
-	*ret = h;
-	*ret_names = names;
-	*ret_n = n;
-	return 0;
-oom:
-	free(h);
-	free(names);
-	return -ENOMEM;
-}
+/* What a job runs: its hosts and their groups, copied out of the state. */
+struct job_plan {
+	enum job_op op;
+	uint64_t id;
+	size_t n;
+	struct ansible_host *hosts;
+	char **names, **addrs, **old_groups, **new_groups;
+	char *vars;
+};
 
 static void
-free_names(char **names, size_t n)
+plan_finish(struct job_plan *p)
 {
-	for (size_t i = 0; names != NULL && i < n; i++)
-		free(names[i]);
-	free(names);
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->names[i]);
+		free(p->addrs[i]);
+		free(p->old_groups[i]);
+		free(p->new_groups[i]);
+	}
+	free(p->hosts);
+	free(p->names);
+	free(p->addrs);
+	free(p->old_groups);
+	free(p->new_groups);
+	free(p->vars);
 }
 
-/* One step: an inventory file for group, then ansible-playbook on playbook. */
+static char *
+group_or_master(const char *g)
+{
+	return strdup(g != NULL && g[0] ? g : LC_GROUP_MASTER);
+}
+
+/* Lock held (read): the plan of job id. */
 static int
-make_step(struct lifecycle *lc, const struct ansible_conf *c, uint64_t id, const char *tag,
-    const char *group, const struct ansible_host *hosts, size_t n, const char *playbook,
-    const char *vars, struct ansible_cmd *cmd, char *err, size_t errlen)
-{
-	char name[64], path[PATH_MAX];
-	int rc;
-
-	snprintf(name, sizeof(name), "%llu-%s.inventory", (unsigned long long)id, tag);
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", lc->jobs_dir, name) >= sizeof(path))
-		return -ENAMETOOLONG;
-	rc = ansible_inventory_write(lc->jobs_dir, name, group, hosts, n, err, errlen);
-	if (rc < 0)
-		return rc;
-	return ansible_build_cmd(c, path, playbook, vars, NULL, cmd, err, errlen);
-}
-
-int
-lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret_id,
+plan_of(struct lifecycle *lc, struct ansible_conf *conf, uint64_t id, struct job_plan *p,
     char *err, size_t errlen)
 {
 	struct state *s = lc->s;
-	struct ansible_conf *conf = NULL;	/* ~80 KiB: not on a worker's stack */
+	struct job_rec *j = state_job_get(s, id);
+	int rc;
+
+	if (j == NULL || j->nnodes == 0)
+		return -ENOENT;
+	p->op = j->op;
+	p->id = id;
+	p->hosts = calloc(j->nnodes, sizeof(*p->hosts));
+	p->names = calloc(j->nnodes, sizeof(*p->names));
+	p->addrs = calloc(j->nnodes, sizeof(*p->addrs));
+	p->old_groups = calloc(j->nnodes, sizeof(*p->old_groups));
+	p->new_groups = calloc(j->nnodes, sizeof(*p->new_groups));
+	if (p->hosts == NULL || p->names == NULL || p->addrs == NULL || p->old_groups == NULL ||
+	    p->new_groups == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < j->nnodes; i++) {
+		const char *addr = j->nodes[i], *g = j->groups != NULL ? j->groups[i] : "";
+		char name[32];
+		struct node *n = NULL;
+		p->n++;
+		if (j->op == JOB_OP_DISCOVER) {
+			snprintf(name, sizeof(name), "discover-%zu", i + 1);
+			p->names[i] = strdup(name);
+			p->old_groups[i] = strdup(LC_GROUP_DISCOVER);
+			p->new_groups[i] = strdup(LC_GROUP_DISCOVER);
+		} else {
+			n = inventory_get(s->inv, j->nodes[i]);
+			addr = n != NULL && n->rep.addr != NULL ? n->rep.addr : "";
+			p->names[i] = strdup(j->nodes[i]);
+			p->old_groups[i] = group_or_master(g);
+			p->new_groups[i] = group_or_master(j->host_group[0] ? j->host_group : g);
+		}
+		p->addrs[i] = strdup(addr);
+		if (p->names[i] == NULL || p->addrs[i] == NULL || p->old_groups[i] == NULL ||
+		    p->new_groups[i] == NULL)
+			return -ENOMEM;
+		p->hosts[i].name = p->names[i];
+		p->hosts[i].addr = p->addrs[i];
+	}
+	if ((rc = lifecycle_effective_conf(lc, conf, err, errlen)) < 0)
+		return rc;
+	return ansible_merge_extra_vars(j->extra_vars, s->globals, conf->extra_variables,
+	    &p->vars, err, errlen);
+}
+
+/*
+ * An inventory with one section per group, each node in the group given
+ * by groups[i], written to the jobs dir as <id>-<tag>.inventory.
+ */
+static int
+write_inventory(struct lifecycle *lc, const struct job_plan *p, char *const *groups,
+    const char *tag, char *path, size_t pathlen, char *err, size_t errlen)
+{
+	struct ansible_host *sub = calloc(p->n, sizeof(*sub));
+	char name[64], *all = NULL, *text;
+	size_t len = 0;
+	int rc = 0;
+
+	if (sub == NULL)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "%llu-%s.inventory", (unsigned long long)p->id, tag);
+	for (size_t i = 0; i < p->n && rc == 0; i++) {
+		size_t k = 0;
+		bool seen = false;
+		for (size_t x = 0; x < i; x++)
+			seen = seen || strcmp(groups[x], groups[i]) == 0;
+		if (seen)
+			continue;
+		for (size_t x = i; x < p->n; x++)
+			if (strcmp(groups[x], groups[i]) == 0)
+				sub[k++] = p->hosts[x];
+		rc = ansible_inventory_text(groups[i], sub, k, &text, err, errlen);
+		if (rc == 0) {
+			size_t tl = strlen(text);
+			char *v = realloc(all, len + tl + 1);
+			if (v == NULL)
+				rc = -ENOMEM;
+			else {
+				all = v;
+				memcpy(all + len, text, tl + 1);
+				len += tl;
+			}
+			free(text);
+		}
+	}
+	free(sub);
+	if (rc == 0 && (size_t)snprintf(path, pathlen, "%s/%s", lc->jobs_dir, name) >= pathlen)
+		rc = -ENAMETOOLONG;
+	if (rc == 0 && (rc = fsio_write_atomic(lc->jobs_dir, name, all, len, 0600)) < 0)
+		say(err, errlen, "cannot write inventory %s: %s", path, strerror(-rc));
+	free(all);
+	return rc;
+}
+
+static int
+make_step(struct lifecycle *lc, const struct ansible_conf *c, const struct job_plan *p,
+    char *const *groups, const char *tag, const char *playbook, struct ansible_cmd *cmd,
+    char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	rc = write_inventory(lc, p, groups, tag, path, sizeof(path), err, errlen);
+	if (rc < 0)
+		return rc;
+	return ansible_build_cmd(c, path, playbook, p->vars, NULL, cmd, err, errlen);
+}
+
+/* Builds the steps of a recorded job and hands it to the runner. */
+static int
+start_job(struct lifecycle *lc, uint64_t id, char *err, size_t errlen)
+{
+	struct ansible_conf *conf = malloc(sizeof(*conf));	/* ~80 KiB */
 	struct ansible_cmd cmds[3] = { 0 };
 	struct job_step steps[2], fail;
 	struct job_spec spec = { 0 };
-	struct ansible_host *hosts = NULL;
-	char **names = NULL, *vars = NULL, logp[PATH_MAX], why[128];
-	const char *g = r->host_group != NULL && r->host_group[0] ? r->host_group : NULL;
-	const char *run_group;
-	struct job_rec *j = NULL;
-	size_t nhosts = 0;
-	uint64_t seq = 0, id;
+	struct job_plan p = { 0 };
+	char logp[PATH_MAX];
 	int rc;
 
-	if (r->nnodes > LC_MAX_NODES || r->naddrs > LC_MAX_NODES) {
-		say(err, errlen, "more than %d nodes in one request", LC_MAX_NODES);
-		return -EINVAL;
-	}
-	if ((conf = malloc(sizeof(*conf))) == NULL)
+	if (conf == NULL)
 		return -ENOMEM;
-	pthread_rwlock_wrlock(&s->lock);
-	if ((rc = check(s, r, err, errlen)) < 0)
-		goto out;
-	if ((rc = lifecycle_effective_conf(lc, conf, err, errlen)) < 0)
-		goto out;
-	rc = ansible_merge_extra_vars(r->extra_vars, s->globals, conf->extra_variables, &vars,
-	    err, errlen);
+	pthread_rwlock_rdlock(&lc->s->lock);
+	rc = plan_of(lc, conf, id, &p, err, errlen);
+	pthread_rwlock_unlock(&lc->s->lock);
 	if (rc < 0)
 		goto out;
-	if ((rc = hosts_of(s, r, &hosts, &names, &nhosts)) < 0)
-		goto out;
-	id = s->next_job_id;
-	run_group = r->op == JOB_OP_DISCOVER ? LC_GROUP_DISCOVER : g;
-
-	/* The steps of each operation and what runs when one fails. */
-	switch (r->op) {
+	switch (p.op) {
 	case JOB_OP_COMMISSION:
-		rc = make_step(lc, conf, id, "configure", run_group, hosts, nhosts,
-		    conf->configure_playbook, vars, &cmds[0], err, errlen);
-		if (rc == 0)
-			rc = make_step(lc, conf, id, "cleanup", run_group, hosts, nhosts,
-			    conf->cleanup_playbook, vars, &cmds[2], err, errlen);
+	case JOB_OP_DISCOVER:
+		rc = make_step(lc, conf, &p, p.new_groups, "configure", conf->configure_playbook,
+		    &cmds[0], err, errlen);
+		if (rc == 0 && p.op == JOB_OP_COMMISSION)
+			rc = make_step(lc, conf, &p, p.new_groups, "cleanup",
+			    conf->cleanup_playbook, &cmds[2], err, errlen);
 		spec.nsteps = 1;
 		break;
 	case JOB_OP_DECOMMISSION:
-		/* Each node is cleaned up in its own group: one inventory per group. */
-		rc = make_step(lc, conf, id, "cleanup", inventory_get(s->inv,
-		    r->nodes[0])->host_group[0] ? inventory_get(s->inv, r->nodes[0])->host_group :
-		    LC_GROUP_MASTER, hosts, nhosts, conf->cleanup_playbook, vars, &cmds[0], err,
-		    errlen);
+		/* Each node is cleaned up in its own group. */
+		rc = make_step(lc, conf, &p, p.old_groups, "cleanup", conf->cleanup_playbook,
+		    &cmds[0], err, errlen);
 		spec.nsteps = 1;
 		break;
-	case JOB_OP_UPDATE: {
-		struct node *first = inventory_get(s->inv, r->nodes[0]);
-		const char *old = first->host_group[0] ? first->host_group : LC_GROUP_MASTER;
-		run_group = g != NULL ? g : old;
-		rc = make_step(lc, conf, id, "cleanup", old, hosts, nhosts,
-		    conf->cleanup_playbook, vars, &cmds[0], err, errlen);
+	case JOB_OP_UPDATE:
+		rc = make_step(lc, conf, &p, p.old_groups, "cleanup", conf->cleanup_playbook,
+		    &cmds[0], err, errlen);
 		if (rc == 0)
-			rc = make_step(lc, conf, id, "configure", run_group, hosts, nhosts,
-			    conf->configure_playbook, vars, &cmds[1], err, errlen);
+			rc = make_step(lc, conf, &p, p.new_groups, "configure",
+			    conf->configure_playbook, &cmds[1], err, errlen);
 		if (rc == 0)
-			rc = make_step(lc, conf, id, "failure-cleanup", run_group, hosts, nhosts,
-			    conf->cleanup_playbook, vars, &cmds[2], err, errlen);
+			rc = make_step(lc, conf, &p, p.new_groups, "failure-cleanup",
+			    conf->cleanup_playbook, &cmds[2], err, errlen);
 		spec.nsteps = 2;
-		break;
-	}
-	case JOB_OP_DISCOVER:
-		rc = make_step(lc, conf, id, "configure", run_group, hosts, nhosts,
-		    conf->configure_playbook, vars, &cmds[0], err, errlen);
-		spec.nsteps = 1;
 		break;
 	default:
 		rc = -EINVAL;
@@ -543,8 +789,8 @@ lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < spec.nsteps; i++) {
-		steps[i].title = r->op == JOB_OP_UPDATE && i == 0 ? "cleanup" :
-		    r->op == JOB_OP_DECOMMISSION ? "cleanup" : "configure";
+		steps[i].title = (p.op == JOB_OP_UPDATE && i == 0) ||
+		    p.op == JOB_OP_DECOMMISSION ? "cleanup" : "configure";
 		steps[i].argv = (const char *const *)cmds[i].argv;
 		steps[i].envp = (const char *const *)cmds[i].envp;
 	}
@@ -558,140 +804,143 @@ lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret
 	spec.steps = steps;
 	spec.failure_step = cmds[2].argv != NULL ? &fail : NULL;
 	spec.timeout_s = conf->timeout_s;
-
-	/* The record first, so the runner's callback finds it (it waits for our lock). */
-	j = state_job_new(s, r->op);
-	if (j == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	j->nodes = calloc(nhosts, sizeof(*j->nodes));
-	free(j->host_group);
-	free(j->extra_vars);
-	free(j->actor);
-	j->host_group = strdup(run_group != NULL ? run_group : "");
-	j->extra_vars = strdup(r->extra_vars != NULL ? r->extra_vars : "");
-	j->actor = strdup(r->actor != NULL ? r->actor : "");
-	if (j->nodes == NULL || j->host_group == NULL || j->extra_vars == NULL ||
-	    j->actor == NULL) {
-		rc = -ENOMEM;
-		goto drop;
-	}
-	for (size_t i = 0; i < nhosts; i++) {
-		const char *v = r->op == JOB_OP_DISCOVER ? r->addrs[i] : r->nodes[i];
-		if ((j->nodes[i] = strdup(v)) == NULL) {
-			rc = -ENOMEM;
-			goto drop;
-		}
-		j->nnodes++;
-	}
-	j->status = JOB_QUEUED;
 	rc = jobs_submit(lc->runner, &spec);
-	if (rc < 0) {
-		if (rc == -EBUSY)
-			say(err, errlen, "%d jobs are queued already; try later", LC_MAX_QUEUED);
-		else
-			say(err, errlen, "cannot start the job: %s", strerror(-rc));
-		goto drop;
-	}
-	/* Waiting for a slot, or started at once: the runner knows. */
-	lifecycle_live(lc, j, &j->status, &j->started_ms);
-
-	snprintf(why, sizeof(why), "job %llu (%s)", (unsigned long long)id, job_op_name(r->op));
-	state_event(s, "", "request", "", why, r->actor, r->comment);
-	if (r->op != JOB_OP_DISCOVER) {
-		enum node_status to = r->op == JOB_OP_COMMISSION ? NS_PROVISIONING :
-		    r->op == JOB_OP_DECOMMISSION ? NS_CANCELLED : NS_MAINTENANCE;
-		for (size_t i = 0; i < r->nnodes; i++) {
-			struct node *n = inventory_get(s->inv, r->nodes[i]);
-			/* Decommissioned -> Provisioning is allowed; the table says so. */
-			if ((rc = move(s, n, to, r->actor, why)) < 0) {
-				say(err, errlen, "node %s: %s -> %s is not allowed", n->name,
-				    node_status_name(n->status), node_status_name(to));
-				break;
-			}
-			if (run_group != NULL && r->op != JOB_OP_DECOMMISSION) {
-				char *hg = strdup(run_group);
-				if (hg != NULL) {
-					free(n->host_group);
-					n->host_group = hg;
-				}
-			}
-			n->last_job = id;
-		}
-	}
-	if (rc == 0)
-		rc = log_job_nodes(s, j, &seq);
-	if (rc < 0) {
-		/* Already running: let it run; its outcome settles the nodes. */
-		say(err, errlen, "the store refused job %llu", (unsigned long long)id);
-		rc = -EIO;
-		goto out;
-	}
-	*ret_id = id;
-	goto out;
-drop:
-	/* Not submitted: take the record back out of the table. */
-	s->njobs--;
-	s->next_job_id--;
-	job_rec_free(j);
+	if (rc < 0)
+		say(err, errlen, "the job runner refused it: %s", strerror(-rc));
 out:
-	if (rc < 0 && rc != -ENOMEM && rc != -EIO) {
-		/* A refused request is audited too, with the rule it broke. */
-		int orc = rc;
-		snprintf(why, sizeof(why), "%s refused", job_op_name(r->op));
-		if (state_event(s, r->nnodes > 0 ? r->nodes[0] : "", "request", "", why,
-		    r->actor, err) == 0 && state_log(s, NULL, NULL, 0, &seq) == 0) {
-			pthread_rwlock_unlock(&s->lock);
-			(void)state_wait(s, seq);
-		} else {
-			pthread_rwlock_unlock(&s->lock);
-		}
-		rc = orc;
-		goto done;
+	/* Submitted, the runner removes the extra-vars files; else they go now. */
+	for (size_t i = 0; i < 3; i++) {
+		if (rc < 0)
+			ansible_cmd_discard(&cmds[i]);
+		else
+			ansible_cmd_finish(&cmds[i]);
 	}
-	pthread_rwlock_unlock(&s->lock);
-	if (rc == 0)
-		rc = state_wait(s, seq);
-done:
-	for (size_t i = 0; i < 3; i++)
-		ansible_cmd_finish(&cmds[i]);
-	free(hosts);
-	free_names(names, nhosts);
-	free(vars);
+	plan_finish(&p);
 	free(conf);
 	return rc;
+}
+
+int
+lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret_id,
+    char *err, size_t errlen)
+{
+	struct op op = { .kind = OP_JOB_REQUEST };
+	struct op_job_request *j = &op.u.job;
+	char why[320];
+	int rc;
+
+	if (r->nnodes > LC_MAX_NODES || r->naddrs > LC_MAX_NODES) {
+		say(err, errlen, "more than %d nodes in one request", LC_MAX_NODES);
+		return -EINVAL;
+	}
+	{
+		/* The request's own extra vars must be a JSON object: 400, nothing logged. */
+		char *vars = NULL;
+		rc = ansible_merge_extra_vars(r->extra_vars, NULL, NULL, &vars, err, errlen);
+		free(vars);
+		if (rc < 0)
+			return rc;
+	}
+	j->op = r->op;
+	j->names = r->op == JOB_OP_DISCOVER ? r->addrs : r->nodes;
+	j->n = r->op == JOB_OP_DISCOVER ? r->naddrs : r->nnodes;
+	j->host_group = r->host_group != NULL ? r->host_group : "";
+	j->extra_vars = r->extra_vars != NULL ? r->extra_vars : "";
+	j->actor = r->actor != NULL ? r->actor : "";
+	j->comment = r->comment != NULL ? r->comment : "";
+	j->max_jobs = lc->max_jobs;
+	j->queue_jobs = lc->queue_jobs;
+	rc = state_submit(lc->s, &op);
+	if (rc < 0) {
+		say(err, errlen, "%s", op.res.err);
+		return rc;
+	}
+	if (op.res.rc < 0) {
+		say(err, errlen, "%s", op.res.err);
+		return op.res.rc;
+	}
+	/* Durable now: the playbook may start. */
+	rc = start_job(lc, op.res.job_id, why, sizeof(why));
+	if (rc < 0) {
+		log_error("job %llu: cannot start: %s", (unsigned long long)op.res.job_id, why);
+		if (submit_end(lc->s, op.res.job_id, false, -1, why, 0, 0) < 0)
+			log_error("job %llu: the store refused its outcome",
+			    (unsigned long long)op.res.job_id);
+	}
+	*ret_id = op.res.job_id;
+	return 0;
 }
 
 int
 lifecycle_cancel(struct lifecycle *lc, uint64_t id, const char *actor, char *err,
     size_t errlen)
 {
-	struct state *s = lc->s;
-	struct job_rec *j;
-	char why[64];
+	struct op op = { .kind = OP_JOB_CANCEL };
 	int rc;
 
-	pthread_rwlock_wrlock(&s->lock);
-	j = state_job_get(s, id);
-	if (j == NULL) {
-		pthread_rwlock_unlock(&s->lock);
-		say(err, errlen, "job %llu does not exist", (unsigned long long)id);
-		return -ENOENT;
+	op.u.cancel.id = id;
+	op.u.cancel.actor = actor != NULL ? actor : "";
+	rc = state_submit(lc->s, &op);
+	if (rc == 0)
+		rc = op.res.rc;
+	if (rc < 0) {
+		say(err, errlen, "%s", op.res.err);
+		return rc;
 	}
-	if (j->status != JOB_QUEUED && j->status != JOB_RUNNING) {
-		pthread_rwlock_unlock(&s->lock);
-		say(err, errlen, "job %llu has ended already (%s)", (unsigned long long)id,
-		    jobs_state_name(j->status));
-		return -EALREADY;
-	}
-	snprintf(why, sizeof(why), "cancel of job %llu", (unsigned long long)id);
-	state_event(s, "", "request", "", why, actor, "");
-	pthread_rwlock_unlock(&s->lock);
 	rc = jobs_cancel(lc->runner, id);
 	if (rc == -ENOENT) {
 		say(err, errlen, "job %llu has ended already", (unsigned long long)id);
 		return -EALREADY;
 	}
 	return rc;
+}
+
+/* "keys: a, b" of a JSON object text: what changed, never the values. */
+static void
+keys_of(const char *json, char *buf, size_t len)
+{
+	cJSON *o = json != NULL ? cJSON_Parse(json) : NULL, *it;
+	size_t used;
+
+	used = (size_t)snprintf(buf, len, "%s", json == NULL ? "back to the file's" : "keys:");
+	cJSON_ArrayForEach(it, o) {
+		if (used >= len || it->string == NULL)
+			break;
+		used += (size_t)snprintf(buf + used, len - used, " %s", it->string);
+	}
+	if (json != NULL && (o == NULL || o->child == NULL) && used < len)
+		snprintf(buf + used, len - used, " none");
+	cJSON_Delete(o);
+}
+
+static int
+set_text(struct state *s, enum op_kind kind, const char *json, const char *actor,
+    char *err, size_t errlen)
+{
+	struct op op = { .kind = kind };
+	char comment[256];
+	int rc;
+
+	keys_of(json, comment, sizeof(comment));
+	op.u.text.json = json;
+	op.u.text.actor = actor != NULL ? actor : "";
+	op.u.text.comment = comment;
+	rc = state_submit(s, &op);
+	if (rc < 0)
+		say(err, errlen, "%s", op.res.err);
+	return rc;
+}
+
+int
+lifecycle_set_globals(struct state *s, const char *json, const char *actor, char *err,
+    size_t errlen)
+{
+	return set_text(s, OP_GLOBALS, json, actor, err, errlen);
+}
+
+int
+lifecycle_set_config(struct state *s, const char *json, const char *actor, char *err,
+    size_t errlen)
+{
+	return set_text(s, OP_CONFIG, json, actor, err, errlen);
 }

@@ -1,9 +1,9 @@
 /*
  * Node lifecycle (CONTRACT 3.3): commission, decommission, update and
- * discover requests are checked against the rules, turned into jobs that
- * run ansible-playbook through the job runner, and their outcomes moved
- * into the nodes' statuses. Everything goes through the state lock and the
- * store, like intake.
+ * discover requests become operations; applying one checks it against
+ * contiv's rules and records the job (durable before anything runs); then
+ * the job runner starts ansible-playbook, and its outcome comes back as an
+ * operation that moves the nodes' statuses.
  */
 #ifndef LIFECYCLE_H
 #define LIFECYCLE_H
@@ -20,7 +20,7 @@
 #define LC_GROUP_DISCOVER	"cluster-node"
 /* Nodes or addresses in one request. */
 #define LC_MAX_NODES		1024
-/* Jobs waiting for a free runner slot. */
+/* Jobs waiting for a free runner slot (manager.queue_jobs). */
 #define LC_MAX_QUEUED		64
 
 struct lifecycle;
@@ -39,24 +39,27 @@ struct lc_request {
 
 /*
  * conf is the running ansible section (read under the state lock; SIGHUP
- * and POST /config change it under the write lock). state_dir holds the
- * jobs/ directory (logs, inventories).
+ * swaps it under the write lock). state_dir holds the jobs/ directory
+ * (logs, inventories). While max_jobs jobs are active a request is refused
+ * unless queue_jobs.
  */
 int lifecycle_start(struct state *s, const struct ansible_conf *conf, const char *state_dir,
-    long max_jobs, struct lifecycle **ret);
+    long max_jobs, bool queue_jobs, struct lifecycle **ret);
 
 /*
- * Marks jobs left Queued or Running by a previous run as Errored ("clusterm
- * restarted") and gives their nodes the failure path's status. Call once
+ * Ends jobs left Queued or Running by a previous run as Errored ("clusterm
+ * restarted"), which gives their nodes the failure path's status. Call once
  * after lifecycle_start. Returns the number of jobs so ended, or -errno.
  */
 int lifecycle_recover(struct lifecycle *lc);
 
 /*
- * Checks and queues a request. Returns 0 with the job id, or: -EINVAL (bad
- * request: 400), -ENOENT (unknown node: 404), -EBUSY or -EPERM (a node is
- * busy, or a rule forbids it: 409), -EIO (store), -ENOMEM. err holds one
- * sentence naming the node and the rule. Nothing changes on failure.
+ * Submits a request: returns 0 with the job id once the job is durable and
+ * handed to the runner, or: -EINVAL (bad request: 400), -ENOENT (unknown
+ * node: 404), -EBUSY or -EPERM (a node is busy, a job is active, or a rule
+ * forbids it: 409), -EIO (store: 503), -ENOMEM. err holds one sentence
+ * naming the node and the rule. A refused request changes nothing but the
+ * audit log.
  */
 int lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret_id,
     char *err, size_t errlen);
@@ -79,7 +82,23 @@ bool lifecycle_running(struct lifecycle *lc, uint64_t id);
 int lifecycle_effective_conf(struct lifecycle *lc, struct ansible_conf *ret, char *err,
     size_t errlen);
 
+/*
+ * Sets the globals (a JSON object text) / the ansible override (NULL: back
+ * to the file's), durably. The audit names the keys, never the values.
+ * -EIO (store), -ENOMEM; err says why.
+ */
+int lifecycle_set_globals(struct state *s, const char *json, const char *actor, char *err,
+    size_t errlen);
+int lifecycle_set_config(struct state *s, const char *json, const char *actor, char *err,
+    size_t errlen);
+
 /* Stops the runner (running jobs are terminated and recorded Errored). NULL ok. */
 void lifecycle_stop(struct lifecycle *lc);
+
+/* The apply steps (apply.c calls them, write lock held). */
+void lifecycle_apply_request(struct state *s, struct op *op);
+void lifecycle_apply_end(struct state *s, struct op *op);
+void lifecycle_apply_cancel(struct state *s, struct op *op);
+void lifecycle_apply_text(struct state *s, struct op *op);
 
 #endif

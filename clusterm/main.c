@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "fsio.h"
 #include "http.h"
+#include "apply.h"
 #include "auth.h"
 #include "intake.h"
 #include "lifecycle.h"
@@ -34,7 +35,7 @@
 #define MAX_ROUTES		64
 
 static pthread_mutex_t tick_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t tick_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t tick_cv;	/* CLOCK_MONOTONIC, set up in main() */
 static bool tick_stop;
 
 static void
@@ -73,7 +74,7 @@ ticker(void *arg)
 	pthread_mutex_lock(&tick_mu);
 	while (!tick_stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += TICK_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
@@ -83,7 +84,7 @@ ticker(void *arg)
 		if (tick_stop)
 			break;
 		pthread_mutex_unlock(&tick_mu);
-		if (intake_tick(m->state, fsio_now_ms()) < 0)
+		if (intake_tick(m->state) < 0)
 			log_error("timer: the store refused a state change");
 		if (fsio_mono_ms() - last_snap >= SNAPSHOT_CHECK_MS) {
 			last_snap = fsio_mono_ms();
@@ -234,6 +235,7 @@ load_conf(struct conf *c, const char *file, bool file_given, const char *addr,
 static void
 reload(struct manager *m, const char *file, bool file_given, struct http_server *http)
 {
+	struct votes_params params;
 	struct conf c;
 	char err[1024];
 
@@ -261,18 +263,17 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 		log_error("reload: %s; keeping the running configuration", err);
 		return;
 	}
-	pthread_rwlock_wrlock(&m->state->lock);
 	if (m->state->ansible_override != NULL) {
-		uint64_t seq;
 		/* The file is the truth again; the override set through POST /config goes. */
-		state_set_ansible_override(m->state, NULL);
-		state_event(m->state, "", "config", "api", "file", "SIGHUP",
-		    "ansible section reloaded from the file");
-		if (state_log(m->state, NULL, NULL, 0, &seq) < 0)
-			log_error("reload: the store refused the change");
-		log_info("reload: the ansible section set through POST /config is dropped");
+		if (lifecycle_set_config(m->state, NULL, "SIGHUP", err, sizeof(err)) < 0)
+			log_error("reload: %s", err);
+		else
+			log_info("reload: the ansible section set through POST /config is dropped");
 	}
-	m->state->params = params_of(&c);
+	params = params_of(&c);
+	if (intake_set_params(m->state, &params, "SIGHUP") < 0)
+		log_error("reload: the store refused the monitor parameters");
+	pthread_rwlock_wrlock(&m->state->lock);
 	m->conf.grace_s = c.grace_s;
 	m->conf.quorum = c.quorum;
 	m->conf.disruption_ratio = c.disruption_ratio;
@@ -299,7 +300,8 @@ main(int argc, char **argv)
 	bool file_given = false, check_only = false;
 	struct http_server *http = NULL;
 	struct manager m;
-	struct votes_params params;
+	struct votes_params params, initial;
+	pthread_condattr_t cattr;
 	struct http_opts ho;
 	pthread_t tick_thread;
 	struct auth *auth = NULL;
@@ -363,6 +365,10 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&tick_cv, &cattr);
+	pthread_condattr_destroy(&cattr);
 	params = params_of(&m.conf);
 	m.started_ms = fsio_now_ms();
 	/* Before recovery writes anything there. */
@@ -370,15 +376,28 @@ main(int argc, char **argv)
 		auth_free(auth);
 		return 1;
 	}
-	if (state_open(m.conf.state_dir, &params, &m.state, err, sizeof(err), warn_cb,
-	    NULL) < 0) {
+	/*
+	 * The log starts from the contract's defaults; the file's parameters
+	 * are an operation of their own, so a replay anywhere gives the same.
+	 */
+	{
+		struct conf defaults;
+		conf_defaults(&defaults);
+		initial = params_of(&defaults);
+	}
+	if (state_open(m.conf.state_dir, &initial, apply_op, NULL, &m.state, err, sizeof(err),
+	    warn_cb, NULL) < 0) {
 		log_error("%s", err);
 		return 1;
+	}
+	if (intake_set_params(m.state, &params, "clusterm") < 0) {
+		log_error("the store refused the monitor parameters");
+		goto out_state;
 	}
 	log_info("state %s: %zu nodes, %zu jobs recovered", m.conf.state_dir,
 	    inventory_count(m.state->inv), m.state->njobs);
 	if (lifecycle_start(m.state, &m.conf.ansible, m.conf.state_dir, m.conf.max_jobs,
-	    &m.lc) < 0) {
+	    m.conf.queue_jobs, &m.lc) < 0) {
 		log_error("%s/jobs: cannot start the job runner", m.conf.state_dir);
 		goto out_state;
 	}

@@ -1,69 +1,35 @@
 /*
- * The msgpack records clusterm keeps in its store: batch records (changed
- * nodes plus the reporter watermark that admitted them) and snapshots (the
- * whole state). msgpack stays inside this module.
+ * Snapshots of the whole state, as msgpack (operations are ops.h's).
+ * msgpack stays inside this module.
+ *
+ *   ["S", RECORDS_SNAPSHOT_VERSION, clock_ms, [grace_ms, quorum, ratio,
+ *    window_ms], disruption, disruption_changed_ms, [reporter name...],
+ *    [[reporter, epoch, seq]...], [node...], [job...], globals, [event...],
+ *    config | nil, next_job_id, next_event_id]
+ *   node:  [name, {report}, state, prev_state, status, prev_status,
+ *           host_group, gone_since_ms, deadline_ms, state_ms, disappeared_ms,
+ *           recent_ms, last_job, [rid, kind, seq, received_ms, rid, ...]]
+ *   job:   [id, op, [node...], [group...], host_group, extra_vars, status,
+ *           created_ms, started_ms, ended_ms, exit_code, error, actor]
+ *   event: [id, time_ms, node, kind, old, new, actor, comment]
  */
 #ifndef RECORDS_H
 #define RECORDS_H
 
 #include <stddef.h>
-#include <stdint.h>
 
-#include "inventory.h"
-
-/* The last batch applied from one reporter. */
-struct watermark {
-	char *reporter;
-	char *epoch;
-	uint64_t seq;
-};
-
-struct job_rec;
-struct audit_event;
 struct state;
 
-/*
- * Called by the decoder; on_node, on_job and on_event take over what they
- * are given (its members; the job itself). Any may be NULL.
- */
-struct records_visitor {
-	int (*on_node)(struct node *n, void *arg);
-	int (*on_watermark)(const char *reporter, const char *epoch, uint64_t seq, void *arg);
-	int (*on_job)(struct job_rec *j, void *arg);
-	int (*on_event)(struct audit_event *e, void *arg);
-	int (*on_globals)(const char *json, void *arg);
-	int (*on_config)(const char *json, void *arg);
-	int (*on_counters)(uint64_t next_job_id, uint64_t next_event_id, void *arg);
-	void *arg;
-};
+#define RECORDS_SNAPSHOT_VERSION	2
 
-/* What else goes into a batch record besides nodes (all optional). */
-struct records_extra {
-	struct job_rec *const *jobs;
-	size_t njobs;
-	const char *globals;		/* NULL: unchanged */
-	const char *config;		/* NULL: unchanged */
-	const struct audit_event *const *events;
-	size_t nevents;
-};
+/* Encodes the whole state (the caller holds its lock). *ret_buf is malloc'd. */
+int records_encode_snapshot(const struct state *s, char **ret_buf, size_t *ret_len);
 
 /*
- * Encodes a batch record: the watermark (may be NULL) and the nodes as they
- * are now. *ret_buf is malloc'd; the caller frees it. -ENOMEM.
+ * Loads a snapshot into a fresh state (recovery, lock held) and rebuilds
+ * what is derived. -EBADMSG with err saying what is wrong, -ENOMEM.
  */
-int records_encode_batch(const struct watermark *wm, struct node *const *nodes, size_t n,
-    const struct records_extra *extra, long long now_ms, char **ret_buf, size_t *ret_len);
-
-/* Encodes a snapshot of the whole state (caller holds its lock). */
-int records_encode_snapshot(const struct state *s, long long now_ms, char **ret_buf,
-    size_t *ret_len);
-
-/*
- * Decodes one record or snapshot, handing its parts to v in order. -EBADMSG
- * for anything malformed (err says what); a visitor's negative return stops
- * the walk and is returned.
- */
-int records_decode(const void *buf, size_t len, const struct records_visitor *v,
-    char *err, size_t errlen);
+int records_decode_snapshot(struct state *s, const void *buf, size_t len, char *err,
+    size_t errlen);
 
 #endif

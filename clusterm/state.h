@@ -1,7 +1,9 @@
 /*
- * The manager's state: one lock over the inventory and the reporter
- * watermarks, and their persistence through the store (recovery at start,
- * one log record per change, background snapshots).
+ * The manager's state and the pipeline that changes it. Every change is an
+ * operation (ops.h): appended to the store, made durable, then applied
+ * under the write lock in log order, then answered. Readers take the read
+ * lock and only ever see applied, hence durable, operations. Recovery is
+ * the newest snapshot plus a replay of the operations logged after it.
  */
 #ifndef STATE_H
 #define STATE_H
@@ -12,20 +14,34 @@
 #include <stdint.h>
 
 #include "inventory.h"
-#include "records.h"
+#include "ops.h"
 #include "store.h"
 #include "votes.h"
 
 /* Audit events kept (in memory, in snapshots); older ones are dropped. */
 #define STATE_EVENTS_KEEP	20000
 
-/* Lifecycle operations (CONTRACT 3.3). */
-enum job_op {
-	JOB_OP_COMMISSION,
-	JOB_OP_DECOMMISSION,
-	JOB_OP_UPDATE,
-	JOB_OP_DISCOVER,
-	JOB_OP_COUNT
+/* Snapshot once the log behind the last one holds this much. */
+#define STATE_SNAPSHOT_RECORDS	200000
+#define STATE_SNAPSHOT_BYTES	(64ull * 1024 * 1024)
+
+/* Longest a snapshot waits for operations in flight to be applied. */
+#define STATE_SNAPSHOT_DRAIN_MS	5000
+
+/* The last batch applied from one reporter. */
+struct watermark {
+	char *reporter;
+	char *epoch;
+	uint64_t seq;
+};
+
+/* A serf member that has voted: its votes count unless its node is Disappeared. */
+struct reporter {
+	char *name;
+	uint32_t node;		/* id of the node whose Node-Name it is, or VOTE_NO_REPORTER */
+	bool counts;
+	uint32_t *voted;	/* ids of the nodes it has an entry on, each once */
+	uint32_t nvoted, capvoted;
 };
 
 /* A provisioning job as clusterm records it (the runner's view is jobs.h). */
@@ -34,14 +50,14 @@ struct job_rec {
 	enum job_op op;
 	char **nodes;		/* node names, or addresses for discover (owned) */
 	size_t nnodes;
-	char *host_group;	/* "" none */
+	char **groups;		/* each node's host group for the job (owned), "" none */
+	char *host_group;	/* the group the request named, "" none */
 	char *extra_vars;	/* the request's JSON text */
 	int status;		/* enum job_state of jobs.h */
 	long long created_ms, started_ms, ended_ms;
 	int exit_code;		/* -1 none */
 	char *error;		/* "" none */
 	char *actor;
-	bool dirty;		/* transient: to be logged */
 };
 
 /* One line of the audit log: who changed what, and why. */
@@ -55,93 +71,160 @@ struct audit_event {
 	char *comment;
 };
 
-/* Snapshot once the log behind the last one holds this much. */
-#define STATE_SNAPSHOT_RECORDS	200000
-#define STATE_SNAPSHOT_BYTES	(64ull * 1024 * 1024)
+struct state;
+struct strmap;
+
+/* Applies one durable operation (apply.c); must not fail: it cannot be undone. */
+typedef void (*state_apply_fn)(struct state *s, struct op *op, void *arg);
+
+struct pending;
 
 struct state {
 	/*
-	 * Writers (intake, timers, lifecycle) take it exclusively, readers
-	 * (GETs, snapshots) shared. Everything below is under it.
+	 * The applier takes it exclusively, readers (GETs, snapshots) shared.
+	 * Everything from here to the pipeline's fields is under it.
 	 */
 	pthread_rwlock_t lock;
 	struct inventory *inv;
 	struct strmap *wm_index;	/* reporter -> struct watermark * */
 	struct watermark **wms;
 	size_t nwms, capwms;
-	struct strmap *reporters;	/* members that have cast a vote -> owned key */
-	char **reporter_keys;
-	size_t nreporters;
+	struct strmap *rep_index;	/* member name -> reporter id + 1 */
+	struct reporter *reps;
+	uint32_t nreps, capreps;
 	struct votes_params params;
 	bool disruption;
-	bool disruption_checked;	/* evaluated once since start */
 	long long disruption_changed_ms;
-	uint64_t touch_gen;		/* generation counter for node.touched */
-	struct store *store;
-	long long started_ms;
+	size_t gone_count;		/* nodes Disappeared now */
+	uint32_t *recent;		/* ids of nodes turned Disappeared, oldest first */
+	long long *recent_ms;
+	size_t recent_head, recent_n, recent_cap, recent_live;
+	uint32_t *heap;			/* node ids by grace deadline */
+	size_t nheap, capheap;
+	uint32_t *work;			/* nodes to evaluate again in this operation */
+	size_t nwork, capwork;
+	uint64_t mark;			/* operations applied (marks nodes) */
+	size_t changes;			/* state changes of the operation being applied */
+	const char *actor, *why;	/* who and why, for the operation's audit lines */
+	long long now;			/* the operation's time */
 
-	/* Lifecycle: jobs, globals, the ansible section set through the API. */
 	struct job_rec **jobs;
 	size_t njobs, capjobs;
 	uint64_t next_job_id;
 	char *globals;			/* JSON object text, "{}" by default */
-	bool globals_dirty;
 	char *ansible_override;		/* JSON text of POST /config, NULL none */
-	bool config_dirty;
 
 	/* The audit log: a ring of the newest STATE_EVENTS_KEEP events. */
 	struct audit_event *events;
 	size_t events_head, nevents;	/* oldest at events_head */
 	uint64_t next_event_id;
-	uint64_t events_logged;		/* events with id below are in the log */
+
+	long long started_ms;
+	bool recovering;		/* replaying the log at start */
+
+	/* The pipeline (its own locks). */
+	struct store *store;
+	pthread_mutex_t append_mu;	/* orders appends: the log order */
+	pthread_mutex_t list_mu;	/* the pending list */
+	pthread_cond_t list_cv;		/* signalled when the list empties */
+	struct pending *head, *tail;
+	uint64_t applied_seq;		/* under lock (write) */
+	bool failed;			/* under append_mu */
+	char fail_why[256];
+	long long clock_base_ms, clock_base_mono, clock_last_ms;	/* under append_mu */
+	state_apply_fn apply;
+	void *apply_arg;
 };
 
 /*
- * Opens the state dir, recovers what it holds. On failure err names the
- * file or path. Progress warnings (a torn tail) go to warn.
+ * Opens the state dir, recovers what it holds (the apply function replays
+ * operations). On failure err names the file or path. Progress warnings (a
+ * torn tail) go to warn.
  */
-int state_open(const char *dir, const struct votes_params *params, struct state **ret,
-    char *err, size_t errlen, store_warn_fn warn, void *warn_arg);
+int state_open(const char *dir, const struct votes_params *params, state_apply_fn apply,
+    void *apply_arg, struct state **ret, char *err, size_t errlen, store_warn_fn warn,
+    void *warn_arg);
+/* The same over a store already open (tests use the fake one); takes it over. */
+int state_open_store(struct store *st, const struct votes_params *params,
+    state_apply_fn apply, void *apply_arg, struct state **ret, char *err, size_t errlen,
+    store_warn_fn warn, void *warn_arg);
 void state_close(struct state *s);
 
-/* Under the write lock: appends one batch record of the given nodes. */
-int state_log(struct state *s, const struct watermark *wm, struct node *const *nodes,
-    size_t n, uint64_t *ret_seq);
-/* Outside the lock: waits until that record is durable. 0 or -EIO. */
-int state_wait(struct state *s, uint64_t seq);
+/*
+ * Appends op, waits until it is durable, applies it (and every operation
+ * before it) and returns: 0 with op->res filled by the apply step, or -EIO
+ * when the store failed (nothing of op is visible; op->res.err says why)
+ * or -ENOMEM. op->time_ms is set here. Takes no lock of the caller's.
+ */
+int state_submit(struct state *s, struct op *op);
 
-/* Under the write lock: the reporter's watermark, NULL when none. */
+/* Whether the store has failed; why gets the reason. Any thread. */
+bool state_failed(struct state *s, char *why, size_t len);
+
+/* The manager's clock: wall time advanced by the monotonic clock, never back. */
+long long state_clock_ms(struct state *s);
+
+/* Under the read lock: the reporter's watermark, NULL when none. */
 struct watermark *state_watermark(struct state *s, const char *reporter);
-int state_set_watermark(struct state *s, const char *reporter, const char *epoch,
+/* Applier: sets the watermark. Aborts on out-of-memory (see apply.c). */
+void state_set_watermark(struct state *s, const char *reporter, const char *epoch,
     uint64_t seq);
 
-/* Under the write lock: remembers that member has voted. -ENOMEM. */
-int state_add_reporter(struct state *s, const char *member);
-bool state_is_reporter(const struct state *s, const char *member);
+/* Applier: the id of reporter name, interned when new. */
+uint32_t state_reporter(struct state *s, const char *name);
+/* The id of reporter name, or VOTE_NO_REPORTER. Lock held. */
+uint32_t state_reporter_find(const struct state *s, const char *name);
+/* Whether reporter rid's votes count (its node is not Disappeared). Lock held. */
+bool state_reporter_counts(uint32_t rid, void *s);
 
-/*
- * Under the write lock: appends an audit event (strings copied; NULL is "").
- * It goes to the store with the next state_log(). -ENOMEM.
- */
-int state_event(struct state *s, const char *node, const char *kind, const char *old_val,
+/* Applier: appends an audit event at the operation's time (strings copied). */
+void state_event(struct state *s, const char *node, const char *kind, const char *old_val,
     const char *new_val, const char *actor, const char *comment);
+/* Adds an event decoded from a snapshot (taken over), oldest first. */
+void state_event_put(struct state *s, struct audit_event *e);
 /* Frees an event's strings and zeroes it. */
 void audit_event_finish(struct audit_event *e);
 /* The i-th event, oldest first (i < s->nevents). */
 const struct audit_event *state_event_at(const struct state *s, size_t i);
 
-/* Under the write lock: a new job record (id assigned), or NULL on ENOMEM. */
+/* Applier: a new job record (id assigned, taken into the table). */
 struct job_rec *state_job_new(struct state *s, enum job_op op);
+/* Adds a job record decoded from a snapshot (taken over). -ENOMEM. */
+int state_job_put(struct state *s, struct job_rec *j);
 struct job_rec *state_job_get(const struct state *s, uint64_t id);
 void job_rec_free(struct job_rec *j);
-const char *job_op_name(enum job_op op);
-int job_op_parse(const char *s);
 
-/* Under the write lock: replaces the globals / the ansible override. -ENOMEM. */
-int state_set_globals(struct state *s, const char *json);
-int state_set_ansible_override(struct state *s, const char *json);
+/* Applier: replaces the globals / the ansible override (NULL none). */
+void state_set_globals(struct state *s, const char *json);
+void state_set_ansible_override(struct state *s, const char *json);
 
 /* Takes a snapshot when the log has grown past the thresholds (or force). */
 int state_maybe_snapshot(struct state *s, bool force, char *err, size_t errlen);
+
+/* Aborts the process: an operation that is durable could not be applied. */
+void state_apply_oom(const char *what) __attribute__((noreturn));
+
+/*
+ * Applier: the timer heap holds nodes with a pending grace deadline.
+ * state_timer_set moves n's deadline (0 takes it off); state_timer_due pops
+ * a node whose deadline is at or before now, NULL when none is due.
+ */
+void state_timer_set(struct state *s, struct node *n, long long deadline_ms);
+struct node *state_timer_due(struct state *s, long long now_ms);
+/* The earliest deadline, 0 when none (lock held). */
+long long state_timer_next(const struct state *s);
+
+/*
+ * Applier: the disruption window, nodes that turned Disappeared lately:
+ * enter when n turns Disappeared at ms, leave when it comes back; count
+ * drops entries older than window_ms before now_ms and returns how many
+ * nodes are in it and still Disappeared.
+ */
+void state_window_enter(struct state *s, struct node *n, long long ms);
+void state_window_leave(struct state *s, struct node *n);
+size_t state_window_count(struct state *s, long long now_ms, long long window_ms);
+
+/* Rebuilds what snapshots leave out (reporter bindings, counts, heap, window). */
+void state_rebuild_derived(struct state *s);
 
 #endif

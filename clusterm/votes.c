@@ -1,107 +1,179 @@
-/* Vote rules (CONTRACT 3.2). Pure: the caller supplies states and time. */
+/* Vote rules (CONTRACT 3.2) over compact, incrementally counted votes. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "votes.h"
 
-int
-votes_record(struct node *n, const char *reporter, bool alive, uint64_t seq,
-    long long now_ms)
-{
-	struct vote *v;
+/* Smallest table; tables grow at 3/4 full. */
+#define VOTES_MIN_CAP	4
 
-	for (size_t i = 0; i < n->nvotes; i++) {
-		if (strcmp(n->votes[i].reporter, reporter) != 0)
-			continue;
-		n->votes[i].alive = alive;
-		n->votes[i].seq = seq;
-		n->votes[i].received_ms = now_ms;
-		return 0;
+static uint32_t
+slot_of(uint32_t rid, uint32_t cap)
+{
+	/* Reporter ids are dense small integers: Fibonacci hashing spreads them. */
+	return (uint32_t)(rid * 2654435769u) & (cap - 1);
+}
+
+struct vote *
+votes_find(const struct node *n, uint32_t rid)
+{
+	const struct vote_table *t = &n->votes;
+
+	if (t->cap == 0)
+		return NULL;
+	for (uint32_t i = slot_of(rid, t->cap), k = 0; k < t->cap; k++, i = (i + 1) & (t->cap - 1)) {
+		if (t->slots[i].rid == rid)
+			return &t->slots[i];
+		if (t->slots[i].rid == VOTE_NO_REPORTER)
+			return NULL;
 	}
-	v = realloc(n->votes, (n->nvotes + 1) * sizeof(*v));
+	return NULL;
+}
+
+static void
+put_slot(struct vote_table *t, const struct vote *v)
+{
+	uint32_t i = slot_of(v->rid, t->cap);
+
+	while (t->slots[i].rid != VOTE_NO_REPORTER)
+		i = (i + 1) & (t->cap - 1);
+	t->slots[i] = *v;
+}
+
+static int
+grow(struct vote_table *t)
+{
+	uint32_t cap = t->cap ? t->cap * 2 : VOTES_MIN_CAP;
+	struct vote *old = t->slots, *v;
+
+	if (cap == 0)
+		return -ENOMEM;
+	v = malloc((size_t)cap * sizeof(*v));
 	if (v == NULL)
 		return -ENOMEM;
-	n->votes = v;
-	v[n->nvotes].reporter = strdup(reporter);
-	if (v[n->nvotes].reporter == NULL)
-		return -ENOMEM;
-	v[n->nvotes].alive = alive;
-	v[n->nvotes].seq = seq;
-	v[n->nvotes].received_ms = now_ms;
-	n->nvotes++;
+	for (uint32_t i = 0; i < cap; i++)
+		v[i].rid = VOTE_NO_REPORTER;
+	{
+		uint32_t ocap = t->cap;
+		t->slots = v;
+		t->cap = cap;
+		for (uint32_t i = 0; i < ocap; i++)
+			if (old[i].rid != VOTE_NO_REPORTER)
+				put_slot(t, &old[i]);
+	}
+	free(old);
+	return 0;
+}
+
+/* Adds or removes one counted vote of another reporter. */
+static void
+count(struct node *n, uint8_t kind, int d)
+{
+	if (kind == VOTE_ALIVE)
+		n->oth_alive = (uint32_t)((int64_t)n->oth_alive + d);
+	else if (kind == VOTE_GONE)
+		n->oth_gone = (uint32_t)((int64_t)n->oth_gone + d);
+}
+
+int
+votes_record(struct node *n, uint32_t rid, enum vote_kind kind, uint64_t seq,
+    long long ms, bool counts, bool *ret_new)
+{
+	struct vote *v = votes_find(n, rid);
+	bool fresh = v == NULL;
+
+	if (fresh) {
+		struct vote nv = { .rid = rid, .kind = VOTE_NONE };
+		/* Grow first (the new table is sized before the insert). */
+		if ((n->votes.used + 1) * 4 > n->votes.cap * 3 && grow(&n->votes) < 0)
+			return -ENOMEM;
+		put_slot(&n->votes, &nv);
+		n->votes.used++;
+		v = votes_find(n, rid);
+	}
+	if (rid == n->self_rid) {
+		n->self_kind = (uint8_t)kind;
+	} else if (counts) {
+		count(n, v->kind, -1);
+		count(n, (uint8_t)kind, +1);
+	}
+	v->kind = (uint8_t)kind;
+	v->seq = seq;
+	v->received_ms = ms;
+	if (ret_new != NULL)
+		*ret_new = fresh;
 	return 0;
 }
 
 void
 votes_clear(struct node *n)
 {
-	for (size_t i = 0; i < n->nvotes; i++)
-		free(n->votes[i].reporter);
-	free(n->votes);
-	n->votes = NULL;
-	n->nvotes = 0;
+	for (uint32_t i = 0; i < n->votes.cap; i++)
+		n->votes.slots[i].kind = VOTE_NONE;
+	n->oth_alive = n->oth_gone = 0;
+	n->self_kind = VOTE_NONE;
 	n->gone_since_ms = 0;
 }
 
-static bool
-is_self(const struct node *n, const struct vote *v)
+bool
+votes_reporter_flip(struct node *n, uint32_t rid, bool counts)
 {
-	return n->rep.name != NULL && strcmp(n->rep.name, v->reporter) == 0;
+	struct vote *v;
+
+	if (rid == n->self_rid || (v = votes_find(n, rid)) == NULL || v->kind == VOTE_NONE)
+		return false;
+	count(n, v->kind, counts ? +1 : -1);
+	return true;
+}
+
+void
+votes_recount(struct node *n, votes_counts_fn fn, void *arg)
+{
+	n->oth_alive = n->oth_gone = 0;
+	n->self_kind = VOTE_NONE;
+	for (uint32_t i = 0; i < n->votes.cap; i++) {
+		const struct vote *v = &n->votes.slots[i];
+		if (v->rid == VOTE_NO_REPORTER || v->kind == VOTE_NONE)
+			continue;
+		if (v->rid == n->self_rid)
+			n->self_kind = v->kind;
+		else if (fn(v->rid, arg))
+			count(n, v->kind, +1);
+	}
 }
 
 /*
  * A vote from a Disappeared reporter does not count. The node's own vote is
  * exempt from that (a node reporting itself is alive enough to be heard);
- * it is governed by the "no other voter" rule instead.
+ * it counts only while no other reporter's vote does.
  */
-static bool
-reporter_counts(const struct node *n, const struct vote *v, votes_member_state_fn fn,
-    void *arg)
-{
-	return is_self(n, v) || fn(v->reporter, arg) != MON_DISAPPEARED;
-}
-
-static bool
-has_other_counted(const struct node *n, votes_member_state_fn fn, void *arg)
-{
-	for (size_t i = 0; i < n->nvotes; i++)
-		if (!is_self(n, &n->votes[i]) && reporter_counts(n, &n->votes[i], fn, arg))
-			return true;
-	return false;
-}
-
 bool
-votes_counted(const struct node *n, size_t i, votes_member_state_fn fn, void *arg)
+votes_counted(const struct node *n, const struct vote *v, bool counts)
 {
-	const struct vote *v = &n->votes[i];
-
-	if (!reporter_counts(n, v, fn, arg))
+	if (v->kind == VOTE_NONE)
 		return false;
-	if (is_self(n, v))
-		return !has_other_counted(n, fn, arg);
-	return true;
+	if (v->rid == n->self_rid)
+		return n->oth_alive + n->oth_gone == 0;
+	return counts;
 }
 
 void
-votes_evaluate(const struct node *n, const struct votes_params *p,
-    votes_member_state_fn fn, void *arg, long long now_ms, struct votes_result *ret)
+votes_evaluate(const struct node *n, const struct votes_params *p, long long now_ms,
+    struct votes_result *ret)
 {
-	bool others = has_other_counted(n, fn, arg);
-	int alive = 0, gone = 0;
+	long long alive, gone;
 	bool gone_wins;
 
-	for (size_t i = 0; i < n->nvotes; i++) {
-		const struct vote *v = &n->votes[i];
-		if (!reporter_counts(n, v, fn, arg) || (others && is_self(n, v)))
-			continue;
-		if (v->alive)
-			alive++;
-		else
-			gone++;
+	if (n->oth_alive + n->oth_gone > 0) {
+		alive = n->oth_alive;
+		gone = n->oth_gone;
+	} else {
+		alive = n->self_kind == VOTE_ALIVE;
+		gone = n->self_kind == VOTE_GONE;
 	}
-	ret->alive = alive;
-	ret->gone = gone;
+	ret->alive = (int)alive;
+	ret->gone = (int)gone;
 	ret->deadline_ms = 0;
 
 	if (p->quorum > 0)

@@ -1,6 +1,9 @@
 /*
- * The rules of CONTRACT section 3.2 as pure functions: votes in, a node's
- * monitoring state out. No I/O, no clock: callers pass now_ms.
+ * The rules of CONTRACT section 3.2 over compact votes. A node's votes are
+ * a table keyed by interned reporter id (struct vote_table of inventory.h)
+ * and its counted votes are kept incrementally, so recording a vote and
+ * evaluating a node cost O(1) whatever the cluster's size. No I/O, no
+ * clock: callers pass the operation's time.
  */
 #ifndef VOTES_H
 #define VOTES_H
@@ -17,12 +20,6 @@ struct votes_params {
 	long long disruption_window_ms;	/* monitor.disruption_window_s */
 };
 
-/*
- * State of the node whose Node-Name is member, as the caller knows it:
- * MON_UNKNOWN for a reporter that is no known node.
- */
-typedef enum mon_state (*votes_member_state_fn)(const char *member, void *arg);
-
 struct votes_result {
 	enum mon_state state;		/* the state the node should have now */
 	long long gone_since_ms;	/* to store in the node (0 = none pending) */
@@ -30,21 +27,39 @@ struct votes_result {
 	int alive, gone;		/* counted votes */
 };
 
-/*
- * Records reporter's vote on n, replacing its older one. -ENOMEM.
- */
-int votes_record(struct node *n, const char *reporter, bool alive, uint64_t seq,
-    long long now_ms);
+/* Whether a reporter's votes count (rule 2: it is not itself Disappeared). */
+typedef bool (*votes_counts_fn)(uint32_t rid, void *arg);
 
-/* Drops every vote on n (an operator report). */
+/* Reporter rid's entry on n, or NULL. */
+struct vote *votes_find(const struct node *n, uint32_t rid);
+
+/*
+ * Records rid's vote (VOTE_ALIVE, VOTE_GONE or VOTE_NONE) on n, replacing
+ * its older one, and keeps the counts right; counts says whether rid's
+ * votes count now. *ret_new is set when rid had no entry on n before (the
+ * caller indexes rid -> n then). -ENOMEM, nothing changed.
+ */
+int votes_record(struct node *n, uint32_t rid, enum vote_kind kind, uint64_t seq,
+    long long ms, bool counts, bool *ret_new);
+
+/* Sets every vote on n to VOTE_NONE (an operator report, a graceful leave). */
 void votes_clear(struct node *n);
 
-/* Whether vote i of n counts now (rule 2). */
-bool votes_counted(const struct node *n, size_t i, votes_member_state_fn fn, void *arg);
+/*
+ * rid's votes start (counts true) or stop counting: adjusts n's counts for
+ * rid's vote on n. Returns true when the counts changed.
+ */
+bool votes_reporter_flip(struct node *n, uint32_t rid, bool counts);
 
-/* Rules 2 and 3: the state n should have at now_ms. */
-void votes_evaluate(const struct node *n, const struct votes_params *p,
-    votes_member_state_fn fn, void *arg, long long now_ms, struct votes_result *ret);
+/* Recounts n from its table (after its own reporter id changed). */
+void votes_recount(struct node *n, votes_counts_fn fn, void *arg);
+
+/* Whether v (an entry of n) counts now; counts as for votes_record. */
+bool votes_counted(const struct node *n, const struct vote *v, bool counts);
+
+/* Rules 2 and 3 from n's counts: the state n should have at now_ms. */
+void votes_evaluate(const struct node *n, const struct votes_params *p, long long now_ms,
+    struct votes_result *ret);
 
 /* Whether a report is its sender's own graceful leave (rule 4). */
 bool votes_is_self_leave(const struct report *r, const char *reporter);

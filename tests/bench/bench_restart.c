@@ -3,10 +3,9 @@
  *
  *   bench_restart mkstate DIR NODES RECORDS [SNAPSHOT_AT]
  *       Builds a clusterm state dir without a running clusterm, through
- *       clusterm's own state/store/records code (linked from clusterm_core):
- *       RECORDS batch records of one node report each, as the single-report
- *       intake writes them (the node as it is after the report, plus the
- *       reporter's watermark). Record i reports node i % NODES, sent by one
+ *       clusterm's own state/store/ops code (linked from clusterm_core):
+ *       RECORDS operations of one node report each, as the single-report
+ *       intake logs them (the report with its reporter, epoch and seq). Record i reports node i % NODES, sent by one
  *       of three reporters (serf members node000000..node000002) with an
  *       increasing seq, so after the first NODES records every record is an
  *       update and nodes carry up to three votes. Nothing is snapshotted
@@ -36,7 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "fsio.h"
+#include "ops.h"
+#include "report_json.h"
 #include "report.h"
 #include "state.h"
 #include "votes.h"
@@ -57,15 +59,6 @@ warn_cb(const char *msg, void *arg)
 {
 	(void)arg;
 	fprintf(stderr, "bench_restart: store: %s\n", msg);
-}
-
-static enum mon_state
-member_state(const char *member, void *arg)
-{
-	struct state *s = arg;
-	struct node *n = inventory_by_member(s->inv, member);
-
-	return n != NULL ? n->state : MON_UNKNOWN;
 }
 
 static int
@@ -96,61 +89,62 @@ mkstate(const char *dir, unsigned long nodes, unsigned long records, unsigned lo
 {
 	struct votes_params params = { .grace_ms = 5000, .quorum = 0,
 		.disruption_ratio = 0.55, .disruption_window_ms = 60000 };
-	char reporters[NREPORTERS][32], err[1024], name[128];
+	static const char *reporters[NREPORTERS] = { "node000000", "node000001",
+		"node000002" };
 	uint64_t seqs[NREPORTERS] = { 0 }, seq = 0;
+	long long now = fsio_now_ms();
 	struct state *s;
+	char err[512];
 	double t0 = mono();
 	int rc;
 
-	for (int k = 0; k < NREPORTERS; k++)
-		snprintf(reporters[k], sizeof(reporters[k]), "node%06d", k);
-	rc = state_open(dir, &params, &s, err, sizeof(err), warn_cb, NULL);
+	rc = state_open(dir, &params, apply_op, NULL, &s, err, sizeof(err), warn_cb, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "bench_restart: %s\n", err);
 		return 1;
 	}
-	if (inventory_count(s->inv) != 0) {
-		fprintf(stderr, "bench_restart: %s is not empty\n", dir);
-		state_close(s);
-		return 1;
-	}
+	/*
+	 * What intake does for one report from a reporter, minus the wait for
+	 * each fsync: the operations are appended back to back (the store
+	 * group-commits them) and applied in order.
+	 */
 	for (unsigned long i = 0; i < records; i++) {
-		unsigned long idx = i % nodes, k = i % NREPORTERS;
-		long long now = fsio_now_ms();
-		struct votes_result vr;
-		struct watermark wm;
+		unsigned long k = i % NREPORTERS;
+		struct op op = { .kind = OP_REPORTS };
 		struct report r;
-		struct node *n;
+		char *buf;
+		size_t len;
 
-		/* What intake_apply does for one report from a reporter. */
-		if (fill_report(&r, idx, i / nodes) < 0 ||
-		    report_node_name(&r, name, sizeof(name)) < 0)
+		if (fill_report(&r, i % nodes, i / nodes) < 0)
 			goto oom;
-		n = inventory_get(s->inv, name);
-		if (n == NULL && inventory_add(s->inv, name, &n) < 0)
-			goto oom;
-		if (inventory_set_report(s->inv, n, &r) < 0)
-			goto oom;
+		op.time_ms = now + (long long)(i / 1000);
+		op.u.reports.reporter = reporters[k];
+		op.u.reports.epoch = "bench-epoch";
+		op.u.reports.seq = ++seqs[k];
+		op.u.reports.has_seq = true;
+		op.u.reports.actor = "bench";
+		op.u.reports.kind = REPORT_KIND_DISCOVERED;
+		op.u.reports.reports = &r;
+		op.u.reports.n = 1;
+		rc = ops_encode(&op, &buf, &len);
+		if (rc == 0)
+			rc = store_append(s->store, buf, len, &seq);
+		free(buf);
+		if (rc == 0) {
+			pthread_rwlock_wrlock(&s->lock);
+			s->recovering = true;	/* quiet: no log line per state change */
+			apply_op(s, &op, NULL);
+			s->recovering = false;
+			pthread_rwlock_unlock(&s->lock);
+		}
 		report_finish(&r);
-		if (state_add_reporter(s, reporters[k]) < 0 ||
-		    votes_record(n, reporters[k], true, ++seqs[k], now) < 0)
-			goto oom;
-		votes_evaluate(n, &s->params, member_state, s, now, &vr);
-		n->gone_since_ms = vr.gone_since_ms;
-		inventory_set_state(n, vr.state, now);
-		if (state_set_watermark(s, reporters[k], "bench-epoch", seqs[k]) < 0)
-			goto oom;
-		wm.reporter = reporters[k];
-		wm.epoch = (char *)"bench-epoch";
-		wm.seq = seqs[k];
-		rc = state_log(s, &wm, &n, 1, &seq);
 		if (rc < 0) {
-			fprintf(stderr, "bench_restart: append: %s\n", strerror(-rc));
+			fprintf(stderr, "bench_restart: record %lu: %s\n", i, strerror(-rc));
 			state_close(s);
 			return 1;
 		}
 		if (snap_at > 0 && i + 1 == snap_at) {
-			if ((rc = state_wait(s, seq)) < 0 ||
+			if ((rc = store_wait(s->store, seq)) < 0 ||
 			    (rc = state_maybe_snapshot(s, true, err, sizeof(err))) < 0) {
 				fprintf(stderr, "bench_restart: snapshot: %s\n", err);
 				state_close(s);
@@ -158,14 +152,13 @@ mkstate(const char *dir, unsigned long nodes, unsigned long records, unsigned lo
 			}
 		}
 	}
-	if (seq > 0 && (rc = state_wait(s, seq)) < 0) {
+	if (seq > 0 && (rc = store_wait(s->store, seq)) < 0) {
 		fprintf(stderr, "bench_restart: fsync: %s\n", strerror(-rc));
 		state_close(s);
 		return 1;
 	}
-	printf("mkstate: %zu nodes, %lu records (%lu in the log after the snapshot) in %.1fs\n",
-	    inventory_count(s->inv), records, snap_at > 0 ? records - snap_at : records,
-	    mono() - t0);
+	printf("mkstate: %lu nodes, %lu records in %.2fs\n", inventory_count(s->inv),
+	    records, mono() - t0);
 	state_close(s);
 	return 0;
 oom:

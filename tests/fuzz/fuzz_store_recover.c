@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the store's recovery (clusterm/store_wal.c) with
- * records_decode() as the visitor, over a state dir built from the input.
+ * the state's decoders (operations applied, snapshots loaded) as the visitor, over a state dir built from the input.
  * First byte: bit 0 set, the rest is the log segment file as it is; clear,
  * the rest is split at "RECD" into payloads that get a correct segment
  * header and frames (bit 1: the first payload becomes a snapshot instead;
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
-#include "records_visit.h"
+#include "fuzz_state.h"
 #include "store.h"
 #include "store_wal.h"
 
@@ -121,10 +121,7 @@ clear_dir(void)
 static int
 visit(const void *buf, size_t len, void *arg)
 {
-	struct records_visitor v = fuzz_visitor(arg);
-	char err[256];
-
-	return records_decode(buf, len, &v, err, sizeof(err));
+	return fuzz_state_visit(arg, buf, len);
 }
 
 static void
@@ -182,7 +179,7 @@ build_framed(uint8_t mode, const uint8_t *p, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct inventory *inv;
+	struct state *fs;
 	struct store *st;
 	char err[512];
 	int rc;
@@ -206,15 +203,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "store_open: %s\n", err);
 		abort();
 	}
-	inv = inventory_new();
-	if (inv == NULL)
-		abort();
-	rc = store_recover(st, visit, visit, inv, NULL, NULL, err, sizeof(err));
+	fs = fuzz_state_new();
+	rc = store_recover(st, visit, visit, fs, NULL, NULL, err, sizeof(err));
 	if (rc != 0 && rc != -EBADMSG) {
 		fprintf(stderr, "store_recover: unexpected %d: %s\n", rc, err);
 		abort();
 	}
 	store_close(st);
-	inventory_free(inv);
+	state_close(fs);
 	return 0;
 }

@@ -1,5 +1,4 @@
-/* Unit tests: the node table, its indexes, the transition table; the msgpack
- * records round trip; the string map. */
+/* Unit tests: the node table, its indexes, the transition table; the string map. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,13 +6,9 @@
 #include <string.h>
 
 #include "inventory.h"
-#include "records.h"
-#include "state.h"
 #include "strmap.h"
 #include "votes.h"
 
-#include "fuzz_regress.h"
-#include "../fuzz/records_visit.h"
 
 static const struct {
 	enum node_status from, to;
@@ -102,91 +97,6 @@ START_TEST(test_table_and_member_index)
 }
 END_TEST
 
-struct collect {
-	struct inventory *inv;
-	int wms;
-	char epoch[16];
-	uint64_t seq;
-};
-
-static int
-on_node(struct node *n, void *arg)
-{
-	struct collect *c = arg;
-
-	return inventory_put(c->inv, n);
-}
-
-static int
-on_wm(const char *reporter, const char *epoch, uint64_t seq, void *arg)
-{
-	struct collect *c = arg;
-
-	ck_assert_str_eq(reporter, "rep");
-	snprintf(c->epoch, sizeof(c->epoch), "%s", epoch);
-	c->seq = seq;
-	c->wms++;
-	return 0;
-}
-
-START_TEST(test_records_roundtrip)
-{
-	struct inventory *inv = inventory_new();
-	struct collect c = { .inv = inventory_new() };
-	struct records_visitor v = { .on_node = on_node, .on_watermark = on_wm, .arg = &c };
-	struct state st;
-	struct watermark wm = { "rep", "ep9", 42 };
-	struct node *n, *back;
-	char *buf, err[256];
-	size_t len;
-
-	ck_assert_int_eq(inventory_add(inv, "n1-S", &n), 0);
-	set_member(inv, n, "n1", "m1");
-	report_set(&n->rep, "rack", "r7");
-	n->state = MON_DISAPPEARED;
-	n->prev_state = MON_DISCOVERED;
-	n->status = NS_ALLOCATED;
-	n->gone_since_ms = 123;
-	n->last_job = 9;
-	free(n->host_group);
-	n->host_group = strdup("service-master");
-	ck_assert_int_eq(votes_record(n, "m2", false, 7, 555), 0);
-	ck_assert_int_eq(votes_record(n, "m3", true, 8, 556), 0);
-
-	ck_assert_int_eq(records_encode_batch(&wm, &n, 1, NULL, 1000, &buf, &len), 0);
-	ck_assert_int_eq(records_decode(buf, len, &v, err, sizeof(err)), 0);
-	ck_assert_int_eq(c.wms, 1);
-	ck_assert_str_eq(c.epoch, "ep9");
-	ck_assert_uint_eq(c.seq, 42);
-	back = inventory_get(c.inv, "n1-S");
-	ck_assert_ptr_nonnull(back);
-	ck_assert(report_equal(&back->rep, &n->rep));
-	ck_assert_int_eq(back->state, MON_DISAPPEARED);
-	ck_assert_int_eq(back->status, NS_ALLOCATED);
-	ck_assert_str_eq(back->host_group, "service-master");
-	ck_assert_uint_eq(back->nvotes, 2);
-	ck_assert_str_eq(back->votes[1].reporter, "m3");
-	ck_assert_uint_eq(back->votes[1].seq, 8);
-	ck_assert_ptr_eq(inventory_by_member(c.inv, "m1"), back);
-
-	/* Every truncation of a valid record is refused, never a crash. */
-	for (size_t cut = 0; cut < len; cut++)
-		ck_assert_int_eq(records_decode(buf, cut, &v, err, sizeof(err)), -EBADMSG);
-	free(buf);
-
-	memset(&st, 0, sizeof(st));
-	st.inv = inv;
-	st.globals = (char *)"{}";
-	ck_assert_int_eq(records_encode_snapshot(&st, 1, &buf, &len), 0);
-	ck_assert_int_eq(records_decode(buf, len, &v, err, sizeof(err)), 0);
-	free(buf);
-	ck_assert_int_eq(records_decode("\x93\x01\x02\x03", 4, &v, err, sizeof(err)),
-	    -EBADMSG);
-	inventory_free(inv);
-	inventory_free(c.inv);
-}
-END_TEST
-
 START_TEST(test_strmap)
 {
 	struct strmap *m = strmap_new();
@@ -205,27 +115,6 @@ START_TEST(test_strmap)
 }
 END_TEST
 
-/* One input as fuzz_records reads it: a record, decoded or refused. */
-static void
-regress_record(const unsigned char *buf, size_t len, const char *name)
-{
-	struct inventory *inv = inventory_new();
-	struct records_visitor v = fuzz_visitor(inv);
-	char err[256];
-	int r;
-
-	ck_assert_ptr_nonnull(inv);
-	r = records_decode(buf, len, &v, err, sizeof(err));
-	ck_assert_msg(r == 0 || r == -EBADMSG, "%s: %d", name, r);
-	inventory_free(inv);
-}
-
-START_TEST(test_fuzz_regressions)
-{
-	ck_assert_uint_gt(fuzz_regress_each("fuzz_records", regress_record), 0);
-}
-END_TEST
-
 int
 main(void)
 {
@@ -237,9 +126,7 @@ main(void)
 	tcase_add_loop_test(tc, test_transitions, 0, sizeof(trans) / sizeof(trans[0]));
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_table_and_member_index);
-	tcase_add_test(tc, test_records_roundtrip);
 	tcase_add_test(tc, test_strmap);
-	tcase_add_test(tc, test_fuzz_regressions);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -104,29 +104,54 @@ static const struct {
 
 static const struct member_in *cur_members;
 
-static enum mon_state
-member_state(const char *member, void *arg)
+/* Reporter ids: a name's position in a small table of the case's names. */
+static const char *rid_names[2 * MAXV];
+static uint32_t nrids;
+
+static uint32_t
+rid_of(const char *name)
 {
-	(void)arg;
+	for (uint32_t i = 0; i < nrids; i++)
+		if (strcmp(rid_names[i], name) == 0)
+			return i;
+	rid_names[nrids] = name;
+	return nrids++;
+}
+
+static enum mon_state
+member_state(const char *member)
+{
 	for (int i = 0; i < MAXV && cur_members[i].member != NULL; i++)
 		if (strcmp(cur_members[i].member, member) == 0)
 			return cur_members[i].state;
 	return MON_UNKNOWN;
 }
 
+/* Rule 2: a reporter's votes count unless its node is Disappeared. */
+static bool
+counts(uint32_t rid, void *arg)
+{
+	(void)arg;
+	return member_state(rid_names[rid]) != MON_DISAPPEARED;
+}
+
 static void
 make_node(struct node *n, int c)
 {
 	memset(n, 0, sizeof(*n));
+	nrids = 0;
 	report_init(&n->rep);
 	n->name = strdup(cases[c].target);
 	n->host_group = strdup("");
 	report_set(&n->rep, REPORT_KEY_NAME, cases[c].target);
+	n->self_rid = rid_of(cases[c].target);
 	n->state = cases[c].current;
 	n->gone_since_ms = cases[c].gone_since;
-	for (int i = 0; i < MAXV && cases[c].votes[i].reporter != NULL; i++)
-		ck_assert_int_eq(votes_record(n, cases[c].votes[i].reporter,
-		    cases[c].votes[i].alive, (uint64_t)i + 1, 1), 0);
+	for (int i = 0; i < MAXV && cases[c].votes[i].reporter != NULL; i++) {
+		uint32_t rid = rid_of(cases[c].votes[i].reporter);
+		ck_assert_int_eq(votes_record(n, rid, cases[c].votes[i].alive ? VOTE_ALIVE :
+		    VOTE_GONE, (uint64_t)i + 1, 1, counts(rid, NULL), NULL), 0);
+	}
 }
 
 START_TEST(test_rules)
@@ -138,13 +163,22 @@ START_TEST(test_rules)
 
 	cur_members = cases[_i].members;
 	make_node(&n, _i);
-	votes_evaluate(&n, &p, member_state, NULL, cases[_i].now, &r);
+	votes_evaluate(&n, &p, cases[_i].now, &r);
 	ck_assert_msg(r.state == cases[_i].want, "%s: state %s, want %s", cases[_i].what,
 	    mon_state_name(r.state), mon_state_name(cases[_i].want));
 	ck_assert_msg(r.alive == cases[_i].want_alive && r.gone == cases[_i].want_gone,
 	    "%s: counted %d alive %d gone", cases[_i].what, r.alive, r.gone);
 	ck_assert_msg(r.deadline_ms == cases[_i].want_deadline, "%s: deadline %lld",
 	    cases[_i].what, r.deadline_ms);
+	/* Counting again from the table gives the same counts. */
+	{
+		uint32_t a = n.oth_alive, g = n.oth_gone;
+		uint8_t sk = n.self_kind;
+		votes_recount(&n, counts, NULL);
+		ck_assert_uint_eq(a, n.oth_alive);
+		ck_assert_uint_eq(g, n.oth_gone);
+		ck_assert_uint_eq(sk, n.self_kind);
+	}
 	node_finish(&n);
 }
 END_TEST
@@ -152,17 +186,67 @@ END_TEST
 START_TEST(test_newer_vote_replaces_older)
 {
 	struct node n;
+	struct vote *v;
+	bool fresh;
 
 	memset(&n, 0, sizeof(n));
-	ck_assert_int_eq(votes_record(&n, "a", true, 1, 10), 0);
-	ck_assert_int_eq(votes_record(&n, "b", true, 1, 10), 0);
-	ck_assert_int_eq(votes_record(&n, "a", false, 2, 20), 0);
-	ck_assert_uint_eq(n.nvotes, 2);
-	ck_assert(!n.votes[0].alive);
-	ck_assert_uint_eq(n.votes[0].seq, 2);
-	ck_assert_int_eq(n.votes[0].received_ms, 20);
+	n.self_rid = VOTE_NO_REPORTER;
+	ck_assert_int_eq(votes_record(&n, 0, VOTE_ALIVE, 1, 10, true, &fresh), 0);
+	ck_assert(fresh);
+	ck_assert_int_eq(votes_record(&n, 1, VOTE_ALIVE, 1, 10, true, &fresh), 0);
+	ck_assert_int_eq(votes_record(&n, 0, VOTE_GONE, 2, 20, true, &fresh), 0);
+	ck_assert(!fresh);
+	ck_assert_uint_eq(n.votes.used, 2);
+	ck_assert_uint_eq(n.oth_alive, 1);
+	ck_assert_uint_eq(n.oth_gone, 1);
+	v = votes_find(&n, 0);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(v->kind, VOTE_GONE);
+	ck_assert_uint_eq(v->seq, 2);
+	ck_assert_int_eq(v->received_ms, 20);
 	votes_clear(&n);
-	ck_assert_uint_eq(n.nvotes, 0);
+	/* Cleared votes stay as entries of kind none; nothing counts. */
+	ck_assert_uint_eq(n.votes.used, 2);
+	ck_assert_uint_eq(n.oth_alive + n.oth_gone, 0);
+	ck_assert_uint_eq(votes_find(&n, 1)->kind, VOTE_NONE);
+	node_finish(&n);
+}
+END_TEST
+
+START_TEST(test_table_grows)
+{
+	struct node n;
+
+	memset(&n, 0, sizeof(n));
+	n.self_rid = VOTE_NO_REPORTER;
+	for (uint32_t i = 0; i < 5000; i++)
+		ck_assert_int_eq(votes_record(&n, i * 7, i % 3 ? VOTE_ALIVE : VOTE_GONE, i, 1,
+		    true, NULL), 0);
+	ck_assert_uint_eq(n.votes.used, 5000);
+	ck_assert_uint_eq(n.oth_alive + n.oth_gone, 5000);
+	for (uint32_t i = 0; i < 5000; i++)
+		ck_assert_uint_eq(votes_find(&n, i * 7)->seq, i);
+	ck_assert_ptr_null(votes_find(&n, 1));
+	node_finish(&n);
+}
+END_TEST
+
+START_TEST(test_reporter_flip)
+{
+	struct node n;
+
+	memset(&n, 0, sizeof(n));
+	n.self_rid = 9;
+	ck_assert_int_eq(votes_record(&n, 1, VOTE_GONE, 1, 1, true, NULL), 0);
+	ck_assert_int_eq(votes_record(&n, 9, VOTE_ALIVE, 1, 1, true, NULL), 0);
+	ck_assert_uint_eq(n.oth_gone, 1);
+	ck_assert(votes_reporter_flip(&n, 1, false));
+	ck_assert_uint_eq(n.oth_gone, 0);
+	/* The node's own vote is not a reporter's weight: it never flips. */
+	ck_assert(!votes_reporter_flip(&n, 9, false));
+	ck_assert(!votes_reporter_flip(&n, 4, true));
+	ck_assert(votes_reporter_flip(&n, 1, true));
+	ck_assert_uint_eq(n.oth_gone, 1);
 	node_finish(&n);
 }
 END_TEST
@@ -173,9 +257,9 @@ START_TEST(test_counted_flags)
 
 	cur_members = cases[1].members;
 	make_node(&n, 1);	/* own vote plus two others */
-	ck_assert(!votes_counted(&n, 0, member_state, NULL));
-	ck_assert(votes_counted(&n, 1, member_state, NULL));
-	ck_assert(votes_counted(&n, 2, member_state, NULL));
+	ck_assert(!votes_counted(&n, votes_find(&n, rid_of("c")), true));
+	ck_assert(votes_counted(&n, votes_find(&n, rid_of("a")), true));
+	ck_assert(!votes_counted(&n, votes_find(&n, rid_of("a")), false));
 	node_finish(&n);
 }
 END_TEST
@@ -236,6 +320,8 @@ main(void)
 	tcase_add_loop_test(tc, test_rules, 0, sizeof(cases) / sizeof(cases[0]));
 	tcase_add_test(tc, test_newer_vote_replaces_older);
 	tcase_add_test(tc, test_counted_flags);
+	tcase_add_test(tc, test_table_grows);
+	tcase_add_test(tc, test_reporter_flip);
 	tcase_add_test(tc, test_self_leave);
 	tcase_add_loop_test(tc, test_disruption, 0, sizeof(disruption) / sizeof(disruption[0]));
 	suite_add_tcase(s, tc);

@@ -1,0 +1,451 @@
+/* Operation records: msgpack encoding and decoding (layout in ops.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "mpcheck.h"
+#include "ops.h"
+
+/* Fields before the kind's own: "O", version, kind, time. */
+#define OPS_HEAD	4
+
+static const char *op_names[JOB_OP_COUNT] = { "commission", "decommission", "update",
+	"discover" };
+
+const char *
+job_op_name(enum job_op op)
+{
+	return (unsigned)op < JOB_OP_COUNT ? op_names[op] : "unknown";
+}
+
+int
+job_op_parse(const char *v)
+{
+	for (int i = 0; i < JOB_OP_COUNT; i++)
+		if (strcmp(v, op_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int
+pack_cstr(msgpack_packer *pk, const char *s)
+{
+	size_t l;
+
+	if (s == NULL)
+		return msgpack_pack_nil(pk);
+	l = strlen(s);
+	if (msgpack_pack_str(pk, l) != 0)
+		return -1;
+	return msgpack_pack_str_body(pk, s, l);
+}
+
+static int
+pack_report(msgpack_packer *pk, const struct report *r)
+{
+	static const char *keys[] = { REPORT_KEY_LABEL, REPORT_KEY_SERIAL, REPORT_KEY_ADDR,
+		REPORT_KEY_NAME, REPORT_KEY_ROLE, REPORT_KEY_EVENT, REPORT_KEY_STATUS };
+	const char *vals[] = { r->label, r->serial, r->addr, r->name, r->role, r->event,
+		r->status };
+	size_t n = r->ntags;
+	int rc = 0;
+
+	for (size_t i = 0; i < 7; i++)
+		n += vals[i] != NULL;
+	rc |= msgpack_pack_map(pk, n);
+	for (size_t i = 0; i < 7; i++) {
+		if (vals[i] == NULL)
+			continue;
+		rc |= pack_cstr(pk, keys[i]);
+		rc |= pack_cstr(pk, vals[i]);
+	}
+	for (size_t i = 0; i < r->ntags; i++) {
+		rc |= pack_cstr(pk, r->tags[i].key);
+		rc |= pack_cstr(pk, r->tags[i].value);
+	}
+	return rc;
+}
+
+static size_t
+nfields(enum op_kind k)
+{
+	switch (k) {
+	case OP_REPORTS:	return 7;
+	case OP_TICK:		return 0;
+	case OP_PARAMS:		return 4;
+	case OP_JOB_REQUEST:	return 8;
+	case OP_JOB_END:	return 6;
+	case OP_JOB_CANCEL:	return 2;
+	case OP_GLOBALS:
+	case OP_CONFIG:		return 3;
+	default:		return 0;
+	}
+}
+
+static int
+pack_fields(msgpack_packer *pk, const struct op *op)
+{
+	int rc = 0;
+
+	switch (op->kind) {
+	case OP_REPORTS: {
+		const struct op_reports *r = &op->u.reports;
+		rc |= pack_cstr(pk, r->reporter);
+		rc |= pack_cstr(pk, r->epoch != NULL ? r->epoch : "");
+		rc |= msgpack_pack_uint64(pk, r->seq);
+		rc |= r->has_seq ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+		rc |= pack_cstr(pk, r->actor != NULL ? r->actor : "");
+		rc |= msgpack_pack_uint8(pk, (uint8_t)r->kind);
+		rc |= msgpack_pack_array(pk, r->n);
+		for (size_t i = 0; i < r->n; i++)
+			rc |= pack_report(pk, &r->reports[i]);
+		break;
+	}
+	case OP_TICK:
+		break;
+	case OP_PARAMS:
+		rc |= msgpack_pack_int64(pk, op->u.params.grace_ms);
+		rc |= msgpack_pack_int64(pk, op->u.params.quorum);
+		rc |= msgpack_pack_double(pk, op->u.params.disruption_ratio);
+		rc |= msgpack_pack_int64(pk, op->u.params.disruption_window_ms);
+		break;
+	case OP_JOB_REQUEST: {
+		const struct op_job_request *j = &op->u.job;
+		rc |= msgpack_pack_uint8(pk, (uint8_t)j->op);
+		rc |= msgpack_pack_array(pk, j->n);
+		for (size_t i = 0; i < j->n; i++)
+			rc |= pack_cstr(pk, j->names[i]);
+		rc |= pack_cstr(pk, j->host_group != NULL ? j->host_group : "");
+		rc |= pack_cstr(pk, j->extra_vars != NULL ? j->extra_vars : "");
+		rc |= pack_cstr(pk, j->actor != NULL ? j->actor : "");
+		rc |= pack_cstr(pk, j->comment != NULL ? j->comment : "");
+		rc |= msgpack_pack_int64(pk, j->max_jobs);
+		rc |= j->queue_jobs ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+		break;
+	}
+	case OP_JOB_END: {
+		const struct op_job_end *e = &op->u.end;
+		rc |= msgpack_pack_uint64(pk, e->id);
+		rc |= e->ok ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+		rc |= msgpack_pack_int64(pk, e->exit_code);
+		rc |= pack_cstr(pk, e->error != NULL ? e->error : "");
+		rc |= msgpack_pack_int64(pk, e->start_ms);
+		rc |= msgpack_pack_int64(pk, e->end_ms);
+		break;
+	}
+	case OP_JOB_CANCEL:
+		rc |= msgpack_pack_uint64(pk, op->u.cancel.id);
+		rc |= pack_cstr(pk, op->u.cancel.actor != NULL ? op->u.cancel.actor : "");
+		break;
+	case OP_GLOBALS:
+	case OP_CONFIG:
+		rc |= pack_cstr(pk, op->u.text.json);
+		rc |= pack_cstr(pk, op->u.text.actor != NULL ? op->u.text.actor : "");
+		rc |= pack_cstr(pk, op->u.text.comment != NULL ? op->u.text.comment : "");
+		break;
+	default:
+		return -1;
+	}
+	return rc;
+}
+
+int
+ops_encode(const struct op *op, char **ret_buf, size_t *ret_len)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	rc |= msgpack_pack_array(&pk, OPS_HEAD + nfields(op->kind));
+	rc |= pack_cstr(&pk, "O");
+	rc |= msgpack_pack_uint8(&pk, OPS_VERSION);
+	rc |= msgpack_pack_uint8(&pk, (uint8_t)op->kind);
+	rc |= msgpack_pack_int64(&pk, op->time_ms);
+	rc |= pack_fields(&pk, op);
+	if (rc != 0) {
+		msgpack_sbuffer_destroy(&sb);
+		return -ENOMEM;
+	}
+	*ret_buf = sb.data;
+	*ret_len = sb.size;
+	return 0;
+}
+
+bool
+ops_is_op(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	/* A fixarray, then the fixstr "O". */
+	return len >= 3 && (p[0] & 0xf0) == 0x90 && p[1] == 0xa1 && p[2] == 'O';
+}
+
+/* ---- decoding ---- */
+
+/* Strings of a decoded operation live in one arena: no string outgrows the record. */
+struct arena {
+	char *base;
+	size_t used, cap;
+	struct report *reports;
+	size_t nreports;
+	const char **names;
+};
+
+static const char *
+str_of(struct arena *a, const msgpack_object *o, bool nil_ok)
+{
+	char *s;
+
+	if (nil_ok && o->type == MSGPACK_OBJECT_NIL)
+		return NULL;
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > a->cap - a->used - 1 ||
+	    memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
+		return (const char *)-1;
+	s = a->base + a->used;
+	memcpy(s, o->via.str.ptr, o->via.str.size);
+	s[o->via.str.size] = '\0';
+	a->used += o->via.str.size + 1;
+	return s;
+}
+
+#define BAD_STR(p)	((p) == (const char *)-1)
+
+static bool
+get_i64(const msgpack_object *o, long long *ret)
+{
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		if (o->via.u64 > (uint64_t)INT64_MAX)
+			return false;
+		*ret = (long long)o->via.u64;
+		return true;
+	}
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*ret = o->via.i64;
+		return true;
+	}
+	return false;
+}
+
+static bool
+get_u64(const msgpack_object *o, uint64_t *ret)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return false;
+	*ret = o->via.u64;
+	return true;
+}
+
+static bool
+get_bool(const msgpack_object *o, bool *ret)
+{
+	if (o->type != MSGPACK_OBJECT_BOOLEAN)
+		return false;
+	*ret = o->via.boolean;
+	return true;
+}
+
+static int
+decode_report(struct arena *a, const msgpack_object *o, struct report *r)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const char *k = str_of(a, &o->via.map.ptr[i].key, false);
+		const char *v = str_of(a, &o->via.map.ptr[i].val, false);
+		int rc;
+		if (BAD_STR(k) || BAD_STR(v))
+			return -EBADMSG;
+		if ((rc = report_set(r, k, v)) < 0)
+			return rc == -ENOMEM ? rc : -EBADMSG;
+	}
+	return 0;
+}
+
+static int
+decode_reports(struct arena *a, const msgpack_object *f, struct op *op)
+{
+	struct op_reports *r = &op->u.reports;
+	const msgpack_object *list = &f[6];
+	long long kind;
+
+	r->reporter = str_of(a, &f[0], true);
+	r->epoch = str_of(a, &f[1], false);
+	r->actor = str_of(a, &f[4], false);
+	if (BAD_STR(r->reporter) || BAD_STR(r->epoch) || BAD_STR(r->actor) ||
+	    !get_u64(&f[2], &r->seq) || !get_bool(&f[3], &r->has_seq) ||
+	    !get_i64(&f[5], &kind) || kind < 0 || kind > 2 ||
+	    list->type != MSGPACK_OBJECT_ARRAY)
+		return -EBADMSG;
+	r->kind = (int)kind;
+	if (list->via.array.size > 0) {
+		a->reports = calloc(list->via.array.size, sizeof(*a->reports));
+		if (a->reports == NULL)
+			return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < list->via.array.size; i++) {
+		int rc;
+		report_init(&a->reports[i]);
+		a->nreports++;
+		if ((rc = decode_report(a, &list->via.array.ptr[i], &a->reports[i])) < 0)
+			return rc;
+	}
+	r->reports = a->reports;
+	r->n = a->nreports;
+	r->movable = true;
+	return 0;
+}
+
+static int
+decode_job(struct arena *a, const msgpack_object *f, struct op *op)
+{
+	struct op_job_request *j = &op->u.job;
+	long long jop;
+
+	if (!get_i64(&f[0], &jop) || jop < 0 || jop >= JOB_OP_COUNT ||
+	    f[1].type != MSGPACK_OBJECT_ARRAY)
+		return -EBADMSG;
+	j->op = (enum job_op)jop;
+	if (f[1].via.array.size > 0) {
+		a->names = calloc(f[1].via.array.size, sizeof(*a->names));
+		if (a->names == NULL)
+			return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < f[1].via.array.size; i++) {
+		a->names[i] = str_of(a, &f[1].via.array.ptr[i], false);
+		if (BAD_STR(a->names[i]))
+			return -EBADMSG;
+	}
+	j->names = a->names;
+	j->n = f[1].via.array.size;
+	j->host_group = str_of(a, &f[2], false);
+	j->extra_vars = str_of(a, &f[3], false);
+	j->actor = str_of(a, &f[4], false);
+	j->comment = str_of(a, &f[5], false);
+	if (BAD_STR(j->host_group) || BAD_STR(j->extra_vars) || BAD_STR(j->actor) ||
+	    BAD_STR(j->comment) || !get_i64(&f[6], &jop) || !get_bool(&f[7], &j->queue_jobs))
+		return -EBADMSG;
+	j->max_jobs = (long)jop;
+	return 0;
+}
+
+static int
+decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
+{
+	long long v;
+
+	switch (op->kind) {
+	case OP_REPORTS:
+		return decode_reports(a, f, op);
+	case OP_TICK:
+		return 0;
+	case OP_PARAMS:
+		if (!get_i64(&f[0], &op->u.params.grace_ms) || !get_i64(&f[1], &v) ||
+		    (f[2].type != MSGPACK_OBJECT_FLOAT64 && f[2].type != MSGPACK_OBJECT_FLOAT32) ||
+		    !get_i64(&f[3], &op->u.params.disruption_window_ms))
+			return -EBADMSG;
+		op->u.params.quorum = (long)v;
+		op->u.params.disruption_ratio = f[2].via.f64;
+		return 0;
+	case OP_JOB_REQUEST:
+		return decode_job(a, f, op);
+	case OP_JOB_END:
+		op->u.end.error = str_of(a, &f[3], false);
+		if (!get_u64(&f[0], &op->u.end.id) || !get_bool(&f[1], &op->u.end.ok) ||
+		    !get_i64(&f[2], &v) || BAD_STR(op->u.end.error) ||
+		    !get_i64(&f[4], &op->u.end.start_ms) || !get_i64(&f[5], &op->u.end.end_ms))
+			return -EBADMSG;
+		op->u.end.exit_code = (int)v;
+		return 0;
+	case OP_JOB_CANCEL:
+		op->u.cancel.actor = str_of(a, &f[1], false);
+		return get_u64(&f[0], &op->u.cancel.id) && !BAD_STR(op->u.cancel.actor) ?
+		    0 : -EBADMSG;
+	case OP_GLOBALS:
+	case OP_CONFIG:
+		op->u.text.json = str_of(a, &f[0], op->kind == OP_CONFIG);
+		op->u.text.actor = str_of(a, &f[1], false);
+		op->u.text.comment = str_of(a, &f[2], false);
+		if (BAD_STR(op->u.text.json) || BAD_STR(op->u.text.actor) ||
+		    BAD_STR(op->u.text.comment) || (op->kind == OP_GLOBALS && op->u.text.json == NULL))
+			return -EBADMSG;
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
+void
+ops_free(struct op *op)
+{
+	struct arena *a;
+
+	if (op == NULL || (a = op->owned) == NULL)
+		return;
+	for (size_t i = 0; i < a->nreports; i++)
+		report_finish(&a->reports[i]);
+	free(a->reports);
+	free(a->names);
+	free(a->base);
+	free(a);
+	op->owned = NULL;
+}
+
+int
+ops_decode(const void *buf, size_t len, struct op *ret, char *err, size_t errlen)
+{
+	msgpack_unpacked up;
+	const msgpack_object *f;
+	struct arena *a;
+	long long version, kind;
+	size_t off = 0;
+	int rc = -EBADMSG;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((a = calloc(1, sizeof(*a))) == NULL || (a->base = malloc(len + 1)) == NULL) {
+		free(a);
+		return -ENOMEM;
+	}
+	a->cap = len + 1;
+	ret->owned = a;
+	msgpack_unpacked_init(&up);
+	if (!mpcheck_bounded(buf, len) ||
+	    msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+	    up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size < OPS_HEAD) {
+		snprintf(err, errlen, "not a clusterm operation record");
+		goto out;
+	}
+	f = up.data.via.array.ptr;
+	if (f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size != 1 || f[0].via.str.ptr[0] != 'O' ||
+	    !get_i64(&f[1], &version) || !get_i64(&f[2], &kind) || !get_i64(&f[3], &ret->time_ms)) {
+		snprintf(err, errlen, "not a clusterm operation record");
+		goto out;
+	}
+	if (version != OPS_VERSION) {
+		snprintf(err, errlen, "operation record of version %lld (this clusterm reads %d)",
+		    version, OPS_VERSION);
+		goto out;
+	}
+	if (kind < OP_REPORTS || kind >= OP_KIND_END ||
+	    up.data.via.array.size != OPS_HEAD + nfields((enum op_kind)kind)) {
+		snprintf(err, errlen, "malformed operation record (kind %lld)", kind);
+		goto out;
+	}
+	ret->kind = (enum op_kind)kind;
+	rc = decode_fields(a, f + OPS_HEAD, ret);
+	if (rc == -EBADMSG)
+		snprintf(err, errlen, "malformed operation record (kind %lld)", kind);
+	else if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+out:
+	msgpack_unpacked_destroy(&up);
+	if (rc < 0) {
+		ops_free(ret);
+		memset(ret, 0, sizeof(*ret));
+	}
+	return rc;
+}
