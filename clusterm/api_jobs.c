@@ -165,7 +165,7 @@ api_lifecycle_post(struct http_req *req, int op, int ok_status)
 	rc = lifecycle_submit(m->lc, &r, &id, err, sizeof(err));
 	if (rc < 0) {
 		int status = rc == -EINVAL ? 400 : rc == -ENOENT ? 404 :
-		    rc == -EBUSY || rc == -EPERM ? 409 : 500;
+		    rc == -EBUSY || rc == -EPERM ? 409 : rc == -EIO ? 503 : 500;
 		log_info("%s request from %s refused: %s", job_op_name(r.op), r.actor, err);
 		http_reply_error(req, status, "%s", err);
 		goto out;

@@ -198,11 +198,13 @@ get_healthz(struct http_req *req)
 	struct state *s = m->state;
 	struct store_stats st;
 	cJSON *out = cJSON_CreateObject();
-	bool disruption;
+	bool disruption, failed;
+	char why[256] = "";
 	size_t nodes;
 	long long since;
 
 	store_get_stats(s->store, &st);
+	failed = state_failed(s, why, sizeof(why)) || st.failed;
 	pthread_rwlock_rdlock(&s->lock);
 	disruption = s->disruption;
 	since = s->disruption_changed_ms;
@@ -212,18 +214,25 @@ get_healthz(struct http_req *req)
 		http_reply_json(req, 500, NULL);
 		return;
 	}
-	cJSON_AddStringToObject(out, "status", st.failed ? "store failed" :
+	cJSON_AddStringToObject(out, "status", failed ? "store failed" :
 	    disruption ? "disruption" : "ok");
+	if (failed) {
+		/* What broke, and what the operator does about it. */
+		cJSON_AddStringToObject(out, "reason", why[0] ? why : "the store failed");
+		cJSON_AddStringToObject(out, "action", "writes are refused (503); fix the "
+		    "disk, then restart clusterm: it recovers what was acknowledged from "
+		    "the state dir");
+	}
 	cJSON_AddBoolToObject(out, "disruption", disruption);
 	if (disruption)
 		api_add_time(out, "disruption_since", since);
-	cJSON_AddBoolToObject(out, "store_failed", st.failed != 0);
+	cJSON_AddBoolToObject(out, "store_failed", failed);
 	cJSON_AddBoolToObject(out, "insecure", m->insecure);
 	cJSON_AddNumberToObject(out, "nodes", (double)nodes);
 	cJSON_AddNumberToObject(out, "uptime_s",
 	    (double)((fsio_now_ms() - m->started_ms) / 1000));
 	/* Disruption mode is a warning, not unreadiness; a failed store is. */
-	http_reply_json(req, st.failed ? 503 : 200, out);
+	http_reply_json(req, failed ? 503 : 200, out);
 }
 
 static void
