@@ -54,7 +54,8 @@ int store_open(const char *state_dir, struct store **ret, char *err, size_t errl
  * damage, or the damaged commit's own commit record intact with more
  * written after it: acknowledged data is bad), or in an older segment,
  * returns -EBADMSG with err naming the file and byte offset; nothing is
- * cut.
+ * cut. After any error the records visited so far (all from before the
+ * damage) are not the whole state: the caller discards what it rebuilt.
  * Must be called once, before the first append.
  */
 int store_recover(struct store *s, store_visit_fn on_snapshot, store_visit_fn on_record,

@@ -625,12 +625,14 @@ all_zero(const unsigned char *p, size_t len)
 	return true;
 }
 
+static const char past_end[] = "record runs past the end of the file";
+
 /*
- * Checks the frame at off of a mapped segment. Returns NULL when it is a
- * good record (its payload length in *ret_len), else why it is not.
+ * Checks the frame header at off of a mapped segment: a record length in
+ * range that ends by size. NULL (the length in *ret_len) or why not.
  */
 static const char *
-check_frame(const unsigned char *p, size_t size, size_t off, uint32_t *ret_len)
+check_len(const unsigned char *p, size_t size, size_t off, uint32_t *ret_len)
 {
 	uint32_t len;
 
@@ -640,11 +642,29 @@ check_frame(const unsigned char *p, size_t size, size_t off, uint32_t *ret_len)
 	if (len == 0 || len > LIMIT_RECORD_BYTES)
 		return "record length out of range";
 	if (len > size - off - STORE_WAL_REC_HDR)
-		return "record runs past the end of the file";
-	if (crc32c(0, p + off + STORE_WAL_REC_HDR, len) != get_le32(p + off + 4))
-		return "checksum mismatch";
+		return past_end;
 	*ret_len = len;
 	return NULL;
+}
+
+static const char *
+check_crc(const unsigned char *p, size_t off, uint32_t len)
+{
+	if (crc32c(0, p + off + STORE_WAL_REC_HDR, len) != get_le32(p + off + 4))
+		return "checksum mismatch";
+	return NULL;
+}
+
+/*
+ * Checks the frame at off of a mapped segment. Returns NULL when it is a
+ * good record (its payload length in *ret_len), else why it is not.
+ */
+static const char *
+check_frame(const unsigned char *p, size_t size, size_t off, uint32_t *ret_len)
+{
+	const char *why = check_len(p, size, off, ret_len);
+
+	return why != NULL ? why : check_crc(p, off, *ret_len);
 }
 
 /*
@@ -759,12 +779,14 @@ check_commit(const unsigned char *p, size_t size, size_t off, uint64_t gen, size
 
 /*
  * Reads the group commit that starts at off of segment gen: its records
- * frame and check out and a good commit record closes them. Frames end at
- * size at the latest. On success returns NULL with *ret_end at the commit
- * record; else why not, with *ret_end at the first bad frame.
+ * frame (and with payloads, their payloads check out) and a good commit
+ * record closes them. Frames end at size at the latest. On success returns
+ * NULL with *ret_end at the commit record; else why not, with *ret_end at
+ * the first bad frame.
  */
 static const char *
-read_commit(const unsigned char *p, size_t size, size_t off, uint64_t gen, size_t *ret_end)
+read_commit(const unsigned char *p, size_t size, size_t off, uint64_t gen, bool payloads,
+    size_t *ret_end)
 {
 	const char *why;
 	uint32_t n = 0, rcrc = 0, len;
@@ -779,7 +801,7 @@ read_commit(const unsigned char *p, size_t size, size_t off, uint64_t gen, size_
 			return "incomplete record header";
 		if (get_le32(p + off) == STORE_WAL_COMMIT_MARK)
 			return check_commit(p, size, off, gen, start, n, rcrc);
-		why = check_frame(p, size, off, &len);
+		why = payloads ? check_frame(p, size, off, &len) : check_len(p, size, off, &len);
 		if (why != NULL)
 			return why;
 		rcrc = crc32c(rcrc, p + off + 4, 4);
@@ -825,7 +847,7 @@ later_commit(const unsigned char *p, size_t size, uint64_t gen, size_t cstart, s
 		}
 		if (len > 0 && len < o - bad) {
 			start = o - (size_t)len;
-			if (read_commit(p, o + STORE_WAL_COMMIT_REC, start, gen, &end) == NULL &&
+			if (read_commit(p, o + STORE_WAL_COMMIT_REC, start, gen, true, &end) == NULL &&
 			    end == o) {
 				*ret_off = start;
 				return true;
@@ -837,58 +859,141 @@ later_commit(const unsigned char *p, size_t size, uint64_t gen, size_t cstart, s
 }
 
 /*
- * Replays a v02 segment, one group commit at a time: the records of a
- * commit go to the caller once its commit record checks out. Damage in the
- * last commit of the newest segment (last) drops that commit: cut off at
- * its start and reported. Damage followed by a complete commit, or in an
- * older segment, is -EBADMSG naming the file and byte offset.
+ * Whether the newest segment ends in a complete group commit of segment
+ * gen: a good commit record in its last bytes whose records all check out.
+ * *ret_off: where that commit begins. Every commit before it was followed
+ * by it, so damage there is corruption, and they can be read in one pass.
+ */
+static bool
+final_commit(const unsigned char *p, size_t size, uint64_t gen, size_t *ret_off)
+{
+	const unsigned char *c;
+	size_t o, end;
+	uint64_t len;
+
+	if (size < STORE_WAL_SEG_HDR + STORE_WAL_COMMIT_REC)
+		return false;
+	o = size - STORE_WAL_COMMIT_REC;
+	c = p + o;
+	len = get_le64(c + 16);
+	if (get_le32(c) != STORE_WAL_COMMIT_MARK ||
+	    crc32c(0, c + 8, STORE_WAL_COMMIT_REC - 8) != get_le32(c + 4) ||
+	    get_le64(c + 8) != gen || len == 0 || len > o - STORE_WAL_SEG_HDR)
+		return false;
+	if (read_commit(p, size, o - (size_t)len, gen, true, &end) != NULL || end != o)
+		return false;
+	*ret_off = o - (size_t)len;
+	return true;
+}
+
+/*
+ * Checks the group commit at *off of segment gen and hands each record to
+ * the caller as soon as it checked out (while it is in the cache), frames
+ * ending by bound. Only for a commit known to be followed by another, where
+ * damage is corruption whatever it is. On success *off is past its commit
+ * record. Returns NULL, or why it is bad with *off at the bad frame (and
+ * *ret_r 0), or NULL with *ret_r < 0 when the caller stopped recovery.
+ */
+static const char *
+replay_one(struct wal *w, struct recov *rc, const struct mapped *m, const char *name,
+    uint64_t gen, size_t *off, size_t bound, int *ret_r)
+{
+	const char *why;
+	size_t start = *off, o = start;
+	uint32_t n = 0, rcrc = 0, len;
+
+	*ret_r = 0;
+	for (;;) {
+		*off = o;
+		if (o == bound)
+			return "group commit without its commit record";
+		if (bound - o >= STORE_WAL_REC_HDR && get_le32(m->p + o) == STORE_WAL_COMMIT_MARK) {
+			why = check_commit(m->p, bound, o, gen, start, n, rcrc);
+			if (why == NULL)
+				*off = o + STORE_WAL_COMMIT_REC;
+			return why;
+		}
+		why = check_frame(m->p, bound, o, &len);
+		if (why != NULL)
+			return why == past_end && bound < m->size ?
+			    "record runs into the group commit after it" : why;
+		rcrc = crc32c(rcrc, m->p + o + 4, 4);
+		n++;
+		*ret_r = visit_record(w, rc, m, name, o, len);
+		if (*ret_r < 0)
+			return NULL;
+		o += STORE_WAL_REC_HDR + (size_t)len;
+	}
+}
+
+/*
+ * Replays a v02 segment, one group commit at a time. A commit followed by
+ * another (a later commit, or a later segment) was acknowledged, so damage
+ * in it can only be corruption: it is checked and handed to the caller in
+ * one pass. In the newest segment (last) that holds for every commit
+ * before a complete final one; when it does not end in one, each commit's
+ * frames are walked first to see whether more follows it. The last commit
+ * is checked whole before any of it goes to the caller, and damage there
+ * drops it: cut off at its start and reported. Damage followed by a
+ * complete commit, or in an older segment, is -EBADMSG naming the file and
+ * offset.
  */
 static int
 replay_commits(struct wal *w, struct recov *rc, struct mapped *m, const char *name,
     uint64_t gen, bool last)
 {
 	const char *why;
-	size_t off = STORE_WAL_SEG_HDR, start, end, later = 0;
+	size_t off = STORE_WAL_SEG_HDR, start, end, later = 0, fast_end = m->size, bound;
 	char eb[128];
 	int r;
 
+	if (last && !final_commit(m->p, m->size, gen, &fast_end))
+		fast_end = 0;
 	while (off < m->size) {
 		start = off;
-		why = read_commit(m->p, m->size, start, gen, &end);
-		if (why != NULL)
-			goto bad;
-		while (off < end) {
-			uint32_t len = get_le32(m->p + off);
-			r = visit_record(w, rc, m, name, off, len);
-			if (r < 0)
-				return r;
-			off += STORE_WAL_REC_HDR + (size_t)len;
+		if (off < fast_end)
+			bound = later = fast_end;
+		else if (read_commit(m->p, m->size, start, gen, false, &end) == NULL &&
+		    (!last || m->size - end > STORE_WAL_COMMIT_REC))
+			bound = later = end + STORE_WAL_COMMIT_REC;	/* followed */
+		else {
+			why = read_commit(m->p, m->size, start, gen, true, &end);
+			if (why != NULL)
+				goto bad;
+			bound = later = end + STORE_WAL_COMMIT_REC;	/* checked whole */
 		}
-		off += STORE_WAL_COMMIT_REC;
+		why = replay_one(w, rc, m, name, gen, &off, bound, &r);
+		if (r < 0)
+			return r;
+		if (why != NULL) {
+			end = off;
+			goto corrupt;
+		}
 	}
 	return 0;
 bad:
-	if (!last) {
-		set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset %zu: %s, in a "
-		    "segment older than the newest (acknowledged data)", w->dir, name, end, why);
-		return -EBADMSG;
+	if (last && !later_commit(m->p, m->size, gen, start, end, &later)) {
+		r = drop_tail(w, m, name, start);
+		if (r < 0) {
+			set_err(rc->err, rc->errlen, "cannot drop the torn last group commit "
+			    "of %s/%s: %s", w->dir, name, errstr(r, eb, sizeof(eb)));
+			return r;
+		}
+		warn_msg(rc, "%s/%s: torn last group commit at byte offset %zu dropped (%zu "
+		    "bytes never acknowledged; %s at byte offset %zu)", w->dir, name, start,
+		    m->size - start, why, end);
+		return 0;
 	}
-	if (later_commit(m->p, m->size, gen, start, end, &later)) {
+corrupt:
+	if (last)
 		set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset %zu: %s, and the "
 		    "later group commit at byte offset %zu shows the damaged data was "
 		    "acknowledged", w->dir, name, end, why, later);
-		return -EBADMSG;
-	}
-	r = drop_tail(w, m, name, start);
-	if (r < 0) {
-		set_err(rc->err, rc->errlen, "cannot drop the torn last group commit of %s/%s: "
-		    "%s", w->dir, name, errstr(r, eb, sizeof(eb)));
-		return r;
-	}
-	warn_msg(rc, "%s/%s: torn last group commit at byte offset %zu dropped (%zu bytes "
-	    "never acknowledged; %s at byte offset %zu)", w->dir, name, start,
-	    m->size - start, why, end);
-	return 0;
+	else
+		set_err(rc->err, rc->errlen, "%s/%s: corrupt at byte offset %zu: %s, in a "
+		    "segment older than the newest (acknowledged data)", w->dir, name, end,
+		    why);
+	return -EBADMSG;
 }
 
 /*
