@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,8 @@
 #include "version.h"
 
 #define TICK_MS			100
+/* malloc arenas shared by all threads (glibc would make up to 8 per core). */
+#define MALLOC_ARENAS		4
 #define SNAPSHOT_CHECK_MS	1000
 #define MAX_ROUTES		64
 
@@ -365,6 +368,11 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/*
+	 * 128 civetweb workers would each get a malloc arena that keeps what
+	 * its batches freed: a few shared arenas bound the footprint.
+	 */
+	mallopt(M_ARENA_MAX, MALLOC_ARENAS);
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&tick_cv, &cattr);
