@@ -85,6 +85,7 @@ recover_snapshot(const void *buf, size_t len, void *arg)
 {
 	struct recover_ctx *c = arg;
 
+	c->s->snap_bytes = len;
 	return records_decode_snapshot(c->s, buf, len, c->err, c->errlen);
 }
 
@@ -847,8 +848,8 @@ state_maybe_snapshot(struct state *s, bool force, char *err, size_t errlen)
 	int rc = 0;
 
 	store_get_stats(s->store, &st);
-	if (!force && st.log_records < STATE_SNAPSHOT_RECORDS &&
-	    st.log_bytes < STATE_SNAPSHOT_BYTES)
+	if (!force && (st.log_records < STATE_SNAPSHOT_RECORDS || st.log_bytes < s->snap_bytes) &&
+	    (st.log_bytes < STATE_SNAPSHOT_BYTES || st.log_bytes < 2 * s->snap_bytes))
 		return 0;
 	/*
 	 * The log is cut where the snapshot's state is: no appends meanwhile,
@@ -884,6 +885,8 @@ state_maybe_snapshot(struct state *s, bool force, char *err, size_t errlen)
 	}
 	rc = store_snapshot_commit(s->store, gen, buf, len);
 	free(buf);
+	if (rc == 0)
+		s->snap_bytes = len;
 	if (rc < 0)
 		snprintf(err, errlen, "snapshot %llu: %s", (unsigned long long)gen,
 		    strerror(-rc));

@@ -21,7 +21,12 @@
 /* Audit events kept (in memory, in snapshots); older ones are dropped. */
 #define STATE_EVENTS_KEEP	20000
 
-/* Snapshot once the log behind the last one holds this much. */
+/*
+ * Snapshot once the log behind the last one holds this much, and at least
+ * as many bytes as that snapshot had (twice as many by bytes alone), so that
+ * writing snapshots costs no more than writing the log (a snapshot of a
+ * cluster of N nodes holds N^2 votes).
+ */
 #define STATE_SNAPSHOT_RECORDS	200000
 #define STATE_SNAPSHOT_BYTES	(64ull * 1024 * 1024)
 
@@ -121,6 +126,7 @@ struct state {
 
 	long long started_ms;
 	bool recovering;		/* replaying the log at start */
+	uint64_t snap_bytes;		/* size of the last snapshot (ticker only) */
 
 	/* The pipeline (its own locks). */
 	struct store *store;

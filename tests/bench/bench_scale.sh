@@ -221,12 +221,15 @@ phase() {
 	echo "$name: $runs forwarder runs ($ev, $reports reports, $PAR at a time): $(wc -l <"$names") node(s) $state after ${PH_S}s, every run exited and state reached after ${PH_DONE_S}s; runs failed $POOL_FAILED, not started $POOL_SKIPPED, spooled $(($(spooled_runs) - sp0)); clusterm VmHWM $(hwm_mb) MB"
 }
 
+# clusterm's CPU time (user + system) so far, in seconds: less noisy than wall time on a shared machine.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$CM_PID/stat" 2>/dev/null || echo '?'; }
 hwm_mb() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$CM_PID/status" 2>/dev/null || echo '?'; }
 
 result=fail
 final() {
 	local depth=0 d n rss state_mb
 	rss=$(hwm_mb)
+	cpu=$(cpu_s)
 	for d in "$TMP"/spool/n*; do
 		[ -d "$d" ] || continue
 		n=$("$FWD" -c "$TMP/fwd.conf" -s "$d" status | awk '$1 == "depth:" { print $2 }')
@@ -234,7 +237,7 @@ final() {
 	done
 	state_mb=$(du -sk "$TMP/state" | awk '{ printf "%.1f", $1 / 1024 }')
 	echo "end: clusterm peak RSS (VmHWM) $rss MB, state dir $state_mb MB, spooled (depth of all $N spools) $depth, forwarder runs that spooled $(spooled_runs)"
-	echo "scale N=$N parallel=$PAR boot_s=$BOOT_S fail1_s=$F1_S fail1_done_s=$F1_DONE_S fail10_s=$F10_S fail10_done_s=$F10_DONE_S rss_mb=$rss state_mb=$state_mb spooled=$depth result=$result"
+	echo "scale N=$N parallel=$PAR boot_s=$BOOT_S fail1_s=$F1_S fail1_done_s=$F1_DONE_S fail10_s=$F10_S fail10_done_s=$F10_DONE_S rss_mb=$rss cpu_s=$cpu state_mb=$state_mb spooled=$depth result=$result"
 }
 BOOT_S=- F1_S=- F1_DONE_S=- F10_S=- F10_DONE_S=-
 
