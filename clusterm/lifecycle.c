@@ -164,6 +164,9 @@ group_valid(const char *g)
 static int
 check_discover(struct state *s, const struct op_job_request *r, char *err, size_t errlen)
 {
+	char known[LC_NAMES_TEXT] = "";
+	size_t len = 0, nknown = 0;
+
 	if (r->n == 0) {
 		say(err, errlen, "addrs must name at least one address");
 		return -EINVAL;
@@ -180,16 +183,25 @@ check_discover(struct state *s, const struct op_job_request *r, char *err, size_
 				return -EINVAL;
 			}
 		}
+	}
+	/* Every address already known, as contiv lists them: [name:addr ...]. */
+	for (size_t i = 0; i < r->n; i++) {
 		for (size_t k = 0; k < inventory_count(s->inv); k++) {
 			struct node *n = inventory_at(s->inv, k);
-			if (n->rep.addr != NULL && strcmp(n->rep.addr, r->names[i]) == 0) {
-				say(err, errlen, "address %s is already known as node %s",
-				    r->names[i], n->name);
-				return -EPERM;
-			}
+			if (n->rep.addr == NULL || strcmp(n->rep.addr, r->names[i]) != 0)
+				continue;
+			if (len < sizeof(known))
+				len += (size_t)snprintf(known + len, sizeof(known) - len, "%s%s:%s",
+				    nknown ? " " : "", n->name, n->rep.addr);
+			nknown++;
 		}
 	}
-	return 0;
+	if (nknown == 0)
+		return 0;
+	say(err, errlen, "one or more nodes already exist with the specified management "
+	    "addresses. Existing nodes: [%s] (an address already known is not discovered "
+	    "again)", known);
+	return -EPERM;
 }
 
 /* Every named node exists, once, and is in no active job. */
@@ -294,7 +306,8 @@ check(struct state *s, const struct op_job_request *r, char *err, size_t errlen)
 	if (r->op == JOB_OP_DISCOVER)
 		return check_discover(s, r, err, errlen);
 	if (r->n == 0) {
-		say(err, errlen, "nodes must name at least one node");
+		say(err, errlen, "atleast one node should be specified: nodes must name at "
+		    "least one node");
 		return -EINVAL;
 	}
 	if (r->op == JOB_OP_COMMISSION && (g == NULL || !group_valid(g))) {
@@ -312,9 +325,15 @@ check(struct state *s, const struct op_job_request *r, char *err, size_t errlen)
 	    (rc = check_transitions(s, r, err, errlen)) < 0)
 		return rc;
 	if (!masters_ok(s, r, r->op == JOB_OP_DECOMMISSION ? NULL : g)) {
-		say(err, errlen, "node %s: %s would leave %s nodes without a Discovered, "
-		    "Allocated %s", r->names[0], r->op == JOB_OP_COMMISSION ? "commissioning "
-		    "a worker" : r->op == JOB_OP_UPDATE ? "this update" : "decommissioning it",
+		/* contiv's sentence for each operation, then ours. */
+		say(err, errlen, "%s (node %s: %s nodes would have no Discovered, Allocated %s)",
+		    r->op == JOB_OP_COMMISSION ? "Cannot commission a worker node without "
+		    "existence of a master node in the cluster, make sure atleast one master "
+		    "node is commissioned." : r->op == JOB_OP_UPDATE ? "Updating these nodes "
+		    "as worker will result in no master node in the cluster, make sure atleast "
+		    "one node is commissioned as master." : "decommissioning the specified "
+		    "node(s) will leave only worker nodes in the cluster, make sure all worker "
+		    "nodes are decommissioned before last master node.", r->names[0],
 		    LC_GROUP_WORKER, LC_GROUP_MASTER);
 		return -EPERM;
 	}
@@ -835,11 +854,16 @@ lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret
 	}
 	{
 		/* The request's own extra vars must be a JSON object: 400, nothing logged. */
-		char *vars = NULL;
-		rc = ansible_merge_extra_vars(r->extra_vars, NULL, NULL, &vars, err, errlen);
+		char *vars = NULL, why_vars[256];
+		rc = ansible_merge_extra_vars(r->extra_vars, NULL, NULL, &vars, why_vars,
+		    sizeof(why_vars));
 		free(vars);
-		if (rc < 0)
+		if (rc < 0) {
+			/* contiv's words, then ours. */
+			say(err, errlen, "\"extra_vars\" should be a valid json. Error: %s",
+			    why_vars);
 			return rc;
+		}
 	}
 	j->op = r->op;
 	j->names = r->op == JOB_OP_DISCOVER ? r->addrs : r->nodes;
