@@ -107,6 +107,25 @@ post_update(struct http_req *req)
 	api_lifecycle_post(req, JOB_OP_UPDATE, 200);
 }
 
+/* contiv's clusterctl node commission|decommission|update NAME. */
+static void
+post_commission_node(struct http_req *req)
+{
+	api_lifecycle_post_node(req, JOB_OP_COMMISSION, 200);
+}
+
+static void
+post_decommission_node(struct http_req *req)
+{
+	api_lifecycle_post_node(req, JOB_OP_DECOMMISSION, 200);
+}
+
+static void
+post_update_node(struct http_req *req)
+{
+	api_lifecycle_post_node(req, JOB_OP_UPDATE, 200);
+}
+
 static void
 post_discover(struct http_req *req)
 {
@@ -568,5 +587,8 @@ const struct http_route api_contiv_routes[] = {
 	{ "POST", "/decommission/nodes", post_decommission, AUTH_ADMIN },
 	{ "POST", "/update/nodes", post_update, AUTH_ADMIN },
 	{ "POST", "/discover/nodes", post_discover, AUTH_ADMIN },
+	{ "POST", "/commission/node/{}", post_commission_node, AUTH_ADMIN },
+	{ "POST", "/decommission/node/{}", post_decommission_node, AUTH_ADMIN },
+	{ "POST", "/update/node/{}", post_update_node, AUTH_ADMIN },
 	{ NULL, NULL, NULL, AUTH_OPEN },
 };

@@ -99,13 +99,19 @@ strings(struct http_req *req, const cJSON *arr, const char *key, const char ***r
 	return 0;
 }
 
-void
-api_lifecycle_post(struct http_req *req, int op, int ok_status)
+/*
+ * A lifecycle request body into a job. path_node is the {name} of contiv's
+ * single-node paths (/commission/node/{name}, ...): it is the one node, and
+ * the body, like contiv's, names no "nodes".
+ */
+static void
+lifecycle_post(struct http_req *req, int op, int ok_status, const char *path_node)
 {
 	static const char *known[] = { "nodes", "addrs", "host_group", "extra_vars", "comment",
 		"operation", "job", "monitor_event" };
 	struct manager *m = req->ctx;
 	struct lc_request r = { 0 };
+	const char *one[2] = { NULL, NULL };
 	const cJSON *it, *hg, *ev, *cm;
 	char *vars_text = NULL, err[512];
 	cJSON *body = NULL, *out;
@@ -138,9 +144,19 @@ api_lifecycle_post(struct http_req *req, int op, int ok_status)
 		}
 	}
 	r.op = (enum job_op)op;
-	if (strings(req, cJSON_GetObjectItemCaseSensitive(body, "nodes"), "nodes",
-	    (const char ***)&r.nodes, &r.nnodes) < 0 ||
-	    strings(req, cJSON_GetObjectItemCaseSensitive(body, "addrs"), "addrs",
+	if (path_node != NULL) {
+		if (cJSON_GetObjectItemCaseSensitive(body, "nodes") != NULL) {
+			http_reply_error(req, 400, "nodes must not be given: the path names the "
+			    "node (%.128s)", path_node);
+			goto out;
+		}
+		one[0] = path_node;
+		r.nodes = one;
+		r.nnodes = 1;
+	} else if (strings(req, cJSON_GetObjectItemCaseSensitive(body, "nodes"), "nodes",
+	    (const char ***)&r.nodes, &r.nnodes) < 0)
+		goto out;
+	if (strings(req, cJSON_GetObjectItemCaseSensitive(body, "addrs"), "addrs",
 	    (const char ***)&r.addrs, &r.naddrs) < 0)
 		goto out;
 	hg = cJSON_GetObjectItemCaseSensitive(body, "host_group");
@@ -183,10 +199,23 @@ api_lifecycle_post(struct http_req *req, int op, int ok_status)
 	}
 	http_reply_json(req, ok_status, out);
 out:
-	free((void *)r.nodes);
+	if (r.nodes != one)
+		free((void *)r.nodes);
 	free((void *)r.addrs);
 	free(vars_text);
 	cJSON_Delete(body);
+}
+
+void
+api_lifecycle_post(struct http_req *req, int op, int ok_status)
+{
+	lifecycle_post(req, op, ok_status, NULL);
+}
+
+void
+api_lifecycle_post_node(struct http_req *req, int op, int ok_status)
+{
+	lifecycle_post(req, op, ok_status, req->params[0]);
 }
 
 /* Sends what the file holds from *off on as chunks. */

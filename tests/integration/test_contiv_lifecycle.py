@@ -1,10 +1,9 @@
 """Drop-in compatibility with contiv's clients, lifecycle part, black box,
 with the real ansible-playbook running tests/playbooks: the refusals and
 rules of CONTRACT 3.3 that contiv's clusterm has, asked with the exact
-bodies contiv's Go client sends (see test_contiv.py for their shape).
-
-Not registered in meson.build yet: it is registered with the lifecycle
-rewrite that makes these rules and messages true."""
+bodies contiv's Go client sends (see test_contiv.py for their shape), on
+the multi-node paths and on the single-node ones contiv's clusterctl
+`node commission|decommission|update NAME` uses."""
 
 import json
 import os
@@ -31,6 +30,17 @@ def monitor_body(name, label, addr):
 def nodes_body(nodes, host_group="", extra_vars=""):
     """PostNodesCommission / PostNodesDecommission / PostNodesUpdate."""
     members = ['"nodes":' + json.dumps(nodes, separators=(",", ":"))]
+    if host_group:
+        members.append('"host_group":' + go_str(host_group))
+    if extra_vars:
+        members.append('"extra_vars":' + go_str(extra_vars))
+    return go_body(*(members + [NO_EVENT]))
+
+
+def node_body(host_group="", extra_vars=""):
+    """PostNodeCommission / PostNodeDecommission / PostNodeUpdate: no "nodes",
+    the path names the node."""
+    members = []
     if host_group:
         members.append('"host_group":' + go_str(host_group))
     if extra_vars:
@@ -116,7 +126,9 @@ class ContivLifecycle(unittest.TestCase):
         for path, body in [("/update/nodes", nodes_body(["w1"])),
                            ("/update/nodes", nodes_body(["m1", "w1"])),
                            ("/decommission/nodes", nodes_body(["w1"])),
-                           ("/decommission/nodes", nodes_body(["w1", "m1"]))]:
+                           ("/decommission/nodes", nodes_body(["w1", "m1"])),
+                           ("/update/node/w1", node_body()),
+                           ("/decommission/node/w1", node_body())]:
             with self.subTest(path=path, body=body):
                 self.refused(path, body, 409, "one or more nodes are not in discovered state",
                              "w1")
@@ -193,6 +205,89 @@ class ContivLifecycle(unittest.TestCase):
         self.refused("/commission/nodes", nodes_body(["m1"], "service-master"), 409,
                      "transition from", "Allocated", "is not allowed")
         self.assertEqual(self.status("m1"), "Allocated")
+
+    # The other refusals contiv has words for.
+    def test_more_contiv_refusal_messages(self):
+        self.refused("/commission/nodes", go_body('"host_group":"service-master"', NO_EVENT),
+                     400, "atleast one node should be specified")
+        self.refused("/commission/nodes", nodes_body([], "service-master"), 400,
+                     "atleast one node should be specified")
+        self.refused("/commission/nodes", nodes_body(["m1"], "service-master", "{not json"),
+                     400, '"extra_vars" should be a valid json. Error:')
+        self.refused("/discover/nodes", discover_body(["127.0.5.9", "127.0.4.2", "127.0.4.1"]),
+                     409, "one or more nodes already exist with the specified management "
+                     "addresses. Existing nodes: [", "w1:127.0.4.2", "m1:127.0.4.1")
+        self.refused("/commission/nodes", nodes_body(["w1"], "service-worker"), 409,
+                     "Cannot commission a worker node without existence of a master node "
+                     "in the cluster, make sure atleast one master node is commissioned.")
+        self.assertEqual(self.jobs(), [])
+        self.commissioned(["m1"], "service-master")
+        self.commissioned(["w1"], "service-worker")
+        self.refused("/update/nodes", nodes_body(["m1"], "service-worker"), 409,
+                     "Updating these nodes as worker will result in no master node in the "
+                     "cluster, make sure atleast one node is commissioned as master.")
+        self.refused("/decommission/nodes", nodes_body(["m1"]), 409,
+                     "decommissioning the specified node(s) will leave only worker nodes in "
+                     "the cluster, make sure all worker nodes are decommissioned before last "
+                     "master node.")
+        self.assertEqual((self.status("m1"), self.group("m1")), ("Allocated", "service-master"))
+        self.assertEqual(len(self.jobs()), 2)
+
+    # clusterctl node commission|update|decommission NAME: the single-node paths.
+    def test_single_node_paths(self):
+        r = self.post("/commission/node/m1", node_body("service-master"))
+        self.assertEqual((r["job"]["operation"], r["job"]["nodes"]), ("commission", ["m1"]))
+        self.assertEqual(self.wait_job(r["job_id"])["status"], "Complete")
+        self.assertEqual((self.status("m1"), self.group("m1")), ("Allocated", "service-master"))
+        with open(os.path.join(self.markers, "m1.configure")) as f:
+            self.assertEqual(f.read(), "m1 127.0.4.1 service-master\n")
+        # Request extra vars reach the playbook as on the multi-node path.
+        other = tempfile.mkdtemp(prefix="clusterm-markers-", dir=self.markers)
+        job = self.post("/commission/node/w1", node_body(
+            "service-worker", '{"marker_dir": "%s"}' % other))["job_id"]
+        self.assertEqual(self.wait_job(job)["status"], "Complete")
+        with open(os.path.join(other, "w1.configure")) as f:
+            self.assertEqual(f.read(), "w1 127.0.4.2 service-worker\n")
+        # Update without a group keeps the node's own.
+        job = self.post("/update/node/w1", node_body())["job_id"]
+        self.assertEqual(self.status("w1"), "Maintenance")
+        self.assertEqual(self.wait_job(job)["status"], "Complete")
+        self.assertEqual((self.status("w1"), self.group("w1")), ("Allocated", "service-worker"))
+        self.assertEqual(self.c.get("/api/v1/jobs/%d" % job)[1]["nodes"], ["w1"])
+        before = self.jobs()
+        # The same rules and words as the multi-node paths; nothing changes.
+        self.refused("/update/node/w1", node_body("service-x"), 400,
+                     "invalid host-group specified", "service-x")
+        self.refused("/decommission/node/m1", node_body(), 409,
+                     "will leave only worker nodes in the cluster")
+        self.refused("/decommission/node/w2", node_body(), 409,
+                     "transition from", "Unallocated", "is not allowed")
+        self.refused("/commission/node/m1", node_body("service-master"), 409,
+                     "transition from", "Allocated", "is not allowed")
+        self.refused("/commission/node/nope", node_body("service-master"), 404,
+                     "doesn't exists", "nope")
+        self.refused("/commission/node/w2", node_body(), 400,
+                     "invalid or empty host-group specified")
+        # The path names the node: a body naming nodes too is refused.
+        self.refused("/commission/node/w2", nodes_body(["w2"], "service-master"), 400,
+                     "nodes", "w2")
+        self.refused("/update/node/w1", nodes_body(["m1"]), 400, "nodes")
+        self.assertEqual(self.c.get("/commission/node/w2")[0], 405)
+        self.assertEqual(self.c.post("/commission/node/", node_body("service-master"))[0], 404)
+        self.assertEqual(self.c.post("/commission/node/w2/x", node_body("service-master"))[0],
+                         404)
+        self.assertEqual(self.jobs(), before)
+        self.assertEqual(self.status("w2"), "Unallocated")
+        self.assertEqual(self.status("m1"), "Allocated")
+        # Decommission, worker first, then the last master.
+        job = self.post("/decommission/node/w1", node_body())["job_id"]
+        self.assertEqual(self.status("w1"), "Cancelled")
+        self.assertEqual(self.wait_job(job)["status"], "Complete")
+        self.assertEqual(self.status("w1"), "Decommissioned")
+        self.assertTrue(os.path.exists(os.path.join(self.markers, "w1.cleanup")))
+        job = self.post("/decommission/node/m1", node_body())["job_id"]
+        self.assertEqual(self.wait_job(job)["status"], "Complete")
+        self.assertEqual(self.status("m1"), "Decommissioned")
 
 
 if __name__ == "__main__":
