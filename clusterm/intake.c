@@ -336,10 +336,13 @@ intake_apply_params(struct state *s, struct op *op)
 	    "disruption_window_s %lld", s->params.grace_ms / 1000, s->params.quorum,
 	    s->params.disruption_ratio, s->params.disruption_window_ms / 1000);
 	state_event(s, "", "config", "", "monitor", "clusterm", why);
-	/* Pending grace periods are measured with the new length. */
+	/*
+	 * Pending grace periods are measured with the new length, and a node
+	 * with a gone vote may now reach (or miss) the new quorum.
+	 */
 	for (size_t i = 0; i < inventory_count(s->inv); i++) {
 		struct node *n = inventory_at(s->inv, i);
-		if (n->gone_since_ms != 0)
+		if (n->gone_since_ms != 0 || n->oth_gone > 0 || n->self_kind == VOTE_GONE)
 			evaluate(s, n);
 	}
 	drain(s);
