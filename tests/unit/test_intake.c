@@ -49,6 +49,7 @@ enum act {
 	A_OPDOWN,	/* operator report: nodes Disappeared */
 	A_TICK,		/* the grace timer fires */
 	A_GRACE,	/* OP_PARAMS with grace_ms = v */
+	A_QUORUM,	/* OP_PARAMS with quorum = v */
 };
 
 struct step {
@@ -143,6 +144,15 @@ static const struct script {
 	    { 2000, A_DOWN, "a", "c", NULL, 0 },
 	    { 2000, A_DOWN, "b", "c", "c:D", 0 },
 	    { 3000, A_GRACE, NULL, "", "c:G", 500 } } },
+	{ "a lower quorum (OP_PARAMS) applies to the votes already cast", 0, 3, {
+	    { 1000, A_MESH, NULL, "a b c d", NULL, 0 },
+	    { 2000, A_DOWN, "a", "d", NULL, 0 },
+	    { 2000, A_DOWN, "b", "d", "d:D", 0 },	/* 2 gone, quorum 3 */
+	    { 3000, A_QUORUM, NULL, "", "d:G", 2 } } },
+	{ "a higher quorum (OP_PARAMS) brings a node back", 0, 1, {
+	    { 1000, A_MESH, NULL, "a b c d", NULL, 0 },
+	    { 2000, A_DOWN, "a", "d", "d:G", 0 },
+	    { 3000, A_QUORUM, NULL, "", "d:D", 2 } } },
 	{ "a longer grace (OP_PARAMS) moves the deadline", 1000, 0, {
 	    { 1000, A_MESH, NULL, "a b c", NULL, 0 },
 	    { 2000, A_DOWN, "a", "c", NULL, 0 },
@@ -192,9 +202,13 @@ run_step(const struct step *st)
 		fix_apply(S, &op);
 		break;
 	case A_GRACE:
+	case A_QUORUM:
 		op.kind = OP_PARAMS;
 		op.u.params = S->params;
-		op.u.params.grace_ms = st->v;
+		if (st->act == A_GRACE)
+			op.u.params.grace_ms = st->v;
+		else
+			op.u.params.quorum = (long)st->v;
 		fix_apply(S, &op);
 		break;
 	}
