@@ -16,6 +16,7 @@ struct conf {
 	char state_dir[PATH_MAX];
 	long max_jobs;
 	bool queue_jobs;	/* at max_jobs: wait as Queued instead of 409 */
+	long max_streams;	/* followed logs and other streams open at once */
 	long max_body_bytes;
 	long grace_s;
 	long quorum;

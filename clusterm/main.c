@@ -29,6 +29,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "manager.h"
+#include "streams.h"
 #include "version.h"
 
 #define TICK_MS			100
@@ -311,7 +312,7 @@ main(int argc, char **argv)
 	char tls_path[PATH_MAX] = "";
 	sigset_t sigs;
 	char err[1024];
-	int verbose = 0, opt, sig, nroutes = 0, rc = 1;
+	int verbose = 0, opt, sig, nroutes = 0, left, rc = 1;
 
 	memset(&m, 0, sizeof(m));
 	while ((opt = getopt_long(argc, argv, "c:l:d:nvh", longopts, NULL)) != -1) {
@@ -436,6 +437,7 @@ main(int argc, char **argv)
 	} else {
 		mg_init_library(0);
 	}
+	streams_init((int)m.conf.max_streams);
 	memset(&ho, 0, sizeof(ho));
 	ho.addr = m.conf.addr;
 	ho.max_body = (size_t)m.conf.max_body_bytes;
@@ -467,12 +469,21 @@ main(int argc, char **argv)
 		break;
 	}
 	rc = 0;
+	/*
+	 * The orderly stop: streams end first (a follower would hold its
+	 * worker, and mg_stop joins them all), then HTTP, then the jobs
+	 * (SIGTERM, SIGKILL after a bound), then the store.
+	 */
+	if ((left = streams_stop(STREAMS_STOP_WAIT_MS)) > 0)
+		log_warn("%d stream(s) did not end within %d ms; closing them", left,
+		    STREAMS_STOP_WAIT_MS);
 	pthread_mutex_lock(&tick_mu);
 	tick_stop = true;
 	pthread_cond_signal(&tick_cv);
 	pthread_mutex_unlock(&tick_mu);
 	pthread_join(tick_thread, NULL);
 out_http:
+	streams_stop(0);
 	http_stop(http);
 out_lc:
 	lifecycle_stop(m.lc);
