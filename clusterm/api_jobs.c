@@ -15,6 +15,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "manager.h"
+#include "streams.h"
 
 /* Bounds of a followed log: poll period and the longest follow. */
 #define FOLLOW_POLL_MS		100
@@ -246,6 +247,7 @@ api_job_log(struct http_req *req, uint64_t id, bool follow)
 	char *text = NULL;
 	size_t len = 0;
 	long long deadline;
+	bool stopping = false, gone = false;
 	int fd, rc;
 
 	pthread_rwlock_rdlock(&m->state->lock);
@@ -274,25 +276,40 @@ api_job_log(struct http_req *req, uint64_t id, bool follow)
 		free(text);
 		return;
 	}
+	/* A follower holds a civetweb worker: their number is bounded (streams.h). */
+	rc = streams_enter();
+	if (rc < 0) {
+		if (rc == -EBUSY)
+			http_reply_error(req, 503, "%d followers and streams are open already "
+			    "(manager.max_streams); try again later", streams_max());
+		else
+			http_reply_error(req, 503, "clusterm is stopping");
+		return;
+	}
 	req->status = 200;
 	mg_printf(req->conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
 	    "Cache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n");
 	deadline = fsio_mono_ms() + FOLLOW_MAX_S * 1000LL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	for (;;) {
-		bool running = lifecycle_running(m->lc, id);
+		/* Stopping: what the log holds now is sent once more, then the end. */
+		bool running = !stopping && lifecycle_running(m->lc, id);
 		if (fd < 0)
 			fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && send_more(req, fd, &off) < 0)
-			break;	/* the follower went away */
+		if (fd >= 0 && send_more(req, fd, &off) < 0) {
+			gone = true;	/* the follower went away */
+			break;
+		}
 		if (!running || fsio_mono_ms() > deadline) {
 			/* Ended: what it wrote last was read above, after the check. */
 			break;
 		}
-		struct timespec ts = { 0, FOLLOW_POLL_MS * 1000000L };
-		nanosleep(&ts, NULL);
+		stopping = streams_wait(FOLLOW_POLL_MS);
 	}
 	if (fd >= 0)
 		close(fd);
+	if (stopping && !gone)
+		mg_send_chunk(req->conn, STREAMS_STOP_LINE, sizeof(STREAMS_STOP_LINE) - 1);
 	mg_send_chunk(req->conn, "", 0);
+	streams_leave();
 }
