@@ -7,14 +7,16 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,9 +58,19 @@ struct job {
 	enum term term;		/* why the current process is being ended */
 	bool cancel_req;	/* set by jobs_cancel, consumed by the runner */
 	bool done;		/* outcome final, callback pending */
+	bool start_pending;	/* a step started: the start callback is due */
+	struct jobs_proc started;	/* that step's process */
+	long long started_ms;	/* wall clock of that start */
 	struct job_outcome out;
 	char **files;		/* extra-vars files, removed at the end; NULL-terminated */
 	size_t nfiles;
+};
+
+/* A step start on its way to the start callback. */
+struct job_start {
+	uint64_t id;
+	struct jobs_proc p;
+	long long ms;
 };
 
 struct jobs {
@@ -69,6 +81,7 @@ struct jobs {
 	unsigned max_jobs, max_queued;
 	long grace_ms;
 	jobs_done_fn on_done;
+	jobs_start_fn on_start;
 	void *arg;
 	bool stopping;
 };
@@ -365,67 +378,145 @@ open_pidfd(pid_t pid)
 	return -1;
 }
 
+/* fd moved to 3 or above (a daemon may run with stdio closed), close-on-exec. */
+static int
+above_stdio(int fd)
+{
+	int d;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
+	return d;
+}
+
 /*
- * Starts one step: child in its own process group, stdin /dev/null,
- * stdout and stderr on the log, default signal handling and an empty
- * signal mask, no other descriptor. 0 or -errno (exec errors included:
- * glibc's posix_spawn reports them).
+ * The child between fork and exec: only async-signal-safe calls (the
+ * parent has other threads). Its own process group, SIGTERM when the
+ * runner thread dies, default signal handling and an empty mask, stdin
+ * /dev/null, stdout and stderr on the log, no other descriptor. An errno
+ * before or from exec goes back through err_fd (close-on-exec).
+ */
+static void __attribute__((noreturn))
+child(const char *exe, char *const *argv, char *const *envp, int log_fd, int err_fd,
+    pid_t parent)
+{
+	struct sigaction dfl;
+	sigset_t none;
+	struct rlimit rl;
+	int fd, e;
+
+	if (setpgid(0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		goto fail;
+	/* The parent may have died before the prctl: then nobody would send it. */
+	if (getppid() != parent) {
+		errno = ESRCH;
+		goto fail;
+	}
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL);	/* SIG_IGN would survive exec */
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		goto fail;
+	if ((fd = open("/dev/null", O_RDONLY | O_NOCTTY)) < 0)
+		goto fail;
+	if (fd != 0 && (dup2(fd, 0) < 0 || close(fd) < 0))
+		goto fail;
+	if (dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
+		goto fail;
+	if (err_fd != 3) {
+		if (dup3(err_fd, 3, O_CLOEXEC) < 0)
+			goto fail;
+		err_fd = 3;
+	}
+	if (close_range(4, ~0U, 0) < 0) {
+		/* A kernel before 5.9: one by one, up to the descriptor limit. */
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > 65536)
+			rl.rlim_cur = 65536;
+		for (fd = 4; fd < (int)rl.rlim_cur; fd++)
+			(void)close(fd);
+	}
+	execve(exe, argv, envp);
+fail:
+	e = errno;
+	if (write(err_fd, &e, sizeof(e)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+/*
+ * Starts one step (see child()). 0 or -errno, exec errors included. The
+ * step's start is then due to the start callback.
  */
 static int
 spawn_step(struct job *job, struct step *s)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t all, none;
+	int pfd[2], e = 0, st;
+	pid_t pid, parent = getpid(), w;
 	char *exe = NULL;
-	pid_t pid;
+	ssize_t n;
 	int r;
 
 	r = resolve(s->argv[0], s->envp, &exe);
 	if (r < 0)
 		return r;
-	r = posix_spawn_file_actions_init(&fa);
-	if (r != 0) {
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		r = -errno;
 		free(exe);
-		return -r;
+		return r;
 	}
-	r = posix_spawnattr_init(&attr);
-	if (r != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		free(exe);
-		return -r;
+	pfd[0] = above_stdio(pfd[0]);
+	pfd[1] = above_stdio(pfd[1]);
+	if (pfd[0] < 0 || pfd[1] < 0) {
+		r = -EMFILE;
+		goto out;
 	}
-	sigfillset(&all);
-	sigemptyset(&none);
-	r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (r == 0)
-		r = posix_spawn_file_actions_adddup2(&fa, job->log_fd, 1);
-	if (r == 0)
-		r = posix_spawn_file_actions_adddup2(&fa, job->log_fd, 2);
-	if (r == 0)
-		r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (r == 0)
-		r = posix_spawnattr_setpgroup(&attr, 0);
-	if (r == 0)
-		r = posix_spawnattr_setsigdefault(&attr, &all);
-	if (r == 0)
-		r = posix_spawnattr_setsigmask(&attr, &none);
-	if (r == 0)
-		r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-		    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	if (r == 0)
-		r = posix_spawn(&pid, exe, &fa, &attr, s->argv, s->envp);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	free(exe);
-	if (r != 0)
-		return -r;
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (pid == 0)
+		child(exe, s->argv, s->envp, job->log_fd, pfd[1], parent);
+	close(pfd[1]);
+	pfd[1] = -1;
+	/* The group exists before the first kill; EACCES once the child has exec'd. */
+	(void)setpgid(pid, pid);
+	do
+		n = read(pfd[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(e)) {
+		do
+			w = waitpid(pid, &st, 0);
+		while (w < 0 && errno == EINTR);
+		r = -(e > 0 ? e : EIO);
+		goto out;
+	}
 
 	job->pid = pid;
 	job->pidfd = open_pidfd(pid);
 	job->term = TERM_NONE;
 	job->kill_at = 0;
-	return 0;
+	/* Unreaped, the child's /proc entry is there even if it has exited. */
+	if (jobs_proc_read(pid, &job->started) < 0) {
+		memset(&job->started, 0, sizeof(job->started));
+		job->started.sid = getsid(0);
+	}
+	job->started.pid = pid;
+	job->started.pgrp = pid;
+	job->started_ms = fsio_now_ms();
+	job->start_pending = true;
+	r = 0;
+out:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	free(exe);
+	return r;
 }
 
 /* Ends the job: the outcome is final, the callback is due. */
@@ -528,7 +619,8 @@ terminate(struct jobs *j, struct job *job, enum term why, long long now)
 	    why == TERM_TIMEOUT ? "timed out" : why == TERM_CANCEL ? "cancelled" : "stopping",
 	    (long)job->pid);
 	(void)kill(-job->pid, SIGTERM);
-	job->kill_at = now + j->grace_ms;
+	job->kill_at = now + (why == TERM_STOP && j->grace_ms > JOBS_STOP_GRACE_MS ?
+	    JOBS_STOP_GRACE_MS : j->grace_ms);
 }
 
 /* Describes how a step ended, into exit code and signal. */
@@ -739,6 +831,24 @@ next_timeout(struct jobs *j, long long now)
 	return (int)next;
 }
 
+/* Moves up to max due step starts into v and clears them. Lock held. */
+static size_t
+take_starts(struct jobs *j, struct job_start *v, size_t max)
+{
+	size_t n = 0;
+
+	for (struct job *job = j->head; job != NULL && n < max; job = job->next) {
+		if (!job->start_pending)
+			continue;
+		job->start_pending = false;
+		v[n].id = job->id;
+		v[n].p = job->started;
+		v[n].ms = job->started_ms;
+		n++;
+	}
+	return n;
+}
+
 /* Unlinks the finished jobs and returns them as a list. Lock held. */
 static struct job *
 take_done(struct jobs *j)
@@ -773,6 +883,7 @@ runner(void *arg)
 
 	pthread_mutex_lock(&j->lock);
 	for (;;) {
+		struct job_start starts[JOBS_START_BATCH];
 		struct job *done;
 		struct pollfd *set;
 		size_t n = 0, cap;
@@ -780,6 +891,16 @@ runner(void *arg)
 		long long now = fsio_mono_ms();
 
 		advance(j, now);
+		/* Starts first: a job's start is told before its end. */
+		n = take_starts(j, starts, JOBS_START_BATCH);
+		if (n > 0 && j->on_start != NULL) {
+			pthread_mutex_unlock(&j->lock);
+			for (size_t i = 0; i < n; i++)
+				j->on_start(starts[i].id, &starts[i].p, starts[i].ms, j->arg);
+			pthread_mutex_lock(&j->lock);
+			continue;
+		}
+		n = 0;
 		done = take_done(j);
 		if (done != NULL) {
 			pthread_mutex_unlock(&j->lock);
@@ -852,6 +973,7 @@ jobs_start(const struct jobs_conf *conf, struct jobs **ret)
 	j->max_queued = conf->max_queued;
 	j->grace_ms = conf->kill_grace_ms > 0 ? conf->kill_grace_ms : JOBS_KILL_GRACE_MS;
 	j->on_done = conf->on_done;
+	j->on_start = conf->on_start;
 	j->arg = conf->arg;
 	j->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (j->wake_fd < 0) {
@@ -1099,4 +1221,191 @@ jobs_stop(struct jobs *j)
 	pthread_mutex_destroy(&j->lock);
 	close(j->wake_fd);
 	free(j);
+}
+
+/* ---- what a previous run left behind ---- */
+
+int
+jobs_proc_parse(const char *line, struct jobs_proc *ret)
+{
+	const char *p = strrchr(line, ')');	/* the name is "(...)" and may hold ')' */
+	struct jobs_proc r = { 0 };
+	char *end;
+	long pid;
+
+	pid = strtol(line, &end, 10);
+	if (p == NULL || end == line || *end != ' ' || pid <= 0 || pid > INT_MAX ||
+	    p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
+		return -EBADMSG;
+	r.pid = (pid_t)pid;
+	r.state = p[2];
+	p += 4;
+	/* Fields 4 (ppid) to 22 (starttime); p is at field 4. */
+	for (int field = 4; field <= 22; field++) {
+		unsigned long long v;
+
+		errno = 0;
+		if (*p == '-' && field != 22)
+			v = (unsigned long long)strtoll(p, &end, 10);	/* tty_pgrp -1 */
+		else
+			v = strtoull(p, &end, 10);
+		if (end == p || errno != 0 || (*end != ' ' && *end != '\n' && *end != '\0'))
+			return -EBADMSG;
+		if (field == 5 || field == 6) {
+			if (v > INT_MAX)
+				return -EBADMSG;
+			if (field == 5)
+				r.pgrp = (pid_t)v;
+			else
+				r.sid = (pid_t)v;
+		} else if (field == 22) {
+			r.start_ticks = v;
+		}
+		p = *end == ' ' ? end + 1 : end;
+	}
+	*ret = r;
+	return 0;
+}
+
+int
+jobs_proc_read(pid_t pid, struct jobs_proc *ret)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+	int fd, r;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	r = n < 0 ? (errno == ESRCH ? -ENOENT : -errno) : 0;
+	close(fd);
+	if (r < 0)
+		return r;
+	if (n == 0)
+		return -ENOENT;	/* it went while we read */
+	buf[n] = '\0';
+	return jobs_proc_parse(buf, ret);
+}
+
+int
+jobs_boot_id(char *buf, size_t len)
+{
+	char *text = NULL;
+	size_t n = 0;
+	int r;
+
+	r = fsio_read_file("/proc/sys/kernel/random/boot_id", 256, &text, &n);
+	if (r < 0)
+		return r;
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		n--;
+	if (n == 0 || n >= len) {
+		free(text);
+		return -EBADMSG;
+	}
+	memcpy(buf, text, n);
+	buf[n] = '\0';
+	free(text);
+	return 0;
+}
+
+static int
+real_read(pid_t pid, struct jobs_proc *ret, void *arg)
+{
+	(void)arg;
+	return jobs_proc_read(pid, ret);
+}
+
+static int
+real_list(pid_t **ret, size_t *ret_n, void *arg)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t *v = NULL;
+	size_t n = 0, cap = 0;
+
+	(void)arg;
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (end == e->d_name || *end != '\0' || pid <= 0 || pid > INT_MAX)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			pid_t *nv = realloc(v, nc * sizeof(*nv));
+			if (nv == NULL) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[n++] = (pid_t)pid;
+	}
+	closedir(d);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+const struct jobs_procfs jobs_procfs_real = { real_read, real_list, NULL };
+
+int
+jobs_group_check(const struct jobs_procfs *fs, pid_t pgid, pid_t sid,
+    unsigned long long start_ticks)
+{
+	struct jobs_proc p;
+	bool leader = false;
+	pid_t *all = NULL;
+	size_t n = 0;
+	int r;
+
+	if (pgid <= 1 || start_ticks == 0)
+		return 0;
+	r = fs->read(pgid, &p, fs->arg);
+	if (r == 0) {
+		/* The id is in use: by the leader, or by a new process (the group is gone). */
+		if (p.start_ticks != start_ticks)
+			return 0;
+		leader = true;
+	} else if (r != -ENOENT) {
+		return r;
+	}
+	if ((r = fs->list(&all, &n, fs->arg)) < 0)
+		return r;
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (fs->read(all[i], &p, fs->arg) < 0 || p.pgrp != pgid || p.state == 'Z')
+			continue;
+		/*
+		 * Leader gone: the id was not reused while its group lived; the
+		 * session and start time keep out a group made under that id
+		 * after the job's had emptied.
+		 */
+		if (leader || (p.sid == sid && p.start_ticks >= start_ticks))
+			r = 1;
+	}
+	free(all);
+	return r;
+}
+
+int
+jobs_group_signal(const struct jobs_procfs *fs, pid_t pgid, pid_t sid,
+    unsigned long long start_ticks, int sig)
+{
+	int r = jobs_group_check(fs, pgid, sid, start_ticks);
+
+	if (r <= 0)
+		return r;
+	if (kill(-pgid, sig) < 0)
+		return errno == ESRCH ? 0 : -errno;
+	return 1;
 }

@@ -5,10 +5,14 @@
  * jobs run at once; a timeout or a cancel sends SIGTERM to the step's
  * process group, SIGKILL after a grace, then the job's failure step runs.
  *
- * One runner thread owns every child: it spawns them (posix_spawn, which is
- * fork/exec without the async-signal-safety traps of a threaded fork),
- * waits on a pidfd per child (or polls when pidfds are missing), reaps them
- * and calls the completion callback. When a step's leader exits, whatever
+ * One runner thread owns every child: it spawns them (fork, then only
+ * async-signal-safe calls in the child until exec), waits on a pidfd per
+ * child (or polls when pidfds are missing), reaps them and calls the
+ * callbacks. Each child gets SIGTERM when the runner thread dies
+ * (PR_SET_PDEATHSIG), so a clusterm killed with SIGKILL does not leave the
+ * step's leader running; what the leader started is found again, by the
+ * group and start time the start callback reported, at the next start
+ * (jobs_group_check()). When a step's leader exits, whatever
  * it left in its process group is killed (SIGKILL) before the leader is
  * reaped, so no stray process outlives its step and no zombie is left
  * (a process that leaves the group with setsid/setpgid escapes this).
@@ -27,6 +31,12 @@
 
 /* Between SIGTERM and SIGKILL to a step's process group. */
 #define JOBS_KILL_GRACE_MS	10000
+/* The same when clusterm stops (jobs_stop), shorter than a service manager's wait. */
+#define JOBS_STOP_GRACE_MS	2000
+/* Step starts handed to the start callback per pass of the runner. */
+#define JOBS_START_BATCH	16
+/* Size of a boot id (/proc/sys/kernel/random/boot_id, 36 characters) with the NUL. */
+#define JOBS_BOOT_ID_SIZE	40
 /* Steps of one job, without the failure step. */
 #define JOBS_MAX_STEPS		8
 /* Size of the error sentence of an outcome, with the NUL. */
@@ -98,6 +108,25 @@ struct job_outcome {
  */
 typedef void (*jobs_done_fn)(const struct job_outcome *o, void *arg);
 
+/* A process as /proc/<pid>/stat shows it. */
+struct jobs_proc {
+	pid_t pid;
+	char state;			/* 'R', 'S', ... 'Z' a zombie */
+	pid_t pgrp;			/* field 5 */
+	pid_t sid;			/* field 6 */
+	unsigned long long start_ticks;	/* field 22: clock ticks since boot */
+};
+
+/*
+ * A step's process has started (main or failure step): p->pid leads its
+ * own process group. Called from the runner thread without the runner's
+ * lock, right after the fork and before any callback about the job's end;
+ * it may wait (for one fsync, say) but the runner waits with it. When the
+ * child's /proc entry could not be read, p->start_ticks is 0.
+ */
+typedef void (*jobs_start_fn)(uint64_t id, const struct jobs_proc *p, long long start_ms,
+    void *arg);
+
 struct jobs_conf {
 	unsigned max_jobs;	/* jobs running at once, >= 1 */
 	/*
@@ -107,7 +136,8 @@ struct jobs_conf {
 	unsigned max_queued;
 	long kill_grace_ms;	/* 0: JOBS_KILL_GRACE_MS */
 	jobs_done_fn on_done;	/* may be NULL */
-	void *arg;
+	jobs_start_fn on_start;	/* may be NULL */
+	void *arg;		/* of both callbacks */
 };
 
 /* What a queued or running job is doing now. */
@@ -166,11 +196,53 @@ int jobs_log_path_make(const char *state_dir, uint64_t id, char *buf, size_t len
 
 /*
  * Shutdown: queued jobs end at once, running steps get SIGTERM then SIGKILL
- * after the grace (no failure step runs); every job's callback is called
- * (stopped set), the thread is joined and j freed. Bounded by about the
- * grace. Called once, never from the callback. NULL ok.
+ * after JOBS_STOP_GRACE_MS (no failure step runs); every job's callback is
+ * called (stopped set), the thread is joined and j freed. Bounded by about
+ * that grace. Called once, never from the callback. NULL ok.
  */
 void jobs_stop(struct jobs *j);
+
+/*
+ * Processes a previous run left behind. A step's group is known by its id
+ * (the leader's pid), its session and the leader's start time: the group is
+ * still the job's when its leader lives with that start time, or, the
+ * leader gone, while a process of the group in that session started no
+ * earlier (a pid is not reused while a group of that id exists, so a
+ * leader with another start time means the job's group is gone). Reading
+ * /proc goes through a table so that tests can fake it.
+ */
+struct jobs_procfs {
+	/* The process pid: 0, -ENOENT when there is none, -errno. */
+	int (*read)(pid_t pid, struct jobs_proc *ret, void *arg);
+	/* Every process id now, malloc'd (the caller frees it): 0 or -errno. */
+	int (*list)(pid_t **ret, size_t *ret_n, void *arg);
+	void *arg;
+};
+
+/* The real /proc. */
+extern const struct jobs_procfs jobs_procfs_real;
+
+/* Parses one /proc/<pid>/stat line (the name may hold spaces and ')'). -EBADMSG. */
+int jobs_proc_parse(const char *line, struct jobs_proc *ret);
+/* Reads /proc/<pid>/stat: 0, -ENOENT, -EBADMSG, -errno. */
+int jobs_proc_read(pid_t pid, struct jobs_proc *ret);
+/* The boot id into buf (JOBS_BOOT_ID_SIZE): 0 or -errno. */
+int jobs_boot_id(char *buf, size_t len);
+
+/*
+ * Whether the group (pgid, sid, start_ticks) that a previous run recorded
+ * still has a live process that is the job's: 1 yes, 0 no (gone, or the id
+ * now names another group), -errno when /proc cannot be read. Zombies do
+ * not count.
+ */
+int jobs_group_check(const struct jobs_procfs *fs, pid_t pgid, pid_t sid,
+    unsigned long long start_ticks);
+/*
+ * Sends sig to the group when jobs_group_check() says it is the job's and
+ * alive: 1 sent, 0 not (nothing of the job's is left), -errno.
+ */
+int jobs_group_signal(const struct jobs_procfs *fs, pid_t pgid, pid_t sid,
+    unsigned long long start_ticks, int sig);
 
 /* "Queued", "Running", "Complete", "Errored". */
 const char *jobs_state_name(enum job_state s);
