@@ -132,6 +132,8 @@ state_new(const struct votes_params *params, state_apply_fn apply, void *apply_a
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->list_cv, &cattr);
+	pthread_mutex_init(&s->watch_mu, NULL);
+	pthread_cond_init(&s->watch_cv, &cattr);
 	pthread_condattr_destroy(&cattr);
 	s->params = *params;
 	s->apply = apply;
@@ -252,6 +254,8 @@ state_close(struct state *s)
 	pthread_mutex_destroy(&s->append_mu);
 	pthread_mutex_destroy(&s->list_mu);
 	pthread_cond_destroy(&s->list_cv);
+	pthread_mutex_destroy(&s->watch_mu);
+	pthread_cond_destroy(&s->watch_cv);
 	free(s);
 }
 
@@ -307,6 +311,7 @@ int
 state_submit(struct state *s, struct op *op)
 {
 	struct pending p = { .op = op };
+	uint64_t next_event;
 	char *buf = NULL;
 	size_t len = 0;
 	int rc;
@@ -368,8 +373,53 @@ state_submit(struct state *s, struct op *op)
 		s->applied_seq = q->seq;
 		unlink_pending(s, q);
 	}
+	next_event = s->next_event_id;
 	pthread_rwlock_unlock(&s->lock);
+	pthread_mutex_lock(&s->watch_mu);
+	if (next_event > s->watch_next_event) {
+		s->watch_next_event = next_event;
+		pthread_cond_broadcast(&s->watch_cv);
+	}
+	pthread_mutex_unlock(&s->watch_mu);
 	return 0;
+}
+
+int
+state_watch_events(struct state *s, uint64_t next_id, long timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->watch_mu);
+	if (s->watch_next_event == 0) {
+		/* Nothing applied since the start yet: the recovered log's events count. */
+		pthread_rwlock_rdlock(&s->lock);
+		if (s->next_event_id > s->watch_next_event)
+			s->watch_next_event = s->next_event_id;
+		pthread_rwlock_unlock(&s->lock);
+	}
+	while (!s->watch_closed && s->watch_next_event <= next_id && rc == 0)
+		rc = pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &ts);
+	rc = s->watch_closed ? -ESHUTDOWN : s->watch_next_event > next_id ? 1 : 0;
+	pthread_mutex_unlock(&s->watch_mu);
+	return rc;
+}
+
+void
+state_wake_watchers(struct state *s, bool closing)
+{
+	pthread_mutex_lock(&s->watch_mu);
+	if (closing)
+		s->watch_closed = true;
+	pthread_cond_broadcast(&s->watch_cv);
+	pthread_mutex_unlock(&s->watch_mu);
 }
 
 /* ---- watermarks and reporters ---- */

@@ -63,6 +63,11 @@ struct job_rec {
 	int exit_code;		/* -1 none */
 	char *error;		/* "" none */
 	char *actor;
+	/* The latest step's process group (OP_JOB_STARTED), for a restart to end it. */
+	int pgid;		/* 0 none */
+	int sid;		/* its session */
+	unsigned long long start_ticks;	/* its leader's start, /proc/PID/stat field 22 */
+	char boot_id[40];	/* of that start (JOBS_BOOT_ID_SIZE), "" unknown */
 };
 
 /* One line of the audit log: who changed what, and why. */
@@ -140,6 +145,12 @@ struct state {
 	long long clock_base_ms, clock_base_mono, clock_last_ms;	/* under append_mu */
 	state_apply_fn apply;
 	void *apply_arg;
+
+	/* Watchers of the audit log (event streams): woken after each apply. */
+	pthread_mutex_t watch_mu;
+	pthread_cond_t watch_cv;	/* CLOCK_MONOTONIC */
+	uint64_t watch_next_event;	/* next_event_id as of the last apply */
+	bool watch_closed;		/* state_wake_watchers(s, true): shutting down */
 };
 
 /*
@@ -203,6 +214,15 @@ void job_rec_free(struct job_rec *j);
 /* Applier: replaces the globals / the ansible override (NULL none). */
 void state_set_globals(struct state *s, const char *json);
 void state_set_ansible_override(struct state *s, const char *json);
+
+/*
+ * Waits until an audit event with an id >= next_id exists, at most
+ * timeout_ms, or until the watchers are closed. Returns 1 when there is
+ * one, 0 on timeout, -ESHUTDOWN once closed. Takes no state lock.
+ */
+int state_watch_events(struct state *s, uint64_t next_id, long timeout_ms);
+/* Wakes every watcher; with closing, they all return -ESHUTDOWN from now on. */
+void state_wake_watchers(struct state *s, bool closing);
 
 /* Takes a snapshot when the log has grown past the thresholds (or force). */
 int state_maybe_snapshot(struct state *s, bool force, char *err, size_t errlen);
