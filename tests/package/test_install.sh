@@ -35,6 +35,15 @@ if [ "${IN_OVERLAY:-}" != 1 ]; then
 	fi
 	rm -rf "$tmp/upper" "$tmp/work"
 	mkdir "$tmp/upper" "$tmp/work"
+	# What dpkg and adduser rewrite is copied into the upper layer first: a
+	# lower file that changes under the overlay (this machine's own apt
+	# running meanwhile) gives "Stale file handle" there.
+	mkdir -p "$tmp/upper/etc" "$tmp/upper/var/lib" "$tmp/upper/var/cache"
+	for f in passwd group shadow gshadow subuid subgid ld.so.cache; do
+		[ -e "/etc/$f" ] && cp -a "/etc/$f" "$tmp/upper/etc/"
+	done
+	cp -a /var/lib/dpkg "$tmp/upper/var/lib/"
+	[ -d /var/cache/man ] && cp -a /var/cache/man "$tmp/upper/var/cache/"
 	# The debs and this script are under $tmp, on the root file system, so
 	# they are visible in the overlay at the same path.
 	unshare -m --propagation private sh -c '
