@@ -26,6 +26,9 @@ apply_op(struct state *s, struct op *op, void *arg)
 	case OP_JOB_CANCEL:
 		lifecycle_apply_cancel(s, op);
 		break;
+	case OP_JOB_STARTED:
+		lifecycle_apply_started(s, op);
+		break;
 	case OP_GLOBALS:
 	case OP_CONFIG:
 		lifecycle_apply_text(s, op);

@@ -1,10 +1,12 @@
 /* Lifecycle requests: rules, job records, outcomes, recovery. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -27,7 +29,11 @@ struct lifecycle {
 	struct jobs *runner;
 	long max_jobs;
 	bool queue_jobs;
+	char boot_id[JOBS_BOOT_ID_SIZE];	/* "" when unknown */
 };
+
+_Static_assert(sizeof(((struct job_rec *)0)->boot_id) == JOBS_BOOT_ID_SIZE,
+    "a job record holds a boot id");
 
 static void __attribute__((format(printf, 3, 4)))
 say(char *err, size_t errlen, const char *fmt, ...)
@@ -437,6 +443,31 @@ lifecycle_apply_end(struct state *s, struct op *op)
 }
 
 void
+lifecycle_apply_started(struct state *s, struct op *op)
+{
+	const struct op_job_started *b = &op->u.started;
+	struct job_rec *j = state_job_get(s, b->id);
+	char why[64];
+
+	s->now = op->time_ms;
+	if (j == NULL || !active(j)) {
+		op->res.rc = -ENOENT;
+		return;
+	}
+	if (j->status == JOB_QUEUED) {
+		j->status = JOB_RUNNING;
+		j->started_ms = b->start_ms > 0 ? b->start_ms : op->time_ms;
+		snprintf(why, sizeof(why), "job %llu started", (unsigned long long)j->id);
+		state_event(s, "", "job", "Queued", "Running", "clusterm", why);
+	}
+	/* Each step runs in a group of its own: the latest is the one to end. */
+	j->pgid = b->pgid;
+	j->sid = b->sid;
+	j->start_ticks = b->start_ticks;
+	snprintf(j->boot_id, sizeof(j->boot_id), "%s", b->boot_id != NULL ? b->boot_id : "");
+}
+
+void
 lifecycle_apply_cancel(struct state *s, struct op *op)
 {
 	struct job_rec *j = state_job_get(s, op->u.cancel.id);
@@ -507,6 +538,28 @@ on_done(const struct job_outcome *o, void *arg)
 		    jobs_state_name(o->state), o->error[0] ? ": " : "", o->error);
 }
 
+/*
+ * The runner started a step: its group goes into the log (one fsync, on the
+ * runner's thread, not under its lock), so that a restart after a crash
+ * can end what the step left running.
+ */
+static void
+on_start(uint64_t id, const struct jobs_proc *p, long long start_ms, void *arg)
+{
+	struct lifecycle *lc = arg;
+	struct op op = { .kind = OP_JOB_STARTED };
+
+	op.u.started.id = id;
+	op.u.started.pgid = (int)p->pgrp;
+	op.u.started.sid = (int)p->sid;
+	op.u.started.start_ticks = p->start_ticks;
+	op.u.started.boot_id = lc->boot_id;
+	op.u.started.start_ms = start_ms;
+	if (state_submit(lc->s, &op) < 0)
+		log_error("job %llu: the store refused the start of process group %ld",
+		    (unsigned long long)id, (long)p->pgrp);
+}
+
 int
 lifecycle_start(struct state *s, const struct ansible_conf *conf, const char *state_dir,
     long max_jobs, bool queue_jobs, struct lifecycle **ret)
@@ -535,7 +588,10 @@ lifecycle_start(struct state *s, const struct ansible_conf *conf, const char *st
 	}
 	jc.max_jobs = (unsigned)max_jobs;
 	jc.max_queued = LC_MAX_QUEUED;
+	if (jobs_boot_id(lc->boot_id, sizeof(lc->boot_id)) < 0)
+		lc->boot_id[0] = '\0';	/* no /proc: a restart will not look for groups */
 	jc.on_done = on_done;
+	jc.on_start = on_start;
 	jc.arg = lc;
 	rc = jobs_start(&jc, &lc->runner);
 	if (rc < 0) {
@@ -555,24 +611,127 @@ lifecycle_stop(struct lifecycle *lc)
 	free(lc);
 }
 
+/* A job a previous run left active, and the group of its latest step. */
+struct orphan {
+	uint64_t id;
+	int pgid, sid;
+	unsigned long long start_ticks;
+	bool same_boot;
+	bool signalled;		/* SIGTERM sent, not seen gone yet */
+};
+
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Waits up to ms for the signalled groups to go; returns how many are left. */
+static size_t
+wait_gone(struct orphan *v, size_t n, long ms, const char *how)
+{
+	long long deadline = fsio_mono_ms() + ms;
+	size_t left;
+
+	for (;;) {
+		left = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (!v[i].signalled)
+				continue;
+			if (jobs_group_check(&jobs_procfs_real, v[i].pgid, v[i].sid,
+			    v[i].start_ticks) == 1) {
+				left++;
+				continue;
+			}
+			v[i].signalled = false;
+			log_warn("job %llu: killed process group %d that the previous run left "
+			    "running (%s)", (unsigned long long)v[i].id, v[i].pgid, how);
+		}
+		if (left == 0 || fsio_mono_ms() >= deadline)
+			return left;
+		nap_ms(LC_ORPHAN_POLL_MS);
+	}
+}
+
+/*
+ * Ends the process groups that jobs of a previous run left: SIGTERM to each
+ * group that is still the job's (same boot, start time: jobs_group_check),
+ * up to LC_ORPHAN_WAIT_MS for them to go, then SIGKILL.
+ */
+static void
+end_orphans(struct orphan *v, size_t n)
+{
+	size_t left = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].pgid <= 0)
+			continue;	/* never started */
+		if (!v[i].same_boot) {
+			log_info("job %llu: process group %d was of an earlier boot",
+			    (unsigned long long)v[i].id, v[i].pgid);
+			continue;
+		}
+		rc = jobs_group_signal(&jobs_procfs_real, v[i].pgid, v[i].sid, v[i].start_ticks,
+		    SIGTERM);
+		if (rc < 0)
+			log_error("job %llu: cannot look for process group %d: %s",
+			    (unsigned long long)v[i].id, v[i].pgid, strerror(-rc));
+		else if (rc > 0) {
+			log_warn("job %llu: process group %d of the previous run still runs: "
+			    "SIGTERM", (unsigned long long)v[i].id, v[i].pgid);
+			v[i].signalled = true;
+			left++;
+		}
+	}
+	if (left == 0)
+		return;
+	if (wait_gone(v, n, LC_ORPHAN_WAIT_MS, "SIGTERM") == 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].signalled)
+			continue;
+		log_warn("job %llu: process group %d still runs %d ms after SIGTERM: SIGKILL",
+		    (unsigned long long)v[i].id, v[i].pgid, LC_ORPHAN_WAIT_MS);
+		if (jobs_group_signal(&jobs_procfs_real, v[i].pgid, v[i].sid, v[i].start_ticks,
+		    SIGKILL) <= 0)
+			v[i].signalled = false;
+	}
+	if (wait_gone(v, n, LC_ORPHAN_WAIT_MS, "SIGKILL") > 0)
+		log_error("process groups of the previous run are still there after SIGKILL");
+}
+
 int
 lifecycle_recover(struct lifecycle *lc)
 {
 	struct state *s = lc->s;
-	uint64_t *ids = NULL;
+	struct orphan *v = NULL;
 	size_t n = 0;
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&s->lock);
-	if (s->njobs > 0 && (ids = calloc(s->njobs, sizeof(*ids))) == NULL)
+	if (s->njobs > 0 && (v = calloc(s->njobs, sizeof(*v))) == NULL)
 		rc = -ENOMEM;
-	for (size_t i = 0; rc == 0 && i < s->njobs; i++)
-		if (active(s->jobs[i]))
-			ids[n++] = s->jobs[i]->id;
+	for (size_t i = 0; rc == 0 && i < s->njobs; i++) {
+		const struct job_rec *j = s->jobs[i];
+		if (!active(j))
+			continue;
+		v[n].id = j->id;
+		v[n].pgid = j->pgid;
+		v[n].sid = j->sid;
+		v[n].start_ticks = j->start_ticks;
+		v[n].same_boot = lc->boot_id[0] != '\0' && strcmp(j->boot_id, lc->boot_id) == 0;
+		n++;
+	}
 	pthread_rwlock_unlock(&s->lock);
+	/* Before the failure path moves the nodes: nothing of the old run touches them. */
+	if (rc == 0)
+		end_orphans(v, n);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = submit_end(s, ids[i], false, -1, "clusterm restarted", 0, 0);
-	free(ids);
+		rc = submit_end(s, v[i].id, false, -1, "clusterm restarted", 0, 0);
+	free(v);
 	return rc < 0 ? rc : (int)n;
 }
 

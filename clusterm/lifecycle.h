@@ -22,6 +22,12 @@
 #define LC_MAX_NODES		1024
 /* Jobs waiting for a free runner slot (manager.queue_jobs). */
 #define LC_MAX_QUEUED		64
+/*
+ * At a restart: how long a process group left by the previous run gets
+ * after SIGTERM (and again after SIGKILL), and the period it is looked at.
+ */
+#define LC_ORPHAN_WAIT_MS	5000
+#define LC_ORPHAN_POLL_MS	50
 
 struct lifecycle;
 
@@ -48,8 +54,11 @@ int lifecycle_start(struct state *s, const struct ansible_conf *conf, const char
 
 /*
  * Ends jobs left Queued or Running by a previous run as Errored ("clusterm
- * restarted"), which gives their nodes the failure path's status. Call once
- * after lifecycle_start. Returns the number of jobs so ended, or -errno.
+ * restarted"), which gives their nodes the failure path's status. First,
+ * the process group of each such job's latest step, when it is still the
+ * job's (same boot, same start time), gets SIGTERM, then SIGKILL after
+ * LC_ORPHAN_WAIT_MS. Call once after lifecycle_start. Returns the number
+ * of jobs so ended, or -errno.
  */
 int lifecycle_recover(struct lifecycle *lc);
 
@@ -98,6 +107,7 @@ void lifecycle_stop(struct lifecycle *lc);
 /* The apply steps (apply.c calls them, write lock held). */
 void lifecycle_apply_request(struct state *s, struct op *op);
 void lifecycle_apply_end(struct state *s, struct op *op);
+void lifecycle_apply_started(struct state *s, struct op *op);
 void lifecycle_apply_cancel(struct state *s, struct op *op);
 void lifecycle_apply_text(struct state *s, struct op *op);
 

@@ -79,6 +79,7 @@ nfields(enum op_kind k)
 	case OP_JOB_REQUEST:	return 8;
 	case OP_JOB_END:	return 6;
 	case OP_JOB_CANCEL:	return 2;
+	case OP_JOB_STARTED:	return 6;
 	case OP_GLOBALS:
 	case OP_CONFIG:		return 3;
 	default:		return 0;
@@ -134,6 +135,16 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= pack_cstr(pk, e->error != NULL ? e->error : "");
 		rc |= msgpack_pack_int64(pk, e->start_ms);
 		rc |= msgpack_pack_int64(pk, e->end_ms);
+		break;
+	}
+	case OP_JOB_STARTED: {
+		const struct op_job_started *b = &op->u.started;
+		rc |= msgpack_pack_uint64(pk, b->id);
+		rc |= msgpack_pack_int64(pk, b->pgid);
+		rc |= msgpack_pack_int64(pk, b->sid);
+		rc |= msgpack_pack_uint64(pk, b->start_ticks);
+		rc |= pack_cstr(pk, b->boot_id != NULL ? b->boot_id : "");
+		rc |= msgpack_pack_int64(pk, b->start_ms);
 		break;
 	}
 	case OP_JOB_CANCEL:
@@ -361,6 +372,21 @@ decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
 			return -EBADMSG;
 		op->u.end.exit_code = (int)v;
 		return 0;
+	case OP_JOB_STARTED: {
+		struct op_job_started *b = &op->u.started;
+		long long pg, sid;
+		uint64_t ticks;
+		b->boot_id = str_of(a, &f[4], false);
+		if (!get_u64(&f[0], &b->id) || !get_i64(&f[1], &pg) || pg < 0 || pg > INT32_MAX ||
+		    !get_i64(&f[2], &sid) || sid < 0 || sid > INT32_MAX ||
+		    !get_u64(&f[3], &ticks) || BAD_STR(b->boot_id) ||
+		    !get_i64(&f[5], &b->start_ms))
+			return -EBADMSG;
+		b->pgid = (int)pg;
+		b->sid = (int)sid;
+		b->start_ticks = ticks;
+		return 0;
+	}
 	case OP_JOB_CANCEL:
 		op->u.cancel.actor = str_of(a, &f[1], false);
 		return get_u64(&f[0], &op->u.cancel.id) && !BAD_STR(op->u.cancel.actor) ?

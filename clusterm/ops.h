@@ -14,6 +14,8 @@
  *   job request: op, [node or address...], host_group, extra_vars, actor,
  *                comment, max_jobs, queue_jobs
  *   job end:     id, ok, exit_code, error, start_ms, end_ms
+ *   job started: id, pgid, sid, start_ticks, boot_id, start_ms (each step's
+ *                process: its group, session, /proc start time, the boot)
  *   job cancel:  id, actor
  *   globals, config: json | nil, actor, comment
  */
@@ -38,6 +40,7 @@ enum op_kind {
 	OP_JOB_CANCEL,
 	OP_GLOBALS,
 	OP_CONFIG,
+	OP_JOB_STARTED,
 	OP_KIND_END
 };
 
@@ -83,6 +86,16 @@ struct op_job_end {
 	long long start_ms, end_ms;	/* 0 when it never started */
 };
 
+/* A step of a job has started: its process group, for a restart to find. */
+struct op_job_started {
+	uint64_t id;
+	int pgid;			/* the step's process group (its leader's pid) */
+	int sid;			/* the leader's session */
+	unsigned long long start_ticks;	/* the leader's start, field 22 of /proc/PID/stat */
+	const char *boot_id;		/* /proc/sys/kernel/random/boot_id, "" unknown */
+	long long start_ms;		/* wall clock of the start */
+};
+
 struct op_job_cancel {
 	uint64_t id;
 	const char *actor;
@@ -110,6 +123,7 @@ struct op {
 		struct votes_params params;
 		struct op_job_request job;
 		struct op_job_end end;
+		struct op_job_started started;
 		struct op_job_cancel cancel;
 		struct op_text text;
 	} u;

@@ -12,7 +12,7 @@
 
 #define SNAP_FIELDS	15
 #define NODE_FIELDS	14
-#define JOB_FIELDS	13
+#define JOB_FIELDS	17
 
 static int
 pack_cstr(msgpack_packer *pk, const char *s)
@@ -105,6 +105,10 @@ pack_job(msgpack_packer *pk, const struct job_rec *j)
 	rc |= msgpack_pack_int64(pk, j->exit_code);
 	rc |= pack_cstr(pk, j->error);
 	rc |= pack_cstr(pk, j->actor);
+	rc |= msgpack_pack_int64(pk, j->pgid);
+	rc |= msgpack_pack_int64(pk, j->sid);
+	rc |= msgpack_pack_uint64(pk, j->start_ticks);
+	rc |= pack_cstr(pk, j->boot_id);
 	return rc;
 }
 
@@ -313,7 +317,8 @@ decode_job(struct state *s, const msgpack_object *o)
 {
 	const msgpack_object *f;
 	struct job_rec *j;
-	long long op, st, code;
+	long long op, st, code, pg, sid;
+	uint64_t ticks;
 	uint32_t ng;
 
 	if (!is_array(o, JOB_FIELDS))
@@ -344,8 +349,14 @@ decode_job(struct state *s, const msgpack_object *o)
 	    !get_int(&f[6], &st) || st < 0 || st > 3 || !get_int(&f[7], &j->created_ms) ||
 	    !get_int(&f[8], &j->started_ms) || !get_int(&f[9], &j->ended_ms) ||
 	    !get_int(&f[10], &code) || code < -1 || code > 255 ||
-	    (j->error = dup_str(&f[11])) == NULL || (j->actor = dup_str(&f[12])) == NULL)
+	    (j->error = dup_str(&f[11])) == NULL || (j->actor = dup_str(&f[12])) == NULL ||
+	    !get_int(&f[13], &pg) || pg < 0 || pg > INT32_MAX ||
+	    !get_int(&f[14], &sid) || sid < 0 || sid > INT32_MAX ||
+	    !get_u64(&f[15], &ticks) || !get_str(&f[16], j->boot_id, sizeof(j->boot_id)))
 		goto bad;
+	j->pgid = (int)pg;
+	j->sid = (int)sid;
+	j->start_ticks = ticks;
 	j->status = (int)st;
 	j->exit_code = (int)code;
 	if (state_job_put(s, j) < 0) {

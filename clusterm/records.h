@@ -10,7 +10,8 @@
  *           host_group, gone_since_ms, deadline_ms, state_ms, disappeared_ms,
  *           recent_ms, last_job, [rid, kind, seq, received_ms, rid, ...]]
  *   job:   [id, op, [node...], [group...], host_group, extra_vars, status,
- *           created_ms, started_ms, ended_ms, exit_code, error, actor]
+ *           created_ms, started_ms, ended_ms, exit_code, error, actor, pgid,
+ *           sid, start_ticks, boot_id]
  *   event: [id, time_ms, node, kind, old, new, actor, comment]
  */
 #ifndef RECORDS_H
