@@ -92,6 +92,14 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 	cJSON_AddStringToObject(o, "host_group", n->host_group ? n->host_group : "");
 	api_add_time(o, "state_changed", n->state_ms);
 	cJSON_AddNumberToObject(o, "last_job", (double)n->last_job);
+	/* The counted votes, as votes_evaluate() counts them: its own only when alone. */
+	if (n->oth_alive + n->oth_gone > 0) {
+		cJSON_AddNumberToObject(o, "alive_votes", n->oth_alive);
+		cJSON_AddNumberToObject(o, "gone_votes", n->oth_gone);
+	} else {
+		cJSON_AddNumberToObject(o, "alive_votes", n->self_kind == VOTE_ALIVE);
+		cJSON_AddNumberToObject(o, "gone_votes", n->self_kind == VOTE_GONE);
+	}
 	tags = cJSON_AddObjectToObject(o, "tags");
 	for (size_t i = 0; tags != NULL && i < n->rep.ntags; i++)
 		cJSON_AddStringToObject(tags, n->rep.tags[i].key, n->rep.tags[i].value);

@@ -299,7 +299,7 @@ main(int argc, char **argv)
 	};
 	static struct http_route routes[MAX_ROUTES];
 	const struct http_route *tables[] = { api_monitor_routes, api_v1_routes,
-		api_contiv_routes };
+		api_contiv_routes, api_stream_routes, api_ui_routes };
 	const char *file = CONF_DEFAULT_PATH, *addr = NULL, *dir = NULL;
 	bool file_given = false, check_only = false;
 	struct http_server *http = NULL;
@@ -474,6 +474,7 @@ main(int argc, char **argv)
 	 * worker, and mg_stop joins them all), then HTTP, then the jobs
 	 * (SIGTERM, SIGKILL after a bound), then the store.
 	 */
+	state_wake_watchers(m.state, true);	/* event streams wait there */
 	if ((left = streams_stop(STREAMS_STOP_WAIT_MS)) > 0)
 		log_warn("%d stream(s) did not end within %d ms; closing them", left,
 		    STREAMS_STOP_WAIT_MS);

@@ -22,6 +22,8 @@ struct manager {
 extern const struct http_route api_monitor_routes[];
 extern const struct http_route api_v1_routes[];
 extern const struct http_route api_contiv_routes[];
+extern const struct http_route api_stream_routes[];
+extern const struct http_route api_ui_routes[];
 
 /* JSON of one node (native shape); with detail, votes too. Lock held. */
 cJSON *api_node_json(struct state *s, const struct node *n, bool detail);

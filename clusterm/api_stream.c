@@ -1,0 +1,277 @@
+/*
+ * GET /api/v1/stream: the audit log as server-sent events, for the
+ * dashboard. Each event is "id: <audit id>", "event: <kind>" and one
+ * "data:" line holding the event as JSON; Last-Event-ID (or ?since=)
+ * resumes after that id while it is still in the ring. The stream takes a
+ * slot of streams.h and ends when clusterm stops.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+
+#include "fsio.h"
+#include "manager.h"
+#include "metrics.h"
+#include "streams.h"
+
+/* A comment line this often keeps proxies and the browser from giving up. */
+#define STREAM_KEEPALIVE_MS	15000
+/*
+ * Longest wait between two looks at streams_stopping(). An idle stream
+ * also writes a bare comment line this often: civetweb shows no socket to
+ * poll, and only a write finds out that the client has gone (the second
+ * one after its close fails), so that its slot is soon free again.
+ */
+#define STREAM_POLL_MS		1000
+/* Events copied out per hold of the read lock. */
+#define STREAM_BATCH		256
+/* The client retries this soon after the stream ends (SSE "retry:"). */
+#define STREAM_RETRY_MS		2000
+
+/* A growable text buffer; on out-of-memory it keeps failed set. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void
+sbuf_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *q;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		q = realloc(b->p, cap);
+		if (q == NULL) {
+			b->failed = true;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+sbuf_str(struct sbuf *b, const char *s)
+{
+	sbuf_add(b, s, strlen(s));
+}
+
+/* Whether kind may stand in an "event:" line as is (no line break, no colon games). */
+static bool
+plain_kind(const char *kind)
+{
+	if (kind[0] == '\0')
+		return false;
+	for (const char *p = kind; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
+			return false;
+	return true;
+}
+
+/* Appends one event in the SSE framing. Lock held (reads e only). */
+static void
+add_event(struct sbuf *b, const struct audit_event *e)
+{
+	cJSON *o = cJSON_CreateObject();
+	char line[64], *json;
+
+	if (o == NULL) {
+		b->failed = true;
+		return;
+	}
+	cJSON_AddNumberToObject(o, "id", (double)e->id);
+	api_add_time(o, "time", e->time_ms);
+	cJSON_AddStringToObject(o, "node", e->node);
+	cJSON_AddStringToObject(o, "kind", e->kind);
+	cJSON_AddStringToObject(o, "old", e->old_val);
+	cJSON_AddStringToObject(o, "new", e->new_val);
+	cJSON_AddStringToObject(o, "actor", e->actor);
+	cJSON_AddStringToObject(o, "comment", e->comment);
+	/* Unformatted JSON escapes line breaks: the data is one line. */
+	json = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (json == NULL) {
+		b->failed = true;
+		return;
+	}
+	snprintf(line, sizeof(line), "id: %llu\n", (unsigned long long)e->id);
+	sbuf_str(b, line);
+	sbuf_str(b, "event: ");
+	sbuf_str(b, plain_kind(e->kind) ? e->kind : "event");
+	sbuf_str(b, "\ndata: ");
+	sbuf_str(b, json);
+	sbuf_str(b, "\n\n");
+	free(json);
+}
+
+/* Index of the first event with an id >= next (s->nevents when none). Lock held. */
+static size_t
+first_from(const struct state *s, uint64_t next)
+{
+	size_t lo = 0, hi = s->nevents;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (state_event_at(s, mid)->id < next)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Formats up to STREAM_BATCH events from id *next on into b under the read
+ * lock and moves *next past them; *ret_lost gets the oldest id kept when
+ * events from *next on were already dropped from the ring.
+ */
+static void
+copy_events(struct state *s, uint64_t *next, struct sbuf *b, uint64_t *ret_lost)
+{
+	size_t i, n = 0;
+
+	pthread_rwlock_rdlock(&s->lock);
+	i = first_from(s, *next);
+	if (i == 0 && s->nevents > 0 && state_event_at(s, 0)->id > *next)
+		*ret_lost = state_event_at(s, 0)->id;
+	for (; i < s->nevents && n < STREAM_BATCH && !b->failed; i++, n++) {
+		const struct audit_event *e = state_event_at(s, i);
+		add_event(b, e);
+		*next = e->id + 1;
+	}
+	pthread_rwlock_unlock(&s->lock);
+}
+
+/* An event id as sent in Last-Event-ID or since; false when malformed. */
+static bool
+parse_event_id(const char *v, uint64_t *ret)
+{
+	char *end;
+	unsigned long long id;
+
+	if (v[0] < '0' || v[0] > '9')
+		return false;
+	errno = 0;
+	id = strtoull(v, &end, 10);
+	if (*end != '\0' || errno != 0)
+		return false;
+	*ret = id;
+	return true;
+}
+
+static void
+get_stream(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct state *s = m->state;
+	const char *last = http_header(req, "Last-Event-ID");
+	char since[32] = "", line[160];
+	struct sbuf b = { 0 };
+	uint64_t next, after = 0;
+	bool resume = false, stopping = false, gone = false;
+	long long keepalive;
+	int rc;
+
+	if (last != NULL && last[0] != '\0') {
+		if (!parse_event_id(last, &after)) {
+			http_reply_error(req, 400, "Last-Event-ID must be an event id");
+			return;
+		}
+		resume = true;
+	} else if (http_query(req, "since", since, sizeof(since))) {
+		if (!parse_event_id(since, &after)) {
+			http_reply_error(req, 400, "since must be an event id");
+			return;
+		}
+		resume = true;
+	}
+	/* A stream holds a civetweb worker: their number is bounded (streams.h). */
+	rc = streams_enter();
+	if (rc < 0) {
+		if (rc == -EBUSY)
+			http_reply_error(req, 503, "%d followers and streams are open already "
+			    "(manager.max_streams); try again later", streams_max());
+		else
+			http_reply_error(req, 503, "clusterm is stopping");
+		return;
+	}
+	if (resume) {
+		next = after + 1;
+	} else {
+		pthread_rwlock_rdlock(&s->lock);
+		next = s->next_event_id;
+		pthread_rwlock_unlock(&s->lock);
+	}
+	req->status = 200;
+	metrics_http(200);
+	mg_printf(req->conn, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8"
+	    "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n");
+	snprintf(line, sizeof(line), "retry: %d\n: clusterm audit events from id %llu\n\n",
+	    STREAM_RETRY_MS, (unsigned long long)next);
+	if (mg_send_chunk(req->conn, line, (unsigned)strlen(line)) < 0)
+		gone = true;
+	keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
+	while (!gone) {
+		long long now = fsio_mono_ms();
+		long wait = keepalive - now;
+		uint64_t lost = 0;
+
+		if (wait > STREAM_POLL_MS)
+			wait = STREAM_POLL_MS;
+		rc = wait > 0 ? state_watch_events(s, next, wait) : 0;
+		if (rc < 0 || streams_stopping()) {
+			stopping = true;
+			break;
+		}
+		if (rc > 0) {
+			/* Copied under the lock, written after it: a slow reader blocks nobody. */
+			b.len = 0;
+			copy_events(s, &next, &b, &lost);
+			if (b.failed)
+				break;
+			if (lost != 0) {
+				snprintf(line, sizeof(line), ": events before id %llu are no longer "
+				    "kept\n\n", (unsigned long long)lost);
+				if (mg_send_chunk(req->conn, line, (unsigned)strlen(line)) < 0)
+					gone = true;
+			}
+			if (!gone && b.len > 0 && mg_send_chunk(req->conn, b.p, (unsigned)b.len) < 0)
+				gone = true;
+			keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
+			continue;
+		}
+		if (fsio_mono_ms() >= keepalive) {
+			if (mg_send_chunk(req->conn, ": keep-alive\n\n", 14) < 0)
+				gone = true;
+			keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
+		} else if (mg_send_chunk(req->conn, ":\n", 2) < 0) {
+			gone = true;
+		}
+	}
+	if (stopping && !gone) {
+		snprintf(line, sizeof(line), ": %s\n", STREAMS_STOP_LINE);
+		mg_send_chunk(req->conn, line, (unsigned)strlen(line));
+	}
+	if (!gone)
+		mg_send_chunk(req->conn, "", 0);
+	free(b.p);
+	streams_leave();
+}
+
+const struct http_route api_stream_routes[] = {
+	{ "GET", "/api/v1/stream", get_stream, AUTH_READER },
+	{ NULL, NULL, NULL, AUTH_OPEN },
+};
