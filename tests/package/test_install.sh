@@ -113,6 +113,33 @@ check "clusterm -n as user clusterm on the installed configuration" \
 	runuser -u clusterm -- /usr/sbin/clusterm -n -c /etc/clusterm/clusterm.conf
 check "serf-forwarder status on the installed configuration" \
 	sh -c '/usr/bin/serf-forwarder status | grep -qx "depth: 0"'
+# TLS through the installed shim (/usr/lib/<multiarch>/clusterm), on a free port.
+tls_serves() {
+	d=$(mktemp -d)
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/key.pem" -out "$d/cert.pem" \
+		-subj /CN=localhost -days 1 2>/dev/null || return 1
+	chown clusterm "$d/key.pem" "$d/cert.pem"
+	printf '{"manager":{"addr":"127.0.0.1:0","state_dir":"%s/state"},"tls":{"cert_file":"%s/cert.pem","key_file":"%s/key.pem"}}\n' \
+		"$d" "$d" "$d" >"$d/c.json"
+	install -d -m 0700 -o clusterm "$d/state"
+	chmod 0755 "$d"
+	runuser -u clusterm -- /usr/sbin/clusterm -c "$d/c.json" 2>"$d/log" &
+	pid=$!
+	port=
+	for _ in $(seq 50); do
+		port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$d/log")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	r=1
+	[ -n "$port" ] && curl -sk --max-time 5 "https://127.0.0.1:$port/healthz" | grep -q '"status"' && r=0
+	kill "$pid" 2>/dev/null
+	wait "$pid"
+	cat "$d/log"
+	rm -rf "$d"
+	return $r
+}
+check "clusterm serves HTTPS with the installed TLS shim" tls_serves
 check "clusterm.service enabled" test -L /etc/systemd/system/multi-user.target.wants/clusterm.service
 check "man clusterm finds the page" sh -c 'man -w clusterm | grep -q clusterm.8.gz'
 
