@@ -1294,22 +1294,28 @@ jobs_proc_read(pid_t pid, struct jobs_proc *ret)
 int
 jobs_boot_id(char *buf, size_t len)
 {
-	char *text = NULL;
-	size_t n = 0;
-	int r;
+	char text[128];
+	ssize_t n;
+	int fd, r = 0;
 
-	r = fsio_read_file("/proc/sys/kernel/random/boot_id", 256, &text, &n);
+	/* A /proc file has no size to go by: one read. */
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, text, sizeof(text) - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		r = -errno;
+	close(fd);
 	if (r < 0)
 		return r;
 	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
 		n--;
-	if (n == 0 || n >= len) {
-		free(text);
+	if (n == 0 || (size_t)n >= len)
 		return -EBADMSG;
-	}
-	memcpy(buf, text, n);
+	memcpy(buf, text, (size_t)n);
 	buf[n] = '\0';
-	free(text);
 	return 0;
 }
 

@@ -1057,6 +1057,279 @@ START_TEST(test_vars_file_argv)
 }
 END_TEST
 
+/* ---- step starts and the groups a previous run left ---- */
+
+#define MAX_STARTS	16
+
+static struct {
+	pthread_mutex_t lock;
+	struct { uint64_t id; struct jobs_proc p; bool done_before; } v[MAX_STARTS];
+	size_t n;
+} starts = { PTHREAD_MUTEX_INITIALIZER, { { 0, { 0 }, false } }, 0 };
+
+static void
+on_start(uint64_t id, const struct jobs_proc *p, long long start_ms, void *arg)
+{
+	bool done = false;
+
+	(void)arg;
+	ck_assert(start_ms > 0);
+	pthread_mutex_lock(&col.lock);
+	for (size_t i = 0; i < col.n; i++)
+		done = done || col.o[i].id == id;
+	pthread_mutex_unlock(&col.lock);
+	pthread_mutex_lock(&starts.lock);
+	if (starts.n < MAX_STARTS) {
+		starts.v[starts.n].id = id;
+		starts.v[starts.n].p = *p;
+		starts.v[starts.n].done_before = done;
+		starts.n++;
+	}
+	pthread_mutex_unlock(&starts.lock);
+}
+
+/* Every step start is told, with its own group and /proc start time, before the end. */
+START_TEST(test_start_callback)
+{
+	struct jobs_conf conf = { .max_jobs = 1, .kill_grace_ms = GRACE_MS, .on_done = on_done,
+	    .on_start = on_start };
+	struct sstep a, f;
+	struct job_outcome o;
+	struct jobs *j = NULL;
+	pid_t pa, pf;
+
+	pthread_mutex_lock(&starts.lock);
+	starts.n = 0;
+	pthread_mutex_unlock(&starts.lock);
+	script("fails", "echo $$ > %s/fails.pid\nexit 3\n", tmp);
+	script("cleanup", "echo $$ > %s/cleanup.pid\nexit 0\n", tmp);
+	sstep_init(&a, "configure", "fails");
+	sstep_init(&f, "cleanup", "cleanup");
+	ck_assert_int_eq(jobs_start(&conf, &j), 0);
+	ck_assert_int_eq(submit(j, 80, &a.step, 1, &f.step, 0), 0);
+	wait_outcome(80, &o);
+	ck_assert(o.failure_step_ran);
+	jobs_stop(j);
+	pa = read_pid("fails.pid");
+	pf = read_pid("cleanup.pid");
+	pthread_mutex_lock(&starts.lock);
+	ck_assert_uint_eq(starts.n, 2);
+	ck_assert_int_eq(starts.v[0].p.pid, pa);
+	ck_assert_int_eq(starts.v[0].p.pgrp, pa);
+	ck_assert_int_eq(starts.v[1].p.pid, pf);
+	ck_assert_int_eq(starts.v[1].p.pgrp, pf);
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_uint_eq(starts.v[i].id, 80);
+		ck_assert(starts.v[i].p.start_ticks > 0);
+		ck_assert_int_eq(starts.v[i].p.sid, getsid(0));
+		ck_assert(!starts.v[i].done_before);
+	}
+	pthread_mutex_unlock(&starts.lock);
+	assert_no_children();
+}
+END_TEST
+
+/*
+ * The step's leader gets SIGTERM when the runner's thread dies without
+ * jobs_stop (clusterm killed): a helper process runs a runner and exits
+ * under it; this process, a subreaper, reaps the orphaned leader.
+ */
+START_TEST(test_pdeathsig)
+{
+	long long end = fsio_mono_ms() + WAIT_MS;
+	struct timespec ts = { 0, 5 * 1000000L };
+	struct sstep a;
+	pid_t helper, pid, w;
+	int st;
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	script("sleeper", "echo $$ > %s/sleeper.pid\nexec sleep 300\n", tmp);
+	sstep_init(&a, "configure", "sleeper");
+	helper = fork();
+	ck_assert_int_ge(helper, 0);
+	if (helper == 0) {
+		struct jobs_conf conf = { .max_jobs = 1, .kill_grace_ms = GRACE_MS };
+		struct jobs *j = NULL;
+
+		if (jobs_start(&conf, &j) < 0 || submit(j, 81, &a.step, 1, NULL, 0) < 0)
+			_exit(1);
+		while (!exists("sleeper.pid"))
+			nanosleep(&ts, NULL);
+		_exit(0);	/* the runner's thread dies with the process */
+	}
+	do
+		w = waitpid(helper, &st, 0);
+	while (w < 0 && errno == EINTR);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	pid = read_pid("sleeper.pid");
+	for (;;) {
+		w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (fsio_mono_ms() >= end) {
+			kill(pid, SIGKILL);
+			ck_abort_msg("the step's leader %ld outlived its runner", (long)pid);
+		}
+		nanosleep(&ts, NULL);
+	}
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_proc_parse)
+{
+	struct jobs_proc p;
+	char line[512];
+
+	snprintf(line, sizeof(line), "4242 (a) b (c)) S 1 4242 4100 34816 -1 4194560 101 0 0 0 "
+	    "1 2 0 0 20 0 1 0 987654321 1000 200 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 "
+	    "17 3 0 0 0 0 0\n");
+	ck_assert_int_eq(jobs_proc_parse(line, &p), 0);
+	ck_assert_int_eq(p.pid, 4242);
+	ck_assert_int_eq(p.state, 'S');
+	ck_assert_int_eq(p.pgrp, 4242);
+	ck_assert_int_eq(p.sid, 4100);
+	ck_assert(p.start_ticks == 987654321ULL);
+	ck_assert_int_eq(jobs_proc_parse("4242 (x) S 1 2", &p), -EBADMSG);
+	ck_assert_int_eq(jobs_proc_parse("garbage", &p), -EBADMSG);
+	ck_assert_int_eq(jobs_proc_read(getpid(), &p), 0);
+	ck_assert_int_eq(p.pid, getpid());
+	ck_assert_int_eq(p.pgrp, getpgrp());
+	ck_assert(p.start_ticks > 0);
+}
+END_TEST
+
+/* A fake /proc: a table of processes. */
+struct fake_proc {
+	struct jobs_proc v[8];
+	size_t n;
+};
+
+static int
+fake_read(pid_t pid, struct jobs_proc *ret, void *arg)
+{
+	struct fake_proc *f = arg;
+
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->v[i].pid == pid) {
+			*ret = f->v[i];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int
+fake_list(pid_t **ret, size_t *ret_n, void *arg)
+{
+	struct fake_proc *f = arg;
+	pid_t *v = calloc(f->n + 1, sizeof(*v));
+
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < f->n; i++)
+		v[i] = f->v[i].pid;
+	*ret = v;
+	*ret_n = f->n;
+	return 0;
+}
+
+static int
+check_fake(struct fake_proc *f, pid_t pgid, pid_t sid, unsigned long long start)
+{
+	struct jobs_procfs fs = { fake_read, fake_list, f };
+
+	return jobs_group_check(&fs, pgid, sid, start);
+}
+
+/* The guard against pid reuse, over a fake /proc. Recorded: group 500, session 40, start 1000. */
+START_TEST(test_group_check_fake)
+{
+	struct fake_proc f = { .n = 0 };
+
+	/* Nothing left. */
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 0);
+	/* The leader, with the recorded start: the job's. */
+	f.v[0] = (struct jobs_proc){ 500, 'S', 500, 40, 1000 };
+	f.n = 1;
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 1);
+	/* Another process got the id (a later start): not the job's, whatever its group. */
+	f.v[0].start_ticks = 5000;
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 0);
+	f.v[1] = (struct jobs_proc){ 501, 'S', 500, 40, 5001 };
+	f.n = 2;
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 0);
+	/* An earlier start under the id: the same. */
+	f.v[0].start_ticks = 10;
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 0);
+	/* Leader gone, a member of the group in the job's session: the job's. */
+	f.v[0] = (struct jobs_proc){ 501, 'S', 500, 40, 1002 };
+	f.n = 1;
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 1);
+	/* ... in another session, or started before the leader: not the job's. */
+	f.v[0].sid = 41;
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 0);
+	f.v[0].sid = 40;
+	f.v[0].start_ticks = 999;
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 0);
+	/* Zombies do not count; other groups do not either. */
+	f.v[0] = (struct jobs_proc){ 500, 'Z', 500, 40, 1000 };
+	f.v[1] = (struct jobs_proc){ 502, 'Z', 500, 40, 1003 };
+	f.v[2] = (struct jobs_proc){ 503, 'S', 600, 40, 1004 };
+	f.n = 3;
+	ck_assert_int_eq(check_fake(&f, 500, 40, 1000), 0);
+	/* Nothing recorded: nothing is the job's. */
+	f.v[0].state = 'S';
+	ck_assert_int_eq(check_fake(&f, 500, 40, 0), 0);
+	ck_assert_int_eq(check_fake(&f, 0, 40, 1000), 0);
+}
+END_TEST
+
+/* The same on real processes: a group whose start time does not match is not signalled. */
+START_TEST(test_group_signal_real)
+{
+	struct jobs_proc p;
+	int st;
+	pid_t pid = fork(), w;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);	/* not the test framework's handler */
+		setpgid(0, 0);
+		for (;;)
+			pause();
+	}
+	ck_assert_int_eq(setpgid(pid, pid) == 0 || errno == EACCES, 1);
+	ck_assert_int_eq(jobs_proc_read(pid, &p), 0);
+	ck_assert_int_eq(p.pgrp, pid);
+	/* A recorded start that is not this process's: the id was reused. */
+	ck_assert_int_eq(jobs_group_signal(&jobs_procfs_real, pid, p.sid, p.start_ticks + 1,
+	    SIGTERM), 0);
+	ck_assert_int_eq(jobs_group_signal(&jobs_procfs_real, pid, p.sid, p.start_ticks - 1,
+	    SIGTERM), 0);
+	ck_assert_int_eq(waitpid(pid, &st, WNOHANG), 0);	/* still there */
+	ck_assert_int_eq(jobs_group_check(&jobs_procfs_real, pid, p.sid, p.start_ticks), 1);
+	ck_assert_int_eq(jobs_group_signal(&jobs_procfs_real, pid, p.sid, p.start_ticks,
+	    SIGTERM), 1);
+	do
+		w = waitpid(pid, &st, 0);
+	while (w < 0 && errno == EINTR);
+	ck_assert_int_eq(w, pid);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	ck_assert_int_eq(jobs_group_check(&jobs_procfs_real, pid, p.sid, p.start_ticks), 0);
+}
+END_TEST
+
+START_TEST(test_boot_id)
+{
+	char id[JOBS_BOOT_ID_SIZE];
+
+	ck_assert_int_eq(jobs_boot_id(id, sizeof(id)), 0);
+	ck_assert_uint_eq(strlen(id), 36);
+	ck_assert_int_eq(jobs_boot_id(id, 8), -EBADMSG);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1082,6 +1355,12 @@ main(void)
 	tcase_add_test(tc, test_pidfd_available);
 	tcase_add_test(tc, test_vars_files_removed);
 	tcase_add_test(tc, test_vars_file_argv);
+	tcase_add_test(tc, test_start_callback);
+	tcase_add_test(tc, test_pdeathsig);
+	tcase_add_test(tc, test_proc_parse);
+	tcase_add_test(tc, test_group_check_fake);
+	tcase_add_test(tc, test_group_signal_real);
+	tcase_add_test(tc, test_boot_id);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(ta, setup, teardown);
