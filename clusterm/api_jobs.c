@@ -308,8 +308,12 @@ api_job_log(struct http_req *req, uint64_t id, bool follow)
 	}
 	if (fd >= 0)
 		close(fd);
-	if (stopping && !gone)
-		mg_send_chunk(req->conn, STREAMS_STOP_LINE, sizeof(STREAMS_STOP_LINE) - 1);
+	if (stopping) {
+		/* Not kept alive: mg_stop would wait for the idle connection. */
+		mg_disable_connection_keep_alive(req->conn);
+		if (!gone)
+			mg_send_chunk(req->conn, STREAMS_STOP_LINE, sizeof(STREAMS_STOP_LINE) - 1);
+	}
 	mg_send_chunk(req->conn, "", 0);
 	streams_leave();
 }
