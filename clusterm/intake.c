@@ -371,10 +371,13 @@ intake_apply(struct state *s, const struct report_batch *b, enum report_kind kin
 	if (o->reporter != NULL && o->has_seq) {
 		/* Applied means durable: such a duplicate is answered at once. */
 		bool dup = false;
-		pthread_rwlock_rdlock(&s->lock);
-		cur = state_watermark(s, o->reporter);
-		dup = cur != NULL && strcmp(cur->epoch, o->epoch) == 0 && o->seq <= cur->seq;
-		pthread_rwlock_unlock(&s->lock);
+		/* Never waits behind an applier: the apply step checks again anyway. */
+		if (pthread_rwlock_tryrdlock(&s->lock) == 0) {
+			cur = state_watermark(s, o->reporter);
+			dup = cur != NULL && strcmp(cur->epoch, o->epoch) == 0 &&
+			    o->seq <= cur->seq;
+			pthread_rwlock_unlock(&s->lock);
+		}
 		if (dup) {
 			ret->duplicates = b->n;
 			return 0;

@@ -133,6 +133,8 @@ state_new(const struct votes_params *params, state_apply_fn apply, void *apply_a
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->list_cv, &cattr);
 	pthread_mutex_init(&s->watch_mu, NULL);
+	pthread_mutex_init(&s->apply_mu, NULL);
+	pthread_cond_init(&s->apply_cv, NULL);
 	pthread_cond_init(&s->watch_cv, &cattr);
 	pthread_condattr_destroy(&cattr);
 	s->params = *params;
@@ -255,6 +257,8 @@ state_close(struct state *s)
 	pthread_mutex_destroy(&s->list_mu);
 	pthread_cond_destroy(&s->list_cv);
 	pthread_mutex_destroy(&s->watch_mu);
+	pthread_mutex_destroy(&s->apply_mu);
+	pthread_cond_destroy(&s->apply_cv);
 	pthread_cond_destroy(&s->watch_cv);
 	free(s);
 }
@@ -360,27 +364,47 @@ state_submit(struct state *s, struct op *op)
 		return -EIO;
 	}
 	/*
-	 * Durable, and so is everything appended before it: apply those that
-	 * are not applied yet, in log order, then this one.
+	 * Durable, and so is everything appended before it: one submitter at a
+	 * time applies those not applied yet, in log order, up to its own; the
+	 * others sleep until theirs is applied (no convoy on the state lock
+	 * after each group commit).
 	 */
-	pthread_rwlock_wrlock(&s->lock);
+	pthread_mutex_lock(&s->apply_mu);
 	while (s->applied_seq < p.seq) {
-		struct pending *q;
-		pthread_mutex_lock(&s->list_mu);
-		q = s->head;
-		pthread_mutex_unlock(&s->list_mu);
-		s->apply(s, q->op, s->apply_arg);
-		s->applied_seq = q->seq;
-		unlink_pending(s, q);
+		if (s->applying) {
+			pthread_cond_wait(&s->apply_cv, &s->apply_mu);
+			continue;
+		}
+		s->applying = true;
+		pthread_mutex_unlock(&s->apply_mu);
+		pthread_rwlock_wrlock(&s->lock);
+		for (;;) {
+			struct pending *q;
+			pthread_mutex_lock(&s->list_mu);
+			q = s->head;
+			pthread_mutex_unlock(&s->list_mu);
+			if (q == NULL || q->seq > p.seq)
+				break;
+			s->apply(s, q->op, s->apply_arg);
+			unlink_pending(s, q);
+			pthread_mutex_lock(&s->apply_mu);
+			s->applied_seq = q->seq;
+			pthread_mutex_unlock(&s->apply_mu);
+		}
+		next_event = s->next_event_id;
+		pthread_rwlock_unlock(&s->lock);
+		/* The applier wakes the watchers of the audit log. */
+		pthread_mutex_lock(&s->watch_mu);
+		if (next_event > s->watch_next_event) {
+			s->watch_next_event = next_event;
+			pthread_cond_broadcast(&s->watch_cv);
+		}
+		pthread_mutex_unlock(&s->watch_mu);
+		pthread_mutex_lock(&s->apply_mu);
+		s->applying = false;
+		pthread_cond_broadcast(&s->apply_cv);
 	}
-	next_event = s->next_event_id;
-	pthread_rwlock_unlock(&s->lock);
-	pthread_mutex_lock(&s->watch_mu);
-	if (next_event > s->watch_next_event) {
-		s->watch_next_event = next_event;
-		pthread_cond_broadcast(&s->watch_cv);
-	}
-	pthread_mutex_unlock(&s->watch_mu);
+	pthread_mutex_unlock(&s->apply_mu);
 	return 0;
 }
 

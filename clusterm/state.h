@@ -139,7 +139,10 @@ struct state {
 	pthread_mutex_t list_mu;	/* the pending list */
 	pthread_cond_t list_cv;		/* signalled when the list empties */
 	struct pending *head, *tail;
-	uint64_t applied_seq;		/* under lock (write) */
+	uint64_t applied_seq;		/* under apply_mu (and lock, write) */
+	pthread_mutex_t apply_mu;	/* who applies: one submitter at a time */
+	pthread_cond_t apply_cv;	/* signalled when applied_seq moves */
+	bool applying;			/* under apply_mu: a submitter is applying */
 	bool failed;			/* under append_mu */
 	char fail_why[256];
 	long long clock_base_ms, clock_base_mono, clock_last_ms;	/* under append_mu */
