@@ -481,6 +481,8 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
 	if (home == NULL || home[0] == '\0' || has_control(home))
 		home = ANSIBLE_DEFAULT_HOME;
 	ADD_ENV(strdup("ANSIBLE_HOST_KEY_CHECKING=false"));
+	/* contiv's group names hold '-': keep them, without ansible's warning in every log. */
+	ADD_ENV(strdup("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=ignore"));
 	ADD_ENV(concat("PATH=", path));
 	ADD_ENV(concat("HOME=", home));
 #undef ADD_ARG

@@ -250,10 +250,12 @@ START_TEST(test_cmd_exact)
 	const char *want_argv2[] = { "/usr/bin/ansible-playbook", "-i", inv,
 	    "--user", "deploy", "--private-key", "/keys/id", "--extra-vars", at,
 	    "/pb/cleanup.yml", NULL };
-	const char *want_env[] = { "ANSIBLE_HOST_KEY_CHECKING=false", "PATH=/p1:/p2",
+	const char *want_env[] = { "ANSIBLE_HOST_KEY_CHECKING=false",
+	    "ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=ignore", "PATH=/p1:/p2",
 	    "HOME=/home/cm", NULL };
 	const char *empty_env[] = { "PATH=", NULL };
 	const char *want_env_default[] = { "ANSIBLE_HOST_KEY_CHECKING=false",
+	    "ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=ignore",
 	    "PATH=" ANSIBLE_DEFAULT_PATH, "HOME=" ANSIBLE_DEFAULT_HOME, NULL };
 	char err[256];
 	mode_t mode;
