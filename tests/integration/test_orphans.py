@@ -114,7 +114,9 @@ class Orphans(unittest.TestCase):
 
     def restart_and_check(self):
         t0 = time.monotonic()
-        self.c.start()
+        # Recovery ends the old groups before clusterm listens: up to the bound.
+        self.c.start(wait=False)
+        self.c.wait_ready(timeout=ORPHAN_BOUND_S + 10)
         _, j, _ = self.c.get("/api/v1/jobs/%d" % self.job)
         self.assertEqual(j["status"], "Errored", j)
         self.assertIn("clusterm restarted", j.get("error", ""), j)
