@@ -380,10 +380,17 @@ state_submit(struct state *s, struct op *op)
 		pthread_rwlock_wrlock(&s->lock);
 		for (;;) {
 			struct pending *q;
+			/*
+			 * Only a durable head is ours to apply: its submitter waits
+			 * for it, so it stays valid. A later one may be unlinked by
+			 * its submitter (a failed store) at any moment.
+			 */
 			pthread_mutex_lock(&s->list_mu);
 			q = s->head;
+			if (q != NULL && q->seq > p.seq)
+				q = NULL;
 			pthread_mutex_unlock(&s->list_mu);
-			if (q == NULL || q->seq > p.seq)
+			if (q == NULL)
 				break;
 			s->apply(s, q->op, s->apply_arg);
 			unlink_pending(s, q);
