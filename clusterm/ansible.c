@@ -9,10 +9,15 @@
 #include <cjson/cJSON.h>
 
 #include "ansible.h"
+
 #include "cm_limits.h"
 #include "fsio.h"
 #include "report.h"
 #include "report_json.h"
+
+/* Entries of a job step's argv and envp, not counting the NULL at the end. */
+#define ANSIBLE_ARGV_MAX	10
+#define ANSIBLE_ENVP_MAX	4
 
 extern char **environ;
 
@@ -450,14 +455,16 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
 	 * NULL. The JSON (secrets, often) goes into FILE, never into argv,
 	 * which every local user can read in /proc/PID/cmdline.
 	 */
-	cmd.argv = calloc(11, sizeof(char *));
-	cmd.envp = calloc(4, sizeof(char *));
+	cmd.argv = calloc(ANSIBLE_ARGV_MAX + 1, sizeof(char *));
+	cmd.envp = calloc(ANSIBLE_ENVP_MAX + 1, sizeof(char *));
 	cmd.vars_path = concat(inventory_path, ANSIBLE_VARS_SUFFIX);
 	at = concat("@", cmd.vars_path != NULL ? cmd.vars_path : "");
 	if (cmd.argv == NULL || cmd.envp == NULL || cmd.vars_path == NULL || at == NULL)
 		goto oom;
-#define ADD_ARG(expr) do { if ((cmd.argv[na++] = (expr)) == NULL) goto oom; } while (0)
-#define ADD_ENV(expr) do { if ((cmd.envp[ne++] = (expr)) == NULL) goto oom; } while (0)
+#define ADD_ARG(expr) do { if (na >= ANSIBLE_ARGV_MAX || \
+	    (cmd.argv[na++] = (expr)) == NULL) goto oom; } while (0)
+#define ADD_ENV(expr) do { if (ne >= ANSIBLE_ENVP_MAX || \
+	    (cmd.envp[ne++] = (expr)) == NULL) goto oom; } while (0)
 	ADD_ARG(strdup(c->command));
 	ADD_ARG(strdup("-i"));
 	ADD_ARG(strdup(inventory_path));
