@@ -638,15 +638,26 @@ cmd_event(struct ctx *c)
 		bool tried = false, direct = false, kept = false;
 
 		if ((r = spool_assign(sp, ch)) < 0) {
-			/* No number from the spool (a full disk?): post it without. */
-			snprintf(sw, sizeof(sw), "spool %s: cannot assign a sequence number: %s",
-			    c->cfg.spool_dir, strerror(-r));
-			log_warn("%s: %s; posting without the spool", event, sw);
-			direct = true;
+			/*
+			 * No number from the spool (a full disk?): post it without,
+			 * but only when nothing older waits in the spool: posted
+			 * under a fresh epoch it would be overtaken by that backlog
+			 * later, an older vote replacing this newer one.
+			 */
+			snprintf(sw, sizeof(sw), "spool %.3000s: cannot assign a sequence number: "
+			    "%.100s%s", c->cfg.spool_dir, strerror(-r), drained ? "" : "; older batches "
+			    "are queued ahead of it, so it cannot be posted out of order");
+			if (drained) {
+				log_warn("%s: %s; posting without the spool", event, sw);
+				direct = true;
+			} else {
+				snprintf(res.err, sizeof(res.err), "not tried");
+				tried = direct = true;	/* neither posted nor spooled */
+			}
 		} else if (first_seq[0] == '\0') {
 			snprintf(first_seq, sizeof(first_seq), "%llu", ch->seq);
 		}
-		if (direct) {
+		if (direct && !tried) {
 			if (post_direct(c, ch, &res) < 0)
 				goto oom;
 			tried = true;
@@ -676,8 +687,12 @@ cmd_event(struct ctx *c)
 			} else {
 				snprintf(sw, sizeof(sw), "spool %s: %s", c->cfg.spool_dir,
 				    strerror(-r));
-				if (!tried) {
-					/* Not posted yet (queued behind the replay): try now. */
+				if (!tried && st.left == 0 && spooled == 0) {
+					/*
+					 * Not posted yet and the spool holds nothing older
+					 * (a replay that stopped with a backlog left would
+					 * let it overtake this one later): try now.
+					 */
 					deliver_result_finish(&res);
 					res = (struct deliver_result){ .st = DELIVER_RETRY };
 					if (post_direct(c, ch, &res) < 0) {
