@@ -1,4 +1,5 @@
 /* Lifecycle requests: rules, job records, outcomes, recovery. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -703,6 +704,29 @@ end_orphans(struct orphan *v, size_t n)
 		log_error("process groups of the previous run are still there after SIGKILL");
 }
 
+/* Removes every extra-vars file in the jobs dir (at start, before any job runs). */
+static void
+sweep_vars_files(const char *dir)
+{
+	size_t sl = strlen(ANSIBLE_VARS_SUFFIX);
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		if (l <= sl || strcmp(de->d_name + l - sl, ANSIBLE_VARS_SUFFIX) != 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			log_info("%s/%s: extra-vars file of an interrupted job removed", dir,
+			    de->d_name);
+		else
+			log_warn("%s/%s: cannot remove: %s", dir, de->d_name, strerror(errno));
+	}
+	closedir(d);
+}
+
 int
 lifecycle_recover(struct lifecycle *lc)
 {
@@ -729,6 +753,9 @@ lifecycle_recover(struct lifecycle *lc)
 	/* Before the failure path moves the nodes: nothing of the old run touches them. */
 	if (rc == 0)
 		end_orphans(v, n);
+	/* No job runs yet: extra-vars files left by a crash hold secrets of nobody's. */
+	if (rc == 0)
+		sweep_vars_files(lc->jobs_dir);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = submit_end(s, v[i].id, false, -1, "clusterm restarted", 0, 0);
 	free(v);
@@ -988,7 +1015,8 @@ start_job(struct lifecycle *lc, uint64_t id, char *err, size_t errlen)
 out:
 	/* Submitted, the runner removes the extra-vars files; else they go now. */
 	for (size_t i = 0; i < 3; i++) {
-		if (rc < 0)
+		/* -EEXIST: the files are the running job's of that id, not ours. */
+		if (rc < 0 && rc != -EEXIST)
 			ansible_cmd_discard(&cmds[i]);
 		else
 			ansible_cmd_finish(&cmds[i]);

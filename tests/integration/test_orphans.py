@@ -110,7 +110,13 @@ class Orphans(unittest.TestCase):
         # The start is in the log before the crash.
         wait_until(lambda: self.c.get("/api/v1/jobs/%d" % self.job)[1]["status"] == "Running")
         self.c.kill9()
+        # The job's extra-vars files (secrets, often) are left behind by the crash.
+        self.assertTrue(self.vars_files(), "no extra-vars file while the job ran")
         return pids
+
+    def vars_files(self):
+        jobs = os.path.join(self.c.state_dir, "jobs")
+        return sorted(f for f in os.listdir(jobs) if f.endswith(".vars.json"))
 
     def restart_and_check(self):
         t0 = time.monotonic()
@@ -121,6 +127,8 @@ class Orphans(unittest.TestCase):
         self.assertEqual(j["status"], "Errored", j)
         self.assertIn("clusterm restarted", j.get("error", ""), j)
         self.assertEqual(self.c.node("n1")["status"], "Unallocated")
+        # The restart removes what the crashed run left.
+        self.assertEqual(self.vars_files(), [])
         return t0
 
     def wait_killed(self, pid, t0, sig):
