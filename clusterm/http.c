@@ -141,26 +141,41 @@ int
 http_client_cn(struct http_req *req, char *buf, size_t len)
 {
 	const struct mg_request_info *ri = mg_get_request_info(req->conn);
-	const char *subj, *cn = NULL, *p;
+	const char *p, *cn = NULL;
 	size_t n = 0;
 
 	if (ri->client_cert == NULL || ri->client_cert->subject == NULL)
 		return -ENOENT;
 	/*
 	 * civetweb gives the subject as OpenSSL's one-line form,
-	 * "/C=DE/O=Example/CN=n1". A value may itself hold "/CN=", so a
-	 * subject with more than one CN component is refused, not guessed.
+	 * "/C=DE/O=Example/CN=n1", where a '/' inside a value is written "\/":
+	 * split at unescaped slashes only, so that O=evil\/CN=n1 is no CN.
+	 * More than one CN component is refused, not guessed; so is a CN
+	 * holding an escape (no reporter name needs one).
 	 */
-	subj = ri->client_cert->subject;
-	for (p = subj; (p = strstr(p, "/CN=")) != NULL; p += 4) {
-		if (cn != NULL)
-			return -EINVAL;
-		cn = p + 4;
-	}
-	if (cn == NULL)
+	p = ri->client_cert->subject;
+	if (*p != '/')
 		return -EINVAL;
-	n = strcspn(cn, "/");
-	if (n == 0 || n >= len)
+	while (*p == '/') {
+		const char *start = ++p;
+		bool esc = false;
+
+		for (; *p != '\0'; p++) {
+			if (esc)
+				esc = false;
+			else if (*p == '\\')
+				esc = true;
+			else if (*p == '/')
+				break;
+		}
+		if ((size_t)(p - start) >= 3 && strncmp(start, "CN=", 3) == 0) {
+			if (cn != NULL)
+				return -EINVAL;
+			cn = start + 3;
+			n = (size_t)(p - cn);
+		}
+	}
+	if (cn == NULL || n == 0 || n >= len || memchr(cn, '\\', n) != NULL)
 		return -EINVAL;
 	memcpy(buf, cn, n);
 	buf[n] = '\0';

@@ -394,6 +394,8 @@ def make_ca(d):
     cert("n2", "/CN=n2")
     cert("nocn", "/O=cluster/OU=nodes")
     cert("twocn", "/CN=n2/CN=n1")
+    # No CN: "CN=n1" is inside the O value (OpenSSL writes its "/" as "\/").
+    cert("hiddencn", "/O=evil\\/CN=n1")
 
 
 class CertIdentity(unittest.TestCase):
@@ -463,7 +465,7 @@ class CertIdentity(unittest.TestCase):
                     self.assertEqual(st, 403, reply)
                     self.assertIn("CN is n1", reply["error"])
                     self.assertIn("X-Reporter is n2", reply["error"])
-            for who in ("nocn", "twocn"):
+            for who in ("nocn", "twocn", "hiddencn"):
                 st, reply = self.https(c.port, "POST", "/monitor/event/disappeared", who,
                                        [report("c1", "10.0.0.1")], hdrs("fwd", "n1"))
                 self.assertEqual(st, 403, reply)
