@@ -120,10 +120,9 @@ class Shutdown(unittest.TestCase):
         f = self.follow()
         self.assertEqual(f.status, 200)
         pid = self.playbook_pid()
-        # The follower is in its loop: it has what the log held.
+        # The 200 came after the handler took its stream slot; the log has started.
         wait_until(lambda: os.path.getsize(os.path.join(self.c.state_dir, "jobs",
                                                          "%d.log" % self.job)) > 0)
-        time.sleep(0.3)
         t0 = time.monotonic()
         self.c.proc.send_signal(signal.SIGTERM)
         try:
