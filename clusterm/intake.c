@@ -132,15 +132,44 @@ evaluate(struct state *s, struct node *n)
 	set_state(s, n, vr.state);
 }
 
-/* Evaluates the nodes whose counts moved, each at most INTAKE_CASCADE_PASSES times. */
+static int
+by_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Evaluates the nodes whose counts moved, each at most
+ * INTAKE_CASCADE_PASSES times, in rounds: a round's nodes in id order, the
+ * nodes they move in the next round. The order depends on the state only
+ * (not on the order a reporter's index was built in, which a snapshot does
+ * not keep), so a replay from a snapshot evaluates as the live run did.
+ */
 static void
 drain(struct state *s)
 {
 	while (s->nwork > 0) {
-		struct node *m = inventory_at(s->inv, s->work[--s->nwork]);
-		if (m->mark == s->mark && m->evals >= INTAKE_CASCADE_PASSES)
-			continue;
-		evaluate(s, m);
+		uint32_t *round = s->work;
+		size_t n = s->nwork, cap = s->capwork;
+
+		/* This round is processed from one buffer; the next fills the other. */
+		s->work = s->round;
+		s->capwork = s->capround;
+		s->nwork = 0;
+		s->round = round;
+		s->capround = cap;
+		qsort(round, n, sizeof(*round), by_id);
+		for (size_t i = 0; i < n; i++) {
+			struct node *m;
+			if (i > 0 && round[i] == round[i - 1])
+				continue;
+			m = inventory_at(s->inv, round[i]);
+			if (m->mark == s->mark && m->evals >= INTAKE_CASCADE_PASSES)
+				continue;
+			evaluate(s, m);
+		}
 	}
 }
 

@@ -244,6 +244,7 @@ state_close(struct state *s)
 	free(s->recent_ms);
 	free(s->heap);
 	free(s->work);
+	free(s->round);
 	for (size_t i = 0; i < s->njobs; i++)
 		job_rec_free(s->jobs[i]);
 	free(s->jobs);
@@ -354,13 +355,17 @@ state_submit(struct state *s, struct op *op)
 
 	rc = store_wait(s->store, p.seq);
 	if (rc < 0) {
-		/* Not durable, so not applied: nothing of it is visible. */
+		/*
+		 * Not durable, so not applied: nothing of it is visible. Out of
+		 * the list first: a snapshot waiting (under append_mu) for the
+		 * list to empty must not wait for us.
+		 */
+		unlink_pending(s, &p);
 		pthread_mutex_lock(&s->append_mu);
 		mark_failed(s, rc);
 		snprintf(op->res.err, sizeof(op->res.err), "the store could not make the "
 		    "operation durable (%s)", s->fail_why);
 		pthread_mutex_unlock(&s->append_mu);
-		unlink_pending(s, &p);
 		return -EIO;
 	}
 	/*

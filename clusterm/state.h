@@ -113,6 +113,8 @@ struct state {
 	size_t nheap, capheap;
 	uint32_t *work;			/* nodes to evaluate again in this operation */
 	size_t nwork, capwork;
+	uint32_t *round;		/* the cascade round being evaluated (intake.c) */
+	size_t capround;
 	uint64_t mark;			/* operations applied (marks nodes) */
 	size_t changes;			/* state changes of the operation being applied */
 	const char *actor, *why;	/* who and why, for the operation's audit lines */
