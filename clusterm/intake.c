@@ -249,8 +249,8 @@ node_of(struct state *s, const struct report *r, bool movable)
 	if (rename && n->rep.name != NULL && (old = strdup(n->rep.name)) == NULL)
 		state_apply_oom("a report");
 	/* A decoded operation's report is moved, not copied (recovery's hot path). */
-	if ((movable ? inventory_take_report(s->inv, n, (struct report *)r) :
-	    inventory_set_report(s->inv, n, r)) < 0)
+	if ((movable ? inventory_take_report(s->inv, n, (struct report *)r, s->now) :
+	    inventory_set_report(s->inv, n, r, s->now)) < 0)
 		state_apply_oom("a report");
 	if (rename) {
 		rebind(s, old);

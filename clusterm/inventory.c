@@ -178,21 +178,59 @@ inventory_add(struct inventory *inv, const char *name, struct node **ret_node)
 	return 0;
 }
 
-/* Points the member index at n for its current Node-Name. */
+/*
+ * The member index points each Node-Name at the node that took it last
+ * (member_ms, then the higher id): a function of the nodes alone, so a
+ * snapshot rebuilds the same index the live run had.
+ */
+static bool
+newer(const struct node *a, const struct node *b)
+{
+	return a->member_ms > b->member_ms || (a->member_ms == b->member_ms && a->id > b->id);
+}
+
+/* Points the member index at n for its current Node-Name, unless a newer holder has it. */
 static int
 index_member(struct inventory *inv, struct node *n, const char *old_member)
 {
+	struct node *cur;
+
 	if (old_member != NULL && strmap_get(inv->by_member, old_member) == n)
 		strmap_del(inv->by_member, old_member);
-	if (n->rep.name != NULL)
-		return strmap_put(inv->by_member, n->rep.name, n);
-	return 0;
+	if (n->rep.name == NULL)
+		return 0;
+	cur = strmap_get(inv->by_member, n->rep.name);
+	if (cur != NULL && cur != n && newer(cur, n))
+		return 0;
+	return strmap_put(inv->by_member, n->rep.name, n);
 }
 
-/* Puts tmp (taken over) in place of n's report and keeps the member index right. */
+/* name lost its holder n (renamed): the newest other node carrying it takes it. */
 static int
-install_report(struct inventory *inv, struct node *n, struct report *tmp)
+reindex_member(struct inventory *inv, const struct node *n, const char *name)
 {
+	struct node *best = NULL;
+
+	for (size_t i = 0; i < inv->n; i++) {
+		struct node *m = inv->nodes[i];
+		if (m != n && m->rep.name != NULL && strcmp(m->rep.name, name) == 0 &&
+		    (best == NULL || newer(m, best)))
+			best = m;
+	}
+	return best != NULL ? strmap_put(inv->by_member, best->rep.name, best) : 0;
+}
+
+/*
+ * Puts tmp (taken over) in place of n's report and keeps the member index
+ * right; member_ms is when n takes a Node-Name it did not have.
+ */
+static int
+install_report(struct inventory *inv, struct node *n, struct report *tmp, long long member_ms)
+{
+	char *old = NULL;
+	bool held, same;
+	int rc;
+
 	/*
 	 * A report without Node-Name (contiv's form, an operator's curl) keeps
 	 * the node's serf member: it says nothing about it.
@@ -205,17 +243,29 @@ install_report(struct inventory *inv, struct node *n, struct report *tmp)
 		report_init(tmp);
 		return 0;
 	}
+	same = tmp->name != NULL && n->rep.name != NULL && strcmp(tmp->name, n->rep.name) == 0;
+	held = n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n;
 	/* Drop the old index entry before its key string is freed. */
-	if (n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n)
+	if (held) {
+		if (!same && (old = strdup(n->rep.name)) == NULL)
+			return -ENOMEM;
 		strmap_del(inv->by_member, n->rep.name);
+	}
+	if (!same)
+		n->member_ms = member_ms;
 	report_finish(&n->rep);
 	n->rep = *tmp;
 	report_init(tmp);
-	return index_member(inv, n, NULL);
+	rc = index_member(inv, n, NULL);
+	if (rc == 0 && old != NULL)
+		rc = reindex_member(inv, n, old);
+	free(old);
+	return rc;
 }
 
 int
-inventory_set_report(struct inventory *inv, struct node *n, const struct report *r)
+inventory_set_report(struct inventory *inv, struct node *n, const struct report *r,
+    long long member_ms)
 {
 	struct report tmp;
 	int rc;
@@ -224,13 +274,14 @@ inventory_set_report(struct inventory *inv, struct node *n, const struct report 
 	rc = report_copy(&tmp, r);
 	if (rc < 0)
 		return rc;
-	return install_report(inv, n, &tmp);
+	return install_report(inv, n, &tmp, member_ms);
 }
 
 int
-inventory_take_report(struct inventory *inv, struct node *n, struct report *r)
+inventory_take_report(struct inventory *inv, struct node *n, struct report *r,
+    long long member_ms)
 {
-	return install_report(inv, n, r);
+	return install_report(inv, n, r, member_ms);
 }
 
 int

@@ -80,6 +80,7 @@ struct node {
 	long long state_ms;		/* last state change */
 	long long disappeared_ms;	/* last turn to Disappeared, 0 = never */
 	long long recent_ms;		/* its entry in the disruption window, 0 none */
+	long long member_ms;		/* when it took its Node-Name (the index's order) */
 	uint64_t last_job;		/* 0 = none */
 	uint64_t mark;			/* transient: operation that last touched it */
 	uint32_t evals;			/* transient: evaluations in that operation */
@@ -105,9 +106,11 @@ struct node *inventory_at(const struct inventory *inv, size_t i);
 int inventory_add(struct inventory *inv, const char *name, struct node **ret_node);
 
 /* Replaces the node's report (copied) and keeps the member index right. */
-int inventory_set_report(struct inventory *inv, struct node *n, const struct report *r);
+int inventory_set_report(struct inventory *inv, struct node *n, const struct report *r,
+    long long member_ms);
 /* The same, taking r's strings over (r is left empty): no copy. -ENOMEM. */
-int inventory_take_report(struct inventory *inv, struct node *n, struct report *r);
+int inventory_take_report(struct inventory *inv, struct node *n, struct report *r,
+    long long member_ms);
 
 /*
  * Puts a whole node (taken over: its strings belong to the table afterwards,

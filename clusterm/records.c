@@ -11,7 +11,7 @@
 #include "state.h"
 
 #define SNAP_FIELDS	15
-#define NODE_FIELDS	14
+#define NODE_FIELDS	15
 #define JOB_FIELDS	17
 
 static int
@@ -69,6 +69,7 @@ pack_node(msgpack_packer *pk, const struct node *n)
 	rc |= msgpack_pack_int64(pk, n->disappeared_ms);
 	rc |= msgpack_pack_int64(pk, n->recent_ms);
 	rc |= msgpack_pack_uint64(pk, n->last_job);
+	rc |= msgpack_pack_int64(pk, n->member_ms);
 	rc |= msgpack_pack_array(pk, (size_t)n->votes.used * 4);
 	for (uint32_t i = 0; i < n->votes.cap; i++) {
 		const struct vote *v = &n->votes.slots[i];
@@ -262,7 +263,7 @@ decode_node(struct state *s, const msgpack_object *o)
 {
 	char name[512];
 	const msgpack_object *f, *votes;
-	long long st, pst, ss, pss;
+	long long st, pst, ss, pss, member_ms;
 	struct report rep;
 	struct node *n;
 	char *hg;
@@ -272,9 +273,12 @@ decode_node(struct state *s, const msgpack_object *o)
 	f = o->via.array.ptr;
 	if (!get_str(&f[0], name, sizeof(name)) || inventory_get(s->inv, name) != NULL)
 		return -EBADMSG;
+	/* Its Node-Name's time first: the member index is ordered by it. */
+	if (!get_int(&f[13], &member_ms))
+		return -EBADMSG;
 	report_init(&rep);
 	if (decode_report(&f[1], &rep) < 0 || inventory_add(s->inv, name, &n) < 0 ||
-	    inventory_set_report(s->inv, n, &rep) < 0) {
+	    inventory_set_report(s->inv, n, &rep, member_ms) < 0) {
 		report_finish(&rep);
 		return -EBADMSG;
 	}
@@ -294,9 +298,9 @@ decode_node(struct state *s, const msgpack_object *o)
 	if (!get_int(&f[7], &n->gone_since_ms) || !get_int(&f[8], &n->deadline_ms) ||
 	    !get_int(&f[9], &n->state_ms) || !get_int(&f[10], &n->disappeared_ms) ||
 	    !get_int(&f[11], &n->recent_ms) || !get_u64(&f[12], &n->last_job) ||
-	    f[13].type != MSGPACK_OBJECT_ARRAY || f[13].via.array.size % 4 != 0)
+	    f[14].type != MSGPACK_OBJECT_ARRAY || f[14].via.array.size % 4 != 0)
 		return -EBADMSG;
-	votes = &f[13];
+	votes = &f[14];
 	for (uint32_t i = 0; i < votes->via.array.size; i += 4) {
 		const msgpack_object *v = &votes->via.array.ptr[i];
 		uint64_t rid, seq;

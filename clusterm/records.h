@@ -8,7 +8,7 @@
  *    config | nil, next_job_id, next_event_id]
  *   node:  [name, {report}, state, prev_state, status, prev_status,
  *           host_group, gone_since_ms, deadline_ms, state_ms, disappeared_ms,
- *           recent_ms, last_job, [rid, kind, seq, received_ms, rid, ...]]
+ *           recent_ms, last_job, member_ms, [rid, kind, seq, received_ms, rid, ...]]
  *   job:   [id, op, [node...], [group...], host_group, extra_vars, status,
  *           created_ms, started_ms, ended_ms, exit_code, error, actor, pgid,
  *           sid, start_ticks, boot_id]

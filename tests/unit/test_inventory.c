@@ -66,7 +66,7 @@ set_member(struct inventory *inv, struct node *n, const char *label, const char 
 	report_set(&r, REPORT_KEY_ADDR, "10.0.0.1");
 	if (member != NULL)
 		report_set(&r, REPORT_KEY_NAME, member);
-	ck_assert_int_eq(inventory_set_report(inv, n, &r), 0);
+	ck_assert_int_eq(inventory_set_report(inv, n, &r, 0), 0);
 	report_finish(&r);
 }
 

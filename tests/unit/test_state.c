@@ -659,6 +659,65 @@ START_TEST(test_cascade_order_after_snapshot)
 }
 END_TEST
 
+/* One report of node label with Node-Name member, applied at t. */
+static void
+member_at(struct state *s, long long t, const char *reporter, enum report_kind kind,
+    const char *label, const char *member)
+{
+	static uint64_t seqno;
+	struct op op = { .kind = OP_REPORTS, .time_ms = t };
+	struct report r;
+
+	report_init(&r);
+	ck_assert_int_eq(report_set(&r, REPORT_KEY_LABEL, label), 0);
+	ck_assert_int_eq(report_set(&r, REPORT_KEY_ADDR, "10.1.1.1"), 0);
+	ck_assert_int_eq(report_set(&r, REPORT_KEY_NAME, member), 0);
+	op.u.reports.reporter = reporter;
+	op.u.reports.epoch = "e";
+	op.u.reports.seq = ++seqno;
+	op.u.reports.has_seq = reporter != NULL;
+	op.u.reports.actor = reporter != NULL ? reporter : "operator";
+	op.u.reports.kind = (int)kind;
+	op.u.reports.reports = &r;
+	op.u.reports.n = 1;
+	fix_apply(s, &op);
+	report_finish(&r);
+}
+
+/*
+ * Two nodes carried Node-Name x (hardware replaced under one name); the
+ * newer one renames itself. Reporter x's binding after a snapshot is the
+ * live run's (the member index is a function of the nodes, not of the
+ * order reports came in).
+ */
+START_TEST(test_member_index_after_snapshot)
+{
+	static const struct votes_params p0 = { .grace_ms = 0, .quorum = 0,
+		.disruption_ratio = 0.99, .disruption_window_ms = 60000 };
+	struct state *a = fix_open(&p0, NULL), *b;
+	long long t = 1000;
+	uint32_t rx;
+
+	member_at(a, t++, NULL, REPORT_KIND_DISCOVERED, "nodea", "x");
+	member_at(a, t++, "x", REPORT_KIND_DISCOVERED, "c", "c");
+	member_at(a, t++, NULL, REPORT_KIND_DISAPPEARED, "nodea", "x");
+	member_at(a, t++, NULL, REPORT_KIND_DISCOVERED, "nodeb", "x");
+	member_at(a, t++, NULL, REPORT_KIND_DISCOVERED, "nodeb", "y");
+	b = snapshot_copy(a);
+	rx = state_reporter_find(a, "x");
+	ck_assert_uint_ne(rx, VOTE_NO_REPORTER);
+	ck_assert_uint_eq(a->reps[rx].node, b->reps[rx].node);
+	ck_assert_int_eq(a->reps[rx].counts, b->reps[rx].counts);
+	/* x's node is nodea again (Disappeared): x's votes do not count. */
+	ck_assert(!a->reps[rx].counts);
+	member_at(a, t, "z", REPORT_KIND_DISAPPEARED, "c", "c");
+	member_at(b, t, "z", REPORT_KIND_DISAPPEARED, "c", "c");
+	ck_assert_int_eq(fix_state_of(a, "c"), fix_state_of(b, "c"));
+	state_close(a);
+	state_close(b);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -675,6 +734,7 @@ main(void)
 	tcase_add_test(tc, test_clock_after_reopen);
 	tcase_add_test(tc, test_fuzz_regressions);
 	tcase_add_test(tc, test_cascade_order_after_snapshot);
+	tcase_add_test(tc, test_member_index_after_snapshot);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
