@@ -84,21 +84,13 @@ plain_kind(const char *kind)
 static void
 add_event(struct sbuf *b, const struct audit_event *e)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = api_event_json(e);
 	char line[64], *json;
 
 	if (o == NULL) {
 		b->failed = true;
 		return;
 	}
-	cJSON_AddNumberToObject(o, "id", (double)e->id);
-	api_add_time(o, "time", e->time_ms);
-	cJSON_AddStringToObject(o, "node", e->node);
-	cJSON_AddStringToObject(o, "kind", e->kind);
-	cJSON_AddStringToObject(o, "old", e->old_val);
-	cJSON_AddStringToObject(o, "new", e->new_val);
-	cJSON_AddStringToObject(o, "actor", e->actor);
-	cJSON_AddStringToObject(o, "comment", e->comment);
 	/* Unformatted JSON escapes line breaks: the data is one line. */
 	json = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);

@@ -39,6 +39,24 @@ api_add_time(cJSON *o, const char *key, long long ms)
 	cJSON_AddStringToObject(o, key, buf);
 }
 
+cJSON *
+api_event_json(const struct audit_event *e)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "id", (double)e->id);
+	api_add_time(o, "time", e->time_ms);
+	cJSON_AddStringToObject(o, "node", e->node);
+	cJSON_AddStringToObject(o, "kind", e->kind);
+	cJSON_AddStringToObject(o, "old", e->old_val);
+	cJSON_AddStringToObject(o, "new", e->new_val);
+	cJSON_AddStringToObject(o, "actor", e->actor);
+	cJSON_AddStringToObject(o, "comment", e->comment);
+	return o;
+}
+
 static void
 add_opt(cJSON *o, const char *key, const char *v)
 {
@@ -416,17 +434,9 @@ get_events(struct http_req *req)
 		if (e->id <= since_id || e->time_ms < since_ms ||
 		    (node[0] != '\0' && strcmp(node, e->node) != 0))
 			continue;
-		o = cJSON_CreateObject();
+		o = api_event_json(e);
 		if (o == NULL)
 			break;
-		cJSON_AddNumberToObject(o, "id", (double)e->id);
-		api_add_time(o, "time", e->time_ms);
-		cJSON_AddStringToObject(o, "node", e->node);
-		cJSON_AddStringToObject(o, "kind", e->kind);
-		cJSON_AddStringToObject(o, "old", e->old_val);
-		cJSON_AddStringToObject(o, "new", e->new_val);
-		cJSON_AddStringToObject(o, "actor", e->actor);
-		cJSON_AddStringToObject(o, "comment", e->comment);
 		cJSON_AddItemToArray(arr, o);
 		last = e->id;
 		n++;

@@ -38,6 +38,8 @@ void api_job_log(struct http_req *req, uint64_t id, bool follow);
 /* Who made a request, for the audit log. */
 const char *api_actor(struct http_req *req);
 
+/* JSON of one audit event (the shape of /api/v1/events and /api/v1/stream). NULL: ENOMEM. */
+cJSON *api_event_json(const struct audit_event *e);
 /* Adds key: RFC 3339 time of ms, or null for 0. */
 void api_add_time(cJSON *o, const char *key, long long ms);
 /* RFC 3339 UTC time of a wall-clock millisecond count into buf. */

@@ -7,6 +7,7 @@
 #include <msgpack.h>
 
 #include "mpcheck.h"
+#include "mputil.h"
 #include "ops.h"
 
 /* Fields before the kind's own: "O", version, kind, time. */
@@ -43,32 +44,6 @@ pack_cstr(msgpack_packer *pk, const char *s)
 	return msgpack_pack_str_body(pk, s, l);
 }
 
-static int
-pack_report(msgpack_packer *pk, const struct report *r)
-{
-	static const char *keys[] = { REPORT_KEY_LABEL, REPORT_KEY_SERIAL, REPORT_KEY_ADDR,
-		REPORT_KEY_NAME, REPORT_KEY_ROLE, REPORT_KEY_EVENT, REPORT_KEY_STATUS };
-	const char *vals[] = { r->label, r->serial, r->addr, r->name, r->role, r->event,
-		r->status };
-	size_t n = r->ntags;
-	int rc = 0;
-
-	for (size_t i = 0; i < 7; i++)
-		n += vals[i] != NULL;
-	rc |= msgpack_pack_map(pk, n);
-	for (size_t i = 0; i < 7; i++) {
-		if (vals[i] == NULL)
-			continue;
-		rc |= pack_cstr(pk, keys[i]);
-		rc |= pack_cstr(pk, vals[i]);
-	}
-	for (size_t i = 0; i < r->ntags; i++) {
-		rc |= pack_cstr(pk, r->tags[i].key);
-		rc |= pack_cstr(pk, r->tags[i].value);
-	}
-	return rc;
-}
-
 static size_t
 nfields(enum op_kind k)
 {
@@ -102,7 +77,7 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= msgpack_pack_uint8(pk, (uint8_t)r->kind);
 		rc |= msgpack_pack_array(pk, r->n);
 		for (size_t i = 0; i < r->n; i++)
-			rc |= pack_report(pk, &r->reports[i]);
+			rc |= mputil_pack_report(pk, &r->reports[i]);
 		break;
 	}
 	case OP_TICK:
@@ -227,31 +202,6 @@ str_of(struct arena *a, const msgpack_object *o, bool nil_ok)
 #define BAD_STR(p)	((p) == (const char *)-1)
 
 static bool
-get_i64(const msgpack_object *o, long long *ret)
-{
-	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-		if (o->via.u64 > (uint64_t)INT64_MAX)
-			return false;
-		*ret = (long long)o->via.u64;
-		return true;
-	}
-	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-		*ret = o->via.i64;
-		return true;
-	}
-	return false;
-}
-
-static bool
-get_u64(const msgpack_object *o, uint64_t *ret)
-{
-	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return false;
-	*ret = o->via.u64;
-	return true;
-}
-
-static bool
 get_bool(const msgpack_object *o, bool *ret)
 {
 	if (o->type != MSGPACK_OBJECT_BOOLEAN)
@@ -288,8 +238,8 @@ decode_reports(struct arena *a, const msgpack_object *f, struct op *op)
 	r->epoch = str_of(a, &f[1], false);
 	r->actor = str_of(a, &f[4], false);
 	if (BAD_STR(r->reporter) || BAD_STR(r->epoch) || BAD_STR(r->actor) ||
-	    !get_u64(&f[2], &r->seq) || !get_bool(&f[3], &r->has_seq) ||
-	    !get_i64(&f[5], &kind) || kind < 0 || kind > 2 ||
+	    !mputil_get_u64(&f[2], &r->seq) || !get_bool(&f[3], &r->has_seq) ||
+	    !mputil_get_i64(&f[5], &kind) || kind < 0 || kind > 2 ||
 	    list->type != MSGPACK_OBJECT_ARRAY)
 		return -EBADMSG;
 	r->kind = (int)kind;
@@ -317,7 +267,7 @@ decode_job(struct arena *a, const msgpack_object *f, struct op *op)
 	struct op_job_request *j = &op->u.job;
 	long long jop;
 
-	if (!get_i64(&f[0], &jop) || jop < 0 || jop >= JOB_OP_COUNT ||
+	if (!mputil_get_i64(&f[0], &jop) || jop < 0 || jop >= JOB_OP_COUNT ||
 	    f[1].type != MSGPACK_OBJECT_ARRAY)
 		return -EBADMSG;
 	j->op = (enum job_op)jop;
@@ -338,7 +288,7 @@ decode_job(struct arena *a, const msgpack_object *f, struct op *op)
 	j->actor = str_of(a, &f[4], false);
 	j->comment = str_of(a, &f[5], false);
 	if (BAD_STR(j->host_group) || BAD_STR(j->extra_vars) || BAD_STR(j->actor) ||
-	    BAD_STR(j->comment) || !get_i64(&f[6], &jop) || !get_bool(&f[7], &j->queue_jobs))
+	    BAD_STR(j->comment) || !mputil_get_i64(&f[6], &jop) || !get_bool(&f[7], &j->queue_jobs))
 		return -EBADMSG;
 	j->max_jobs = (long)jop;
 	return 0;
@@ -355,9 +305,9 @@ decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
 	case OP_TICK:
 		return 0;
 	case OP_PARAMS:
-		if (!get_i64(&f[0], &op->u.params.grace_ms) || !get_i64(&f[1], &v) ||
+		if (!mputil_get_i64(&f[0], &op->u.params.grace_ms) || !mputil_get_i64(&f[1], &v) ||
 		    (f[2].type != MSGPACK_OBJECT_FLOAT64 && f[2].type != MSGPACK_OBJECT_FLOAT32) ||
-		    !get_i64(&f[3], &op->u.params.disruption_window_ms))
+		    !mputil_get_i64(&f[3], &op->u.params.disruption_window_ms))
 			return -EBADMSG;
 		op->u.params.quorum = (long)v;
 		op->u.params.disruption_ratio = f[2].via.f64;
@@ -366,9 +316,9 @@ decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
 		return decode_job(a, f, op);
 	case OP_JOB_END:
 		op->u.end.error = str_of(a, &f[3], false);
-		if (!get_u64(&f[0], &op->u.end.id) || !get_bool(&f[1], &op->u.end.ok) ||
-		    !get_i64(&f[2], &v) || BAD_STR(op->u.end.error) ||
-		    !get_i64(&f[4], &op->u.end.start_ms) || !get_i64(&f[5], &op->u.end.end_ms))
+		if (!mputil_get_u64(&f[0], &op->u.end.id) || !get_bool(&f[1], &op->u.end.ok) ||
+		    !mputil_get_i64(&f[2], &v) || BAD_STR(op->u.end.error) ||
+		    !mputil_get_i64(&f[4], &op->u.end.start_ms) || !mputil_get_i64(&f[5], &op->u.end.end_ms))
 			return -EBADMSG;
 		op->u.end.exit_code = (int)v;
 		return 0;
@@ -377,10 +327,10 @@ decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
 		long long pg, sid;
 		uint64_t ticks;
 		b->boot_id = str_of(a, &f[4], false);
-		if (!get_u64(&f[0], &b->id) || !get_i64(&f[1], &pg) || pg < 0 || pg > INT32_MAX ||
-		    !get_i64(&f[2], &sid) || sid < 0 || sid > INT32_MAX ||
-		    !get_u64(&f[3], &ticks) || BAD_STR(b->boot_id) ||
-		    !get_i64(&f[5], &b->start_ms))
+		if (!mputil_get_u64(&f[0], &b->id) || !mputil_get_i64(&f[1], &pg) || pg < 0 || pg > INT32_MAX ||
+		    !mputil_get_i64(&f[2], &sid) || sid < 0 || sid > INT32_MAX ||
+		    !mputil_get_u64(&f[3], &ticks) || BAD_STR(b->boot_id) ||
+		    !mputil_get_i64(&f[5], &b->start_ms))
 			return -EBADMSG;
 		b->pgid = (int)pg;
 		b->sid = (int)sid;
@@ -389,7 +339,7 @@ decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
 	}
 	case OP_JOB_CANCEL:
 		op->u.cancel.actor = str_of(a, &f[1], false);
-		return get_u64(&f[0], &op->u.cancel.id) && !BAD_STR(op->u.cancel.actor) ?
+		return mputil_get_u64(&f[0], &op->u.cancel.id) && !BAD_STR(op->u.cancel.actor) ?
 		    0 : -EBADMSG;
 	case OP_GLOBALS:
 	case OP_CONFIG:
@@ -447,7 +397,7 @@ ops_decode(const void *buf, size_t len, struct op *ret, char *err, size_t errlen
 	}
 	f = up.data.via.array.ptr;
 	if (f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size != 1 || f[0].via.str.ptr[0] != 'O' ||
-	    !get_i64(&f[1], &version) || !get_i64(&f[2], &kind) || !get_i64(&f[3], &ret->time_ms)) {
+	    !mputil_get_i64(&f[1], &version) || !mputil_get_i64(&f[2], &kind) || !mputil_get_i64(&f[3], &ret->time_ms)) {
 		snprintf(err, errlen, "not a clusterm operation record");
 		goto out;
 	}

@@ -7,6 +7,7 @@
 #include <msgpack.h>
 
 #include "mpcheck.h"
+#include "mputil.h"
 #include "records.h"
 #include "state.h"
 
@@ -25,39 +26,13 @@ pack_cstr(msgpack_packer *pk, const char *s)
 }
 
 static int
-pack_report(msgpack_packer *pk, const struct report *r)
-{
-	static const char *keys[] = { REPORT_KEY_LABEL, REPORT_KEY_SERIAL, REPORT_KEY_ADDR,
-		REPORT_KEY_NAME, REPORT_KEY_ROLE, REPORT_KEY_EVENT, REPORT_KEY_STATUS };
-	const char *vals[] = { r->label, r->serial, r->addr, r->name, r->role, r->event,
-		r->status };
-	size_t n = r->ntags;
-	int rc = 0;
-
-	for (size_t i = 0; i < 7; i++)
-		n += vals[i] != NULL;
-	rc |= msgpack_pack_map(pk, n);
-	for (size_t i = 0; i < 7; i++) {
-		if (vals[i] == NULL)
-			continue;
-		rc |= pack_cstr(pk, keys[i]);
-		rc |= pack_cstr(pk, vals[i]);
-	}
-	for (size_t i = 0; i < r->ntags; i++) {
-		rc |= pack_cstr(pk, r->tags[i].key);
-		rc |= pack_cstr(pk, r->tags[i].value);
-	}
-	return rc;
-}
-
-static int
 pack_node(msgpack_packer *pk, const struct node *n)
 {
 	int rc = 0;
 
 	rc |= msgpack_pack_array(pk, NODE_FIELDS);
 	rc |= pack_cstr(pk, n->name);
-	rc |= pack_report(pk, &n->rep);
+	rc |= mputil_pack_report(pk, &n->rep);
 	rc |= msgpack_pack_uint8(pk, (uint8_t)n->state);
 	rc |= msgpack_pack_uint8(pk, (uint8_t)n->prev_state);
 	rc |= msgpack_pack_uint8(pk, (uint8_t)n->status);
@@ -197,31 +172,6 @@ dup_str(const msgpack_object *o)
 }
 
 static bool
-get_int(const msgpack_object *o, long long *ret)
-{
-	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-		if (o->via.u64 > (uint64_t)INT64_MAX)
-			return false;
-		*ret = (long long)o->via.u64;
-		return true;
-	}
-	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-		*ret = o->via.i64;
-		return true;
-	}
-	return false;
-}
-
-static bool
-get_u64(const msgpack_object *o, uint64_t *ret)
-{
-	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return false;
-	*ret = o->via.u64;
-	return true;
-}
-
-static bool
 is_array(const msgpack_object *o, uint32_t n)
 {
 	return o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == n;
@@ -274,7 +224,7 @@ decode_node(struct state *s, const msgpack_object *o)
 	if (!get_str(&f[0], name, sizeof(name)) || inventory_get(s->inv, name) != NULL)
 		return -EBADMSG;
 	/* Its Node-Name's time first: the member index is ordered by it. */
-	if (!get_int(&f[13], &member_ms))
+	if (!mputil_get_i64(&f[13], &member_ms))
 		return -EBADMSG;
 	report_init(&rep);
 	if (decode_report(&f[1], &rep) < 0 || inventory_add(s->inv, name, &n) < 0 ||
@@ -283,8 +233,8 @@ decode_node(struct state *s, const msgpack_object *o)
 		return -EBADMSG;
 	}
 	report_finish(&rep);
-	if (!get_int(&f[2], &st) || !get_int(&f[3], &pst) || !get_int(&f[4], &ss) ||
-	    !get_int(&f[5], &pss) || st < 0 || st > MON_DISAPPEARED || pst < 0 ||
+	if (!mputil_get_i64(&f[2], &st) || !mputil_get_i64(&f[3], &pst) || !mputil_get_i64(&f[4], &ss) ||
+	    !mputil_get_i64(&f[5], &pss) || st < 0 || st > MON_DISAPPEARED || pst < 0 ||
 	    pst > MON_DISAPPEARED || ss < 0 || ss >= NS_COUNT || pss < 0 || pss >= NS_COUNT)
 		return -EBADMSG;
 	n->state = (enum mon_state)st;
@@ -295,9 +245,9 @@ decode_node(struct state *s, const msgpack_object *o)
 		return -EBADMSG;
 	free(n->host_group);
 	n->host_group = hg;
-	if (!get_int(&f[7], &n->gone_since_ms) || !get_int(&f[8], &n->deadline_ms) ||
-	    !get_int(&f[9], &n->state_ms) || !get_int(&f[10], &n->disappeared_ms) ||
-	    !get_int(&f[11], &n->recent_ms) || !get_u64(&f[12], &n->last_job) ||
+	if (!mputil_get_i64(&f[7], &n->gone_since_ms) || !mputil_get_i64(&f[8], &n->deadline_ms) ||
+	    !mputil_get_i64(&f[9], &n->state_ms) || !mputil_get_i64(&f[10], &n->disappeared_ms) ||
+	    !mputil_get_i64(&f[11], &n->recent_ms) || !mputil_get_u64(&f[12], &n->last_job) ||
 	    f[14].type != MSGPACK_OBJECT_ARRAY || f[14].via.array.size % 4 != 0)
 		return -EBADMSG;
 	votes = &f[14];
@@ -305,9 +255,9 @@ decode_node(struct state *s, const msgpack_object *o)
 		const msgpack_object *v = &votes->via.array.ptr[i];
 		uint64_t rid, seq;
 		long long kind, ms;
-		if (!get_u64(&v[0], &rid) || rid >= s->nreps || !get_int(&v[1], &kind) ||
-		    kind < VOTE_NONE || kind > VOTE_GONE || !get_u64(&v[2], &seq) ||
-		    !get_int(&v[3], &ms) || votes_find(n, (uint32_t)rid) != NULL)
+		if (!mputil_get_u64(&v[0], &rid) || rid >= s->nreps || !mputil_get_i64(&v[1], &kind) ||
+		    kind < VOTE_NONE || kind > VOTE_GONE || !mputil_get_u64(&v[2], &seq) ||
+		    !mputil_get_i64(&v[3], &ms) || votes_find(n, (uint32_t)rid) != NULL)
 			return -EBADMSG;
 		if (votes_record(n, (uint32_t)rid, (enum vote_kind)kind, seq, ms, false,
 		    NULL) < 0)
@@ -330,7 +280,7 @@ decode_job(struct state *s, const msgpack_object *o)
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return -ENOMEM;
 	f = o->via.array.ptr;
-	if (!get_u64(&f[0], &j->id) || !get_int(&f[1], &op) || op < 0 || op >= JOB_OP_COUNT ||
+	if (!mputil_get_u64(&f[0], &j->id) || !mputil_get_i64(&f[1], &op) || op < 0 || op >= JOB_OP_COUNT ||
 	    f[2].type != MSGPACK_OBJECT_ARRAY || f[3].type != MSGPACK_OBJECT_ARRAY ||
 	    (j->id < s->next_job_id && s->njobs > 0) || state_job_get(s, j->id) != NULL)
 		goto bad;
@@ -350,13 +300,13 @@ decode_job(struct state *s, const msgpack_object *o)
 			goto bad;
 	}
 	if ((j->host_group = dup_str(&f[4])) == NULL || (j->extra_vars = dup_str(&f[5])) == NULL ||
-	    !get_int(&f[6], &st) || st < 0 || st > 3 || !get_int(&f[7], &j->created_ms) ||
-	    !get_int(&f[8], &j->started_ms) || !get_int(&f[9], &j->ended_ms) ||
-	    !get_int(&f[10], &code) || code < -1 || code > 255 ||
+	    !mputil_get_i64(&f[6], &st) || st < 0 || st > 3 || !mputil_get_i64(&f[7], &j->created_ms) ||
+	    !mputil_get_i64(&f[8], &j->started_ms) || !mputil_get_i64(&f[9], &j->ended_ms) ||
+	    !mputil_get_i64(&f[10], &code) || code < -1 || code > 255 ||
 	    (j->error = dup_str(&f[11])) == NULL || (j->actor = dup_str(&f[12])) == NULL ||
-	    !get_int(&f[13], &pg) || pg < 0 || pg > INT32_MAX ||
-	    !get_int(&f[14], &sid) || sid < 0 || sid > INT32_MAX ||
-	    !get_u64(&f[15], &ticks) || !get_str(&f[16], j->boot_id, sizeof(j->boot_id)))
+	    !mputil_get_i64(&f[13], &pg) || pg < 0 || pg > INT32_MAX ||
+	    !mputil_get_i64(&f[14], &sid) || sid < 0 || sid > INT32_MAX ||
+	    !mputil_get_u64(&f[15], &ticks) || !get_str(&f[16], j->boot_id, sizeof(j->boot_id)))
 		goto bad;
 	j->pgid = (int)pg;
 	j->sid = (int)sid;
@@ -382,7 +332,7 @@ decode_event(struct state *s, const msgpack_object *o)
 	if (!is_array(o, 8))
 		return -EBADMSG;
 	f = o->via.array.ptr;
-	if (!get_u64(&f[0], &e.id) || !get_int(&f[1], &e.time_ms) ||
+	if (!mputil_get_u64(&f[0], &e.id) || !mputil_get_i64(&f[1], &e.time_ms) ||
 	    (e.node = dup_str(&f[2])) == NULL || (e.kind = dup_str(&f[3])) == NULL ||
 	    (e.old_val = dup_str(&f[4])) == NULL || (e.new_val = dup_str(&f[5])) == NULL ||
 	    (e.actor = dup_str(&f[6])) == NULL || (e.comment = dup_str(&f[7])) == NULL ||
@@ -403,12 +353,12 @@ decode_body(struct state *s, const msgpack_object *a)
 	char *t;
 	int rc;
 
-	if (!get_int(&a[2], &s->clock_last_ms) || !is_array(p, 4) ||
-	    !get_int(&p->via.array.ptr[0], &s->params.grace_ms) ||
-	    !get_int(&p->via.array.ptr[1], &v) ||
+	if (!mputil_get_i64(&a[2], &s->clock_last_ms) || !is_array(p, 4) ||
+	    !mputil_get_i64(&p->via.array.ptr[0], &s->params.grace_ms) ||
+	    !mputil_get_i64(&p->via.array.ptr[1], &v) ||
 	    p->via.array.ptr[2].type != MSGPACK_OBJECT_FLOAT64 ||
-	    !get_int(&p->via.array.ptr[3], &s->params.disruption_window_ms) ||
-	    a[4].type != MSGPACK_OBJECT_BOOLEAN || !get_int(&a[5], &s->disruption_changed_ms))
+	    !mputil_get_i64(&p->via.array.ptr[3], &s->params.disruption_window_ms) ||
+	    a[4].type != MSGPACK_OBJECT_BOOLEAN || !mputil_get_i64(&a[5], &s->disruption_changed_ms))
 		return -EBADMSG;
 	s->params.quorum = (long)v;
 	s->params.disruption_ratio = p->via.array.ptr[2].via.f64;
@@ -430,7 +380,7 @@ decode_body(struct state *s, const msgpack_object *a)
 		uint64_t seq;
 		if (!is_array(w, 3) || !get_str(&w->via.array.ptr[0], rep, sizeof(rep)) ||
 		    !get_str(&w->via.array.ptr[1], ep, sizeof(ep)) ||
-		    !get_u64(&w->via.array.ptr[2], &seq))
+		    !mputil_get_u64(&w->via.array.ptr[2], &seq))
 			return -EBADMSG;
 		state_set_watermark(s, rep, ep, seq);
 	}
@@ -456,7 +406,7 @@ decode_body(struct state *s, const msgpack_object *a)
 		free(s->ansible_override);
 		s->ansible_override = t;
 	}
-	if (!get_u64(&a[13], &nj) || !get_u64(&a[14], &ne) || nj == 0 || ne == 0)
+	if (!mputil_get_u64(&a[13], &nj) || !mputil_get_u64(&a[14], &ne) || nj == 0 || ne == 0)
 		return -EBADMSG;
 	if (nj > s->next_job_id)
 		s->next_job_id = nj;
@@ -487,10 +437,10 @@ records_decode_snapshot(struct state *s, const void *buf, size_t len, char *err,
 		goto out;
 	}
 	a = up.data.via.array.ptr;
-	if (!get_int(&a[1], &version) || version != RECORDS_SNAPSHOT_VERSION) {
+	if (!mputil_get_i64(&a[1], &version) || version != RECORDS_SNAPSHOT_VERSION) {
 		snprintf(err, errlen, "snapshot of format %lld: this clusterm reads format %d "
 		    "(a state dir of an older clusterm cannot be read by this one)",
-		    get_int(&a[1], &version) ? version : -1LL, RECORDS_SNAPSHOT_VERSION);
+		    mputil_get_i64(&a[1], &version) ? version : -1LL, RECORDS_SNAPSHOT_VERSION);
 		goto out;
 	}
 	if (up.data.via.array.size != SNAP_FIELDS) {
