@@ -31,6 +31,10 @@
 /* Files read whole (configs, token files). */
 #define LIMIT_CONFIG_BYTES		(1024 * 1024)
 
+/* manager.max_streams: default and range (well below civetweb's workers). */
+#define LIMIT_STREAMS_DEFAULT		16
+#define LIMIT_STREAMS_MAX		64
+
 /* Store records. */
 #define LIMIT_RECORD_BYTES		(256 * 1024 * 1024)
 

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clusterm/store.h"
+#include "clusterm/store/store.h"
 
 #define REC_BYTES 100
 #define RECOVERY_RECORDS 1000000

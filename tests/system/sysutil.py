@@ -478,10 +478,12 @@ class SystemCase(unittest.TestCase):
         return time.monotonic() - t
 
     def wait_serf(self, via, want, timeout=60):
-        """Until agent via's serf shows {member: status}."""
+        """Until agent via's serf shows {member: status}; a status may be a
+        tuple of the statuses that will do."""
         def ok():
             m = self.agents[via].members()
-            return all(m.get(n, ("-",))[0] == s for n, s in want.items())
+            return all(m.get(n, ("-",))[0] in ((s,) if isinstance(s, str) else s)
+                       for n, s in want.items())
         self.wait(ok, timeout, "serf members on %s: %r" % (via, want), interval=0.2)
 
     def diagnose(self):

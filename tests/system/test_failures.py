@@ -6,11 +6,17 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sysutil import CLUSTERCTL, SystemCase, log, main  # noqa: E402
 
 N = 5
+
+
+def iso_s(t):
+    """Seconds since the epoch of an RFC 3339 UTC time of the API."""
+    return datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").timestamp()
 
 
 class Failures(SystemCase):
@@ -21,8 +27,12 @@ class Failures(SystemCase):
         self.grace_s = grace_s
         agents = []
         for i in range(1, N + 1):
+            # each joins every agent before it: a join is a TCP state
+            # exchange with each, where one seed would leave the others to
+            # learn of it by UDP gossip, which a loaded machine can drop
+            # (then only serf's 30 s push-pull brings it)
             agents.append(self.add_agent("f%d" % i, "127.0.0.%d" % (base + i),
-                                         join=[agents[0].addr] if agents else (),
+                                         join=[a.addr for a in agents],
                                          label="fnode%d" % i, serial="S%d" % i))
         self.wait_states({a.node: "Discovered" for a in agents}, 30)
         self.wait(lambda: all(len(self.cm.node(a.node)["votes"]) == N for a in agents), 30,
@@ -73,10 +83,16 @@ class Failures(SystemCase):
             "Disappeared after %.1fs (grace %ds)" % (victim.name, serf_s or -1, gone_s or -1, took,
                                                    self.grace_s))
         self.assertIsNotNone(gone_s)
-        # the hold-down: Disappeared only once the gone votes held for grace_s
-        # (polls are 0.1 s apart; the server's clock is the one that counts)
-        self.assertGreaterEqual(took - gone_s, self.grace_s - 0.5)
+        # the hold-down: Disappeared only once the gone votes held for
+        # grace_s, by the server's clock (the polls above can be late on a
+        # loaded machine): the Disappeared event against gone_since, both
+        # whole seconds
         n = self.cm.node(victim.node)
+        gone_at = iso_s(n["gone_since"])
+        disappeared_at = [iso_s(e["time"]) for e in self.state_events(victim.node)
+                          if e["new"] == "Disappeared"]
+        self.assertEqual(len(disappeared_at), 1, disappeared_at)
+        self.assertGreaterEqual(disappeared_at[0] - gone_at, self.grace_s - 1)
         votes = {v["reporter"]: v for v in n["votes"]}
         for o in others:
             self.assertEqual(votes[o.name]["vote"], "gone", votes)
@@ -125,7 +141,10 @@ class Failures(SystemCase):
                                                                    time.monotonic() - t0))
         n = self.cm.node(leaver.node)
         self.assertEqual(n["last_event"], "member-leave")
-        self.wait_serf(others[0].name, {leaver.name: "left"}, timeout=20)
+        # serf gossips the leave intent; on a loaded machine the others can
+        # miss it and see the leaver's exit as a failure instead: either way
+        # it is gone, which is what clusterm must agree with
+        self.wait_serf(others[0].name, {leaver.name: ("left", "failed")}, timeout=20)
         for o in others:
             self.assertEqual(self.states(), self.expected(o.name))
 
@@ -134,13 +153,12 @@ class Failures(SystemCase):
         hung, others = agents[1], agents[:1] + agents[2:]
         hung.signal(signal.SIGSTOP)
         try:
-            # shorter than memberlist's suspicion timeout (3 probe intervals)
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end:
-                self.assertNotEqual(others[0].members()[hung.name][0], "failed")
-                time.sleep(0.1)
+            # 1 s: well inside memberlist's suspicion timeout (4 probe
+            # intervals at this size); a deliberate duration, not a wait
+            time.sleep(1.0)
         finally:
             hung.signal(signal.SIGCONT)
+        self.assertNotEqual(others[0].members()[hung.name][0], "failed")
         # for a while after: serf never declared it failed, clusterm never moved
         end = time.monotonic() + 8
         while time.monotonic() < end:

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clusterm/ansible.h"
+#include "clusterm/jobs/ansible.h"
 #include "cm_limits.h"
 
 START_TEST(test_inventory_exact)

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clusterm/auth.h"
+#include "clusterm/http/auth.h"
 #include "cm_limits.h"
 
 static char dir[PATH_MAX];

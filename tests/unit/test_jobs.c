@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clusterm/ansible.h"
-#include "clusterm/jobs.h"
+#include "clusterm/jobs/ansible.h"
+#include "clusterm/jobs/jobs.h"
 #include "fsio.h"
 
 #define WAIT_MS		15000	/* bound of every wait in these tests */

@@ -25,8 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "clusterm/store.h"
-#include "clusterm/store_wal.h"
+#include "clusterm/store/store.h"
+#include "clusterm/store/store_wal.h"
 #include "cm_limits.h"
 #include "crc32c.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../clusterm/strmap.c"
+#include "../../clusterm/core/strmap.c"
 
 #define MANY_KEYS 20000
 #define KEY_LEN 16

@@ -9,7 +9,6 @@
 #include "cm_limits.h"
 #include "conf.h"
 #include "config.h"
-#include "streams.h"
 
 #include <pthread.h>
 
@@ -40,7 +39,7 @@ static const struct config_key base_keys[] = {
 	{ "manager.state_dir", CONFIG_STRING, S(state_dir), 0, 0, 0, 0 },
 	{ "manager.max_jobs", CONFIG_INT, L(max_jobs), 1, 64, 0, 0 },
 	{ "manager.queue_jobs", CONFIG_BOOL, L(queue_jobs), 0, 0, 0, 0 },
-	{ "manager.max_streams", CONFIG_INT, L(max_streams), 1, STREAMS_MAX_LIMIT, 0, 0 },
+	{ "manager.max_streams", CONFIG_INT, L(max_streams), 1, LIMIT_STREAMS_MAX, 0, 0 },
 	{ "manager.max_body_bytes", CONFIG_INT, L(max_body_bytes), 1024,
 	    LIMIT_BODY_BYTES_MAX, 0, 0 },
 	{ "monitor.grace_s", CONFIG_INT, L(grace_s), 0, 86400, 0, 0 },
@@ -78,7 +77,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/clusterm");
 	c->max_jobs = 1;
 	c->queue_jobs = false;
-	c->max_streams = STREAMS_MAX_DEFAULT;
+	c->max_streams = LIMIT_STREAMS_DEFAULT;
 	c->max_body_bytes = LIMIT_BODY_BYTES_DEFAULT;
 	c->grace_s = 5;
 	c->quorum = 0;

@@ -13,9 +13,11 @@
 
 #include <stdbool.h>
 
-/* manager.max_streams: default and range (well below civetweb's workers). */
-#define STREAMS_MAX_DEFAULT	16
-#define STREAMS_MAX_LIMIT	64
+#include "cm_limits.h"
+
+/* manager.max_streams: default and range, in cm_limits.h (LIMIT_STREAMS_*). */
+#define STREAMS_MAX_DEFAULT	LIMIT_STREAMS_DEFAULT
+#define STREAMS_MAX_LIMIT	LIMIT_STREAMS_MAX
 /* Longest streams_stop() waits for the streams to end. */
 #define STREAMS_STOP_WAIT_MS	1000
 /* The line a stream ends with when clusterm stops. */
