@@ -1289,17 +1289,30 @@ END_TEST
 START_TEST(test_group_signal_real)
 {
 	struct jobs_proc p;
-	int st;
-	pid_t pid = fork(), w;
+	int st, ready[2];
+	char c;
+	pid_t pid, w;
 
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		signal(SIGTERM, SIG_DFL);	/* not the test framework's handler */
+		/*
+		 * Not the test framework's handler, which answers SIGTERM by
+		 * signalling the whole test's process group: the parent waits
+		 * for this before it sends one.
+		 */
+		signal(SIGTERM, SIG_DFL);
 		setpgid(0, 0);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
 		for (;;)
 			pause();
 	}
+	close(ready[1]);
 	ck_assert_int_eq(setpgid(pid, pid) == 0 || errno == EACCES, 1);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
 	ck_assert_int_eq(jobs_proc_read(pid, &p), 0);
 	ck_assert_int_eq(p.pgrp, pid);
 	/* A recorded start that is not this process's: the id was reused. */
