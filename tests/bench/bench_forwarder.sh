@@ -2,8 +2,11 @@
 # Invocation cost of serf-forwarder against an sh+curl handler doing the
 # same POST: wall time per run and peak RSS, one member-update delivered to
 # a real clusterm on loopback each time (the tag changes every run, so no
-# update is suppressed). Both in the same run, alternating in blocks. Also
-# checks that a plain-HTTP run does not map libcurl. Not run by meson test.
+# update is suppressed). Both in the same run, alternating in blocks, with a
+# third block of serf-forwarder over https:// to a second, TLS clusterm (a
+# self-signed certificate, --cacert): the per-event cost of the https client
+# beside the built-in http one. Also checks that a plain-HTTP run does not
+# map libcurl. Not run by meson test.
 #
 #   tests/bench/bench_forwarder.sh [BUILD_DIR] [RUNS]
 set -eu
@@ -19,9 +22,10 @@ done
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/bench-fwd.XXXXXX)
-cm_pid=
+cm_pid= tls_pid=
 cleanup() {
 	[ -n "$cm_pid" ] && kill "$cm_pid" 2>/dev/null && wait "$cm_pid" 2>/dev/null
+	[ -n "$tls_pid" ] && kill "$tls_pid" 2>/dev/null && wait "$tls_pid" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -36,6 +40,24 @@ until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
 	sleep 0.01
 done
 url=http://127.0.0.1:$port
+
+# The TLS clusterm for the https:// runs.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1
+mkdir -p -m 700 "$tmp/tls-state"
+printf '{"tls": {"cert_file": "%s", "key_file": "%s"}}\n' "$tmp/cert.pem" "$tmp/key.pem" \
+    >"$tmp/tls.conf"
+tport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$cm" -c "$tmp/tls.conf" -l "127.0.0.1:$tport" -d "$tmp/tls-state" >"$tmp/clusterm-tls.log" 2>&1 &
+tls_pid=$!
+i=0
+until curl -sf --cacert "$tmp/cert.pem" "https://127.0.0.1:$tport/healthz" >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 500 ] || { echo "TLS clusterm did not get ready" >&2; cat "$tmp/clusterm-tls.log" >&2; exit 1; }
+	sleep 0.01
+done
+turl=https://127.0.0.1:$tport
 
 now_ns() { date +%s%N; }
 
@@ -56,14 +78,18 @@ fwd_run() {
 	printf 'node1\t127.0.0.1\tweb\tNodeSerial=S1,rack=r%d\n' "$1" |
 	    "$fwd" -u "$url" -s "$tmp/spool" 2>/dev/null
 }
+tls_run() {
+	printf 'node3\t127.0.0.1\tweb\tNodeSerial=S1,rack=r%d\n' "$1" |
+	    "$fwd" -u "$turl" --cacert "$tmp/cert.pem" -s "$tmp/tls-spool" 2>/dev/null
+}
 sh_run() {
 	printf 'node2\t127.0.0.1\tweb\tNodeSerial=S1,rack=r%d\n' "$1" |
 	    SEQ=$(($1 + 1)) sh "$tmp/handler.sh"
 }
-fwd_run 0; sh_run 0	# the spool's epoch and the nodes exist before timing
+fwd_run 0; sh_run 0; tls_run 0	# the spools' epochs and the nodes exist before timing
 blocks=10
 per=$(( (runs + blocks - 1) / blocks ))
-fwd_ns=0 sh_ns=0 i=1 b=0
+fwd_ns=0 sh_ns=0 tls_ns=0 i=1 b=0
 while [ $b -lt $blocks ]; do
 	t0=$(now_ns)
 	j=0
@@ -72,14 +98,19 @@ while [ $b -lt $blocks ]; do
 	j=0
 	while [ $j -lt $per ]; do sh_run $((i + j)); j=$((j + 1)); done
 	t2=$(now_ns)
+	j=0
+	while [ $j -lt $per ]; do tls_run $((i + j)); j=$((j + 1)); done
+	t3=$(now_ns)
 	fwd_ns=$((fwd_ns + t1 - t0))
 	sh_ns=$((sh_ns + t2 - t1))
+	tls_ns=$((tls_ns + t3 - t2))
 	i=$((i + per))
 	b=$((b + 1))
 done
 runs=$((per * blocks))
 fwd_us=$((fwd_ns / runs / 1000))
 sh_us=$((sh_ns / runs / 1000))
+tls_us=$((tls_ns / runs / 1000))
 
 # Peak RSS of one run each (GNU time; for sh it covers curl too).
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
@@ -88,19 +119,24 @@ if [ -x /usr/bin/time ]; then
 	    rss "$fwd" -u "$url" -s "$tmp/spool")
 	sh_kb=$(printf 'node2\t127.0.0.1\tweb\tNodeSerial=S1,rack=rss\n' |
 	    SEQ=$((i + 1)) rss sh "$tmp/handler.sh")
+	tls_kb=$(printf 'node3\t127.0.0.1\tweb\tNodeSerial=S1,rack=rss\n' |
+	    rss "$fwd" -u "$turl" --cacert "$tmp/cert.pem" -s "$tmp/tls-spool")
 else
-	fwd_kb=? sh_kb=?
+	fwd_kb=? sh_kb=? tls_kb=?
 fi
 
 echo "runs: $runs each, in $blocks alternating blocks (one member-update delivered per run, clusterm on loopback)"
 echo "serf-forwarder: ${fwd_us} us/run, peak RSS ${fwd_kb} KiB"
 echo "sh + curl:      ${sh_us} us/run, peak RSS ${sh_kb} KiB"
+echo "serf-forwarder https: ${tls_us} us/run, peak RSS ${tls_kb} KiB (http: ${fwd_us} us/run)"
+awk -v a="$tls_us" -v b="$fwd_us" 'BEGIN { printf "https/http per event: %.2fx (+%d us)\n", a / b, a - b }'
 awk -v a="$sh_us" -v b="$fwd_us" 'BEGIN { printf "speed-up: %.2fx (target >= 3x)\n", a / b }'
 case $fwd_kb in
 ''|*[!0-9]*) ;;
 *) awk -v k="$fwd_kb" 'BEGIN { printf "RSS: %.1f MiB (target < 8 MiB)\n", k / 1024 }' ;;
 esac
 "$fwd" -s "$tmp/spool" status | sed -n 1p | sed 's/^/spool after the runs: /'
+"$fwd" -s "$tmp/tls-spool" status | sed -n 1p | sed 's/^/https spool after the runs: /'
 if printf 'node1\t127.0.0.1\tweb\tNodeSerial=S1,rack=libs2\n' |
     LD_DEBUG=files "$fwd" -u "$url" -s "$tmp/spool" 2>&1 | grep -q libcurl; then
 	echo "libraries: libcurl WAS loaded by an http run"
