@@ -6,7 +6,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ctl_cmd.h"
+#include "ctl.h"
 
 /*
  * A reply: status and body. ctl_request() returns CTL_EXIT_OK when a 2xx
