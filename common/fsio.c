@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +66,13 @@ fsio_fsync_dir(const char *dir)
 	return r;
 }
 
-int
-fsio_write_atomic(const char *dir, const char *name, const void *buf, size_t len,
-    mode_t mode)
+/*
+ * Temporary file in dir, write, (fsync,) rename over name (, fsync of dir).
+ * durable selects the fsyncs.
+ */
+static int
+write_replace(const char *dir, const char *name, const void *buf, size_t len,
+    mode_t mode, bool durable)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
 	int fd, r;
@@ -81,7 +86,7 @@ fsio_write_atomic(const char *dir, const char *name, const void *buf, size_t len
 	if (fd < 0)
 		return -errno;
 	r = fsio_write_all(fd, buf, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (durable && r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
@@ -91,7 +96,21 @@ fsio_write_atomic(const char *dir, const char *name, const void *buf, size_t len
 		unlink(tmp);
 		return r;
 	}
-	return fsio_fsync_dir(dir);
+	return durable ? fsio_fsync_dir(dir) : 0;
+}
+
+int
+fsio_write_atomic(const char *dir, const char *name, const void *buf, size_t len,
+    mode_t mode)
+{
+	return write_replace(dir, name, buf, len, mode, true);
+}
+
+int
+fsio_write_atomic_nosync(const char *dir, const char *name, const void *buf,
+    size_t len, mode_t mode)
+{
+	return write_replace(dir, name, buf, len, mode, false);
 }
 
 int

@@ -21,6 +21,14 @@ int fsio_fsync_dir(const char *dir);
 int fsio_write_atomic(const char *dir, const char *name, const void *buf,
     size_t len, mode_t mode);
 
+/*
+ * fsio_write_atomic() without the fsyncs: readers never see a half-written
+ * file, but after a power loss name may hold the old data, the new, or a
+ * part of the new (no fsync: for files that are only hints).
+ */
+int fsio_write_atomic_nosync(const char *dir, const char *name, const void *buf,
+    size_t len, mode_t mode);
+
 /* Reads a whole file of at most max bytes into a malloc'd NUL-terminated
  * buffer. -EFBIG when larger. */
 int fsio_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
