@@ -29,6 +29,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "manager.h"
+#include "oplog.h"
 #include "streams.h"
 #include "version.h"
 
@@ -92,7 +93,7 @@ ticker(void *arg)
 			log_error("timer: the store refused a state change");
 		if (fsio_mono_ms() - last_snap >= SNAPSHOT_CHECK_MS) {
 			last_snap = fsio_mono_ms();
-			int rc = state_maybe_snapshot(m->state, false, err, sizeof(err));
+			int rc = oplog_maybe_snapshot(m->state, false, err, sizeof(err));
 			if (rc < 0)
 				log_error("%s", err);
 			else if (rc > 0)
@@ -394,7 +395,7 @@ main(int argc, char **argv)
 		conf_defaults(&defaults);
 		initial = params_of(&defaults);
 	}
-	if (state_open(m.conf.state_dir, &initial, apply_op, NULL, &m.state, err, sizeof(err),
+	if (oplog_open(m.conf.state_dir, &initial, apply_op, NULL, &m.state, err, sizeof(err),
 	    warn_cb, NULL) < 0) {
 		log_error("%s", err);
 		return 1;
@@ -474,7 +475,7 @@ main(int argc, char **argv)
 	 * worker, and mg_stop joins them all), then HTTP, then the jobs
 	 * (SIGTERM, SIGKILL after a bound), then the store.
 	 */
-	state_wake_watchers(m.state, true);	/* event streams wait there */
+	oplog_wake_watchers(m.state, true);	/* event streams wait there */
 	if ((left = streams_stop(STREAMS_STOP_WAIT_MS)) > 0)
 		log_warn("%d stream(s) did not end within %d ms; closing them", left,
 		    STREAMS_STOP_WAIT_MS);

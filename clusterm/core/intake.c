@@ -7,6 +7,7 @@
 #include "cm_limits.h"
 #include "intake.h"
 #include "log.h"
+#include "oplog.h"
 #include "votes.h"
 
 /* ---- the apply step (write lock held, time from the operation) ---- */
@@ -423,7 +424,7 @@ intake_apply(struct state *s, const struct report_batch *b, enum report_kind kin
 	op.u.reports.kind = (int)kind;
 	op.u.reports.reports = b->reports;
 	op.u.reports.n = b->n;
-	rc = state_submit(s, &op);
+	rc = oplog_submit(s, &op);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s", op.res.err);
 		return rc;
@@ -444,9 +445,9 @@ intake_tick(struct state *s)
 	pthread_rwlock_rdlock(&s->lock);
 	next = state_timer_next(s);
 	pthread_rwlock_unlock(&s->lock);
-	if (next == 0 || next > state_clock_ms(s))
+	if (next == 0 || next > oplog_clock_ms(s))
 		return 0;
-	rc = state_submit(s, &op);
+	rc = oplog_submit(s, &op);
 	return rc < 0 ? rc : (int)op.res.state_changes;
 }
 
@@ -465,5 +466,5 @@ intake_set_params(struct state *s, const struct votes_params *p, const char *act
 	if (same)
 		return 0;
 	op.u.params = *p;
-	return state_submit(s, &op);
+	return oplog_submit(s, &op);
 }

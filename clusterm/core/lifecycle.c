@@ -17,6 +17,7 @@
 #include "jobs.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "oplog.h"
 #include "report.h"
 
 /* Bytes of the list of node names in a refusal. */
@@ -521,7 +522,7 @@ submit_end(struct state *s, uint64_t id, bool ok, int exit_code, const char *err
 	op.u.end.error = error;
 	op.u.end.start_ms = start_ms;
 	op.u.end.end_ms = end_ms;
-	return state_submit(s, &op);
+	return oplog_submit(s, &op);
 }
 
 static void
@@ -556,7 +557,7 @@ on_start(uint64_t id, const struct jobs_proc *p, long long start_ms, void *arg)
 	op.u.started.start_ticks = p->start_ticks;
 	op.u.started.boot_id = lc->boot_id;
 	op.u.started.start_ms = start_ms;
-	if (state_submit(lc->s, &op) < 0)
+	if (oplog_submit(lc->s, &op) < 0)
 		log_error("job %llu: the store refused the start of process group %ld",
 		    (unsigned long long)id, (long)p->pgrp);
 }
@@ -1061,7 +1062,7 @@ lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret
 	j->comment = r->comment != NULL ? r->comment : "";
 	j->max_jobs = lc->max_jobs;
 	j->queue_jobs = lc->queue_jobs;
-	rc = state_submit(lc->s, &op);
+	rc = oplog_submit(lc->s, &op);
 	if (rc < 0) {
 		say(err, errlen, "%s", op.res.err);
 		return rc;
@@ -1091,7 +1092,7 @@ lifecycle_cancel(struct lifecycle *lc, uint64_t id, const char *actor, char *err
 
 	op.u.cancel.id = id;
 	op.u.cancel.actor = actor != NULL ? actor : "";
-	rc = state_submit(lc->s, &op);
+	rc = oplog_submit(lc->s, &op);
 	if (rc == 0)
 		rc = op.res.rc;
 	if (rc < 0) {
@@ -1136,7 +1137,7 @@ set_text(struct state *s, enum op_kind kind, const char *json, const char *actor
 	op.u.text.json = json;
 	op.u.text.actor = actor != NULL ? actor : "";
 	op.u.text.comment = comment;
-	rc = state_submit(s, &op);
+	rc = oplog_submit(s, &op);
 	if (rc < 0)
 		say(err, errlen, "%s", op.res.err);
 	return rc;

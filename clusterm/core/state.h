@@ -1,9 +1,8 @@
 /*
- * The manager's state and the pipeline that changes it. Every change is an
- * operation (ops.h): appended to the store, made durable, then applied
- * under the write lock in log order, then answered. Readers take the read
- * lock and only ever see applied, hence durable, operations. Recovery is
- * the newest snapshot plus a replay of the operations logged after it.
+ * The manager's state: its data and the accessors the applier (apply.c,
+ * intake.c, lifecycle.c) and readers use. Every change is an operation
+ * (ops.h) that oplog.h submits; readers take the read lock and only ever
+ * see applied, hence durable, operations.
  */
 #ifndef STATE_H
 #define STATE_H
@@ -158,36 +157,19 @@ struct state {
 	bool watch_closed;		/* state_wake_watchers(s, true): shutting down */
 };
 
-/*
- * Opens the state dir, recovers what it holds (the apply function replays
- * operations). On failure err names the file or path. Progress warnings (a
- * torn tail) go to warn.
- */
-int state_open(const char *dir, const struct votes_params *params, state_apply_fn apply,
-    void *apply_arg, struct state **ret, char *err, size_t errlen, store_warn_fn warn,
-    void *warn_arg);
-/* The same over a store already open (tests use the fake one); takes it over. */
-int state_open_store(struct store *st, const struct votes_params *params,
-    state_apply_fn apply, void *apply_arg, struct state **ret, char *err, size_t errlen,
-    store_warn_fn warn, void *warn_arg);
-void state_close(struct state *s);
 
-/*
- * Appends op, waits until it is durable, applies it (and every operation
- * before it) and returns: 0 with op->res filled by the apply step, or -EIO
- * when the store failed (nothing of op is visible; op->res.err says why)
- * or -ENOMEM. op->time_ms is set here. Takes no lock of the caller's.
- */
-int state_submit(struct state *s, struct op *op);
-
-/* Whether the store has failed; why gets the reason. Any thread. */
-bool state_failed(struct state *s, char *why, size_t len);
-
-/* The manager's clock: wall time advanced by the monotonic clock, never back. */
-long long state_clock_ms(struct state *s);
 
 /* Under the read lock: the reporter's watermark, NULL when none. */
 struct watermark *state_watermark(struct state *s, const char *reporter);
+/*
+ * A fresh, empty state (the pipeline's locks initialised, no store yet);
+ * NULL on out-of-memory. oplog.c opens and recovers it.
+ */
+struct state *state_new(const struct votes_params *params, state_apply_fn apply,
+    void *apply_arg);
+/* Closes the store and frees everything; accepts NULL. */
+void state_close(struct state *s);
+
 /* Applier: sets the watermark. Aborts on out-of-memory (see apply.c). */
 void state_set_watermark(struct state *s, const char *reporter, const char *epoch,
     uint64_t seq);
@@ -220,17 +202,7 @@ void job_rec_free(struct job_rec *j);
 void state_set_globals(struct state *s, const char *json);
 void state_set_ansible_override(struct state *s, const char *json);
 
-/*
- * Waits until an audit event with an id >= next_id exists, at most
- * timeout_ms, or until the watchers are closed. Returns 1 when there is
- * one, 0 on timeout, -ESHUTDOWN once closed. Takes no state lock.
- */
-int state_watch_events(struct state *s, uint64_t next_id, long timeout_ms);
-/* Wakes every watcher; with closing, they all return -ESHUTDOWN from now on. */
-void state_wake_watchers(struct state *s, bool closing);
 
-/* Takes a snapshot when the log has grown past the thresholds (or force). */
-int state_maybe_snapshot(struct state *s, bool force, char *err, size_t errlen);
 
 /* Aborts the process: an operation that is durable could not be applied. */
 void state_apply_oom(const char *what) __attribute__((noreturn));

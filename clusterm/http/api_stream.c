@@ -15,6 +15,7 @@
 #include "fsio.h"
 #include "manager.h"
 #include "metrics.h"
+#include "oplog.h"
 #include "streams.h"
 
 /* A comment line this often keeps proxies and the browser from giving up. */
@@ -223,7 +224,7 @@ get_stream(struct http_req *req)
 
 		if (wait > STREAM_POLL_MS)
 			wait = STREAM_POLL_MS;
-		rc = wait > 0 ? state_watch_events(s, next, wait) : 0;
+		rc = wait > 0 ? oplog_watch_events(s, next, wait) : 0;
 		if (rc < 0 || streams_stopping()) {
 			stopping = true;
 			break;

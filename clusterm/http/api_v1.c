@@ -11,6 +11,7 @@
 #include "lifecycle.h"
 #include "manager.h"
 #include "metrics.h"
+#include "oplog.h"
 #include "votes.h"
 
 /* Audit events shown with a node (GET /api/v1/nodes/{name}). */
@@ -230,7 +231,7 @@ get_healthz(struct http_req *req)
 	long long since;
 
 	store_get_stats(s->store, &st);
-	failed = state_failed(s, why, sizeof(why)) || st.failed;
+	failed = oplog_failed(s, why, sizeof(why)) || st.failed;
 	pthread_rwlock_rdlock(&s->lock);
 	disruption = s->disruption;
 	since = s->disruption_changed_ms;

@@ -37,6 +37,7 @@
 
 #include "apply.h"
 #include "fsio.h"
+#include "oplog.h"
 #include "ops.h"
 #include "report_json.h"
 #include "report.h"
@@ -98,7 +99,7 @@ mkstate(const char *dir, unsigned long nodes, unsigned long records, unsigned lo
 	double t0 = mono();
 	int rc;
 
-	rc = state_open(dir, &params, apply_op, NULL, &s, err, sizeof(err), warn_cb, NULL);
+	rc = oplog_open(dir, &params, apply_op, NULL, &s, err, sizeof(err), warn_cb, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "bench_restart: %s\n", err);
 		return 1;
@@ -145,7 +146,7 @@ mkstate(const char *dir, unsigned long nodes, unsigned long records, unsigned lo
 		}
 		if (snap_at > 0 && i + 1 == snap_at) {
 			if ((rc = store_wait(s->store, seq)) < 0 ||
-			    (rc = state_maybe_snapshot(s, true, err, sizeof(err))) < 0) {
+			    (rc = oplog_maybe_snapshot(s, true, err, sizeof(err))) < 0) {
 				fprintf(stderr, "bench_restart: snapshot: %s\n", err);
 				state_close(s);
 				return 1;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "apply.h"
+#include "oplog.h"
 #include "ops.h"
 #include "records.h"
 #include "state.h"
@@ -24,7 +25,7 @@ fuzz_state_new(void)
 
 	if (store_open_fake(&st) < 0)
 		abort();
-	if (state_open_store(st, &p, apply_op, NULL, &s, err, sizeof(err), NULL, NULL) < 0)
+	if (oplog_open_store(st, &p, apply_op, NULL, &s, err, sizeof(err), NULL, NULL) < 0)
 		abort();
 	return s;
 }

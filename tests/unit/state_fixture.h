@@ -14,6 +14,7 @@
 
 #include "apply.h"
 #include "intake.h"
+#include "oplog.h"
 #include "state.h"
 #include "store.h"
 
@@ -30,8 +31,8 @@ fix_open(const struct votes_params *p, struct store **ret_store)
 	char err[256];
 
 	ck_assert_int_eq(store_open_fake(&st), 0);
-	ck_assert_msg(state_open_store(st, p, apply_op, NULL, &s, err, sizeof(err), NULL,
-	    NULL) == 0, "state_open_store: %s", err);
+	ck_assert_msg(oplog_open_store(st, p, apply_op, NULL, &s, err, sizeof(err), NULL,
+	    NULL) == 0, "oplog_open_store: %s", err);
 	if (ret_store != NULL)
 		*ret_store = st;
 	return s;

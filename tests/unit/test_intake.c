@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oplog.h"
 #include "state_fixture.h"
 #include "votes.h"
 
@@ -388,7 +389,7 @@ START_TEST(test_store_fault)
 	open_state(0, 0);
 	ck_assert_int_eq(fix_submit(S, "a", "e1", 1, REPORT_KIND_DISCOVERED, "a", &r, err,
 	    sizeof(err)), 0);
-	ck_assert(!state_failed(S, NULL, 0));
+	ck_assert(!oplog_failed(S, NULL, 0));
 	store_fake_fail(ST, f);
 	err[0] = '\0';
 	ck_assert_int_eq(fix_submit(S, "a", "e1", 2, REPORT_KIND_DISCOVERED, "x y", &r, err,
@@ -402,8 +403,8 @@ START_TEST(test_store_fault)
 	ck_assert_str_eq(wm->epoch, "e1");
 	ck_assert_uint_eq(wm->seq, 1);
 	pthread_rwlock_unlock(&S->lock);
-	ck_assert(state_failed(S, why, sizeof(why)));
-	ck_assert_msg(why[0] != '\0', "state_failed gave no reason");
+	ck_assert(oplog_failed(S, why, sizeof(why)));
+	ck_assert_msg(why[0] != '\0', "oplog_failed gave no reason");
 	/* The retry is refused too, never answered as a duplicate. */
 	err[0] = '\0';
 	ck_assert_int_eq(fix_submit(S, "a", "e1", 2, REPORT_KIND_DISCOVERED, "x y", &r, err,

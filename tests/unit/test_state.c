@@ -13,6 +13,7 @@
 #include "fuzz_regress.h"
 #include "jobs.h"
 #include "lifecycle.h"
+#include "oplog.h"
 #include "records.h"
 #include "state_fixture.h"
 #include "tests/fuzz/fuzz_state.h"
@@ -457,8 +458,8 @@ open_dir(const char *dir)
 {
 	struct state *s;
 
-	ck_assert_msg(state_open(dir, &params0, apply_op, NULL, &s, err, sizeof(err), NULL,
-	    NULL) == 0, "state_open: %s", err);
+	ck_assert_msg(oplog_open(dir, &params0, apply_op, NULL, &s, err, sizeof(err), NULL,
+	    NULL) == 0, "oplog_open: %s", err);
 	return s;
 }
 
@@ -487,7 +488,7 @@ START_TEST(test_recovery)
 	submit_ok(s, "c", 1, REPORT_KIND_DISCOVERED, "a b c");
 	submit_ok(s, "a", 2, REPORT_KIND_DISAPPEARED, "c");
 	ck_assert_int_eq(lifecycle_set_globals(s, "{\"x\":1}", "test", err, sizeof(err)), 0);
-	ck_assert_msg(state_maybe_snapshot(s, true, err, sizeof(err)) == 1, "%s", err);
+	ck_assert_msg(oplog_maybe_snapshot(s, true, err, sizeof(err)) == 1, "%s", err);
 	/* After the snapshot: the log holds these. */
 	submit_ok(s, "b", 2, REPORT_KIND_DISAPPEARED, "c");
 	submit_ok(s, NULL, 0, REPORT_KIND_DISAPPEARED, "z");
@@ -496,7 +497,7 @@ START_TEST(test_recovery)
 	op.u.job = (struct op_job_request){ .op = JOB_OP_COMMISSION, .names = &name, .n = 1,
 		.host_group = "service-master", .extra_vars = "", .actor = "test", .comment = "",
 		.max_jobs = 1 };
-	ck_assert_int_eq(state_submit(s, &op), 0);
+	ck_assert_int_eq(oplog_submit(s, &op), 0);
 	ck_assert_int_eq(op.res.rc, 0);
 	ck_assert_int_eq(fix_state_of(s, "c"), MON_DISAPPEARED);
 	copy = snapshot_copy(s);
@@ -521,7 +522,7 @@ START_TEST(test_recovery)
 		ck_assert_uint_eq(r.duplicates, 1);
 	}
 	/* A second round: snapshot of the recovered state, more log, reopen. */
-	ck_assert_int_eq(state_maybe_snapshot(s, true, err, sizeof(err)), 1);
+	ck_assert_int_eq(oplog_maybe_snapshot(s, true, err, sizeof(err)), 1);
 	submit_ok(s, "c", 2, REPORT_KIND_DISCOVERED, "c");
 	state_close(copy);
 	copy = snapshot_copy(s);
@@ -539,22 +540,22 @@ END_TEST
 START_TEST(test_clock_monotonic)
 {
 	struct state *s = fix_open(&params0, NULL);
-	long long prev = state_clock_ms(s), last_op = 0;
+	long long prev = oplog_clock_ms(s), last_op = 0;
 
 	for (int i = 0; i < 100000; i++) {
-		long long t = state_clock_ms(s);
+		long long t = oplog_clock_ms(s);
 		ck_assert_int_ge(t, prev);
 		prev = t;
 	}
 	for (int i = 0; i < 50; i++) {
 		struct op op = { .kind = OP_TICK };
-		long long before = state_clock_ms(s);
-		ck_assert_int_eq(state_submit(s, &op), 0);
+		long long before = oplog_clock_ms(s);
+		ck_assert_int_eq(oplog_submit(s, &op), 0);
 		ck_assert_int_ge(op.time_ms, before);
 		ck_assert_int_ge(op.time_ms, last_op);
 		last_op = op.time_ms;
 	}
-	ck_assert_int_ge(state_clock_ms(s), last_op);
+	ck_assert_int_ge(oplog_clock_ms(s), last_op);
 	state_close(s);
 }
 END_TEST
@@ -572,7 +573,7 @@ START_TEST(test_clock_after_reopen)
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	s = open_dir(dir);
-	ck_assert_int_eq(state_submit(s, &op), 0);
+	ck_assert_int_eq(oplog_submit(s, &op), 0);
 	ahead = op.time_ms + 3600 * 1000;
 	/* A record from a clock an hour ahead, as if the wall clock stepped back since. */
 	op.time_ms = ahead;
@@ -584,9 +585,9 @@ START_TEST(test_clock_after_reopen)
 
 	s = open_dir(dir);
 	ck_assert_int_eq(s->clock_last_ms, ahead);
-	ck_assert_int_ge(state_clock_ms(s), ahead);
+	ck_assert_int_ge(oplog_clock_ms(s), ahead);
 	op = (struct op){ .kind = OP_TICK };
-	ck_assert_int_eq(state_submit(s, &op), 0);
+	ck_assert_int_eq(oplog_submit(s, &op), 0);
 	ck_assert_int_ge(op.time_ms, ahead);
 	state_close(s);
 	rm_tree(dir);
