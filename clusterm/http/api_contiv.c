@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_jobs.h"
+#include "api_json.h"
 #include "fsio.h"
 #include "jobs.h"
 #include "lifecycle.h"

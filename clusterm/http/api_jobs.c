@@ -10,6 +10,8 @@
 
 #include <civetweb.h>
 
+#include "api_jobs.h"
+#include "api_json.h"
 #include "fsio.h"
 #include "jobs.h"
 #include "lifecycle.h"
@@ -22,12 +24,6 @@
 #define FOLLOW_MAX_S		(8 * 3600)
 /* A whole log sent in one reply. */
 #define LOG_MAX_BYTES		(64 * 1024 * 1024)
-
-const char *
-api_actor(struct http_req *req)
-{
-	return req->token_name[0] != '\0' ? req->token_name : req->remote;
-}
 
 cJSON *
 api_job_json(struct manager *m, const struct job_rec *j)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_json.h"
 #include "cm_limits.h"
 #include "intake.h"
 #include "log.h"

@@ -12,6 +12,7 @@
 
 #include <civetweb.h>
 
+#include "api_json.h"
 #include "fsio.h"
 #include "manager.h"
 #include "metrics.h"
