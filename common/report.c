@@ -7,6 +7,7 @@
 
 #include "cm_limits.h"
 #include "report.h"
+#include "text.h"
 
 struct known_key {
 	const char *key;
@@ -216,16 +217,6 @@ report_event_valid(const char *s)
 	return false;
 }
 
-/* No control characters in a shown-only value. */
-static bool
-text_valid(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return false;
-	return true;
-}
-
 int
 report_validate(const struct report *r, char *why, size_t whylen)
 {
@@ -264,15 +255,15 @@ report_validate(const struct report *r, char *why, size_t whylen)
 		    REPORT_KEY_STATUS, r->label);
 		return -EINVAL;
 	}
-	if ((r->name != NULL && (!text_valid(r->name) || r->name[0] == '\0')) ||
-	    (r->role != NULL && !text_valid(r->role))) {
+	if ((r->name != NULL && (text_str_has_ctrl(r->name) || r->name[0] == '\0')) ||
+	    (r->role != NULL && text_str_has_ctrl(r->role))) {
 		snprintf(why, whylen, "%s or %s of node %s holds control characters or is empty",
 		    REPORT_KEY_NAME, REPORT_KEY_ROLE, r->label);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < r->ntags; i++) {
-		if (r->tags[i].key[0] == '\0' || !text_valid(r->tags[i].key) ||
-		    !text_valid(r->tags[i].value)) {
+		if (r->tags[i].key[0] == '\0' || text_str_has_ctrl(r->tags[i].key) ||
+		    text_str_has_ctrl(r->tags[i].value)) {
 			snprintf(why, whylen, "tag of node %s has an empty key or control "
 			    "characters", r->label);
 			return -EINVAL;

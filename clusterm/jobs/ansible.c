@@ -14,6 +14,7 @@
 #include "fsio.h"
 #include "report.h"
 #include "report_json.h"
+#include "text.h"
 
 /* Entries of a job step's argv and envp, not counting the NULL at the end. */
 #define ANSIBLE_ARGV_MAX	10
@@ -65,16 +66,6 @@ concat(const char *a, const char *b)
 	memcpy(p, a, la);
 	memcpy(p + la, b, lb + 1);
 	return p;
-}
-
-/* true when s holds a control character (these never belong in an argument). */
-static bool
-has_control(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return true;
-	return false;
 }
 
 void
@@ -149,7 +140,7 @@ ansible_conf_check(const struct ansible_conf *c, char *err, size_t errlen)
 			snprintf(err, errlen, "%s must not be empty", s[i].key);
 			return -EINVAL;
 		}
-		if (has_control(s[i].val)) {
+		if (text_str_has_ctrl(s[i].val)) {
 			snprintf(err, errlen, "%s holds a control character", s[i].key);
 			return -EINVAL;
 		}
@@ -441,10 +432,10 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
 		    "inventory and extra vars must all be given");
 		return -EINVAL;
 	}
-	if (has_control(c->command) || has_control(c->playbook_location) ||
-	    has_control(playbook) || has_control(inventory_path) ||
-	    has_control(extra_vars_json) || has_control(c->user) ||
-	    has_control(c->priv_key_file)) {
+	if (text_str_has_ctrl(c->command) || text_str_has_ctrl(c->playbook_location) ||
+	    text_str_has_ctrl(playbook) || text_str_has_ctrl(inventory_path) ||
+	    text_str_has_ctrl(extra_vars_json) || text_str_has_ctrl(c->user) ||
+	    text_str_has_ctrl(c->priv_key_file)) {
 		snprintf(err, errlen, "an argument of the ansible command holds a control "
 		    "character");
 		return -EINVAL;
@@ -483,9 +474,9 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
 
 	path = env_get(parent_env, "PATH");
 	home = env_get(parent_env, "HOME");
-	if (path == NULL || path[0] == '\0' || has_control(path))
+	if (path == NULL || path[0] == '\0' || text_str_has_ctrl(path))
 		path = ANSIBLE_DEFAULT_PATH;
-	if (home == NULL || home[0] == '\0' || has_control(home))
+	if (home == NULL || home[0] == '\0' || text_str_has_ctrl(home))
 		home = ANSIBLE_DEFAULT_HOME;
 	ADD_ENV(strdup("ANSIBLE_HOST_KEY_CHECKING=false"));
 	/* contiv's group names hold '-': keep them, without ansible's warning in every log. */
