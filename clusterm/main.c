@@ -268,7 +268,7 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 		log_error("reload: %s; keeping the running configuration", err);
 		return;
 	}
-	if (m->state->ansible_override != NULL) {
+	if (state_ansible_override(m->state) != NULL) {
 		/* The file is the truth again; the override set through POST /config goes. */
 		if (lifecycle_set_config(m->state, NULL, "SIGHUP", err, sizeof(err)) < 0)
 			log_error("reload: %s", err);
@@ -278,13 +278,13 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	params = params_of(&c);
 	if (intake_set_params(m->state, &params, "SIGHUP") < 0)
 		log_error("reload: the store refused the monitor parameters");
-	pthread_rwlock_wrlock(&m->state->lock);
+	state_wrlock(m->state);
 	m->conf.grace_s = c.grace_s;
 	m->conf.quorum = c.quorum;
 	m->conf.disruption_ratio = c.disruption_ratio;
 	m->conf.disruption_window_s = c.disruption_window_s;
 	m->conf.ansible = c.ansible;
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	log_info("reloaded monitor and ansible sections (grace %lds, quorum %ld)",
 	    c.grace_s, c.quorum);
 }

@@ -8,6 +8,7 @@
 #include "intake.h"
 #include "log.h"
 #include "oplog.h"
+#include "state_impl.h"
 #include "votes.h"
 
 /* ---- the apply step (write lock held, time from the operation) ---- */

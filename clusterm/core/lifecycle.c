@@ -19,6 +19,7 @@
 #include "log.h"
 #include "oplog.h"
 #include "report.h"
+#include "state_impl.h"
 
 /* Bytes of the list of node names in a refusal. */
 #define LC_NAMES_TEXT	256

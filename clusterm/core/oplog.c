@@ -14,6 +14,7 @@
 #include "oplog.h"
 #include "records.h"
 #include "state.h"
+#include "state_impl.h"
 
 /* An operation between its append and its apply (on its submitter's stack). */
 struct pending {

@@ -10,6 +10,7 @@
 #include "mputil.h"
 #include "records.h"
 #include "state.h"
+#include "state_impl.h"
 
 #define SNAP_FIELDS	15
 #define NODE_FIELDS	15

@@ -12,6 +12,7 @@
 #include "fsio.h"
 #include "log.h"
 #include "state.h"
+#include "state_impl.h"
 #include "strmap.h"
 
 void
@@ -584,4 +585,98 @@ state_rebuild_derived(struct state *s)
 		}
 		free(w);
 	}
+}
+
+/* ---- readers' accessors ---- */
+
+void
+state_rdlock(struct state *s)
+{
+	pthread_rwlock_rdlock(&s->lock);
+}
+
+void
+state_wrlock(struct state *s)
+{
+	pthread_rwlock_wrlock(&s->lock);
+}
+
+void
+state_unlock(struct state *s)
+{
+	pthread_rwlock_unlock(&s->lock);
+}
+
+struct inventory *
+state_inventory(const struct state *s)
+{
+	return s->inv;
+}
+
+size_t
+state_njobs(const struct state *s)
+{
+	return s->njobs;
+}
+
+struct job_rec *
+state_job_at(const struct state *s, size_t i)
+{
+	return s->jobs[i];
+}
+
+const char *
+state_globals(const struct state *s)
+{
+	return s->globals;
+}
+
+const char *
+state_ansible_override(const struct state *s)
+{
+	return s->ansible_override;
+}
+
+size_t
+state_nevents(const struct state *s)
+{
+	return s->nevents;
+}
+
+uint64_t
+state_next_event_id(const struct state *s)
+{
+	return s->next_event_id;
+}
+
+bool
+state_disruption(const struct state *s, long long *ret_changed_ms)
+{
+	if (ret_changed_ms != NULL)
+		*ret_changed_ms = s->disruption_changed_ms;
+	return s->disruption;
+}
+
+const struct votes_params *
+state_params(const struct state *s)
+{
+	return &s->params;
+}
+
+uint32_t
+state_nreporters(const struct state *s)
+{
+	return s->nreps;
+}
+
+const char *
+state_reporter_name(const struct state *s, uint32_t rid)
+{
+	return s->reps[rid].name;
+}
+
+struct store *
+state_store(const struct state *s)
+{
+	return s->store;
 }

@@ -39,15 +39,6 @@ struct watermark {
 	uint64_t seq;
 };
 
-/* A serf member that has voted: its votes count unless its node is Disappeared. */
-struct reporter {
-	char *name;
-	uint32_t node;		/* id of the node whose Node-Name it is, or VOTE_NO_REPORTER */
-	bool counts;
-	uint32_t *voted;	/* ids of the nodes it has an entry on, each once */
-	uint32_t nvoted, capvoted;
-};
-
 /* A provisioning job as clusterm records it (the runner's view is jobs.h). */
 struct job_rec {
 	uint64_t id;
@@ -81,86 +72,45 @@ struct audit_event {
 };
 
 struct state;
-struct strmap;
 
 /* Applies one durable operation (apply.c); must not fail: it cannot be undone. */
 typedef void (*state_apply_fn)(struct state *s, struct op *op, void *arg);
 
-struct pending;
-
-struct state {
-	/*
-	 * The applier takes it exclusively, readers (GETs, snapshots) shared.
-	 * Everything from here to the pipeline's fields is under it.
-	 */
-	pthread_rwlock_t lock;
-	struct inventory *inv;
-	struct strmap *wm_index;	/* reporter -> struct watermark * */
-	struct watermark **wms;
-	size_t nwms, capwms;
-	struct strmap *rep_index;	/* member name -> reporter id + 1 */
-	struct reporter *reps;
-	uint32_t nreps, capreps;
-	struct votes_params params;
-	bool disruption;
-	long long disruption_changed_ms;
-	size_t gone_count;		/* nodes Disappeared now */
-	uint32_t *recent;		/* ids of nodes turned Disappeared, oldest first */
-	long long *recent_ms;
-	size_t recent_head, recent_n, recent_cap, recent_live;
-	uint32_t *heap;			/* node ids by grace deadline */
-	size_t nheap, capheap;
-	uint32_t *work;			/* nodes to evaluate again in this operation */
-	size_t nwork, capwork;
-	uint32_t *round;		/* the cascade round being evaluated (intake.c) */
-	size_t capround;
-	uint64_t mark;			/* operations applied (marks nodes) */
-	size_t changes;			/* state changes of the operation being applied */
-	const char *actor, *why;	/* who and why, for the operation's audit lines */
-	long long now;			/* the operation's time */
-
-	struct job_rec **jobs;
-	size_t njobs, capjobs;
-	uint64_t next_job_id;
-	char *globals;			/* JSON object text, "{}" by default */
-	char *ansible_override;		/* JSON text of POST /config, NULL none */
-
-	/* The audit log: a ring of the newest STATE_EVENTS_KEEP events. */
-	struct audit_event *events;
-	size_t events_head, nevents;	/* oldest at events_head */
-	uint64_t next_event_id;
-
-	long long started_ms;
-	bool recovering;		/* replaying the log at start */
-	uint64_t snap_bytes;		/* size of the last snapshot (ticker only) */
-
-	/* The pipeline (its own locks). */
-	struct store *store;
-	pthread_mutex_t append_mu;	/* orders appends: the log order */
-	pthread_mutex_t list_mu;	/* the pending list */
-	pthread_cond_t list_cv;		/* signalled when the list empties */
-	struct pending *head, *tail;
-	uint64_t applied_seq;		/* under apply_mu (and lock, write) */
-	pthread_mutex_t apply_mu;	/* who applies: one submitter at a time */
-	pthread_cond_t apply_cv;	/* signalled when applied_seq moves */
-	bool applying;			/* under apply_mu: a submitter is applying */
-	bool failed;			/* under append_mu */
-	char fail_why[256];
-	long long clock_base_ms, clock_base_mono, clock_last_ms;	/* under append_mu */
-	state_apply_fn apply;
-	void *apply_arg;
-
-	/* Watchers of the audit log (event streams): woken after each apply. */
-	pthread_mutex_t watch_mu;
-	pthread_cond_t watch_cv;	/* CLOCK_MONOTONIC */
-	uint64_t watch_next_event;	/* next_event_id as of the last apply */
-	bool watch_closed;		/* state_wake_watchers(s, true): shutting down */
-};
 
 
 
 /* Under the read lock: the reporter's watermark, NULL when none. */
 struct watermark *state_watermark(struct state *s, const char *reporter);
+/*
+ * Readers outside core/ see struct state through these. The lock: readers
+ * take it shared (state_rdlock), code changing fields outside an operation
+ * (a reload) exclusively (state_wrlock); state_unlock releases either.
+ */
+void state_rdlock(struct state *s);
+void state_wrlock(struct state *s);
+void state_unlock(struct state *s);
+
+/* Lock held: the nodes (owned by the state). */
+struct inventory *state_inventory(const struct state *s);
+/* Lock held: the job records, oldest first (i < state_njobs(s)). */
+size_t state_njobs(const struct state *s);
+struct job_rec *state_job_at(const struct state *s, size_t i);
+/* Lock held: the globals' JSON text; the ansible override's, NULL none. */
+const char *state_globals(const struct state *s);
+const char *state_ansible_override(const struct state *s);
+/* Lock held: how many audit events are kept; the id the next one gets. */
+size_t state_nevents(const struct state *s);
+uint64_t state_next_event_id(const struct state *s);
+/* Lock held: whether the disruption window holds; ret_changed_ms (may be NULL) when it last turned. */
+bool state_disruption(const struct state *s, long long *ret_changed_ms);
+/* Lock held: the monitor parameters in force. */
+const struct votes_params *state_params(const struct state *s);
+/* Lock held: how many reporters are interned; the name of reporter rid < that. */
+uint32_t state_nreporters(const struct state *s);
+const char *state_reporter_name(const struct state *s, uint32_t rid);
+/* No lock: the store (set at open, owned by the state). */
+struct store *state_store(const struct state *s);
+
 /*
  * A fresh, empty state (the pipeline's locks initialised, no store yet);
  * NULL on out-of-memory. oplog.c opens and recovers it.
@@ -188,7 +138,7 @@ void state_event(struct state *s, const char *node, const char *kind, const char
 void state_event_put(struct state *s, struct audit_event *e);
 /* Frees an event's strings and zeroes it. */
 void audit_event_finish(struct audit_event *e);
-/* The i-th event, oldest first (i < s->nevents). */
+/* Lock held: the i-th event, oldest first (i < state_nevents(s)). */
 const struct audit_event *state_event_at(const struct state *s, size_t i);
 
 /* Applier: a new job record (id assigned, taken into the table). */

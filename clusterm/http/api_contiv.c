@@ -62,11 +62,11 @@ get_info_node(struct http_req *req)
 	struct node *n;
 	cJSON *out = NULL;
 
-	pthread_rwlock_rdlock(&m->state->lock);
-	n = inventory_get(m->state->inv, req->params[0]);
+	state_rdlock(m->state);
+	n = inventory_get(state_inventory(m->state), req->params[0]);
 	if (n != NULL)
 		out = contiv_node(n);
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	if (n == NULL) {
 		http_reply_error(req, 404, "node with name or address \"%.128s\" doesn't exists",
 		    req->params[0]);
@@ -82,12 +82,12 @@ get_info_nodes(struct http_req *req)
 	struct manager *m = req->ctx;
 	cJSON *out = cJSON_CreateObject();
 
-	pthread_rwlock_rdlock(&m->state->lock);
-	for (size_t i = 0; out != NULL && i < inventory_count(m->state->inv); i++) {
-		struct node *n = inventory_at(m->state->inv, i);
+	state_rdlock(m->state);
+	for (size_t i = 0; out != NULL && i < inventory_count(state_inventory(m->state)); i++) {
+		struct node *n = inventory_at(state_inventory(m->state), i);
 		cJSON_AddItemToObject(out, n->name, contiv_node(n));
 	}
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	http_reply_json(req, 200, out);
 }
 
@@ -318,9 +318,9 @@ globals_json(struct state *s)
 {
 	cJSON *o = cJSON_CreateObject(), *g;
 
-	pthread_rwlock_rdlock(&s->lock);
-	g = cJSON_Parse(s->globals);
-	pthread_rwlock_unlock(&s->lock);
+	state_rdlock(s);
+	g = cJSON_Parse(state_globals(s));
+	state_unlock(s);
 	if (o == NULL || g == NULL) {
 		cJSON_Delete(o);
 		cJSON_Delete(g);
@@ -394,9 +394,9 @@ get_config(struct http_req *req)
 	int rc = -ENOMEM;
 
 	if (a != NULL) {
-		pthread_rwlock_rdlock(&m->state->lock);
+		state_rdlock(m->state);
 		rc = lifecycle_effective_conf(m->lc, a, err, sizeof(err));
-		pthread_rwlock_unlock(&m->state->lock);
+		state_unlock(m->state);
 	}
 	if (rc < 0)
 		http_reply_error(req, 500, "%s", err);
@@ -432,9 +432,9 @@ post_config(struct http_req *req)
 		free(a);
 		return;
 	}
-	pthread_rwlock_rdlock(&m->state->lock);
+	state_rdlock(m->state);
 	rc = lifecycle_effective_conf(m->lc, a, err, sizeof(err));
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	if (rc == 0 && conf_ansible_apply(a, body != NULL ? body : req->body, err,
 	    sizeof(err)) < 0)
 		rc = -EINVAL;
@@ -468,11 +468,11 @@ job_by_label(struct state *s, const char *label, bool *ret_valid)
 
 	*ret_valid = true;
 	if (active || strcmp(label, "last") == 0) {
-		for (size_t i = s->njobs; i-- > 0;) {
-			bool running = s->jobs[i]->status == JOB_QUEUED ||
-			    s->jobs[i]->status == JOB_RUNNING;
+		for (size_t i = state_njobs(s); i-- > 0;) {
+			bool running = state_job_at(s, i)->status == JOB_QUEUED ||
+			    state_job_at(s, i)->status == JOB_RUNNING;
 			if (running == active)
-				return s->jobs[i];
+				return state_job_at(s, i);
 		}
 		return NULL;
 	}
@@ -532,11 +532,11 @@ get_info_job(struct http_req *req)
 	cJSON *out = NULL;
 	bool valid;
 
-	pthread_rwlock_rdlock(&m->state->lock);
+	state_rdlock(m->state);
 	j = job_by_label(m->state, req->params[0], &valid);
 	if (j != NULL)
 		out = contiv_job(m, j);
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	if (!valid) {
 		http_reply_error(req, 400, "Invalid or empty job label specified: \"%.64s\" "
 		    "(active, last or a job id)", req->params[0]);
@@ -558,11 +558,11 @@ get_info_logs(struct http_req *req)
 	uint64_t id = 0;
 	bool valid;
 
-	pthread_rwlock_rdlock(&m->state->lock);
+	state_rdlock(m->state);
 	j = job_by_label(m->state, req->params[0], &valid);
 	if (j != NULL)
 		id = j->id;
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	if (!valid) {
 		http_reply_error(req, 400, "Invalid or empty job label specified: \"%.64s\" "
 		    "(active, last or a job id)", req->params[0]);

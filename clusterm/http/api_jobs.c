@@ -188,11 +188,11 @@ lifecycle_post(struct http_req *req, int op, int ok_status, const char *path_nod
 	out = cJSON_CreateObject();
 	if (out != NULL) {
 		cJSON_AddNumberToObject(out, "job_id", (double)id);
-		pthread_rwlock_rdlock(&m->state->lock);
+		state_rdlock(m->state);
 		struct job_rec *j = state_job_get(m->state, id);
 		if (j != NULL)
 			cJSON_AddItemToObject(out, "job", api_job_json(m, j));
-		pthread_rwlock_unlock(&m->state->lock);
+		state_unlock(m->state);
 	}
 	http_reply_json(req, ok_status, out);
 out:
@@ -246,9 +246,9 @@ api_job_log(struct http_req *req, uint64_t id, bool follow)
 	bool stopping = false, gone = false;
 	int fd, rc;
 
-	pthread_rwlock_rdlock(&m->state->lock);
+	state_rdlock(m->state);
 	known = state_job_get(m->state, id) != NULL;
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	if (!known) {
 		http_reply_error(req, 404, "job %llu does not exist", (unsigned long long)id);
 		return;

@@ -64,7 +64,7 @@ add_history(cJSON *o, struct state *s, const char *name)
 	size_t idx[NODE_HISTORY], n = 0;
 	cJSON *arr = cJSON_AddArrayToObject(o, "history");
 
-	for (size_t i = s->nevents; arr != NULL && i-- > 0 && n < NODE_HISTORY;)
+	for (size_t i = state_nevents(s); arr != NULL && i-- > 0 && n < NODE_HISTORY;)
 		if (strcmp(state_event_at(s, i)->node, name) == 0)
 			idx[n++] = i;
 	while (arr != NULL && n-- > 0) {
@@ -120,20 +120,20 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 
 	api_add_time(o, "gone_since", n->gone_since_ms);
 	if (n->gone_since_ms > 0 && n->state != MON_DISAPPEARED)
-		api_add_time(o, "grace_ends", n->gone_since_ms + s->params.grace_ms);
+		api_add_time(o, "grace_ends", n->gone_since_ms + state_params(s)->grace_ms);
 	add_history(o, s, n->name);
 	votes = cJSON_AddArrayToObject(o, "votes");
 	for (uint32_t i = 0; votes != NULL && i < n->votes.cap; i++) {
 		const struct vote *v = &n->votes.slots[i];
 		cJSON *vo;
-		if (v->rid == VOTE_NO_REPORTER || v->kind == VOTE_NONE || v->rid >= s->nreps)
+		if (v->rid == VOTE_NO_REPORTER || v->kind == VOTE_NONE || v->rid >= state_nreporters(s))
 			continue;
 		vo = cJSON_CreateObject();
 		if (vo == NULL || !cJSON_AddItemToArray(votes, vo)) {
 			cJSON_Delete(vo);
 			break;
 		}
-		cJSON_AddStringToObject(vo, "reporter", s->reps[v->rid].name);
+		cJSON_AddStringToObject(vo, "reporter", state_reporter_name(s, v->rid));
 		cJSON_AddStringToObject(vo, "vote", v->kind == VOTE_ALIVE ? "alive" : "gone");
 		cJSON_AddNumberToObject(vo, "seq", (double)v->seq);
 		api_add_time(vo, "received", v->received_ms);

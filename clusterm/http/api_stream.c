@@ -110,11 +110,11 @@ add_event(struct sbuf *b, const struct audit_event *e)
 	free(json);
 }
 
-/* Index of the first event with an id >= next (s->nevents when none). Lock held. */
+/* Index of the first event with an id >= next (state_nevents(s) when none). Lock held. */
 static size_t
 first_from(const struct state *s, uint64_t next)
 {
-	size_t lo = 0, hi = s->nevents;
+	size_t lo = 0, hi = state_nevents(s);
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -136,16 +136,16 @@ copy_events(struct state *s, uint64_t *next, struct sbuf *b, uint64_t *ret_lost)
 {
 	size_t i, n = 0;
 
-	pthread_rwlock_rdlock(&s->lock);
+	state_rdlock(s);
 	i = first_from(s, *next);
-	if (i == 0 && s->nevents > 0 && state_event_at(s, 0)->id > *next)
+	if (i == 0 && state_nevents(s) > 0 && state_event_at(s, 0)->id > *next)
 		*ret_lost = state_event_at(s, 0)->id;
-	for (; i < s->nevents && n < STREAM_BATCH && !b->failed; i++, n++) {
+	for (; i < state_nevents(s) && n < STREAM_BATCH && !b->failed; i++, n++) {
 		const struct audit_event *e = state_event_at(s, i);
 		add_event(b, e);
 		*next = e->id + 1;
 	}
-	pthread_rwlock_unlock(&s->lock);
+	state_unlock(s);
 }
 
 /* An event id as sent in Last-Event-ID or since; false when malformed. */
@@ -204,9 +204,9 @@ get_stream(struct http_req *req)
 	if (resume) {
 		next = after + 1;
 	} else {
-		pthread_rwlock_rdlock(&s->lock);
-		next = s->next_event_id;
-		pthread_rwlock_unlock(&s->lock);
+		state_rdlock(s);
+		next = state_next_event_id(s);
+		state_unlock(s);
 	}
 	req->status = 200;
 	metrics_http(200);

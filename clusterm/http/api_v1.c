@@ -31,13 +31,13 @@ by_name(const void *a, const void *b)
 static struct node **
 sorted_nodes(struct state *s, size_t *ret_n)
 {
-	size_t n = inventory_count(s->inv);
+	size_t n = inventory_count(state_inventory(s));
 	struct node **v = malloc((n ? n : 1) * sizeof(*v));
 
 	if (v == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		v[i] = inventory_at(s->inv, i);
+		v[i] = inventory_at(state_inventory(s), i);
 	qsort(v, n, sizeof(*v), by_name);
 	*ret_n = n;
 	return v;
@@ -52,14 +52,14 @@ get_nodes(struct http_req *req)
 	struct node **v;
 	size_t n = 0;
 
-	pthread_rwlock_rdlock(&s->lock);
+	state_rdlock(s);
 	v = sorted_nodes(s, &n);
 	arr = out != NULL ? cJSON_AddArrayToObject(out, "nodes") : NULL;
 	for (size_t i = 0; v != NULL && arr != NULL && i < n; i++)
 		cJSON_AddItemToArray(arr, api_node_json(s, v[i], false));
 	if (out != NULL)
-		cJSON_AddBoolToObject(out, "disruption", s->disruption);
-	pthread_rwlock_unlock(&s->lock);
+		cJSON_AddBoolToObject(out, "disruption", state_disruption(s, NULL));
+	state_unlock(s);
 	free(v);
 	http_reply_json(req, v != NULL ? 200 : 500, out);
 }
@@ -72,11 +72,11 @@ get_node(struct http_req *req)
 	struct node *n;
 	cJSON *out = NULL;
 
-	pthread_rwlock_rdlock(&s->lock);
-	n = inventory_get(s->inv, req->params[0]);
+	state_rdlock(s);
+	n = inventory_get(state_inventory(s), req->params[0]);
 	if (n != NULL)
 		out = api_node_json(s, n, true);
-	pthread_rwlock_unlock(&s->lock);
+	state_unlock(s);
 	if (n == NULL) {
 		http_reply_error(req, 404, "no such node: %s", req->params[0]);
 		return;
@@ -96,13 +96,12 @@ get_healthz(struct http_req *req)
 	size_t nodes;
 	long long since;
 
-	store_get_stats(s->store, &st);
+	store_get_stats(state_store(s), &st);
 	failed = oplog_failed(s, why, sizeof(why)) || st.failed;
-	pthread_rwlock_rdlock(&s->lock);
-	disruption = s->disruption;
-	since = s->disruption_changed_ms;
-	nodes = inventory_count(s->inv);
-	pthread_rwlock_unlock(&s->lock);
+	state_rdlock(s);
+	disruption = state_disruption(s, &since);
+	nodes = inventory_count(state_inventory(s));
+	state_unlock(s);
 	if (out == NULL) {
 		http_reply_json(req, 500, NULL);
 		return;
@@ -168,10 +167,10 @@ get_jobs(struct http_req *req)
 	cJSON *out = cJSON_CreateObject(), *arr;
 
 	arr = cJSON_AddArrayToObject(out, "jobs");
-	pthread_rwlock_rdlock(&m->state->lock);
-	for (size_t i = m->state->njobs; arr != NULL && i-- > 0;)
-		cJSON_AddItemToArray(arr, api_job_json(m, m->state->jobs[i]));
-	pthread_rwlock_unlock(&m->state->lock);
+	state_rdlock(m->state);
+	for (size_t i = state_njobs(m->state); arr != NULL && i-- > 0;)
+		cJSON_AddItemToArray(arr, api_job_json(m, state_job_at(m->state, i)));
+	state_unlock(m->state);
 	http_reply_json(req, arr != NULL ? 200 : 500, out);
 }
 
@@ -187,11 +186,11 @@ get_job(struct http_req *req)
 		http_reply_error(req, 404, "no such job: %.64s", req->params[0]);
 		return;
 	}
-	pthread_rwlock_rdlock(&m->state->lock);
+	state_rdlock(m->state);
 	j = state_job_get(m->state, id);
 	if (j != NULL)
 		out = api_job_json(m, j);
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	if (j == NULL) {
 		http_reply_error(req, 404, "no such job: %llu", (unsigned long long)id);
 		return;
@@ -232,10 +231,10 @@ post_job_cancel(struct http_req *req)
 		return;
 	}
 	/* Accepted: the runner ends it; the outcome arrives with the job's end. */
-	pthread_rwlock_rdlock(&m->state->lock);
+	state_rdlock(m->state);
 	struct job_rec *j = state_job_get(m->state, id);
 	cJSON *out = j != NULL ? api_job_json(m, j) : NULL;
-	pthread_rwlock_unlock(&m->state->lock);
+	state_unlock(m->state);
 	http_reply_json(req, 202, out);
 }
 
@@ -294,8 +293,8 @@ get_events(struct http_req *req)
 	}
 	out = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(out, "events");
-	pthread_rwlock_rdlock(&s->lock);
-	for (size_t i = 0; arr != NULL && i < s->nevents && (long)n < limit; i++) {
+	state_rdlock(s);
+	for (size_t i = 0; arr != NULL && i < state_nevents(s) && (long)n < limit; i++) {
 		const struct audit_event *e = state_event_at(s, i);
 		cJSON *o;
 		if (e->id <= since_id || e->time_ms < since_ms ||
@@ -308,7 +307,7 @@ get_events(struct http_req *req)
 		last = e->id;
 		n++;
 	}
-	pthread_rwlock_unlock(&s->lock);
+	state_unlock(s);
 	/* Where the next page starts: pass it back as since. */
 	cJSON_AddNumberToObject(out, "next", (double)(last ? last : since_id));
 	http_reply_json(req, arr != NULL ? 200 : 500, out);

@@ -85,16 +85,16 @@ metrics_render(struct state *s)
 		return NULL;
 	o.buf[0] = '\0';
 
-	pthread_rwlock_rdlock(&s->lock);
-	total = inventory_count(s->inv);
+	state_rdlock(s);
+	total = inventory_count(state_inventory(s));
 	for (size_t i = 0; i < total; i++) {
-		struct node *n = inventory_at(s->inv, i);
+		struct node *n = inventory_at(state_inventory(s), i);
 		by_state[n->state]++;
 		by_status[n->status]++;
 	}
-	disruption = s->disruption;
-	pthread_rwlock_unlock(&s->lock);
-	store_get_stats(s->store, &st);
+	disruption = state_disruption(s, NULL);
+	state_unlock(s);
+	store_get_stats(state_store(s), &st);
 
 	put(&o, "# HELP clusterm_reports_received_total Node reports applied.\n"
 	    "# TYPE clusterm_reports_received_total counter\n"

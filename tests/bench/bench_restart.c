@@ -42,6 +42,7 @@
 #include "report_json.h"
 #include "report.h"
 #include "state.h"
+#include "state_impl.h"
 #include "votes.h"
 
 #define NREPORTERS 3

@@ -13,6 +13,7 @@
 #include "ops.h"
 #include "records.h"
 #include "state.h"
+#include "state_impl.h"
 
 static struct state *
 fuzz_state_new(void)

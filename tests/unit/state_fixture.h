@@ -16,6 +16,7 @@
 #include "intake.h"
 #include "oplog.h"
 #include "state.h"
+#include "state_impl.h"
 #include "store.h"
 
 /* Names in one helper batch, and their length. */

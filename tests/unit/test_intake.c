@@ -14,6 +14,7 @@
 
 #include "oplog.h"
 #include "state_fixture.h"
+#include "state_impl.h"
 #include "votes.h"
 
 #define STEPS		12

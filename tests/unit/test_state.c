@@ -16,6 +16,7 @@
 #include "oplog.h"
 #include "records.h"
 #include "state_fixture.h"
+#include "state_impl.h"
 #include "tests/fuzz/fuzz_state.h"
 
 static const struct votes_params params0 = { .grace_ms = 0, .quorum = 0,
