@@ -405,7 +405,7 @@ main(int argc, char **argv)
 		goto out_state;
 	}
 	log_info("state %s: %zu nodes, %zu jobs recovered", m.conf.state_dir,
-	    inventory_count(m.state->inv), m.state->njobs);
+	    inventory_count(state_inventory(m.state)), state_njobs(m.state));
 	if (lifecycle_start(m.state, &m.conf.ansible, m.conf.state_dir, m.conf.max_jobs,
 	    m.conf.queue_jobs, &m.lc) < 0) {
 		log_error("%s/jobs: cannot start the job runner", m.conf.state_dir);
