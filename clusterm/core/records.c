@@ -301,7 +301,8 @@ decode_job(struct state *s, const msgpack_object *o)
 			goto bad;
 	}
 	if ((j->host_group = dup_str(&f[4])) == NULL || (j->extra_vars = dup_str(&f[5])) == NULL ||
-	    !mputil_get_i64(&f[6], &st) || st < 0 || st > 3 || !mputil_get_i64(&f[7], &j->created_ms) ||
+	    !mputil_get_i64(&f[6], &st) || st < 0 || st > JOB_STATE_LAST ||
+	    !mputil_get_i64(&f[7], &j->created_ms) ||
 	    !mputil_get_i64(&f[8], &j->started_ms) || !mputil_get_i64(&f[9], &j->ended_ms) ||
 	    !mputil_get_i64(&f[10], &code) || code < -1 || code > 255 ||
 	    (j->error = dup_str(&f[11])) == NULL || (j->actor = dup_str(&f[12])) == NULL ||
@@ -312,7 +313,7 @@ decode_job(struct state *s, const msgpack_object *o)
 	j->pgid = (int)pg;
 	j->sid = (int)sid;
 	j->start_ticks = ticks;
-	j->status = (int)st;
+	j->status = (enum job_state)st;
 	j->exit_code = (int)code;
 	if (state_job_put(s, j) < 0) {
 		job_rec_free(j);

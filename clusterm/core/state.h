@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "inventory.h"
+#include "jobs.h"
 #include "ops.h"
 #include "store.h"
 #include "votes.h"
@@ -48,7 +49,7 @@ struct job_rec {
 	char **groups;		/* each node's host group for the job (owned), "" none */
 	char *host_group;	/* the group the request named, "" none */
 	char *extra_vars;	/* the request's JSON text */
-	int status;		/* enum job_state of jobs.h */
+	enum job_state status;
 	long long created_ms, started_ms, ended_ms;
 	int exit_code;		/* -1 none */
 	char *error;		/* "" none */

@@ -83,6 +83,7 @@ enum job_state {
 	JOB_RUNNING,		/* a step (or the failure step) runs */
 	JOB_COMPLETE,		/* every step exited 0 */
 	JOB_ERRORED,		/* a step failed, timed out, was cancelled or stopped */
+	JOB_STATE_LAST = JOB_ERRORED,	/* the highest value (range checks) */
 };
 
 /* What became of a job; passed to the callback. */

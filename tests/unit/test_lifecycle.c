@@ -159,7 +159,7 @@ wait_job(uint64_t id, int want)
 		int st;
 		pthread_rwlock_rdlock(&S->lock);
 		j = state_job_get(S, id);
-		st = j != NULL ? j->status : -1;
+		st = j != NULL ? (int)j->status : -1;
 		pthread_rwlock_unlock(&S->lock);
 		if (st == want)
 			return;
