@@ -12,7 +12,6 @@
 #include "cm_limits.h"
 #include "http.h"
 #include "log.h"
-#include "metrics.h"
 #include "report_json.h"
 
 /*
@@ -34,6 +33,31 @@ struct http_server {
 	pthread_rwlock_t auth_lock;	/* readers: requests; writer: a reload */
 	struct auth *auth;
 };
+
+static unsigned long long by_code[HTTP_STATUS_MAX];
+static unsigned long long rejected[HTTP_REJECT_COUNT];
+
+void
+http_count_reply(int status)
+{
+	if (status >= 100 && status < HTTP_STATUS_MAX)
+		__atomic_add_fetch(&by_code[status], 1, __ATOMIC_RELAXED);
+}
+
+static void
+count_reject(enum http_reject why)
+{
+	__atomic_add_fetch(&rejected[why], 1, __ATOMIC_RELAXED);
+}
+
+void
+http_get_stats(struct http_stats *ret)
+{
+	for (int i = 0; i < HTTP_STATUS_MAX; i++)
+		ret->by_code[i] = __atomic_load_n(&by_code[i], __ATOMIC_RELAXED);
+	for (int i = 0; i < HTTP_REJECT_COUNT; i++)
+		ret->rejected[i] = __atomic_load_n(&rejected[i], __ATOMIC_RELAXED);
+}
 
 static const char *
 reason(int status)
@@ -92,7 +116,7 @@ http_reply_text(struct http_req *req, int status, const char *ctype, const char 
 	if (close_conn)
 		mg_disable_connection_keep_alive(req->conn);
 	req->status = status;
-	metrics_http(status);
+	http_count_reply(status);
 	mg_printf(req->conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\n%s\r\n", status, reason(status), ctype, len,
 	    close_conn ? "Connection: close\r\n" : "");
@@ -212,12 +236,12 @@ http_read_body(struct http_req *req)
 	char *buf;
 
 	if (!json_media_type(http_header(req, "Content-Type"))) {
-		metrics_rejected(REJECT_MEDIA_TYPE);
+		count_reject(HTTP_REJECT_MEDIA_TYPE);
 		http_reply_error(req, 415, "Content-Type must be application/json");
 		return -1;
 	}
 	if (ri->content_length > (long long)max) {
-		metrics_rejected(REJECT_TOO_LARGE);
+		count_reject(HTTP_REJECT_TOO_LARGE);
 		http_reply_error(req, 413, "body of %lld bytes is over the limit of %zu",
 		    ri->content_length, max);
 		return -1;
@@ -254,7 +278,7 @@ http_read_body(struct http_req *req)
 	    len <= max;
 	if (len > max) {
 		free(buf);
-		metrics_rejected(REJECT_TOO_LARGE);
+		count_reject(HTTP_REJECT_TOO_LARGE);
 		http_reply_error(req, 413, "body is over the limit of %zu bytes", max);
 		return -1;
 	}
@@ -262,7 +286,7 @@ http_read_body(struct http_req *req)
 	/* cJSON would cut a string at \u0000: refuse rather than apply "a" for "a\u0000b". */
 	if (report_json_has_nul(buf, len)) {
 		free(buf);
-		metrics_rejected(REJECT_MALFORMED);
+		count_reject(HTTP_REJECT_MALFORMED);
 		http_reply_error(req, 400, "JSON strings must not hold NUL characters");
 		return -1;
 	}
@@ -338,7 +362,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 			}
 			if (st != 0) {
 				pthread_rwlock_unlock(&h->auth_lock);
-				metrics_rejected(REJECT_AUTH);
+				count_reject(HTTP_REJECT_AUTH);
 				if (st == 401)
 					http_reply_error(&req, 401, "missing or unknown bearer token");
 				else
@@ -350,7 +374,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 		pthread_rwlock_unlock(&h->auth_lock);
 		/* By the declared length, before a byte of the body is read. */
 		if (ri->content_length > (long long)h->o.max_body) {
-			metrics_rejected(REJECT_TOO_LARGE);
+			count_reject(HTTP_REJECT_TOO_LARGE);
 			http_reply_error(&req, 413, "body of %lld bytes is over the limit of %zu",
 			    ri->content_length, h->o.max_body);
 			return req.status;
@@ -365,7 +389,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	    "Authorization"));
 	pthread_rwlock_unlock(&h->auth_lock);
 	if (hidden) {
-		metrics_rejected(REJECT_AUTH);
+		count_reject(HTTP_REJECT_AUTH);
 		http_reply_error(&req, 401, "missing or unknown bearer token");
 	} else if (path_known)
 		http_reply_error(&req, 405, "method %s not allowed on %s", req.method, req.path);

@@ -56,6 +56,31 @@ struct http_opts {
 	const char *tls_ca;		/* client certificates required when set */
 };
 
+/*
+ * Why the front refused a request: http.c counts these itself, so that it
+ * needs nothing of the model; metrics.c reads them with http_get_stats().
+ */
+enum http_reject {
+	HTTP_REJECT_MALFORMED,		/* body not JSON */
+	HTTP_REJECT_TOO_LARGE,		/* body over max_body */
+	HTTP_REJECT_MEDIA_TYPE,		/* not application/json */
+	HTTP_REJECT_AUTH,		/* 401/403 */
+	HTTP_REJECT_COUNT
+};
+
+#define HTTP_STATUS_MAX 600
+
+/* The process-wide counters of the front (all servers). */
+struct http_stats {
+	unsigned long long by_code[HTTP_STATUS_MAX];	/* replies, by status 100..599 */
+	unsigned long long rejected[HTTP_REJECT_COUNT];
+};
+
+/* Counts one reply of status (for replies sent without http_reply_*()). */
+void http_count_reply(int status);
+/* Copies the counters into ret (relaxed atomics: each exact, not a snapshot). */
+void http_get_stats(struct http_stats *ret);
+
 /* Starts serving. On failure err says why (port in use, bad address). */
 int http_start(const struct http_opts *o, struct http_server **ret, char *err, size_t errlen);
 /*

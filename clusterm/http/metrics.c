@@ -4,14 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "metrics.h"
 
 static unsigned long long reports_accepted, reports_duplicate;
 static unsigned long long rejected[REJECT_COUNT];
-static unsigned long long http_by_code[600];
 
 static const char *reject_names[REJECT_COUNT] = { "malformed", "invalid", "limit",
 	"too_large", "media_type", "auth" };
+/* The front's own count of each reason (http.c), -1 where it has none. */
+static const int front_reject[REJECT_COUNT] = { HTTP_REJECT_MALFORMED, -1, -1,
+	HTTP_REJECT_TOO_LARGE, HTTP_REJECT_MEDIA_TYPE, HTTP_REJECT_AUTH };
 
 void
 metrics_reports(size_t accepted, size_t duplicates)
@@ -30,8 +33,7 @@ metrics_rejected(enum metrics_reject why)
 void
 metrics_http(int status)
 {
-	if (status >= 100 && status < 600)
-		__atomic_add_fetch(&http_by_code[status], 1, __ATOMIC_RELAXED);
+	http_count_reply(status);
 }
 
 struct out {
@@ -77,6 +79,7 @@ metrics_render(struct state *s)
 	struct out o = { .cap = 4096 };
 	size_t by_state[3] = { 0 }, by_status[NS_COUNT] = { 0 };
 	struct store_stats st;
+	struct http_stats hs;
 	bool disruption;
 	size_t total;
 
@@ -106,9 +109,11 @@ metrics_render(struct state *s)
 	    __atomic_load_n(&reports_duplicate, __ATOMIC_RELAXED));
 	put(&o, "# HELP clusterm_requests_rejected_total Requests refused, by reason.\n"
 	    "# TYPE clusterm_requests_rejected_total counter\n");
+	http_get_stats(&hs);
 	for (int i = 0; i < REJECT_COUNT; i++)
 		put(&o, "clusterm_requests_rejected_total{reason=\"%s\"} %llu\n",
-		    reject_names[i], __atomic_load_n(&rejected[i], __ATOMIC_RELAXED));
+		    reject_names[i], __atomic_load_n(&rejected[i], __ATOMIC_RELAXED) +
+		    (front_reject[i] >= 0 ? hs.rejected[front_reject[i]] : 0));
 	put(&o, "# HELP clusterm_nodes Known nodes, by monitoring state.\n"
 	    "# TYPE clusterm_nodes gauge\n");
 	for (int i = 0; i < 3; i++)
@@ -143,7 +148,7 @@ metrics_render(struct state *s)
 	put(&o, "# HELP clusterm_http_requests_total HTTP replies, by status code.\n"
 	    "# TYPE clusterm_http_requests_total counter\n");
 	for (int code = 100; code < 600; code++) {
-		unsigned long long v = __atomic_load_n(&http_by_code[code], __ATOMIC_RELAXED);
+		unsigned long long v = hs.by_code[code];
 		if (v > 0)
 			put(&o, "clusterm_http_requests_total{code=\"%d\"} %llu\n", code, v);
 	}
