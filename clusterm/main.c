@@ -289,8 +289,22 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	    c.grace_s, c.quorum);
 }
 
-int
-main(int argc, char **argv)
+/* What main() sets up, kept for the orderly stop. */
+struct daemon {
+	struct manager m;
+	const char *file;		/* the configuration file */
+	bool file_given, check_only;
+	int verbose;
+	struct auth *auth;		/* owned until http_set_auth() takes it */
+	struct http_server *http;
+	pthread_t tick_thread;
+	sigset_t sigs;			/* taken by sigwait in main's thread */
+	char tls_path[PATH_MAX];
+};
+
+/* The command line into d; -l and -d into *addr and *dir. 0 to go on, 1 to exit 0, -1 to exit 1. */
+static int
+parse_flags(int argc, char **argv, struct daemon *d, const char **addr, const char **dir)
 {
 	static const struct option longopts[] = {
 		{ "insecure", no_argument, NULL, 'I' },
@@ -298,77 +312,85 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct http_route routes[MAX_ROUTES];
-	const struct http_route *tables[] = { api_monitor_routes, api_v1_routes,
-		api_contiv_routes, api_stream_routes, api_ui_routes };
-	const char *file = CONF_DEFAULT_PATH, *addr = NULL, *dir = NULL;
-	bool file_given = false, check_only = false;
-	struct http_server *http = NULL;
-	struct manager m;
-	struct votes_params params, initial;
-	pthread_condattr_t cattr;
-	struct http_opts ho;
-	pthread_t tick_thread;
-	struct auth *auth = NULL;
-	char tls_path[PATH_MAX] = "";
-	sigset_t sigs;
-	char err[1024];
-	int verbose = 0, opt, sig, nroutes = 0, left, rc = 1;
+	int opt;
 
-	memset(&m, 0, sizeof(m));
 	while ((opt = getopt_long(argc, argv, "c:l:d:nvh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': file = optarg; file_given = true; break;
-		case 'l': addr = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'n': check_only = true; break;
-		case 'v': verbose++; break;
-		case 'I': m.insecure = true; break;
-		case 'V': printf("clusterm %s\n", PROJECT_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'c': d->file = optarg; d->file_given = true; break;
+		case 'l': *addr = optarg; break;
+		case 'd': *dir = optarg; break;
+		case 'n': d->check_only = true; break;
+		case 'v': d->verbose++; break;
+		case 'I': d->m.insecure = true; break;
+		case 'V': printf("clusterm %s\n", PROJECT_VERSION); return 1;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -1;
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
-		return 1;
+		return -1;
 	}
-	log_init("clusterm", verbose, false);
-	if (load_conf(&m.conf, file, file_given, addr, dir) < 0)
-		return 1;
-	if (m.conf.tokens_file[0] != '\0' &&
-	    auth_load(m.conf.tokens_file, &auth, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return 1;
-	}
-	if (auth == NULL && !is_loopback(m.conf.addr) && !m.insecure) {
-		log_error("manager.addr: %s is not a loopback address and no "
-		    "auth.tokens_file is set; use --insecure to serve it anyway", m.conf.addr);
-		return 1;
-	}
-	if (check_only) {
-		if (access(m.conf.state_dir, F_OK) == 0 && check_state_dir(m.conf.state_dir) < 0) {
-			auth_free(auth);
-			return 1;
-		}
-		auth_free(auth);
-		printf("configuration ok\n");
-		return 0;
-	}
-	/* Insecure means what it says: no tokens in force (on any address). */
-	m.insecure = m.insecure && auth == NULL;
-	if (m.insecure)
-		log_warn("--insecure: serving %s without authentication", m.conf.addr);
-	else if (auth != NULL)
-		log_info("auth: %zu token(s) from %s", auth_count(auth), m.conf.tokens_file);
+	return 0;
+}
 
-	/* Signals are taken by sigwait in this thread; every other thread blocks them. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+/* Loads the configuration and the tokens, and refuses an open address without them. */
+static int
+load_and_check(struct daemon *d, const char *addr, const char *dir)
+{
+	char err[1024];
+
+	if (load_conf(&d->m.conf, d->file, d->file_given, addr, dir) < 0)
+		return -1;
+	if (d->m.conf.tokens_file[0] != '\0' &&
+	    auth_load(d->m.conf.tokens_file, &d->auth, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (d->auth == NULL && !is_loopback(d->m.conf.addr) && !d->m.insecure) {
+		log_error("manager.addr: %s is not a loopback address and no "
+		    "auth.tokens_file is set; use --insecure to serve it anyway", d->m.conf.addr);
+		return -1;
+	}
+	return 0;
+}
+
+/* -n: the configuration was good; the state directory too when it exists. The exit status. */
+static int
+run_check_only(struct daemon *d)
+{
+	if (access(d->m.conf.state_dir, F_OK) == 0 && check_state_dir(d->m.conf.state_dir) < 0) {
+		auth_free(d->auth);
+		return 1;
+	}
+	auth_free(d->auth);
+	printf("configuration ok\n");
+	return 0;
+}
+
+/* Signals are taken by sigwait in this thread; every other thread blocks them. */
+static void
+block_signals(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Opens the state (recovery) and applies the file's monitor parameters.
+ * 0; -1 when nothing is open (exit at once); -2 when the state must be closed.
+ */
+static int
+open_state(struct daemon *d)
+{
+	struct manager *m = &d->m;
+	struct votes_params params, initial;
+	pthread_condattr_t cattr;
+	char err[1024];
 
 	/*
 	 * 128 civetweb workers would each get a malloc arena that keeps what
@@ -379,12 +401,13 @@ main(int argc, char **argv)
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&tick_cv, &cattr);
 	pthread_condattr_destroy(&cattr);
-	params = params_of(&m.conf);
-	m.started_ms = fsio_now_ms();
+	params = params_of(&m->conf);
+	m->started_ms = fsio_now_ms();
 	/* Before recovery writes anything there. */
-	if (access(m.conf.state_dir, F_OK) == 0 && check_state_dir(m.conf.state_dir) < 0) {
-		auth_free(auth);
-		return 1;
+	if (access(m->conf.state_dir, F_OK) == 0 && check_state_dir(m->conf.state_dir) < 0) {
+		auth_free(d->auth);
+		d->auth = NULL;
+		return -1;
 	}
 	/*
 	 * The log starts from the contract's defaults; the file's parameters
@@ -395,87 +418,116 @@ main(int argc, char **argv)
 		conf_defaults(&defaults);
 		initial = params_of(&defaults);
 	}
-	if (oplog_open(m.conf.state_dir, &initial, apply_op, NULL, &m.state, err, sizeof(err),
+	if (oplog_open(m->conf.state_dir, &initial, apply_op, NULL, &m->state, err, sizeof(err),
 	    warn_cb, NULL) < 0) {
 		log_error("%s", err);
-		return 1;
+		return -1;
 	}
-	if (intake_set_params(m.state, &params, "clusterm") < 0) {
+	if (intake_set_params(m->state, &params, "clusterm") < 0) {
 		log_error("the store refused the monitor parameters");
-		goto out_state;
+		return -2;
 	}
-	log_info("state %s: %zu nodes, %zu jobs recovered", m.conf.state_dir,
-	    inventory_count(state_inventory(m.state)), state_njobs(m.state));
-	if (lifecycle_start(m.state, &m.conf.ansible, m.conf.state_dir, m.conf.max_jobs,
-	    m.conf.queue_jobs, &m.lc) < 0) {
-		log_error("%s/jobs: cannot start the job runner", m.conf.state_dir);
-		goto out_state;
+	log_info("state %s: %zu nodes, %zu jobs recovered", m->conf.state_dir,
+	    inventory_count(state_inventory(m->state)), state_njobs(m->state));
+	return 0;
+}
+
+/* Starts the job runner and marks the jobs a stop interrupted. 0; -1: no runner; -2: stop it. */
+static int
+start_jobs(struct manager *m)
+{
+	int rc;
+
+	if (lifecycle_start(m->state, &m->conf.ansible, m->conf.state_dir, m->conf.max_jobs,
+	    m->conf.queue_jobs, &m->lc) < 0) {
+		log_error("%s/jobs: cannot start the job runner", m->conf.state_dir);
+		return -1;
 	}
-	rc = lifecycle_recover(m.lc);
+	rc = lifecycle_recover(m->lc);
 	if (rc < 0) {
 		log_error("job recovery: the store refused the change");
-		rc = 1;
-		goto out_lc;
+		return -2;
 	}
 	if (rc > 0)
 		log_warn("%d job(s) were running when clusterm stopped: marked Errored", rc);
-	rc = 1;
+	return 0;
+}
+
+/* Every handler table, the TLS set-up, then the server, which takes d->auth. */
+static int
+start_http(struct daemon *d)
+{
+	static struct http_route routes[MAX_ROUTES];
+	const struct http_route *tables[] = { api_monitor_routes, api_v1_routes,
+		api_contiv_routes, api_stream_routes, api_ui_routes };
+	struct manager *m = &d->m;
+	struct http_opts ho;
+	char err[1024];
+	int nroutes = 0;
 
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct http_route *r = tables[t]; r->fn != NULL; r++)
 			if (nroutes < MAX_ROUTES - 1)
 				routes[nroutes++] = *r;
-	if (m.conf.cert_file[0] != '\0') {
+	if (m->conf.cert_file[0] != '\0') {
 		/* civetweb loads OpenSSL at run time: make sure it could. */
 		load_tls_shim();
 		if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0) {
 			log_error("tls.cert_file: TLS cannot be initialised (civetweb could not "
 			    "load libssl.so / libcrypto.so: install libssl-dev)");
-			goto out_lc;
+			return -1;
 		}
-		if (tls_pem(&m.conf, tls_path, sizeof(tls_path)) < 0)
-			goto out_lc;
+		if (tls_pem(&m->conf, d->tls_path, sizeof(d->tls_path)) < 0)
+			return -1;
 	} else {
 		mg_init_library(0);
 	}
-	streams_init((int)m.conf.max_streams);
+	streams_init((int)m->conf.max_streams);
 	memset(&ho, 0, sizeof(ho));
-	ho.addr = m.conf.addr;
-	ho.max_body = (size_t)m.conf.max_body_bytes;
+	ho.addr = m->conf.addr;
+	ho.max_body = (size_t)m->conf.max_body_bytes;
 	ho.routes = routes;
-	ho.ctx = &m;
-	ho.tls_pem = tls_path;
-	ho.tls_ca = m.conf.ca_file;
-	if (http_start(&ho, &http, err, sizeof(err)) < 0) {
+	ho.ctx = m;
+	ho.tls_pem = d->tls_path;
+	ho.tls_ca = m->conf.ca_file;
+	if (http_start(&ho, &d->http, err, sizeof(err)) < 0) {
 		log_error("manager.addr: %s", err);
-		goto out_lc;
+		return -1;
 	}
-	http_set_auth(http, auth);
-	auth = NULL;
-	if (pthread_create(&tick_thread, NULL, ticker, &m) != 0) {
-		log_error("cannot start the timer thread");
-		goto out_http;
-	}
-	log_info("clusterm %s listening on %s (port %d), state in %s", PROJECT_VERSION,
-	    m.conf.addr, http_port(http), m.conf.state_dir);
+	http_set_auth(d->http, d->auth);
+	d->auth = NULL;
+	return 0;
+}
+
+/* Serves until SIGTERM or SIGINT; SIGHUP reloads. */
+static void
+wait_for_stop(struct daemon *d)
+{
+	int sig;
 
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
+		if (sigwait(&d->sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(&m, file, file_given, http);
+			reload(&d->m, d->file, d->file_given, d->http);
 			continue;
 		}
 		log_info("signal %d: stopping", sig);
 		break;
 	}
-	rc = 0;
-	/*
-	 * The orderly stop: streams end first (a follower would hold its
-	 * worker, and mg_stop joins them all), then HTTP, then the jobs
-	 * (SIGTERM, SIGKILL after a bound), then the store.
-	 */
-	oplog_wake_watchers(m.state, true);	/* event streams wait there */
+}
+
+/*
+ * The orderly stop's first part: streams end first (a follower would hold
+ * its worker, and mg_stop joins them all), then the ticker; main() then
+ * stops HTTP, the jobs (SIGTERM, SIGKILL after a bound) and the store.
+ */
+static void
+stop_streams_and_ticker(struct daemon *d)
+{
+	int left;
+
+	oplog_wake_watchers(d->m.state, true);	/* event streams wait there */
 	if ((left = streams_stop(STREAMS_STOP_WAIT_MS)) > 0)
 		log_warn("%d stream(s) did not end within %d ms; closing them", left,
 		    STREAMS_STOP_WAIT_MS);
@@ -483,15 +535,62 @@ main(int argc, char **argv)
 	tick_stop = true;
 	pthread_cond_signal(&tick_cv);
 	pthread_mutex_unlock(&tick_mu);
-	pthread_join(tick_thread, NULL);
+	pthread_join(d->tick_thread, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct daemon d;
+	const char *addr = NULL, *dir = NULL;
+	int rc = 1;
+
+	d.file = CONF_DEFAULT_PATH;
+	rc = parse_flags(argc, argv, &d, &addr, &dir);
+	if (rc != 0)
+		return rc > 0 ? 0 : 1;
+	rc = 1;
+	log_init("clusterm", d.verbose, false);
+	if (load_and_check(&d, addr, dir) < 0)
+		return 1;
+	if (d.check_only)
+		return run_check_only(&d);
+	/* Insecure means what it says: no tokens in force (on any address). */
+	d.m.insecure = d.m.insecure && d.auth == NULL;
+	if (d.m.insecure)
+		log_warn("--insecure: serving %s without authentication", d.m.conf.addr);
+	else if (d.auth != NULL)
+		log_info("auth: %zu token(s) from %s", auth_count(d.auth), d.m.conf.tokens_file);
+
+	block_signals(&d.sigs);
+	switch (open_state(&d)) {
+	case -1: return 1;
+	case -2: goto out_state;
+	}
+	switch (start_jobs(&d.m)) {
+	case -1: goto out_state;
+	case -2: goto out_lc;
+	}
+	if (start_http(&d) < 0)
+		goto out_lc;
+	if (pthread_create(&d.tick_thread, NULL, ticker, &d.m) != 0) {
+		log_error("cannot start the timer thread");
+		goto out_http;
+	}
+	log_info("clusterm %s listening on %s (port %d), state in %s", PROJECT_VERSION,
+	    d.m.conf.addr, http_port(d.http), d.m.conf.state_dir);
+
+	wait_for_stop(&d);
+	rc = 0;
+	stop_streams_and_ticker(&d);
 out_http:
 	streams_stop(0);
-	http_stop(http);
+	http_stop(d.http);
 out_lc:
-	lifecycle_stop(m.lc);
+	lifecycle_stop(d.m.lc);
 out_state:
-	state_close(m.state);
-	auth_free(auth);
+	state_close(d.m.state);
+	auth_free(d.auth);
 	mg_exit_library();
 	log_info("stopped");
 	return rc;
