@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "http1_impl.h"
+#include "text.h"
 #include "version.h"
 
 #define PORT_DEFAULT	80
@@ -37,18 +38,6 @@ http1_resp_finish(struct http1_resp *r)
 	r->len = 0;
 }
 
-/* Visible ASCII and (when sp) spaces and tabs only. */
-static bool
-text_ok(const char *s, size_t n, bool sp)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == 0x7f || (ch < 0x20 && !(sp && ch == '\t')) || (!sp && ch == ' '))
-			return false;
-	}
-	return true;
-}
-
 /* Splits an http:// URL. -EINVAL when it is not one this client takes. */
 static int
 parse_url(const char *url, struct http1_url *ret)
@@ -63,7 +52,7 @@ parse_url(const char *url, struct http1_url *ret)
 	end = a + strcspn(a, "/?#");
 	alen = (size_t)(end - a);
 	if (alen == 0 || alen >= sizeof(u.authority) || memchr(a, '@', alen) != NULL ||
-	    !text_ok(a, alen, false))
+	    !text_visible(a, alen, false))
 		return -EINVAL;
 	if (*a == '[') {
 		hs = a + 1;
@@ -108,7 +97,7 @@ parse_url(const char *url, struct http1_url *ret)
 	}
 	u.path = end;
 	u.pathlen = strcspn(end, "#");
-	if (!text_ok(u.path, u.pathlen, false))
+	if (!text_visible(u.path, u.pathlen, false))
 		return -EINVAL;
 	*ret = u;
 	return 0;
@@ -139,7 +128,7 @@ build_head(const struct http1_req *rq, const struct http1_url *u, char *head,
 	int r;
 
 	if (rq->method == NULL || rq->method[0] == '\0' ||
-	    !text_ok(rq->method, strlen(rq->method), false)) {
+	    !text_visible(rq->method, strlen(rq->method), false)) {
 		snprintf(err, errlen, "bad method");
 		return -EINVAL;
 	}
@@ -157,7 +146,7 @@ build_head(const struct http1_req *rq, const struct http1_url *u, char *head,
 		    strlen("serf-forwarder/"), PROJECT_VERSION "\r\n"
 		    "Accept: application/json\r\nConnection: close\r\n");
 	if (r == 0 && rq->content_type != NULL) {
-		if (!text_ok(rq->content_type, strlen(rq->content_type), true)) {
+		if (!text_visible(rq->content_type, strlen(rq->content_type), true)) {
 			snprintf(err, errlen, "bad Content-Type");
 			return -EINVAL;
 		}
@@ -167,7 +156,7 @@ build_head(const struct http1_req *rq, const struct http1_url *u, char *head,
 	if (r == 0 && rq->body != NULL)
 		r = head_add(head, &len, "Content-Length: %.*s%s", clen, strlen(clen), "\r\n");
 	if (r == 0 && rq->token != NULL && rq->token[0] != '\0') {
-		if (!text_ok(rq->token, strlen(rq->token), true)) {
+		if (!text_visible(rq->token, strlen(rq->token), true)) {
 			snprintf(err, errlen, "the token holds control characters");
 			return -EINVAL;
 		}
@@ -178,8 +167,8 @@ build_head(const struct http1_req *rq, const struct http1_url *u, char *head,
 		const char *h = rq->headers[i];
 		const char *colon = strchr(h, ':');
 
-		if (colon == NULL || colon == h || !text_ok(h, (size_t)(colon - h), false) ||
-		    !text_ok(colon, strlen(colon), true)) {
+		if (colon == NULL || colon == h || !text_visible(h, (size_t)(colon - h), false) ||
+		    !text_visible(colon, strlen(colon), true)) {
 			snprintf(err, errlen, "bad request header %.80s", h);
 			return -EINVAL;
 		}
