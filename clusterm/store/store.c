@@ -1,14 +1,14 @@
 /*
- * The persistence interface: forwards every call to the backend chosen at
- * open: the embedded WAL (store_wal.c), or for tests the in-memory one
- * (store_fake.c, which opens itself and wraps its handle with store_wrap()).
+ * The persistence interface: forwards every call to the backend a store
+ * was opened with. Each backend opens itself and wraps its handle with
+ * store_wrap(): the embedded WAL (store_open() in store_wal.c), or for
+ * tests the in-memory one (store_open_fake() in store_fake.c).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
-#include "store_wal.h"
 
 /*
  * Upper bounds (seconds) of the fsync latency histogram. The counts in
@@ -24,27 +24,6 @@ struct store {
 	const struct store_backend *be;
 	void *b;	/* the backend's handle, owned */
 };
-
-int
-store_open(const char *state_dir, struct store **ret, char *err, size_t errlen)
-{
-	struct store *s;
-	int r;
-
-	if (errlen > 0)
-		err[0] = '\0';
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return -ENOMEM;
-	s->be = &store_wal_backend;
-	r = s->be->open(state_dir, &s->b, err, errlen);
-	if (r < 0) {
-		free(s);
-		return r;
-	}
-	*ret = s;
-	return 0;
-}
 
 int
 store_wrap(const struct store_backend *be, void *b, struct store **ret)

@@ -1,11 +1,13 @@
 /*
  * The persistence interface. Records and snapshots are opaque byte strings
  * (msgpack made by the caller); the store makes them durable and gives them
- * back in order at start-up. store.c dispatches to a backend; the embedded
- * one is store_wal.c (write-ahead log segments + snapshots in the state
- * dir). A second backend (etcd) would add a file beside it and a case in
- * store_open(), without touching the callers. store_fake.c is an in-memory
- * backend for tests (store_open_fake()).
+ * back in order at start-up. store.c dispatches to a backend through the
+ * table at the end of this header and knows none of them: each backend
+ * provides its own opener, which wraps its handle with store_wrap(). The
+ * embedded one is store_wal.c (write-ahead log segments + snapshots in the
+ * state dir), opened by store_open(); store_fake.c is an in-memory backend
+ * for tests (store_open_fake()). A second backend (etcd) would add a file
+ * and an opener beside them, without touching the callers.
  */
 #ifndef STORE_H
 #define STORE_H
@@ -36,7 +38,8 @@ typedef int (*store_visit_fn)(const void *buf, size_t len, void *arg);
 typedef void (*store_warn_fn)(const char *msg, void *arg);
 
 /*
- * Opens the state dir (created 0700 when missing) and locks it (flock on
+ * The embedded backend (store_wal.c, which defines this function). Opens
+ * the state dir (created 0700 when missing) and locks it (flock on
  * STATE_DIR/lock, not waiting): -EWOULDBLOCK when another process holds it.
  * On failure err holds one sentence naming the path.
  */
@@ -132,5 +135,33 @@ void store_fake_fail(struct store *s, enum store_fault f);
 
 /* Writes and fsyncs what is queued, stops the committer, unlocks. NULL ok. */
 void store_close(struct store *s);
+
+/*
+ * For backends. A backend is a table of functions over its own opaque
+ * handle; store.c holds the table and the handle and forwards every call.
+ * The semantics of each entry are those of the store_* function of the
+ * same name above.
+ */
+struct store_backend {
+	const char *name;
+	int (*recover)(void *b, store_visit_fn on_snapshot, store_visit_fn on_record,
+	    void *arg, store_warn_fn warn, void *warn_arg, char *err, size_t errlen);
+	int (*append)(void *b, const void *buf, size_t len, uint64_t *ret_seq);
+	int (*wait)(void *b, uint64_t seq);
+	int (*snapshot_begin)(void *b, uint64_t *ret_gen);
+	int (*snapshot_commit)(void *b, uint64_t gen, const void *buf, size_t len);
+	void (*get_stats)(void *b, struct store_stats *ret);
+	int (*failure)(void *b, char *ret_why, size_t len);
+	void (*close)(void *b);
+};
+
+/*
+ * For a backend's opener: wraps handle b of backend be in a struct store,
+ * which owns b from then on (store_close calls be->close). -ENOMEM, and b
+ * is closed.
+ */
+int store_wrap(const struct store_backend *be, void *b, struct store **ret);
+/* The backend handle of s when s runs backend be, else NULL. */
+void *store_backend_handle(struct store *s, const struct store_backend *be);
 
 #endif

@@ -15,7 +15,7 @@
 
 #include "cm_limits.h"
 #include "store.h"
-#include "store_wal.h"
+#include "wal_format.h"
 
 /* Room for one failure sentence. */
 #define FAKE_WHY_MAX	128
@@ -246,7 +246,6 @@ fake_close(void *b)
 
 static const struct store_backend store_fake_backend = {
 	.name = "fake",
-	.open = NULL,	/* opened by store_open_fake(), never by store_open() */
 	.recover = fake_recover,
 	.append = fake_append,
 	.wait = fake_wait,
