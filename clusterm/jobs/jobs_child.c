@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fsio.h"
+#include "jobs.h"
 #include "jobs_impl.h"
 
 /* Value of PATH in envp, NULL when absent. */

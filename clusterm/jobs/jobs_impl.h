@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "jobs.h"
+#include "jobs_types.h"
 
 /* Why a step's process group is being terminated. */
 enum term {
