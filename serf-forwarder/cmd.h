@@ -1,0 +1,69 @@
+/*
+ * serf-forwarder's commands (event, flush, status, sync) and what they
+ * share: the settled configuration, the time bound and the exit codes.
+ * main.c fills a struct ctx from the file, the environment and the flags.
+ */
+#ifndef CMD_H
+#define CMD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "deliver.h"
+#include "report.h"
+#include "seen.h"
+#include "spool.h"
+
+#define EXIT_USAGE	1
+#define EXIT_FAIL	2
+#define EXIT_REJECTED	3
+
+#define TAG_NAME_LEN	(LIMIT_TAG_KEY_LEN + 1)
+
+struct fwd_config {
+	struct config_strlist urls;
+	char spool_dir[PATH_MAX];
+	double timeout_s;
+	char token_file[PATH_MAX];
+	char ca_file[PATH_MAX];
+	char cert_file[PATH_MAX];	/* client certificate for mutual TLS */
+	char key_file[PATH_MAX];
+	char label_tag[TAG_NAME_LEN];
+	char serial_tag[TAG_NAME_LEN];
+	char addr_tag[TAG_NAME_LEN];
+	long spool_max_bytes;
+};
+
+/* Everything a command needs: the settled configuration and the bound. */
+struct ctx {
+	struct fwd_config cfg;
+	char *token;
+	const char *rpc_addr;
+	long long deadline_ms;
+	long reserve_ms;
+	struct deliver_opts dopts;
+};
+
+/* Each command returns the process's exit code and logs its one line. */
+int cmd_event(struct ctx *c);
+int cmd_flush(struct ctx *c);
+int cmd_status(struct ctx *c);
+int cmd_sync(struct ctx *c);
+
+void cmd_usage(FILE *f);
+
+/*
+ * Opens the spool within the bound, loads seen and moves incoming/ into
+ * the queue (see cmd.c). *ret is closed by spool_close, *ret_seen (when
+ * asked for) freed by seen_free. 0 or -errno, logged.
+ */
+int cmd_open_spool(struct ctx *c, bool quiet_busy, struct spool **ret,
+    struct seen **ret_seen, bool *ret_pending);
+/* The replay's part of a run's one line ("" when nothing was replayed). */
+void cmd_fmt_replay(const struct deliver_stats *st, char *buf, size_t len);
+/* deliver_spool's note callback: arg is the spool directory. */
+void cmd_on_note(const char *what, unsigned long long seq, const char *detail, void *arg);
+
+#endif
