@@ -6,11 +6,11 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
 #include "httpc.h"
 
 struct sink {
-	char *buf;
-	size_t len, cap;
+	struct buf body;	/* collected when there is no on_data */
 	const struct httpc_opts *o;
 	bool aborted;
 };
@@ -40,21 +40,7 @@ on_write(char *ptr, size_t size, size_t nmemb, void *arg)
 		}
 		return n;
 	}
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 1024;
-		char *b;
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		b = realloc(s->buf, cap);
-		if (b == NULL)
-			return 0;
-		s->buf = b;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, ptr, n);
-	s->len += n;
-	s->buf[s->len] = '\0';
-	return n;
+	return buf_add(&s->body, ptr, n) == 0 ? n : 0;
 }
 
 static int
@@ -98,6 +84,7 @@ httpc_request(const char *method, const char *url, const char *body, size_t len,
 	long status = 0;
 	int rc;
 
+	buf_init(&s.body, 0);
 	e = curl_easy_init();
 	if (e == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -171,13 +158,12 @@ out:
 		ret->body = NULL;
 		ret->len = 0;
 	} else {
-		ret->body = s.buf ? s.buf : strdup("");
-		ret->len = s.len;
-		s.buf = NULL;
+		ret->len = s.body.len;
+		ret->body = buf_take(&s.body);
 	}
 	rc = 0;
 done:
-	free(s.buf);
+	buf_free(&s.body);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(e);
 	return rc;

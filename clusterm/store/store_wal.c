@@ -26,6 +26,7 @@
 #include "store.h"
 #include "store_wal.h"
 #include "store_wal_impl.h"
+#include "wal_dir.h"
 #include "wal_format.h"
 #include "wal_recover.h"
 
@@ -124,7 +125,8 @@ wal_append(void *b, const void *buf, size_t len, uint64_t *ret_seq)
 		r = -EIO;
 		goto out;
 	}
-	r = buf_reserve(&w->q, w->q.cap == 0 && need < QUEUE_INIT ? QUEUE_INIT : need);
+	/* The first time QUEUE_INIT in all (buf keeps a byte for the NUL). */
+	r = buf_reserve(&w->q, w->q.cap == 0 && need < QUEUE_INIT ? QUEUE_INIT - 1 : need);
 	if (r < 0)
 		goto out;
 	(void)buf_add(&w->q, hdr, sizeof(hdr));	/* reserved above: cannot fail */
@@ -248,7 +250,7 @@ wal_snapshot_commit(void *b, uint64_t gen, const void *buf, size_t len)
 		w->cut_log_records = w->cut_log_bytes = 0;
 	}
 	pthread_mutex_unlock(&w->mu);
-	wal_recover_remove_below(w, gen);
+	wal_dir_remove_below(w, gen);
 out:
 	pthread_mutex_lock(&w->mu);
 	w->snap_busy = false;

@@ -19,11 +19,11 @@
 #include <unistd.h>
 
 #include "crc32c.h"
-#include "dirlist.h"
 #include "fsio.h"
 #include "le.h"
 #include "store_wal_impl.h"
 #include "wal_commit.h"
+#include "wal_dir.h"
 #include "wal_format.h"
 #include "wal_recover.h"
 
@@ -43,11 +43,6 @@ struct mapped {
 	int fd;
 	unsigned char *p;
 	size_t size;
-};
-
-struct gens {
-	uint64_t *v;
-	size_t n, cap;
 };
 
 static void
@@ -389,91 +384,12 @@ load_snapshot(struct wal *w, uint64_t gen, struct mapped *ret_m, const char **wh
 	return 0;
 }
 
-static int
-gens_push(struct gens *g, uint64_t v)
-{
-	if (g->n == g->cap) {
-		size_t cap = g->cap > 0 ? g->cap * 2 : 16;
-		uint64_t *p = realloc(g->v, cap * sizeof(*p));
-		if (p == NULL)
-			return -ENOMEM;
-		g->v = p;
-		g->cap = cap;
-	}
-	g->v[g->n++] = v;
-	return 0;
-}
-
-/* Appends the gens of the names <prefix><16 hex><suffix> in the state dir, in order. */
-static int
-list_gens(struct wal *w, const char *prefix, const char *suffix, struct gens *ret)
-{
-	char **names;
-	uint64_t gen;
-	size_t n;
-	int r;
-
-	r = dirlist(w->dir, prefix, suffix, &names, &n);
-	if (r < 0)
-		return r;
-	/* Sorted by name is sorted by gen: the 16 hex digits are fixed width. */
-	for (size_t i = 0; i < n && r == 0; i++)
-		if (wal_format_parse_gen(names[i], prefix, suffix, &gen))
-			r = gens_push(ret, gen);
-	dirlist_free(names, n);
-	return r;
-}
-
-/* Lists the segment and snapshot gens in the state dir, sorted; removes temp files. */
-static int
-list_dir(struct wal *w, struct gens *segs, struct gens *snaps)
-{
-	char **tmp;
-	size_t n;
-	int r;
-
-	r = dirlist(w->dir, ".snap-", NULL, &tmp, &n);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++)
-		(void)unlinkat(w->dirfd, tmp[i], 0);	/* fsio_write_atomic leftovers */
-	dirlist_free(tmp, n);
-	r = list_gens(w, "wal-", ".log", segs);
-	if (r == 0)
-		r = list_gens(w, "snap-", ".mp", snaps);
-	return r;
-}
-
-/* Removes segments and snapshots below gen (replaced by snapshot gen). Best effort. */
-void
-wal_recover_remove_below(struct wal *w, uint64_t gen)
-{
-	struct gens segs = { NULL, 0, 0 }, snaps = { NULL, 0, 0 };
-	char name[64];
-	bool removed = false;
-
-	if (list_dir(w, &segs, &snaps) == 0) {
-		for (size_t i = 0; i < segs.n && segs.v[i] < gen; i++) {
-			wal_format_seg_name(name, sizeof(name), segs.v[i]);
-			removed |= unlinkat(w->dirfd, name, 0) == 0;
-		}
-		for (size_t i = 0; i < snaps.n && snaps.v[i] < gen; i++) {
-			wal_format_snap_name(name, sizeof(name), snaps.v[i]);
-			removed |= unlinkat(w->dirfd, name, 0) == 0;
-		}
-		if (removed)
-			(void)fsync(w->dirfd);
-	}
-	free(segs.v);
-	free(snaps.v);
-}
-
 /*
  * The newest good snapshot: mapped into *snap, its gen in *ret_base (0 and
  * nothing mapped for none). A bad newer one is reported and skipped.
  */
 static void
-pick_snapshot(struct wal *w, struct recov *rc, const struct gens *snaps,
+pick_snapshot(struct wal *w, struct recov *rc, const struct wal_gens *snaps,
     struct mapped *snap, uint64_t *ret_base)
 {
 	char name[64];
@@ -495,7 +411,7 @@ pick_snapshot(struct wal *w, struct recov *rc, const struct gens *snaps,
  * index of the first of them, or -EBADMSG naming the missing one.
  */
 static int
-check_gaps(struct wal *w, const struct gens *segs, uint64_t base, size_t *ret_first,
+check_gaps(struct wal *w, const struct wal_gens *segs, uint64_t base, size_t *ret_first,
     char *err, size_t errlen)
 {
 	char name[64];
@@ -559,7 +475,7 @@ wal_recover(void *b, store_visit_fn on_snapshot, store_visit_fn on_record, void 
 {
 	struct wal *w = b;
 	struct recov rc = { on_record, arg, warn, warn_arg, err, errlen, 0, 0 };
-	struct gens segs = { NULL, 0, 0 }, snaps = { NULL, 0, 0 };
+	struct wal_gens segs = { NULL, 0, 0 }, snaps = { NULL, 0, 0 };
 	struct mapped snap = { -1, NULL, 0 };
 	uint64_t base, next_gen;
 	size_t first;
@@ -571,7 +487,7 @@ wal_recover(void *b, store_visit_fn on_snapshot, store_visit_fn on_record, void 
 		return -EINVAL;
 	}
 	w->recover_called = true;
-	r = list_dir(w, &segs, &snaps);
+	r = wal_dir_list(w, &segs, &snaps);
 	if (r < 0) {
 		set_err(err, errlen, "cannot list state dir %s: %s", w->dir,
 		    errstr(r, eb, sizeof(eb)));
@@ -603,7 +519,7 @@ wal_recover(void *b, store_visit_fn on_snapshot, store_visit_fn on_record, void 
 
 	/* Leftovers of a snapshot commit that stopped before its cleanup. */
 	if (base > 0)
-		wal_recover_remove_below(w, base);
+		wal_dir_remove_below(w, base);
 	r = start_log(w, &rc, next_gen, base, err, errlen);
 out:
 	unmap_file(&snap);

@@ -1,9 +1,8 @@
-/* WAL recovery at start, and the removal of files a snapshot replaced. */
+/* WAL recovery at start. */
 #ifndef WAL_RECOVER_H
 #define WAL_RECOVER_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "store.h"
 
@@ -16,8 +15,5 @@ struct wal;
  */
 int wal_recover(void *b, store_visit_fn on_snapshot, store_visit_fn on_record, void *arg,
     store_warn_fn warn, void *warn_arg, char *err, size_t errlen);
-
-/* Removes segments and snapshots below gen (replaced by snapshot gen). Best effort. */
-void wal_recover_remove_below(struct wal *w, uint64_t gen);
 
 #endif
