@@ -158,59 +158,61 @@ left_ms(long long deadline_ms)
 	return left < 1 ? 1 : left > 3600000 ? 3600000 : (long)left;
 }
 
-int
-tlscurl_request(const struct http1_req *rq, struct http1_resp *ret, char *err,
-    size_t errlen)
+/* Appends line to *l; false on out of memory (*l is kept). */
+static bool
+add_header(struct curl_slist **l, const char *line)
 {
-	char errbuf[CURL_ERROR_SIZE] = "", auth[AUTH_HEADER_MAX], ctype[256];
-	struct curl_slist *hdrs = NULL, *h;
-	struct sink s = { 0 };
-	CURLcode c = CURLE_OUT_OF_MEMORY;
-	CURL *e = NULL;
-	long status = 0;
-	int rc;
+	struct curl_slist *h = fns.slist_append(*l, line);
 
-	if ((rc = load(errbuf, sizeof(errbuf))) < 0) {
-		snprintf(err, errlen, "%s: %s", rq->url, errbuf);
-		return rc;
-	}
-	if ((e = fns.easy_init()) == NULL)
-		goto fail;
-	if ((h = fns.slist_append(hdrs, "Accept: application/json")) == NULL)
-		goto fail;
-	hdrs = h;
+	if (h == NULL)
+		return false;
+	*l = h;
+	return true;
+}
+
+/*
+ * The request headers into *ret (the caller frees it with slist_free_all,
+ * also on failure): -EINVAL (err says which is too long) or -ENOMEM.
+ */
+static int
+build_headers(const struct http1_req *rq, struct curl_slist **ret, char *err, size_t errlen)
+{
+	char auth[AUTH_HEADER_MAX], ctype[256];
+
+	if (!add_header(ret, "Accept: application/json"))
+		return -ENOMEM;
 	if (rq->content_type != NULL) {
 		if ((size_t)snprintf(ctype, sizeof(ctype), "Content-Type: %s",
 		    rq->content_type) >= sizeof(ctype)) {
 			snprintf(err, errlen, "%s: Content-Type too long", rq->url);
-			rc = -EINVAL;
-			goto done;
+			return -EINVAL;
 		}
-		if ((h = fns.slist_append(hdrs, ctype)) == NULL)
-			goto fail;
-		hdrs = h;
+		if (!add_header(ret, ctype))
+			return -ENOMEM;
 	}
 	/* "Expect: 100-continue" costs a round trip on bodies over 1 KiB. */
-	if ((h = fns.slist_append(hdrs, "Expect:")) == NULL)
-		goto fail;
-	hdrs = h;
+	if (!add_header(ret, "Expect:"))
+		return -ENOMEM;
 	if (rq->token != NULL && rq->token[0] != '\0') {
 		if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 		    rq->token) >= sizeof(auth)) {
 			snprintf(err, errlen, "%s: token too long", rq->url);
-			rc = -EINVAL;
-			goto done;
+			return -EINVAL;
 		}
-		if ((h = fns.slist_append(hdrs, auth)) == NULL)
-			goto fail;
-		hdrs = h;
+		if (!add_header(ret, auth))
+			return -ENOMEM;
 	}
-	for (size_t i = 0; rq->headers != NULL && rq->headers[i] != NULL; i++) {
-		if ((h = fns.slist_append(hdrs, rq->headers[i])) == NULL)
-			goto fail;
-		hdrs = h;
-	}
+	for (size_t i = 0; rq->headers != NULL && rq->headers[i] != NULL; i++)
+		if (!add_header(ret, rq->headers[i]))
+			return -ENOMEM;
+	return 0;
+}
 
+/* The options of one exchange on e: URL, headers, body, TLS files, time bounds. */
+static void
+set_options(CURL *e, const struct http1_req *rq, struct curl_slist *hdrs, char *errbuf,
+    struct sink *s)
+{
 	fns.easy_setopt(e, CURLOPT_URL, rq->url);
 	fns.easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
 	fns.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
@@ -218,7 +220,7 @@ tlscurl_request(const struct http1_req *rq, struct http1_resp *ret, char *err,
 	fns.easy_setopt(e, CURLOPT_NOPROGRESS, 1L);
 	fns.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	fns.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-	fns.easy_setopt(e, CURLOPT_WRITEDATA, &s);
+	fns.easy_setopt(e, CURLOPT_WRITEDATA, s);
 	fns.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
 	fns.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	if (rq->body != NULL) {
@@ -233,6 +235,32 @@ tlscurl_request(const struct http1_req *rq, struct http1_resp *ret, char *err,
 		fns.easy_setopt(e, CURLOPT_SSLKEY, rq->key_file);
 	fns.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, left_ms(rq->connect_deadline_ms));
 	fns.easy_setopt(e, CURLOPT_TIMEOUT_MS, left_ms(rq->deadline_ms));
+}
+
+int
+tlscurl_request(const struct http1_req *rq, struct http1_resp *ret, char *err,
+    size_t errlen)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	struct sink s = { 0 };
+	CURLcode c;
+	CURL *e = NULL;
+	long status = 0;
+	int rc;
+
+	if ((rc = load(errbuf, sizeof(errbuf))) < 0) {
+		snprintf(err, errlen, "%s: %s", rq->url, errbuf);
+		return rc;
+	}
+	if ((e = fns.easy_init()) == NULL)
+		goto fail;
+	rc = build_headers(rq, &hdrs, err, errlen);
+	if (rc == -ENOMEM)
+		goto fail;
+	if (rc < 0)
+		goto done;
+	set_options(e, rq, hdrs, errbuf, &s);
 	c = fns.easy_perform(e);
 	if (c != CURLE_OK) {
 		rc = s.over ? HTTP1_ERR_PROTO : map_code(c);
