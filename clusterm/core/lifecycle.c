@@ -178,32 +178,33 @@ lifecycle_effective_conf(struct lifecycle *lc, struct ansible_conf *ret, char *e
 	return 0;
 }
 
-int
-lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret_id,
-    char *err, size_t errlen)
+/* The request's own limits and extra vars (a JSON object): 400, nothing logged. */
+static int
+request_valid(const struct lc_request *r, char *err, size_t errlen)
 {
-	struct op op = { .kind = OP_JOB_REQUEST };
-	struct op_job_request *j = &op.u.job;
-	char why[320];
+	char *vars = NULL, why_vars[256];
 	int rc;
 
 	if (r->nnodes > LC_MAX_NODES || r->naddrs > LC_MAX_NODES) {
 		lifecycle_say(err, errlen, "more than %d nodes in one request", LC_MAX_NODES);
 		return -EINVAL;
 	}
-	{
-		/* The request's own extra vars must be a JSON object: 400, nothing logged. */
-		char *vars = NULL, why_vars[256];
-		rc = ansible_merge_extra_vars(r->extra_vars, NULL, NULL, &vars, why_vars,
-		    sizeof(why_vars));
-		free(vars);
-		if (rc < 0) {
-			/* contiv's words, then ours. */
-			lifecycle_say(err, errlen, "\"extra_vars\" should be a valid json. Error: %s",
-			    why_vars);
-			return rc;
-		}
+	rc = ansible_merge_extra_vars(r->extra_vars, NULL, NULL, &vars, why_vars,
+	    sizeof(why_vars));
+	free(vars);
+	if (rc < 0) {
+		/* contiv's words, then ours. */
+		lifecycle_say(err, errlen, "\"extra_vars\" should be a valid json. Error: %s",
+		    why_vars);
+		return rc;
 	}
+	return 0;
+}
+
+/* The operation that records request r (pointers into r, valid while r is). */
+static void
+request_op(struct lifecycle *lc, const struct lc_request *r, struct op_job_request *j)
+{
 	j->op = r->op;
 	j->names = r->op == JOB_OP_DISCOVER ? r->addrs : r->nodes;
 	j->n = r->op == JOB_OP_DISCOVER ? r->naddrs : r->nnodes;
@@ -213,6 +214,20 @@ lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret
 	j->comment = r->comment != NULL ? r->comment : "";
 	j->max_jobs = lc->max_jobs;
 	j->queue_jobs = lc->queue_jobs;
+}
+
+int
+lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret_id,
+    char *err, size_t errlen)
+{
+	struct op op = { .kind = OP_JOB_REQUEST };
+	char why[320];
+	int rc;
+
+	if ((rc = request_valid(r, err, errlen)) < 0)
+		return rc;
+	request_op(lc, r, &op.u.job);
+	/* The rules are checked where the op is applied (lifecycle_rules_check). */
 	rc = oplog_submit(lc->s, &op);
 	if (rc < 0) {
 		lifecycle_say(err, errlen, "%s", op.res.err);

@@ -159,6 +159,50 @@ make_step(struct lifecycle *lc, const struct ansible_conf *c, const struct job_p
 	return ansible_build_cmd(c, path, playbook, p->vars, NULL, cmd, err, errlen);
 }
 
+/*
+ * The commands of a plan's steps: cmds[0] and cmds[1] the steps (their
+ * count in *ret_nsteps), cmds[2] the failure step (argv NULL: none); each
+ * with its inventory written. The caller finishes or discards cmds.
+ */
+static int
+build_cmds(struct lifecycle *lc, const struct ansible_conf *conf, const struct job_plan *p,
+    struct ansible_cmd *cmds, size_t *ret_nsteps, char *err, size_t errlen)
+{
+	int rc;
+
+	switch (p->op) {
+	case JOB_OP_COMMISSION:
+	case JOB_OP_DISCOVER:
+		rc = make_step(lc, conf, p, p->new_groups, "configure", conf->configure_playbook,
+		    &cmds[0], err, errlen);
+		if (rc == 0 && p->op == JOB_OP_COMMISSION)
+			rc = make_step(lc, conf, p, p->new_groups, "cleanup",
+			    conf->cleanup_playbook, &cmds[2], err, errlen);
+		*ret_nsteps = 1;
+		break;
+	case JOB_OP_DECOMMISSION:
+		/* Each node is cleaned up in its own group. */
+		rc = make_step(lc, conf, p, p->old_groups, "cleanup", conf->cleanup_playbook,
+		    &cmds[0], err, errlen);
+		*ret_nsteps = 1;
+		break;
+	case JOB_OP_UPDATE:
+		rc = make_step(lc, conf, p, p->old_groups, "cleanup", conf->cleanup_playbook,
+		    &cmds[0], err, errlen);
+		if (rc == 0)
+			rc = make_step(lc, conf, p, p->new_groups, "configure",
+			    conf->configure_playbook, &cmds[1], err, errlen);
+		if (rc == 0)
+			rc = make_step(lc, conf, p, p->new_groups, "failure-cleanup",
+			    conf->cleanup_playbook, &cmds[2], err, errlen);
+		*ret_nsteps = 2;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return rc;
+}
+
 /* Builds the steps of a recorded job and hands it to the runner. */
 int
 lifecycle_plan_start(struct lifecycle *lc, uint64_t id, char *err, size_t errlen)
@@ -178,36 +222,7 @@ lifecycle_plan_start(struct lifecycle *lc, uint64_t id, char *err, size_t errlen
 	pthread_rwlock_unlock(&lc->s->lock);
 	if (rc < 0)
 		goto out;
-	switch (p.op) {
-	case JOB_OP_COMMISSION:
-	case JOB_OP_DISCOVER:
-		rc = make_step(lc, conf, &p, p.new_groups, "configure", conf->configure_playbook,
-		    &cmds[0], err, errlen);
-		if (rc == 0 && p.op == JOB_OP_COMMISSION)
-			rc = make_step(lc, conf, &p, p.new_groups, "cleanup",
-			    conf->cleanup_playbook, &cmds[2], err, errlen);
-		spec.nsteps = 1;
-		break;
-	case JOB_OP_DECOMMISSION:
-		/* Each node is cleaned up in its own group. */
-		rc = make_step(lc, conf, &p, p.old_groups, "cleanup", conf->cleanup_playbook,
-		    &cmds[0], err, errlen);
-		spec.nsteps = 1;
-		break;
-	case JOB_OP_UPDATE:
-		rc = make_step(lc, conf, &p, p.old_groups, "cleanup", conf->cleanup_playbook,
-		    &cmds[0], err, errlen);
-		if (rc == 0)
-			rc = make_step(lc, conf, &p, p.new_groups, "configure",
-			    conf->configure_playbook, &cmds[1], err, errlen);
-		if (rc == 0)
-			rc = make_step(lc, conf, &p, p.new_groups, "failure-cleanup",
-			    conf->cleanup_playbook, &cmds[2], err, errlen);
-		spec.nsteps = 2;
-		break;
-	default:
-		rc = -EINVAL;
-	}
+	rc = build_cmds(lc, conf, &p, cmds, &spec.nsteps, err, errlen);
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < spec.nsteps; i++) {

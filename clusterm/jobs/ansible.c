@@ -412,15 +412,69 @@ playbook_path(const char *location, const char *playbook)
 	return p;
 }
 
+#define ADD(v, n, max, expr) do { if ((n) >= (max) || \
+	    ((v)[(n)++] = (expr)) == NULL) return -ENOMEM; } while (0)
+
+/*
+ * command -i inv [--user U] [--private-key K] --extra-vars @FILE playbook
+ * into argv (ANSIBLE_ARGV_MAX + 1 NULLs); *at ("@FILE") is argv's once it
+ * is NULL. 0 or -ENOMEM (what argv holds is the caller's to free).
+ */
+static int
+build_argv(const struct ansible_conf *c, const char *inventory_path, const char *playbook,
+    char **argv, char **at)
+{
+	size_t na = 0;
+
+	ADD(argv, na, ANSIBLE_ARGV_MAX, strdup(c->command));
+	ADD(argv, na, ANSIBLE_ARGV_MAX, strdup("-i"));
+	ADD(argv, na, ANSIBLE_ARGV_MAX, strdup(inventory_path));
+	if (c->user[0] != '\0') {
+		ADD(argv, na, ANSIBLE_ARGV_MAX, strdup("--user"));
+		ADD(argv, na, ANSIBLE_ARGV_MAX, strdup(c->user));
+	}
+	if (c->priv_key_file[0] != '\0') {
+		ADD(argv, na, ANSIBLE_ARGV_MAX, strdup("--private-key"));
+		ADD(argv, na, ANSIBLE_ARGV_MAX, strdup(c->priv_key_file));
+	}
+	ADD(argv, na, ANSIBLE_ARGV_MAX, strdup("--extra-vars"));
+	ADD(argv, na, ANSIBLE_ARGV_MAX, *at);
+	*at = NULL;
+	ADD(argv, na, ANSIBLE_ARGV_MAX, playbook_path(c->playbook_location, playbook));
+	return 0;
+}
+
+/*
+ * The child's environment into envp (ANSIBLE_ENVP_MAX + 1 NULLs): PATH and
+ * HOME from parent_env (or defaults) and ansible's settings. 0 or -ENOMEM.
+ */
+static int
+build_envp(const char *const *parent_env, char **envp)
+{
+	const char *path = env_get(parent_env, "PATH"), *home = env_get(parent_env, "HOME");
+	size_t ne = 0;
+
+	if (path == NULL || path[0] == '\0' || text_str_has_ctrl(path))
+		path = ANSIBLE_DEFAULT_PATH;
+	if (home == NULL || home[0] == '\0' || text_str_has_ctrl(home))
+		home = ANSIBLE_DEFAULT_HOME;
+	ADD(envp, ne, ANSIBLE_ENVP_MAX, strdup("ANSIBLE_HOST_KEY_CHECKING=false"));
+	/* contiv's group names hold '-': keep them, without ansible's warning in every log. */
+	ADD(envp, ne, ANSIBLE_ENVP_MAX, strdup("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=ignore"));
+	ADD(envp, ne, ANSIBLE_ENVP_MAX, concat("PATH=", path));
+	ADD(envp, ne, ANSIBLE_ENVP_MAX, concat("HOME=", home));
+	return 0;
+}
+
+#undef ADD
+
 int
 ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
     const char *playbook, const char *extra_vars_json, const char *const *parent_env,
     struct ansible_cmd *ret, char *err, size_t errlen)
 {
 	struct ansible_cmd cmd = { NULL, NULL, NULL };
-	const char *path, *home;
 	char *at = NULL;
-	size_t na = 0, ne = 0;
 	int r;
 
 	if (parent_env == NULL)
@@ -452,39 +506,9 @@ ansible_build_cmd(const struct ansible_conf *c, const char *inventory_path,
 	at = concat("@", cmd.vars_path != NULL ? cmd.vars_path : "");
 	if (cmd.argv == NULL || cmd.envp == NULL || cmd.vars_path == NULL || at == NULL)
 		goto oom;
-#define ADD_ARG(expr) do { if (na >= ANSIBLE_ARGV_MAX || \
-	    (cmd.argv[na++] = (expr)) == NULL) goto oom; } while (0)
-#define ADD_ENV(expr) do { if (ne >= ANSIBLE_ENVP_MAX || \
-	    (cmd.envp[ne++] = (expr)) == NULL) goto oom; } while (0)
-	ADD_ARG(strdup(c->command));
-	ADD_ARG(strdup("-i"));
-	ADD_ARG(strdup(inventory_path));
-	if (c->user[0] != '\0') {
-		ADD_ARG(strdup("--user"));
-		ADD_ARG(strdup(c->user));
-	}
-	if (c->priv_key_file[0] != '\0') {
-		ADD_ARG(strdup("--private-key"));
-		ADD_ARG(strdup(c->priv_key_file));
-	}
-	ADD_ARG(strdup("--extra-vars"));
-	ADD_ARG(at);
-	at = NULL;
-	ADD_ARG(playbook_path(c->playbook_location, playbook));
-
-	path = env_get(parent_env, "PATH");
-	home = env_get(parent_env, "HOME");
-	if (path == NULL || path[0] == '\0' || text_str_has_ctrl(path))
-		path = ANSIBLE_DEFAULT_PATH;
-	if (home == NULL || home[0] == '\0' || text_str_has_ctrl(home))
-		home = ANSIBLE_DEFAULT_HOME;
-	ADD_ENV(strdup("ANSIBLE_HOST_KEY_CHECKING=false"));
-	/* contiv's group names hold '-': keep them, without ansible's warning in every log. */
-	ADD_ENV(strdup("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=ignore"));
-	ADD_ENV(concat("PATH=", path));
-	ADD_ENV(concat("HOME=", home));
-#undef ADD_ARG
-#undef ADD_ENV
+	if (build_argv(c, inventory_path, playbook, cmd.argv, &at) < 0 ||
+	    build_envp(parent_env, cmd.envp) < 0)
+		goto oom;
 	r = write_vars_file(cmd.vars_path, extra_vars_json);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot write the extra vars file %s: %s", cmd.vars_path,
