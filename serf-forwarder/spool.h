@@ -114,9 +114,6 @@ int spool_record_encode(const struct batch *b, char **ret_buf, size_t *ret_len);
 /* Decodes one record; -EBADMSG when it is not one. */
 int spool_record_decode(const char *buf, size_t len, struct batch *ret);
 
-/* Writes dir/name by rename, without fsync (losing it costs nothing). */
-int spool_write_quick(const char *dir, const char *name, const void *buf, size_t len);
-
 /*
  * Overwrites dir/name in place (truncating what is left over), without
  * temporary file, rename or fsync: for files read only under the lock

@@ -1,0 +1,169 @@
+/*
+ * Compaction: when the queue would pass its bound, it is rewritten as the
+ * newest report per (reporter, node), with new sequence numbers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsio.h"
+#include "spool_impl.h"
+
+struct item {
+	const char *reporter;	/* points into the batch it came from */
+	char node[LIMIT_NODE_NAME_LEN + 1];
+	size_t ord;
+	enum report_kind kind;
+	struct report *r;
+	bool keep;
+};
+
+static int
+cmp_node(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	int c = strcmp(x->reporter ? x->reporter : "", y->reporter ? y->reporter : "");
+
+	if (c == 0)
+		c = strcmp(x->node, y->node);
+	if (c == 0)
+		c = x->ord < y->ord ? -1 : x->ord > y->ord;
+	return c;
+}
+
+static int
+cmp_ord(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+static bool
+same_reporter(const char *a, const char *b)
+{
+	return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static int
+write_batch(struct spool *s, const struct batch *b)
+{
+	char name[32], *buf = NULL;
+	size_t len;
+	int r;
+
+	if ((r = spool_record_encode(b, &buf, &len)) < 0)
+		return r;
+	spool_entry_name(name, sizeof(name), b->seq);
+	r = fsio_write_atomic(s->qdir, name, buf, len, 0600);
+	free(buf);
+	return r;
+}
+
+/*
+ * Rewrites the queue plus nb as the newest report per (reporter, node), in
+ * batches per (reporter, kind) of at most BATCH_MAX_REPORTS, with new
+ * sequence numbers; then removes the old files.
+ */
+int
+spool_compact(struct spool *s, const struct batch *nb, const struct spool_entry *e, size_t ne)
+{
+	struct batch *src = NULL, out;
+	struct item *it = NULL;
+	size_t nsrc = 0, nit = 0, cap = 0;
+	int r = 0;
+
+	batch_init(&out);
+	src = calloc(ne + 1, sizeof(*src));
+	if (src == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < ne; i++) {
+		r = spool_load(s, &e[i], &src[nsrc]);
+		if (r == -EBADMSG) {
+			s->ncorrupt++;
+			spool_quarantine(s, &e[i]);
+			continue;
+		}
+		if (r < 0)
+			goto out;
+		nsrc++;
+	}
+	for (size_t i = 0; i < nsrc + 1; i++) {
+		const struct batch *b = i < nsrc ? &src[i] : nb;
+		for (size_t j = 0; j < b->n; j++) {
+			if (nit == cap) {
+				struct item *v;
+				cap = cap ? cap * 2 : 256;
+				v = realloc(it, cap * sizeof(*v));
+				if (v == NULL) {
+					r = -ENOMEM;
+					goto out;
+				}
+				it = v;
+			}
+			it[nit].reporter = b->reporter;
+			if (report_node_name(&b->reports[j], it[nit].node,
+			    sizeof(it[nit].node)) < 0)
+				snprintf(it[nit].node, sizeof(it[nit].node), "?");
+			it[nit].ord = nit;
+			it[nit].kind = b->kind;
+			it[nit].r = &b->reports[j];
+			it[nit].keep = false;
+			nit++;
+		}
+	}
+	if (nit == 0)
+		goto drop;
+	qsort(it, nit, sizeof(*it), cmp_node);
+	for (size_t i = 0; i < nit; i++)
+		it[i].keep = i + 1 == nit ||
+		    !same_reporter(it[i].reporter, it[i + 1].reporter) ||
+		    strcmp(it[i].node, it[i + 1].node) != 0;
+	qsort(it, nit, sizeof(*it), cmp_ord);
+
+	/* One pass per (reporter, kind) group, in order of first appearance. */
+	for (size_t i = 0; i < nit; i++) {
+		if (!it[i].keep)
+			continue;
+		const char *rep = it[i].reporter;
+		enum report_kind kind = it[i].kind;
+		for (size_t j = i; j < nit; j++) {
+			if (!it[j].keep || it[j].kind != kind || !same_reporter(it[j].reporter, rep))
+				continue;
+			if (out.n == 0) {
+				out.kind = kind;
+				out.t_ms = fsio_now_ms();
+				if (rep != NULL && (out.reporter = strdup(rep)) == NULL) {
+					r = -ENOMEM;
+					goto out;
+				}
+			}
+			if ((r = batch_add_copy(&out, it[j].r)) < 0)
+				goto out;
+			it[j].keep = false;
+			if (out.n == BATCH_MAX_REPORTS) {
+				if ((r = spool_assign(s, &out)) < 0 || (r = write_batch(s, &out)) < 0)
+					goto out;
+				batch_finish(&out);
+			}
+		}
+		if (out.n > 0) {
+			if ((r = spool_assign(s, &out)) < 0 || (r = write_batch(s, &out)) < 0)
+				goto out;
+			batch_finish(&out);
+		}
+	}
+drop:
+	for (size_t i = 0; i < ne; i++)
+		spool_drop(s, &e[i]);
+	r = spool_sync(s);
+out:
+	batch_finish(&out);
+	for (size_t i = 0; i < nsrc; i++)
+		batch_finish(&src[i]);
+	free(src);
+	free(it);
+	return r;
+}
+
