@@ -1,14 +1,14 @@
-/* Lifecycle requests: rules, job records, outcomes, recovery. */
-#include <dirent.h>
+/*
+ * Lifecycle requests (submit, cancel, globals, config) and the runner's
+ * callbacks; the rules are in lifecycle_rules.c, the apply steps in
+ * lifecycle_apply.c, a job's commands in lifecycle_plan.c, the restart in
+ * lifecycle_recover.c.
+ */
 #include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -19,7 +19,6 @@
 #include "lifecycle_impl.h"
 #include "log.h"
 #include "oplog.h"
-#include "report.h"
 #include "state_impl.h"
 
 _Static_assert(sizeof(((struct job_rec *)0)->boot_id) == JOBS_BOOT_ID_SIZE,
