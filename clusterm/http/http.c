@@ -323,14 +323,89 @@ match(const char *pattern, const char *path, const char **caps, char *store, siz
 	return *path == '\0';
 }
 
+int
+http_route_find(const struct http_route *routes, const char *method, const char *path,
+    const char **params, char *store, size_t len, const struct http_route **ret)
+{
+	bool path_known = false;
+
+	for (const struct http_route *r = routes; r->fn != NULL; r++) {
+		if (!match(r->pattern, path, params, store, len))
+			continue;
+		path_known = true;
+		if (strcmp(r->method, method) != 0)
+			continue;
+		*ret = r;
+		return 0;
+	}
+	return path_known ? -EOPNOTSUPP : -ENOENT;
+}
+
+/*
+ * With tokens in force: checks the request's token against the route's
+ * role. 0 to go on, else the refusal's status (the reply has been sent).
+ */
+static int
+check_token(struct http_server *h, struct http_req *req, const struct http_route *r)
+{
+	pthread_rwlock_rdlock(&h->auth_lock);
+	if (h->auth != NULL) {
+		struct auth_id id = { 0 };
+		int st = auth_check(h->auth, http_header(req, "Authorization"), r->role, &id);
+
+		req->auth_on = true;
+		/* Copied: a SIGHUP may free the tokens while the handler runs. */
+		if (id.name != NULL) {
+			snprintf(req->token_name, sizeof(req->token_name), "%s", id.name);
+			req->token_role = id.role;
+			snprintf(req->token_reporter, sizeof(req->token_reporter), "%s",
+			    id.reporter != NULL ? id.reporter : "");
+		}
+		if (st != 0) {
+			pthread_rwlock_unlock(&h->auth_lock);
+			count_reject(HTTP_REJECT_AUTH);
+			if (st == 401)
+				http_reply_error(req, 401, "missing or unknown bearer token");
+			else
+				http_reply_error(req, 403, "token %s may not %s %s",
+				    req->token_name, req->method, req->path);
+			return req->status;
+		}
+	}
+	pthread_rwlock_unlock(&h->auth_lock);
+	return 0;
+}
+
+/* Runs route r's handler once the token and the declared body length pass. */
+static int
+serve(struct http_server *h, const struct mg_request_info *ri, struct http_req *req,
+    const struct http_route *r)
+{
+	int st = check_token(h, req, r);
+
+	if (st != 0)
+		return st;
+	/* By the declared length, before a byte of the body is read. */
+	if (ri->content_length > (long long)h->o.max_body) {
+		count_reject(HTTP_REJECT_TOO_LARGE);
+		http_reply_error(req, 413, "body of %lld bytes is over the limit of %zu",
+		    ri->content_length, h->o.max_body);
+		return req->status;
+	}
+	r->fn(req);
+	free(req->body);
+	return req->status != 0 ? req->status : 200;
+}
+
 static int
 dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct http_server *h = cbdata;
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	char store[2 * (LIMIT_NODE_NAME_LEN + 64)];
+	const struct http_route *route;
 	struct http_req req;
-	bool path_known = false;
+	int found;
 
 	memset(&req, 0, sizeof(req));
 	req.conn = conn;
@@ -340,50 +415,11 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	req.ctx = h->o.ctx;
 	snprintf(req.remote, sizeof(req.remote), "%s", ri->remote_addr);
 
-	for (const struct http_route *r = h->o.routes; r->fn != NULL; r++) {
-		if (!match(r->pattern, req.path, req.params, store, sizeof(store)))
-			continue;
-		path_known = true;
-		if (strcmp(r->method, req.method) != 0)
-			continue;
-		pthread_rwlock_rdlock(&h->auth_lock);
-		if (h->auth != NULL) {
-			struct auth_id id = { 0 };
-			int st = auth_check(h->auth, http_header(&req, "Authorization"), r->role,
-			    &id);
-
-			req.auth_on = true;
-			/* Copied: a SIGHUP may free the tokens while the handler runs. */
-			if (id.name != NULL) {
-				snprintf(req.token_name, sizeof(req.token_name), "%s", id.name);
-				req.token_role = id.role;
-				snprintf(req.token_reporter, sizeof(req.token_reporter), "%s",
-				    id.reporter != NULL ? id.reporter : "");
-			}
-			if (st != 0) {
-				pthread_rwlock_unlock(&h->auth_lock);
-				count_reject(HTTP_REJECT_AUTH);
-				if (st == 401)
-					http_reply_error(&req, 401, "missing or unknown bearer token");
-				else
-					http_reply_error(&req, 403, "token %s may not %s %s",
-					    req.token_name, req.method, req.path);
-				return req.status;
-			}
-		}
-		pthread_rwlock_unlock(&h->auth_lock);
-		/* By the declared length, before a byte of the body is read. */
-		if (ri->content_length > (long long)h->o.max_body) {
-			count_reject(HTTP_REJECT_TOO_LARGE);
-			http_reply_error(&req, 413, "body of %lld bytes is over the limit of %zu",
-			    ri->content_length, h->o.max_body);
-			return req.status;
-		}
-		r->fn(&req);
-		free(req.body);
-		return req.status != 0 ? req.status : 200;
-	}
-	/* Without a valid token nobody learns which paths exist. */
+	found = http_route_find(h->o.routes, req.method, req.path, req.params, store,
+	    sizeof(store), &route);
+	if (found == 0)
+		return serve(h, ri, &req, route);
+/* Without a valid token nobody learns which paths exist. */
 	pthread_rwlock_rdlock(&h->auth_lock);
 	bool hidden = h->auth != NULL && !auth_valid(h->auth, http_header(&req,
 	    "Authorization"));
@@ -391,7 +427,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	if (hidden) {
 		count_reject(HTTP_REJECT_AUTH);
 		http_reply_error(&req, 401, "missing or unknown bearer token");
-	} else if (path_known)
+	} else if (found == -EOPNOTSUPP)
 		http_reply_error(&req, 405, "method %s not allowed on %s", req.method, req.path);
 	else
 		http_reply_error(&req, 404, "no such path: %s", req.path);

@@ -81,6 +81,17 @@ void http_count_reply(int status);
 /* Copies the counters into ret (relaxed atomics: each exact, not a snapshot). */
 void http_get_stats(struct http_stats *ret);
 
+/*
+ * The route for method and path: the first in routes (terminated by
+ * fn == NULL) whose pattern matches path and whose method is method; its {}
+ * segments are copied into store (len bytes) and pointed at by params.
+ * 0 and *ret; -EOPNOTSUPP when a route matches the path with another
+ * method only (405); -ENOENT when none matches it (404). params and store
+ * may be written on failure too.
+ */
+int http_route_find(const struct http_route *routes, const char *method, const char *path,
+    const char **params, char *store, size_t len, const struct http_route **ret);
+
 /* Starts serving. On failure err says why (port in use, bad address). */
 int http_start(const struct http_opts *o, struct http_server **ret, char *err, size_t errlen);
 /*
