@@ -61,23 +61,14 @@ write_batch(struct spool *s, const struct batch *b)
 	return r;
 }
 
-/*
- * Rewrites the queue plus nb as the newest report per (reporter, node), in
- * batches per (reporter, kind) of at most BATCH_MAX_REPORTS, with new
- * sequence numbers; then removes the old files.
- */
-int
-spool_compact(struct spool *s, const struct batch *nb, const struct spool_entry *e, size_t ne)
+/* Loads e[0..ne) into src (quarantining corrupt files); *ret_n loaded. */
+static int
+load_queue(struct spool *s, const struct spool_entry *e, size_t ne, struct batch *src,
+    size_t *ret_n)
 {
-	struct batch *src = NULL, out;
-	struct item *it = NULL;
-	size_t nsrc = 0, nit = 0, cap = 0;
-	int r = 0;
+	size_t nsrc = 0;
+	int r;
 
-	batch_init(&out);
-	src = calloc(ne + 1, sizeof(*src));
-	if (src == NULL)
-		return -ENOMEM;
 	for (size_t i = 0; i < ne; i++) {
 		r = spool_load(s, &e[i], &src[nsrc]);
 		if (r == -EBADMSG) {
@@ -85,10 +76,27 @@ spool_compact(struct spool *s, const struct batch *nb, const struct spool_entry 
 			spool_quarantine(s, &e[i]);
 			continue;
 		}
-		if (r < 0)
-			goto out;
+		if (r < 0) {
+			*ret_n = nsrc;
+			return r;
+		}
 		nsrc++;
 	}
+	*ret_n = nsrc;
+	return 0;
+}
+
+/*
+ * Every report of src[0..nsrc) and nb as an item, in order, marked keep
+ * when it is the newest of its (reporter, node). *ret is malloc'd.
+ */
+static int
+collect_items(const struct batch *src, size_t nsrc, const struct batch *nb,
+    struct item **ret, size_t *ret_n)
+{
+	struct item *it = NULL;
+	size_t nit = 0, cap = 0;
+
 	for (size_t i = 0; i < nsrc + 1; i++) {
 		const struct batch *b = i < nsrc ? &src[i] : nb;
 		for (size_t j = 0; j < b->n; j++) {
@@ -97,8 +105,8 @@ spool_compact(struct spool *s, const struct batch *nb, const struct spool_entry 
 				cap = cap ? cap * 2 : 256;
 				v = realloc(it, cap * sizeof(*v));
 				if (v == NULL) {
-					r = -ENOMEM;
-					goto out;
+					free(it);
+					return -ENOMEM;
 				}
 				it = v;
 			}
@@ -113,16 +121,30 @@ spool_compact(struct spool *s, const struct batch *nb, const struct spool_entry 
 			nit++;
 		}
 	}
-	if (nit == 0)
-		goto drop;
-	qsort(it, nit, sizeof(*it), cmp_node);
-	for (size_t i = 0; i < nit; i++)
-		it[i].keep = i + 1 == nit ||
-		    !same_reporter(it[i].reporter, it[i + 1].reporter) ||
-		    strcmp(it[i].node, it[i + 1].node) != 0;
-	qsort(it, nit, sizeof(*it), cmp_ord);
+	if (nit > 0) {
+		qsort(it, nit, sizeof(*it), cmp_node);
+		for (size_t i = 0; i < nit; i++)
+			it[i].keep = i + 1 == nit ||
+			    !same_reporter(it[i].reporter, it[i + 1].reporter) ||
+			    strcmp(it[i].node, it[i + 1].node) != 0;
+		qsort(it, nit, sizeof(*it), cmp_ord);
+	}
+	*ret = it;
+	*ret_n = nit;
+	return 0;
+}
 
-	/* One pass per (reporter, kind) group, in order of first appearance. */
+/*
+ * Writes the kept items in batches per (reporter, kind) of at most
+ * BATCH_MAX_REPORTS, one pass per group in order of first appearance.
+ */
+static int
+write_groups(struct spool *s, struct item *it, size_t nit)
+{
+	struct batch out;
+	int r = 0;
+
+	batch_init(&out);
 	for (size_t i = 0; i < nit; i++) {
 		if (!it[i].keep)
 			continue;
@@ -154,16 +176,39 @@ spool_compact(struct spool *s, const struct batch *nb, const struct spool_entry 
 			batch_finish(&out);
 		}
 	}
-drop:
+out:
+	batch_finish(&out);
+	return r;
+}
+
+/*
+ * Rewrites the queue plus nb as the newest report per (reporter, node), in
+ * batches per (reporter, kind) of at most BATCH_MAX_REPORTS, with new
+ * sequence numbers; then removes the old files.
+ */
+int
+spool_compact(struct spool *s, const struct batch *nb, const struct spool_entry *e,
+    size_t ne)
+{
+	struct batch *src;
+	struct item *it = NULL;
+	size_t nsrc = 0, nit = 0;
+	int r;
+
+	src = calloc(ne + 1, sizeof(*src));
+	if (src == NULL)
+		return -ENOMEM;
+	if ((r = load_queue(s, e, ne, src, &nsrc)) < 0 ||
+	    (r = collect_items(src, nsrc, nb, &it, &nit)) < 0 ||
+	    (r = write_groups(s, it, nit)) < 0)
+		goto out;
 	for (size_t i = 0; i < ne; i++)
 		spool_drop(s, &e[i]);
 	r = spool_sync(s);
 out:
-	batch_finish(&out);
 	for (size_t i = 0; i < nsrc; i++)
 		batch_finish(&src[i]);
 	free(src);
 	free(it);
 	return r;
 }
-

@@ -214,109 +214,157 @@ queue_size(struct spool *s, struct spool_entry **ret, size_t *ret_n,
 	return 0;
 }
 
+/* One spool_absorb() run: where it is and what it has met so far. */
+struct absorb {
+	struct spool *s;
+	const char *indir;
+	unsigned long long max_bytes;
+	spool_absorb_fn fn;
+	void *arg;
+	struct spool_entry *e;	/* the queue's listing, for compaction */
+	size_t nq;
+	unsigned long long total;
+	size_t nskipped;	/* unusable files that could not be moved aside */
+	bool compacted;
+};
+
+/*
+ * Reads incoming/ file in: 0 with *ret loaded, 1 when it is gone or was
+ * moved aside (corrupt, unreadable or not a file at all: out of the way,
+ * so that it does not hold up the batches behind it; when even the move
+ * fails it is skipped and tried again by the next run), or -ENOMEM.
+ */
+static int
+absorb_read(struct absorb *a, const struct in_entry *in, const char *path,
+    struct batch *ret)
+{
+	int r = in->regular ? spool_load_path(path, ret) : -EINVAL;
+
+	if (r == -ENOENT)
+		return 1;	/* gone since the listing */
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		if (quarantine_incoming(a->s, a->indir, in->name, !in->regular ?
+		    "not a plain file" : r == -EBADMSG ? "not a spool record" :
+		    strerror(-r)) < 0)
+			a->nskipped++;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Moves one loaded batch b (file path, len bytes) into the queue,
+ * compacting when the queue would pass its bound.
+ */
+static int
+absorb_queue(struct absorb *a, const struct batch *b, const char *path, size_t len)
+{
+	char to[PATH_MAX], qname[32];
+	int r;
+
+	if (a->nq > 0 && a->total + len > a->max_bytes) {
+		/* The listing is behind the renames: take it anew. */
+		free(a->e);
+		a->e = NULL;
+		r = queue_size(a->s, &a->e, &a->nq, &a->total);
+		if (r == 0)
+			r = spool_compact(a->s, b, a->e, a->nq);
+		if (r == 0 && unlink(path) < 0)
+			r = -errno;
+		free(a->e);
+		a->e = NULL;
+		if (r == 0)
+			r = queue_size(a->s, &a->e, &a->nq, &a->total);
+		a->compacted = true;
+		return r;
+	}
+	spool_entry_name(qname, sizeof(qname), b->seq);
+	if ((r = spool_join(to, sizeof(to), a->s->qdir, qname)) == 0 && rename(path, to) < 0)
+		r = -errno;
+	a->total += len;
+	a->nq++;	/* e is not updated: only "not empty" matters here */
+	return r;
+}
+
+/* One incoming/ file into the queue: 0 moved, 1 skipped, or -errno. */
+static int
+absorb_one(struct absorb *a, const struct in_entry *in)
+{
+	struct spool *s = a->s;
+	char path[PATH_MAX], *buf = NULL;
+	struct batch b;
+	size_t len;
+	int r;
+
+	if ((r = spool_join(path, sizeof(path), a->indir, in->name)) < 0)
+		return r;
+	if ((r = absorb_read(a, in, path, &b)) != 0)
+		return r;
+	/* Numbered by an absorb that crashed before the rename: keep it. */
+	if (b.seq == 0 || strcmp(b.epoch, s->epoch) != 0) {
+		if ((r = spool_assign(s, &b)) < 0 ||
+		    (r = spool_record_encode(&b, &buf, &len)) < 0 ||
+		    (r = fsio_write_atomic(a->indir, in->name, buf, len, 0600)) < 0) {
+			free(buf);
+			batch_finish(&b);
+			return r;
+		}
+		free(buf);
+	} else {
+		len = in->size;
+	}
+	r = absorb_queue(a, &b, path, len);
+	if (r == 0 && a->fn != NULL)
+		r = a->fn(&b, a->arg);
+	batch_finish(&b);
+	return r;
+}
+
 int
 spool_absorb(struct spool *s, unsigned long long max_bytes, long long deadline_ms,
     spool_absorb_fn fn, void *arg, size_t *ret_n, bool *ret_compacted)
 {
+	struct absorb a = { .s = s, .max_bytes = max_bytes, .fn = fn, .arg = arg };
 	struct in_entry *in = NULL;
-	struct spool_entry *e = NULL;
-	unsigned long long total = 0;
 	char indir[PATH_MAX];
-	size_t nin = 0, nq = 0, moved = 0, nskipped = 0;
-	bool compacted = false, left = false;
+	size_t nin = 0, moved = 0;
+	bool left = false;
 	int r;
 
 	if ((r = spool_join(indir, sizeof(indir), s->dir, INDIR)) < 0)
 		return r;
+	a.indir = indir;
 	if ((r = list_incoming(indir, true, &in, &nin)) < 0 || nin == 0)
 		goto out;
-	if ((r = spool_ensure_loaded(s)) < 0 || (r = queue_size(s, &e, &nq, &total)) < 0)
+	if ((r = spool_ensure_loaded(s)) < 0 || (r = queue_size(s, &a.e, &a.nq, &a.total)) < 0)
 		goto out;
 	for (size_t i = 0; i < nin; i++) {
-		char path[PATH_MAX], to[PATH_MAX], qname[32], *buf = NULL;
-		struct batch b;
-		size_t len;
-
 		if (fsio_mono_ms() >= deadline_ms) {
 			left = true;
 			break;
 		}
-		if ((r = spool_join(path, sizeof(path), indir, in[i].name)) < 0)
+		if ((r = absorb_one(&a, &in[i])) < 0)
 			goto out;
-		r = in[i].regular ? spool_load_path(path, &b) : -EINVAL;
-		if (r == -ENOENT)
-			continue;	/* gone since the listing */
-		if (r == -ENOMEM)
-			goto out;
-		if (r < 0) {
-			/*
-			 * Corrupt, unreadable or not a file at all: out of the way,
-			 * so that it does not hold up the batches behind it. When
-			 * even the move fails it is skipped (and tried again by
-			 * the next run).
-			 */
-			if (quarantine_incoming(s, indir, in[i].name, !in[i].regular ?
-			    "not a plain file" : r == -EBADMSG ? "not a spool record" :
-			    strerror(-r)) < 0)
-				nskipped++;
-			continue;
-		}
-		/* Numbered by an absorb that crashed before the rename: keep it. */
-		if (b.seq == 0 || strcmp(b.epoch, s->epoch) != 0) {
-			if ((r = spool_assign(s, &b)) < 0 ||
-			    (r = spool_record_encode(&b, &buf, &len)) < 0 ||
-			    (r = fsio_write_atomic(indir, in[i].name, buf, len, 0600)) < 0) {
-				free(buf);
-				batch_finish(&b);
-				goto out;
-			}
-			free(buf);
-		} else {
-			len = in[i].size;
-		}
-		if (nq > 0 && total + len > max_bytes) {
-			/* The listing is behind the renames above: take it anew. */
-			free(e);
-			e = NULL;
-			r = queue_size(s, &e, &nq, &total);
-			if (r == 0)
-				r = spool_compact(s, &b, e, nq);
-			if (r == 0 && unlink(path) < 0)
-				r = -errno;
-			free(e);
-			e = NULL;
-			if (r == 0)
-				r = queue_size(s, &e, &nq, &total);
-			compacted = true;
-		} else {
-			spool_entry_name(qname, sizeof(qname), b.seq);
-			if ((r = spool_join(to, sizeof(to), s->qdir, qname)) == 0 && rename(path, to) < 0)
-				r = -errno;
-			total += len;
-			nq++;	/* e is not updated: only "not empty" matters here */
-		}
-		if (r == 0 && fn != NULL)
-			r = fn(&b, arg);
-		batch_finish(&b);
-		if (r < 0)
-			goto out;
-		moved++;
+		if (r == 0)
+			moved++;
 	}
 	r = fsio_fsync_dir(s->qdir);
 	if (r == 0)
 		r = fsio_fsync_dir(indir);
 	if (r == 0 && left)
 		r = -EAGAIN;
-	if (r == 0 && nskipped > 0)
+	if (r == 0 && a.nskipped > 0)
 		snprintf(s->last_aside, sizeof(s->last_aside), "%zu unusable files could not "
-		    "be moved out of incoming/", nskipped);
+		    "be moved out of incoming/", a.nskipped);
 out:
 	free(in);
-	free(e);
+	free(a.e);
 	if (r == 0 || r == -EAGAIN) {
 		*ret_n = moved;
 		if (ret_compacted != NULL)
-			*ret_compacted = compacted;
+			*ret_compacted = a.compacted;
 	}
 	return r;
 }
