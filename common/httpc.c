@@ -71,14 +71,92 @@ map_code(CURLcode c)
 	}
 }
 
+/* Appends line to *l. 0 or -ENOMEM (*l unchanged). */
+static int
+add_header(struct curl_slist **l, const char *line)
+{
+	struct curl_slist *h = curl_slist_append(*l, line);
+
+	if (h == NULL)
+		return -ENOMEM;
+	*l = h;
+	return 0;
+}
+
+/*
+ * The request headers, appended to *l (which the caller frees with
+ * curl_slist_free_all, also after a failure). 0, -ENOMEM, or -EINVAL with
+ * err set when the token does not fit.
+ */
+static int
+build_headers(struct curl_slist **l, bool has_body, const struct httpc_opts *o,
+    char *err, size_t errlen)
+{
+	char auth[1024];
+
+	if (add_header(l, "Accept: application/json") < 0)
+		return -ENOMEM;
+	if (has_body && add_header(l, "Content-Type: application/json") < 0)
+		return -ENOMEM;
+	/* "Expect: 100-continue" costs a round trip on bodies over 1 KiB. */
+	if (add_header(l, "Expect:") < 0)
+		return -ENOMEM;
+	if (o != NULL && o->token != NULL && o->token[0] != '\0') {
+		if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+		    o->token) >= sizeof(auth)) {
+			snprintf(err, errlen, "token too long");
+			return -EINVAL;
+		}
+		if (add_header(l, auth) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; o != NULL && o->headers != NULL && o->headers[i] != NULL; i++)
+		if (add_header(l, o->headers[i]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* The options of one request on e; errbuf and s must outlive the transfer. */
+static void
+set_options(CURL *e, const char *method, const char *url, struct curl_slist *hdrs,
+    const char *body, size_t len, const struct httpc_opts *o, char *errbuf,
+    struct sink *s)
+{
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	if (body != NULL) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	if (o == NULL)
+		return;
+	if (o->ca_file != NULL && o->ca_file[0] != '\0')
+		curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+	if (o->cert_file != NULL && o->cert_file[0] != '\0')
+		curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert_file);
+	if (o->key_file != NULL && o->key_file[0] != '\0')
+		curl_easy_setopt(e, CURLOPT_SSLKEY, o->key_file);
+	if (o->connect_timeout_ms > 0)
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+	if (o->timeout_ms > 0)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+}
+
 int
 httpc_request(const char *method, const char *url, const char *body, size_t len,
     const struct httpc_opts *o, struct httpc_response *ret, char *err, size_t errlen)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hdrs = NULL, *h;
+	struct curl_slist *hdrs = NULL;
 	struct sink s = { .o = o };
-	char auth[1024];
 	CURLcode c = CURLE_OUT_OF_MEMORY;
 	CURL *e;
 	long status = 0;
@@ -90,61 +168,12 @@ httpc_request(const char *method, const char *url, const char *body, size_t len,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if ((h = curl_slist_append(hdrs, "Accept: application/json")) == NULL)
-		goto out;
-	hdrs = h;
-	if (body != NULL) {
-		if ((h = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
-			goto out;
-		hdrs = h;
-	}
-	/* "Expect: 100-continue" costs a round trip on bodies over 1 KiB. */
-	if ((h = curl_slist_append(hdrs, "Expect:")) == NULL)
-		goto out;
-	hdrs = h;
-	if (o != NULL && o->token != NULL && o->token[0] != '\0') {
-		if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-		    o->token) >= sizeof(auth)) {
-			snprintf(err, errlen, "token too long");
-			rc = -EINVAL;
-			goto done;
-		}
-		if ((h = curl_slist_append(hdrs, auth)) == NULL)
-			goto out;
-		hdrs = h;
-	}
-	for (size_t i = 0; o != NULL && o->headers != NULL && o->headers[i] != NULL; i++) {
-		if ((h = curl_slist_append(hdrs, o->headers[i])) == NULL)
-			goto out;
-		hdrs = h;
-	}
-
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	if (body != NULL) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	}
-	if (o != NULL) {
-		if (o->ca_file != NULL && o->ca_file[0] != '\0')
-			curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
-		if (o->cert_file != NULL && o->cert_file[0] != '\0')
-			curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert_file);
-		if (o->key_file != NULL && o->key_file[0] != '\0')
-			curl_easy_setopt(e, CURLOPT_SSLKEY, o->key_file);
-		if (o->connect_timeout_ms > 0)
-			curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-		if (o->timeout_ms > 0)
-			curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-	}
+	rc = build_headers(&hdrs, body != NULL, o, err, errlen);
+	if (rc == -EINVAL)
+		goto done;
+	if (rc < 0)
+		goto out;	/* c: out of memory */
+	set_options(e, method, url, hdrs, body, len, o, errbuf, &s);
 	c = curl_easy_perform(e);
 out:
 	if (c != CURLE_OK) {
