@@ -827,7 +827,7 @@ START_TEST(test_crash)
 END_TEST
 
 /*
- * Segment files written byte by byte, as store_wal.h describes them, so a
+ * Segment files written byte by byte, as wal_format.h describes them, so a
  * test decides where each group commit begins and ends.
  */
 struct segbuf {
