@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "cm_limits.h"
 #include "fsio.h"
 #include "run.h"
@@ -18,8 +19,9 @@ int
 run_capture(char *const argv[], long long deadline_ms, char **ret_out, size_t *ret_len)
 {
 	posix_spawn_file_actions_t fa;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	struct buf out;
+	char *txt;
+	size_t len;
 	int pfd[2], status, r = 0;
 	pid_t pid;
 
@@ -34,9 +36,11 @@ run_capture(char *const argv[], long long deadline_ms, char **ret_out, size_t *r
 		close(pfd[0]);
 		return -r;
 	}
+	buf_init(&out, LIMIT_BODY_BYTES_MAX);
 	for (;;) {
 		long long left = deadline_ms - fsio_mono_ms();
 		struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
+		char chunk[4096];
 		ssize_t n;
 
 		if (left <= 0) {
@@ -46,28 +50,17 @@ run_capture(char *const argv[], long long deadline_ms, char **ret_out, size_t *r
 		}
 		if (poll(&pf, 1, (int)(left > 60000 ? 60000 : left)) <= 0)
 			continue;
-		if (len + 4096 > cap) {
-			char *nb;
-			if (cap >= LIMIT_BODY_BYTES_MAX) {
-				kill(pid, SIGKILL);
-				r = -EFBIG;
-				break;
-			}
-			cap = cap ? cap * 2 : 65536;
-			nb = realloc(buf, cap);
-			if (nb == NULL) {
-				kill(pid, SIGKILL);
-				r = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		n = read(pfd[0], buf + len, cap - len - 1);
+		n = read(pfd[0], chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		len += (size_t)n;
+		if ((r = buf_add(&out, chunk, (size_t)n)) < 0) {
+			kill(pid, SIGKILL);
+			if (r == -E2BIG)
+				r = -EFBIG;
+			break;
+		}
 	}
 	close(pfd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -75,13 +68,13 @@ run_capture(char *const argv[], long long deadline_ms, char **ret_out, size_t *r
 	if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		r = -ECHILD;
 	if (r < 0) {
-		free(buf);
+		buf_free(&out);
 		return r;
 	}
-	if (buf == NULL && (buf = malloc(1)) == NULL)
+	len = out.len;
+	if ((txt = buf_take(&out)) == NULL)
 		return -ENOMEM;
-	buf[len] = '\0';
-	*ret_out = buf;
+	*ret_out = txt;
 	*ret_len = len;
 	return 0;
 }
