@@ -203,16 +203,18 @@ unlink_pending(struct state *s, struct pending *p)
 	pthread_mutex_unlock(&s->list_mu);
 }
 
-int
-oplog_submit(struct state *s, struct op *op)
+/*
+ * Step 1, under append_mu: stamps op with the clock, appends it to the store
+ * and queues p (on the caller's stack) on the pending list, in log order.
+ * 0, or -EIO / -ENOMEM with op->res.err saying why.
+ */
+static int
+append_op(struct state *s, struct pending *p, struct op *op)
 {
-	struct pending p = { .op = op };
-	uint64_t next_event;
 	char *buf = NULL;
 	size_t len = 0;
 	int rc;
 
-	memset(&op->res, 0, sizeof(op->res));
 	pthread_mutex_lock(&s->append_mu);
 	if (s->failed) {
 		snprintf(op->res.err, sizeof(op->res.err), "the store refuses writes after an "
@@ -224,7 +226,7 @@ oplog_submit(struct state *s, struct op *op)
 	op->time_ms = clock_next(s);
 	rc = ops_encode(op, &buf, &len);
 	if (rc == 0)
-		rc = store_append(s->store, buf, len, &p.seq);
+		rc = store_append(s->store, buf, len, &p->seq);
 	free(buf);
 	if (rc < 0) {
 		if (rc != -ENOMEM)
@@ -235,15 +237,71 @@ oplog_submit(struct state *s, struct op *op)
 		return rc == -ENOMEM ? -ENOMEM : -EIO;
 	}
 	pthread_mutex_lock(&s->list_mu);
-	p.prev = s->tail;
+	p->prev = s->tail;
 	if (s->tail != NULL)
-		s->tail->next = &p;
+		s->tail->next = p;
 	else
-		s->head = &p;
-	s->tail = &p;
+		s->head = p;
+	s->tail = p;
 	pthread_mutex_unlock(&s->list_mu);
 	pthread_mutex_unlock(&s->append_mu);
+	return 0;
+}
 
+/*
+ * Step 3, under the write lock: applies the durable operations at the head
+ * of the pending list, in log order, up to and including seq.
+ */
+static void
+apply_durable(struct state *s, uint64_t seq)
+{
+	for (;;) {
+		struct pending *q;
+		/*
+		 * Only a durable head is ours to apply: its submitter waits
+		 * for it, so it stays valid. A later one may be unlinked by
+		 * its submitter (a failed store) at any moment.
+		 */
+		pthread_mutex_lock(&s->list_mu);
+		q = s->head;
+		if (q != NULL && q->seq > seq)
+			q = NULL;
+		pthread_mutex_unlock(&s->list_mu);
+		if (q == NULL)
+			break;
+		s->apply(s, q->op, s->apply_arg);
+		unlink_pending(s, q);
+		pthread_mutex_lock(&s->apply_mu);
+		s->applied_seq = q->seq;
+		pthread_mutex_unlock(&s->apply_mu);
+	}
+}
+
+/* The applier wakes the watchers of the audit log when it has new events. */
+static void
+wake_on_events(struct state *s, uint64_t next_event)
+{
+	pthread_mutex_lock(&s->watch_mu);
+	if (next_event > s->watch_next_event) {
+		s->watch_next_event = next_event;
+		pthread_cond_broadcast(&s->watch_cv);
+	}
+	pthread_mutex_unlock(&s->watch_mu);
+}
+
+int
+oplog_submit(struct state *s, struct op *op)
+{
+	struct pending p = { .op = op };
+	uint64_t next_event;
+	int rc;
+
+	memset(&op->res, 0, sizeof(op->res));
+	rc = append_op(s, &p, op);
+	if (rc < 0)
+		return rc;
+
+	/* Step 2: wait until it is durable. */
 	rc = store_wait(s->store, p.seq);
 	if (rc < 0) {
 		/*
@@ -274,35 +332,10 @@ oplog_submit(struct state *s, struct op *op)
 		s->applying = true;
 		pthread_mutex_unlock(&s->apply_mu);
 		pthread_rwlock_wrlock(&s->lock);
-		for (;;) {
-			struct pending *q;
-			/*
-			 * Only a durable head is ours to apply: its submitter waits
-			 * for it, so it stays valid. A later one may be unlinked by
-			 * its submitter (a failed store) at any moment.
-			 */
-			pthread_mutex_lock(&s->list_mu);
-			q = s->head;
-			if (q != NULL && q->seq > p.seq)
-				q = NULL;
-			pthread_mutex_unlock(&s->list_mu);
-			if (q == NULL)
-				break;
-			s->apply(s, q->op, s->apply_arg);
-			unlink_pending(s, q);
-			pthread_mutex_lock(&s->apply_mu);
-			s->applied_seq = q->seq;
-			pthread_mutex_unlock(&s->apply_mu);
-		}
+		apply_durable(s, p.seq);
 		next_event = s->next_event_id;
 		pthread_rwlock_unlock(&s->lock);
-		/* The applier wakes the watchers of the audit log. */
-		pthread_mutex_lock(&s->watch_mu);
-		if (next_event > s->watch_next_event) {
-			s->watch_next_event = next_event;
-			pthread_cond_broadcast(&s->watch_cv);
-		}
-		pthread_mutex_unlock(&s->watch_mu);
+		wake_on_events(s, next_event);
 		pthread_mutex_lock(&s->apply_mu);
 		s->applying = false;
 		pthread_cond_broadcast(&s->apply_cv);
