@@ -96,6 +96,102 @@ strings(struct http_req *req, const cJSON *arr, const char *key, const char ***r
 	return 0;
 }
 
+/* Replies 400 and returns -1 when body has a key a lifecycle request does not take. */
+static int
+check_keys(struct http_req *req, const cJSON *body)
+{
+	static const char *known[] = { "nodes", "addrs", "host_group", "extra_vars", "comment",
+		"operation", "job", "monitor_event" };
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, body) {
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok |= strcmp(it->string, known[i]) == 0;
+		if (!ok) {
+			http_reply_error(req, 400, "unknown key %.64s", it->string);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Fills r from body (op < 0: the body's "operation"; path_node: the one
+ * node, kept in one[0]). r's strings point into body; r->nodes and
+ * r->addrs (unless one) and *vars_text are the caller's to free, also on
+ * failure. Replies 400 and returns -1 on a bad body.
+ */
+static int
+parse_request(struct http_req *req, const cJSON *body, int op, const char *path_node,
+    struct lc_request *r, const char **one, char **vars_text)
+{
+	const cJSON *hg, *ev, *cm;
+
+	if (op < 0) {
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "operation");
+		op = cJSON_IsString(o) ? job_op_parse(o->valuestring) : -1;
+		if (op < 0) {
+			http_reply_error(req, 400, "operation must be commission, decommission, "
+			    "update or discover");
+			return -1;
+		}
+	}
+	r->op = (enum job_op)op;
+	if (path_node != NULL) {
+		if (cJSON_GetObjectItemCaseSensitive(body, "nodes") != NULL) {
+			http_reply_error(req, 400, "nodes must not be given: the path names the "
+			    "node (%.128s)", path_node);
+			return -1;
+		}
+		one[0] = path_node;
+		r->nodes = one;
+		r->nnodes = 1;
+	} else if (strings(req, cJSON_GetObjectItemCaseSensitive(body, "nodes"), "nodes",
+	    (const char ***)&r->nodes, &r->nnodes) < 0)
+		return -1;
+	if (strings(req, cJSON_GetObjectItemCaseSensitive(body, "addrs"), "addrs",
+	    (const char ***)&r->addrs, &r->naddrs) < 0)
+		return -1;
+	hg = cJSON_GetObjectItemCaseSensitive(body, "host_group");
+	ev = cJSON_GetObjectItemCaseSensitive(body, "extra_vars");
+	cm = cJSON_GetObjectItemCaseSensitive(body, "comment");
+	if ((hg != NULL && !cJSON_IsString(hg)) || (cm != NULL && !cJSON_IsString(cm))) {
+		http_reply_error(req, 400, "host_group and comment must be strings");
+		return -1;
+	}
+	/* contiv sends extra_vars as JSON text; an object is taken as well. */
+	if (cJSON_IsString(ev))
+		r->extra_vars = ev->valuestring;
+	else if (cJSON_IsObject(ev))
+		r->extra_vars = *vars_text = cJSON_PrintUnformatted(ev);
+	else if (ev != NULL && !cJSON_IsNull(ev)) {
+		http_reply_error(req, 400, "extra_vars must be a JSON object or its text");
+		return -1;
+	}
+	r->host_group = hg != NULL ? hg->valuestring : NULL;
+	r->comment = cm != NULL ? cm->valuestring : "";
+	r->actor = api_actor(req);
+	return 0;
+}
+
+/* Replies ok_status with the queued job's id and record. */
+static void
+reply_queued(struct http_req *req, struct manager *m, uint64_t id, int ok_status)
+{
+	cJSON *out = cJSON_CreateObject();
+
+	if (out != NULL) {
+		cJSON_AddNumberToObject(out, "job_id", (double)id);
+		state_rdlock(m->state);
+		struct job_rec *j = state_job_get(m->state, id);
+		if (j != NULL)
+			cJSON_AddItemToObject(out, "job", api_job_json(m, j));
+		state_unlock(m->state);
+	}
+	http_reply_json(req, ok_status, out);
+}
+
 /*
  * A lifecycle request body into a job. path_node is the {name} of contiv's
  * single-node paths (/commission/node/{name}, ...): it is the one node, and
@@ -104,14 +200,11 @@ strings(struct http_req *req, const cJSON *arr, const char *key, const char ***r
 static void
 lifecycle_post(struct http_req *req, int op, int ok_status, const char *path_node)
 {
-	static const char *known[] = { "nodes", "addrs", "host_group", "extra_vars", "comment",
-		"operation", "job", "monitor_event" };
 	struct manager *m = req->ctx;
 	struct lc_request r = { 0 };
 	const char *one[2] = { NULL, NULL };
-	const cJSON *it, *hg, *ev, *cm;
 	char *vars_text = NULL, err[512];
-	cJSON *body = NULL, *out;
+	cJSON *body = NULL;
 	uint64_t id = 0;
 	int rc;
 
@@ -122,59 +215,9 @@ lifecycle_post(struct http_req *req, int op, int ok_status, const char *path_nod
 		http_reply_error(req, 400, "body must be a JSON object");
 		goto out;
 	}
-	cJSON_ArrayForEach(it, body) {
-		bool ok = false;
-		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			ok |= strcmp(it->string, known[i]) == 0;
-		if (!ok) {
-			http_reply_error(req, 400, "unknown key %.64s", it->string);
-			goto out;
-		}
-	}
-	if (op < 0) {
-		const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "operation");
-		op = cJSON_IsString(o) ? job_op_parse(o->valuestring) : -1;
-		if (op < 0) {
-			http_reply_error(req, 400, "operation must be commission, decommission, "
-			    "update or discover");
-			goto out;
-		}
-	}
-	r.op = (enum job_op)op;
-	if (path_node != NULL) {
-		if (cJSON_GetObjectItemCaseSensitive(body, "nodes") != NULL) {
-			http_reply_error(req, 400, "nodes must not be given: the path names the "
-			    "node (%.128s)", path_node);
-			goto out;
-		}
-		one[0] = path_node;
-		r.nodes = one;
-		r.nnodes = 1;
-	} else if (strings(req, cJSON_GetObjectItemCaseSensitive(body, "nodes"), "nodes",
-	    (const char ***)&r.nodes, &r.nnodes) < 0)
+	if (check_keys(req, body) < 0 ||
+	    parse_request(req, body, op, path_node, &r, one, &vars_text) < 0)
 		goto out;
-	if (strings(req, cJSON_GetObjectItemCaseSensitive(body, "addrs"), "addrs",
-	    (const char ***)&r.addrs, &r.naddrs) < 0)
-		goto out;
-	hg = cJSON_GetObjectItemCaseSensitive(body, "host_group");
-	ev = cJSON_GetObjectItemCaseSensitive(body, "extra_vars");
-	cm = cJSON_GetObjectItemCaseSensitive(body, "comment");
-	if ((hg != NULL && !cJSON_IsString(hg)) || (cm != NULL && !cJSON_IsString(cm))) {
-		http_reply_error(req, 400, "host_group and comment must be strings");
-		goto out;
-	}
-	/* contiv sends extra_vars as JSON text; an object is taken as well. */
-	if (cJSON_IsString(ev))
-		r.extra_vars = ev->valuestring;
-	else if (cJSON_IsObject(ev))
-		r.extra_vars = vars_text = cJSON_PrintUnformatted(ev);
-	else if (ev != NULL && !cJSON_IsNull(ev)) {
-		http_reply_error(req, 400, "extra_vars must be a JSON object or its text");
-		goto out;
-	}
-	r.host_group = hg != NULL ? hg->valuestring : NULL;
-	r.comment = cm != NULL ? cm->valuestring : "";
-	r.actor = api_actor(req);
 	rc = lifecycle_submit(m->lc, &r, &id, err, sizeof(err));
 	if (rc < 0) {
 		int status = rc == -EINVAL ? 400 : rc == -ENOENT ? 404 :
@@ -185,16 +228,7 @@ lifecycle_post(struct http_req *req, int op, int ok_status, const char *path_nod
 	}
 	log_info("job %llu (%s) queued by %s", (unsigned long long)id, job_op_name(r.op),
 	    r.actor);
-	out = cJSON_CreateObject();
-	if (out != NULL) {
-		cJSON_AddNumberToObject(out, "job_id", (double)id);
-		state_rdlock(m->state);
-		struct job_rec *j = state_job_get(m->state, id);
-		if (j != NULL)
-			cJSON_AddItemToObject(out, "job", api_job_json(m, j));
-		state_unlock(m->state);
-	}
-	http_reply_json(req, ok_status, out);
+	reply_queued(req, m, id, ok_status);
 out:
 	if (r.nodes != one)
 		free((void *)r.nodes);

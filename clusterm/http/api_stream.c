@@ -165,32 +165,100 @@ parse_event_id(const char *v, uint64_t *ret)
 	return true;
 }
 
+/*
+ * Where a stream starts: after the Last-Event-ID header's id, or the
+ * since query's; *ret_resume false when neither is given. Replies 400 and
+ * returns -1 on a bad id.
+ */
+static int
+stream_start(struct http_req *req, bool *ret_resume, uint64_t *ret_after)
+{
+	const char *last = http_header(req, "Last-Event-ID");
+	char since[32] = "";
+	uint64_t after = 0;
+
+	if (last != NULL && last[0] != '\0') {
+		if (!parse_event_id(last, &after)) {
+			http_reply_error(req, 400, "Last-Event-ID must be an event id");
+			return -1;
+		}
+		*ret_resume = true;
+	} else if (http_query(req, "since", since, sizeof(since))) {
+		if (!parse_event_id(since, &after)) {
+			http_reply_error(req, 400, "since must be an event id");
+			return -1;
+		}
+		*ret_resume = true;
+	}
+	*ret_after = after;
+	return 0;
+}
+
+/*
+ * Sends the audit events from id next as they come, with keep-alives,
+ * until the client goes (*gone) or clusterm stops (returns true). b is the
+ * caller's buffer (it frees it).
+ */
+static bool
+stream_follow(struct http_req *req, struct state *s, uint64_t next, struct sbuf *b,
+    bool *gone)
+{
+	long long keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
+	char line[160];
+	int rc;
+
+	while (!*gone) {
+		long long now = fsio_mono_ms();
+		long wait = keepalive - now;
+		uint64_t lost = 0;
+
+		if (wait > STREAM_POLL_MS)
+			wait = STREAM_POLL_MS;
+		rc = wait > 0 ? oplog_watch_events(s, next, wait) : 0;
+		if (rc < 0 || streams_stopping())
+			return true;
+		if (rc > 0) {
+			/* Copied under the lock, written after it: a slow reader blocks nobody. */
+			b->len = 0;
+			copy_events(s, &next, b, &lost);
+			if (b->failed)
+				break;
+			if (lost != 0) {
+				snprintf(line, sizeof(line), ": events before id %llu are no longer "
+				    "kept\n\n", (unsigned long long)lost);
+				if (mg_send_chunk(req->conn, line, (unsigned)strlen(line)) < 0)
+					*gone = true;
+			}
+			if (!*gone && b->len > 0 &&
+			    mg_send_chunk(req->conn, b->p, (unsigned)b->len) < 0)
+				*gone = true;
+			keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
+			continue;
+		}
+		if (fsio_mono_ms() >= keepalive) {
+			if (mg_send_chunk(req->conn, ": keep-alive\n\n", 14) < 0)
+				*gone = true;
+			keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
+		} else if (mg_send_chunk(req->conn, ":\n", 2) < 0) {
+			*gone = true;
+		}
+	}
+	return false;
+}
+
 static void
 get_stream(struct http_req *req)
 {
 	struct manager *m = req->ctx;
 	struct state *s = m->state;
-	const char *last = http_header(req, "Last-Event-ID");
-	char since[32] = "", line[160];
+	char line[160];
 	struct sbuf b = { 0 };
 	uint64_t next, after = 0;
 	bool resume = false, stopping = false, gone = false;
-	long long keepalive;
 	int rc;
 
-	if (last != NULL && last[0] != '\0') {
-		if (!parse_event_id(last, &after)) {
-			http_reply_error(req, 400, "Last-Event-ID must be an event id");
-			return;
-		}
-		resume = true;
-	} else if (http_query(req, "since", since, sizeof(since))) {
-		if (!parse_event_id(since, &after)) {
-			http_reply_error(req, 400, "since must be an event id");
-			return;
-		}
-		resume = true;
-	}
+	if (stream_start(req, &resume, &after) < 0)
+		return;
 	/* A stream holds a civetweb worker: their number is bounded (streams.h). */
 	rc = streams_enter();
 	if (rc < 0) {
@@ -217,44 +285,7 @@ get_stream(struct http_req *req)
 	    STREAM_RETRY_MS, (unsigned long long)next);
 	if (mg_send_chunk(req->conn, line, (unsigned)strlen(line)) < 0)
 		gone = true;
-	keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
-	while (!gone) {
-		long long now = fsio_mono_ms();
-		long wait = keepalive - now;
-		uint64_t lost = 0;
-
-		if (wait > STREAM_POLL_MS)
-			wait = STREAM_POLL_MS;
-		rc = wait > 0 ? oplog_watch_events(s, next, wait) : 0;
-		if (rc < 0 || streams_stopping()) {
-			stopping = true;
-			break;
-		}
-		if (rc > 0) {
-			/* Copied under the lock, written after it: a slow reader blocks nobody. */
-			b.len = 0;
-			copy_events(s, &next, &b, &lost);
-			if (b.failed)
-				break;
-			if (lost != 0) {
-				snprintf(line, sizeof(line), ": events before id %llu are no longer "
-				    "kept\n\n", (unsigned long long)lost);
-				if (mg_send_chunk(req->conn, line, (unsigned)strlen(line)) < 0)
-					gone = true;
-			}
-			if (!gone && b.len > 0 && mg_send_chunk(req->conn, b.p, (unsigned)b.len) < 0)
-				gone = true;
-			keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
-			continue;
-		}
-		if (fsio_mono_ms() >= keepalive) {
-			if (mg_send_chunk(req->conn, ": keep-alive\n\n", 14) < 0)
-				gone = true;
-			keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
-		} else if (mg_send_chunk(req->conn, ":\n", 2) < 0) {
-			gone = true;
-		}
-	}
+	stopping = stream_follow(req, s, next, &b, &gone);
 	if (stopping && !gone) {
 		snprintf(line, sizeof(line), ": %s\n", STREAMS_STOP_LINE);
 		mg_send_chunk(req->conn, line, (unsigned)strlen(line));
