@@ -73,6 +73,72 @@ role_parse(const char *s)
 	return -1;
 }
 
+/*
+ * Checks token entry it (the i-th of path) and adds it to a (a->v has room).
+ * 0, -EINVAL with err saying what is wrong, or -ENOMEM.
+ */
+static int
+add_token(struct auth *a, const cJSON *it, const char *path, size_t i, char *err,
+    size_t errlen)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+	const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
+	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(it, "token");
+	const cJSON *rep = cJSON_GetObjectItemCaseSensitive(it, "reporter");
+	int r;
+
+	if (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
+	    strlen(name->valuestring) > 64) {
+		snprintf(err, errlen, "auth.tokens_file: %s: token %zu: name must be a "
+		    "string of 1 to 64 characters", path, i);
+		return -EINVAL;
+	}
+	if (!cJSON_IsString(role) || (r = role_parse(role->valuestring)) < 0) {
+		snprintf(err, errlen, "auth.tokens_file: %s: token %s: role must be "
+		    "reporter, reader or admin", path, name->valuestring);
+		return -EINVAL;
+	}
+	if (!cJSON_IsString(tok) || strlen(tok->valuestring) < AUTH_TOKEN_MIN_LEN ||
+	    strlen(tok->valuestring) > AUTH_TOKEN_MAX_LEN ||
+	    strspn(tok->valuestring, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._~+/=") != strlen(tok->valuestring)) {
+		snprintf(err, errlen, "auth.tokens_file: %s: token %s: token must be %d "
+		    "to %d characters of [A-Za-z0-9-._~+/=]", path, name->valuestring,
+		    AUTH_TOKEN_MIN_LEN, AUTH_TOKEN_MAX_LEN);
+		return -EINVAL;
+	}
+	if (rep != NULL && (!cJSON_IsString(rep) ||
+	    !auth_member_name_valid(rep->valuestring))) {
+		snprintf(err, errlen, "auth.tokens_file: %s: token %s: reporter must be a "
+		    "serf member name (1 to %d characters, no space or control "
+		    "character)", path, name->valuestring, LIMIT_MEMBER_NAME_LEN);
+		return -EINVAL;
+	}
+	if (rep != NULL && r != AUTH_REPORTER) {
+		snprintf(err, errlen, "auth.tokens_file: %s: token %s: reporter is only "
+		    "for tokens of role reporter", path, name->valuestring);
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < a->n; k++) {
+		if (strcmp(a->v[k].name, name->valuestring) == 0 ||
+		    strcmp(a->v[k].token, tok->valuestring) == 0) {
+			snprintf(err, errlen, "auth.tokens_file: %s: token %s: name or "
+			    "token used twice", path, name->valuestring);
+			return -EINVAL;
+		}
+	}
+	a->v[a->n].name = strdup(name->valuestring);
+	a->v[a->n].token = strdup(tok->valuestring);
+	a->v[a->n].len = strlen(tok->valuestring);
+	a->v[a->n].role = (enum auth_role)r;
+	a->v[a->n].reporter = rep != NULL ? strdup(rep->valuestring) : NULL;
+	a->n++;
+	if (a->v[a->n - 1].name == NULL || a->v[a->n - 1].token == NULL ||
+	    (rep != NULL && a->v[a->n - 1].reporter == NULL))
+		return -ENOMEM;
+	return 0;
+}
+
 int
 auth_load(const char *path, struct auth **ret, char *err, size_t errlen)
 {
@@ -117,65 +183,12 @@ auth_load(const char *path, struct auth **ret, char *err, size_t errlen)
 		goto out;
 	}
 	cJSON_ArrayForEach(it, arr) {
-		const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
-		const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
-		const cJSON *tok = cJSON_GetObjectItemCaseSensitive(it, "token");
-		const cJSON *rep = cJSON_GetObjectItemCaseSensitive(it, "reporter");
-		int r;
-
-		if (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
-		    strlen(name->valuestring) > 64) {
-			snprintf(err, errlen, "auth.tokens_file: %s: token %zu: name must be a "
-			    "string of 1 to 64 characters", path, i);
+		rc = add_token(a, it, path, i, err, errlen);
+		if (rc < 0)
 			goto out;
-		}
-		if (!cJSON_IsString(role) || (r = role_parse(role->valuestring)) < 0) {
-			snprintf(err, errlen, "auth.tokens_file: %s: token %s: role must be "
-			    "reporter, reader or admin", path, name->valuestring);
-			goto out;
-		}
-		if (!cJSON_IsString(tok) || strlen(tok->valuestring) < AUTH_TOKEN_MIN_LEN ||
-		    strlen(tok->valuestring) > AUTH_TOKEN_MAX_LEN ||
-		    strspn(tok->valuestring, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789-._~+/=") != strlen(tok->valuestring)) {
-			snprintf(err, errlen, "auth.tokens_file: %s: token %s: token must be %d "
-			    "to %d characters of [A-Za-z0-9-._~+/=]", path, name->valuestring,
-			    AUTH_TOKEN_MIN_LEN, AUTH_TOKEN_MAX_LEN);
-			goto out;
-		}
-		if (rep != NULL && (!cJSON_IsString(rep) ||
-		    !auth_member_name_valid(rep->valuestring))) {
-			snprintf(err, errlen, "auth.tokens_file: %s: token %s: reporter must be a "
-			    "serf member name (1 to %d characters, no space or control "
-			    "character)", path, name->valuestring, LIMIT_MEMBER_NAME_LEN);
-			goto out;
-		}
-		if (rep != NULL && r != AUTH_REPORTER) {
-			snprintf(err, errlen, "auth.tokens_file: %s: token %s: reporter is only "
-			    "for tokens of role reporter", path, name->valuestring);
-			goto out;
-		}
-		for (size_t k = 0; k < a->n; k++) {
-			if (strcmp(a->v[k].name, name->valuestring) == 0 ||
-			    strcmp(a->v[k].token, tok->valuestring) == 0) {
-				snprintf(err, errlen, "auth.tokens_file: %s: token %s: name or "
-				    "token used twice", path, name->valuestring);
-				goto out;
-			}
-		}
-		a->v[a->n].name = strdup(name->valuestring);
-		a->v[a->n].token = strdup(tok->valuestring);
-		a->v[a->n].len = strlen(tok->valuestring);
-		a->v[a->n].role = (enum auth_role)r;
-		a->v[a->n].reporter = rep != NULL ? strdup(rep->valuestring) : NULL;
-		a->n++;
-		if (a->v[a->n - 1].name == NULL || a->v[a->n - 1].token == NULL ||
-		    (rep != NULL && a->v[a->n - 1].reporter == NULL)) {
-			rc = -ENOMEM;
-			goto out;
-		}
 		i++;
 	}
+	rc = -EINVAL;
 	if (a->n == 0) {
 		snprintf(err, errlen, "auth.tokens_file: %s: holds no token", path);
 		goto out;
