@@ -9,7 +9,6 @@
 #include "fsio.h"
 #include "http1.h"
 #include "httpc.h"
-#include "tlscurl.h"
 
 void
 deliver_result_finish(struct deliver_result *r)
@@ -148,10 +147,7 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
 			return -ENOMEM;
 		snprintf(res.url, sizeof(res.url), "%s", url);
 		rq.url = url;
-		if (http1_is_https(url))
-			rc = tlscurl_request(&rq, &resp, res.err, sizeof(res.err));
-		else
-			rc = http1_request(&rq, &resp, res.err, sizeof(res.err));
+		rc = http1_request(&rq, &resp, res.err, sizeof(res.err));
 		free(url);
 		if (rc == -ENOMEM)
 			return rc;

@@ -1,7 +1,7 @@
 /*
- * The plain-HTTP client's front: URL parsing, the request head, and one
- * exchange (lookup, connect and send in http1_net.c, the reply in
- * http1_reply.c).
+ * The HTTP client's front: URL parsing, the request head, and one exchange
+ * (lookup, connect and send in http1_net.c, TLS for https:// in
+ * http1_tls.c, the reply in http1_reply.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "version.h"
 
 #define PORT_DEFAULT	80
+#define PORT_DEFAULT_TLS	443
 
 bool
 http1_is_https(const char *url)
@@ -38,7 +39,7 @@ http1_resp_finish(struct http1_resp *r)
 	r->len = 0;
 }
 
-/* Splits an http:// URL. -EINVAL when it is not one this client takes. */
+/* Splits an http:// or https:// URL. -EINVAL when it is not one this client takes. */
 static int
 parse_url(const char *url, struct http1_url *ret)
 {
@@ -46,9 +47,14 @@ parse_url(const char *url, struct http1_url *ret)
 	const char *a, *end, *hs, *he, *ps = NULL;
 	size_t alen;
 
-	if (strncasecmp(url, "http://", 7) != 0)
+	if (strncasecmp(url, "http://", 7) == 0) {
+		a = url + 7;
+	} else if (http1_is_https(url)) {
+		a = url + 8;
+		u.tls = true;
+	} else {
 		return -EINVAL;
-	a = url + 7;
+	}
 	end = a + strcspn(a, "/?#");
 	alen = (size_t)(end - a);
 	if (alen == 0 || alen >= sizeof(u.authority) || memchr(a, '@', alen) != NULL ||
@@ -93,7 +99,7 @@ parse_url(const char *url, struct http1_url *ret)
 			return -EINVAL;
 		snprintf(u.port, sizeof(u.port), "%ld", port);
 	} else {
-		snprintf(u.port, sizeof(u.port), "%d", PORT_DEFAULT);
+		snprintf(u.port, sizeof(u.port), "%d", u.tls ? PORT_DEFAULT_TLS : PORT_DEFAULT);
 	}
 	u.path = end;
 	u.pathlen = strcspn(end, "#");
@@ -184,6 +190,51 @@ build_head(const struct http1_req *rq, const struct http1_url *u, char *head,
 	return 0;
 }
 
+/* Sends the request on c (TLS when c->tls): 0, HTTP1_ERR_TIMEOUT, HTTP1_ERR_TLS or -errno. */
+static int
+send_request(struct http1_conn *c, const struct http1_req *rq, const char *head,
+    size_t hlen)
+{
+	int r;
+
+	if (c->tls == NULL)
+		return http1_net_send(c->fd, head, hlen, rq->body, rq->len, rq->deadline_ms);
+	r = http1_tls_send(c->tls, head, hlen, rq->deadline_ms);
+	if (r == 0 && rq->body != NULL && rq->len > 0)
+		r = http1_tls_send(c->tls, rq->body, rq->len, rq->deadline_ms);
+	return r;
+}
+
+/* TLS when u says so, the request and the reply on the connected c->fd. */
+static int
+exchange(struct http1_conn *c, const struct http1_url *u, const struct http1_req *rq,
+    long long cdl, const char *head, size_t hlen, struct http1_resp *ret, char *what,
+    size_t whatlen)
+{
+	int r, sr;
+
+	if (u->tls && (r = http1_tls_open(c->fd, u, rq, cdl, &c->tls, what, whatlen)) < 0)
+		return r;
+	sr = send_request(c, rq, head, hlen);
+	if (sr == HTTP1_ERR_TIMEOUT) {
+		snprintf(what, whatlen, "sending the request: not done within the time bound");
+		return sr;
+	}
+	/*
+	 * A server may answer (413, say) and close before taking the whole
+	 * body: read what it said before reporting the failed send.
+	 */
+	c->deadline_ms = rq->deadline_ms;
+	c->pos = c->len = 0;
+	r = http1_reply_read(c, strcasecmp(rq->method, "HEAD") == 0, ret, what, whatlen);
+	if (r < 0 && sr < 0) {
+		snprintf(what, whatlen, "sending the request: %s", c->tls != NULL ?
+		    http1_tls_error(c->tls) : strerror(-sr));
+		r = sr == HTTP1_ERR_TLS ? sr : HTTP1_ERR_IO;
+	}
+	return r;
+}
+
 int
 http1_request(const struct http1_req *rq, struct http1_resp *ret, char *err, size_t errlen)
 {
@@ -195,11 +246,11 @@ http1_request(const struct http1_req *rq, struct http1_resp *ret, char *err, siz
 	    rq->deadline_ms;
 	size_t naddrs = 0, hlen = 0;
 	struct http1_url u;
-	int fd = -1, r, sr;
+	int fd = -1, r;
 
 	if (parse_url(rq->url, &u) < 0) {
-		snprintf(what, sizeof(what), "not an http://host[:port][/path] URL this client "
-		    "takes");
+		snprintf(what, sizeof(what), "not an http[s]://host[:port][/path] URL this "
+		    "client takes");
 		r = -EINVAL;
 		goto out;
 	}
@@ -208,32 +259,18 @@ http1_request(const struct http1_req *rq, struct http1_resp *ret, char *err, siz
 		snprintf(what, sizeof(what), "out of memory");
 		goto out;
 	}
+	c->tls = NULL;
 	if ((r = build_head(rq, &u, head, &hlen, what, sizeof(what))) < 0)
 		goto out;
 	if ((r = http1_net_resolve(&u, cdl, addrs, &naddrs, what, sizeof(what))) < 0)
 		goto out;
 	if ((r = http1_net_connect(&u, addrs, naddrs, cdl, &fd, what, sizeof(what))) < 0)
 		goto out;
-	sr = http1_net_send(fd, head, hlen, rq->body, rq->len, rq->deadline_ms);
-	if (sr == HTTP1_ERR_TIMEOUT) {
-		r = sr;
-		snprintf(what, sizeof(what), "sending the request: not done within the time "
-		    "bound");
-		goto out;
-	}
-	/*
-	 * A server may answer (413, say) and close before taking the whole
-	 * body: read what it said before reporting the failed send.
-	 */
 	c->fd = fd;
-	c->deadline_ms = rq->deadline_ms;
-	c->pos = c->len = 0;
-	r = http1_reply_read(c, strcasecmp(rq->method, "HEAD") == 0, &resp, what, sizeof(what));
-	if (r < 0 && sr < 0) {
-		snprintf(what, sizeof(what), "sending the request: %s", strerror(-sr));
-		r = HTTP1_ERR_IO;
-	}
+	r = exchange(c, &u, rq, cdl, head, hlen, &resp, what, sizeof(what));
 out:
+	if (c != NULL)
+		http1_tls_close(c->tls);
 	if (fd >= 0)
 		close(fd);
 	free(head);

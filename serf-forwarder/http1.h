@@ -1,11 +1,10 @@
 /*
- * A small HTTP/1.1 client for http:// URLs over a plain TCP socket: one
- * request per connection ("Connection: close"), every step (name lookup,
- * connect, send, receive) bounded by one deadline with poll(). It exists
+ * A small HTTP/1.1 client for http:// and https:// URLs: one request per
+ * connection ("Connection: close"), every step (name lookup, connect, TLS
+ * handshake, send, receive) bounded by one deadline with poll(). It exists
  * so that a serf-forwarder run does not map libcurl and the thirty-odd
- * libraries behind it; https:// goes to tlscurl.c instead.
- *
- * The request and response types are shared with tlscurl.c.
+ * libraries behind it; https:// runs over OpenSSL's libssl, loaded at its
+ * first use (http1_tls.c), so an http:// run maps no TLS library.
  */
 #ifndef HTTP1_H
 #define HTTP1_H
@@ -16,7 +15,7 @@
 /* Project codes (negative, beside -errno). All but -EINVAL are retryable. */
 #define HTTP1_ERR_CONNECT	(-1001)	/* could not resolve or connect */
 #define HTTP1_ERR_TIMEOUT	(-1002)	/* the deadline passed */
-#define HTTP1_ERR_TLS		(-1003)	/* TLS, or libcurl not loadable for https */
+#define HTTP1_ERR_TLS		(-1003)	/* TLS, or libssl not loadable for https */
 #define HTTP1_ERR_IO		(-1004)	/* send/receive failed, or the peer closed mid-way */
 #define HTTP1_ERR_PROTO		(-1005)	/* the reply is not HTTP/1.x or breaks a limit */
 
@@ -28,7 +27,7 @@
 
 struct http1_req {
 	const char *method;		/* "POST" */
-	const char *url;		/* http://host[:port][/path] ([v6] hosts too) */
+	const char *url;		/* http[s]://host[:port][/path] ([v6] hosts too) */
 	const char *content_type;	/* NULL: no Content-Type */
 	const char *body;		/* may be NULL (no body) */
 	size_t len;
@@ -49,7 +48,7 @@ struct http1_resp {
 };
 
 /*
- * One exchange with an http:// URL. A reply of any status is success (0,
+ * One exchange with an http:// or https:// URL. A reply of any status is success (0,
  * *ret filled, free it with http1_resp_finish); otherwise an HTTP1_ERR_*
  * code, -EINVAL (bad URL or header) or -ENOMEM, with one sentence in err.
  * *ret is written only on success.

@@ -37,6 +37,14 @@ fill(struct http1_conn *c)
 
 		if (c->len == sizeof(c->buf))
 			return HTTP1_ERR_PROTO;
+		if (c->tls != NULL) {
+			r = http1_tls_recv(c->tls, c->buf + c->len, sizeof(c->buf) - c->len,
+			    c->deadline_ms);
+			if (r <= 0)
+				return r == 0 ? RECV_EOF : r;
+			c->len += (size_t)r;
+			return 0;
+		}
 		n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
 		if (n > 0) {
 			c->len += (size_t)n;
@@ -321,6 +329,8 @@ fail:
 		snprintf(err, errlen, "malformed reply or one over the size limits");
 	else if (r == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
+	else if (r == HTTP1_ERR_TLS)
+		snprintf(err, errlen, "receiving the reply: %s", http1_tls_error(c->tls));
 	else {
 		snprintf(err, errlen, "receiving the reply: %s", strerror(-r));
 		r = HTTP1_ERR_IO;

@@ -396,9 +396,11 @@ class ForwarderTest(unittest.TestCase):
                     stdin=member_line("nc1", "127.0.0.1"), env={"LD_DEBUG": "files"})
         self.assertRun(p)
         self.assertNotIn("libcurl", p.stderr)
+        self.assertNotIn("libssl", p.stderr)
         self.assertIn("libc.so", p.stderr)        # LD_DEBUG did report the loads
         out = subprocess.run(["ldd", FORWARDER], capture_output=True, text=True).stdout
         self.assertNotIn("libcurl", out)
+        self.assertNotIn("libssl", out)
 
     def test_https_with_ca_file_and_token(self):
         cert, key = make_cert(self.tmp)
@@ -412,7 +414,7 @@ class ForwarderTest(unittest.TestCase):
                         stdin=member_line("tls1", "127.0.0.1"), env={"LD_DEBUG": "files"})
             self.assertRun(p)
             self.assertIn("delivered to https://", p.stderr)
-            self.assertIn("libcurl.so.4", p.stderr)   # loaded for https only
+            self.assertIn("libssl.so.3", p.stderr)    # loaded for https only
             path, hdrs, body = srv.posts[-1]
             self.assertEqual(path, "/monitor/event/discovered")
             self.assertEqual(hdrs["Authorization"], "Bearer t0ken-value")
@@ -423,15 +425,15 @@ class ForwarderTest(unittest.TestCase):
             self.assertRun(p)
             self.assertIn("spooled", p.stderr)
             self.assertEqual(status(self.spool)["depth"], "1")
-            # libcurl that cannot be loaded: said clearly, spooled, exit 0
+            # libssl that cannot be loaded: said clearly, spooled, exit 0
             libdir = os.path.join(self.tmp, "badlib")
             os.makedirs(libdir)
-            open(os.path.join(libdir, "libcurl.so.4"), "w").close()
+            open(os.path.join(libdir, "libssl.so.3"), "w").close()
             p = run_fwd(base + ["--cacert", cert], event="member-join",
                         stdin=member_line("tls3", "127.0.0.1"),
                         env={"LD_LIBRARY_PATH": libdir})
             self.assertRun(p)
-            self.assertIn("cannot load libcurl.so.4", p.stderr)
+            self.assertIn("cannot load libssl.so.3", p.stderr)
             self.assertIn("spooled", p.stderr)
             self.assertEqual(status(self.spool)["depth"], "2")
             p = run_fwd(base + ["--cacert", cert, "flush"])

@@ -389,7 +389,7 @@ END_TEST
 START_TEST(test_bad_requests)
 {
 	static const char *urls[] = {
-		"https://127.0.0.1/", "http://", "http://user@127.0.0.1/", "http://[::1/",
+		"ftp://127.0.0.1/", "http://", "http://user@127.0.0.1/", "http://[::1/",
 		"http://127.0.0.1:99999/", "http://127.0.0.1:80x/", "http://h st/",
 		"http://127.0.0.1/a b",
 	};
