@@ -13,6 +13,7 @@
 #include "ctl_http.h"
 #include "fsio.h"
 #include "httpc.h"
+#include "text.h"
 #include "version.h"
 
 enum opt_id {
@@ -292,12 +293,11 @@ load_token(struct ctl *c, const char *file)
 	skip = strspn(buf, " \t\r\n");
 	memmove(buf, buf + skip, len - skip + 1);
 	len -= skip;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
-			ctl_err("token file %s holds control characters", file);
-			free(buf);
-			return -EINVAL;
-		}
+	if (text_has_ctrl(buf, len)) {
+		ctl_err("token file %s holds control characters", file);
+		free(buf);
+		return -EINVAL;
+	}
 	if (len == 0) {
 		ctl_err("token file %s is empty", file);
 		free(buf);

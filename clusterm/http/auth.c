@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "cm_limits.h"
 #include "fsio.h"
+#include "text.h"
 
 struct token {
 	char *name;
@@ -53,12 +54,7 @@ auth_member_name_valid(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > LIMIT_MEMBER_NAME_LEN)
-		return false;
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p < 0x21 || *p == 0x7f)
-			return false;
-	return true;
+	return n > 0 && n <= LIMIT_MEMBER_NAME_LEN && text_visible(s, n, false);
 }
 
 static int
