@@ -13,6 +13,7 @@
 #include <civetweb.h>
 
 #include "api_json.h"
+#include "buf.h"
 #include "fsio.h"
 #include "manager.h"
 #include "metrics.h"
@@ -33,42 +34,6 @@
 /* The client retries this soon after the stream ends (SSE "retry:"). */
 #define STREAM_RETRY_MS		2000
 
-/* A growable text buffer; on out-of-memory it keeps failed set. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void
-sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *q;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		q = realloc(b->p, cap);
-		if (q == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sbuf_str(struct sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
-
 /* Whether kind may stand in an "event:" line as is (no line break, no colon games). */
 static bool
 plain_kind(const char *kind)
@@ -82,32 +47,25 @@ plain_kind(const char *kind)
 	return true;
 }
 
-/* Appends one event in the SSE framing. Lock held (reads e only). */
-static void
-add_event(struct sbuf *b, const struct audit_event *e)
+/* Appends one event in the SSE framing. Lock held (reads e only). 0 or -ENOMEM. */
+static int
+add_event(struct buf *b, const struct audit_event *e)
 {
 	cJSON *o = api_event_json(e);
-	char line[64], *json;
+	char *json;
+	int rc;
 
-	if (o == NULL) {
-		b->failed = true;
-		return;
-	}
+	if (o == NULL)
+		return -ENOMEM;
 	/* Unformatted JSON escapes line breaks: the data is one line. */
 	json = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
-	if (json == NULL) {
-		b->failed = true;
-		return;
-	}
-	snprintf(line, sizeof(line), "id: %llu\n", (unsigned long long)e->id);
-	sbuf_str(b, line);
-	sbuf_str(b, "event: ");
-	sbuf_str(b, plain_kind(e->kind) ? e->kind : "event");
-	sbuf_str(b, "\ndata: ");
-	sbuf_str(b, json);
-	sbuf_str(b, "\n\n");
+	if (json == NULL)
+		return -ENOMEM;
+	rc = buf_addf(b, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)e->id,
+	    plain_kind(e->kind) ? e->kind : "event", json);
 	free(json);
+	return rc < 0 ? -ENOMEM : 0;
 }
 
 /* Index of the first event with an id >= next (state_nevents(s) when none). Lock held. */
@@ -131,21 +89,23 @@ first_from(const struct state *s, uint64_t next)
  * lock and moves *next past them; *ret_lost gets the oldest id kept when
  * events from *next on were already dropped from the ring.
  */
-static void
-copy_events(struct state *s, uint64_t *next, struct sbuf *b, uint64_t *ret_lost)
+static int
+copy_events(struct state *s, uint64_t *next, struct buf *b, uint64_t *ret_lost)
 {
 	size_t i, n = 0;
+	int rc = 0;
 
 	state_rdlock(s);
 	i = first_from(s, *next);
 	if (i == 0 && state_nevents(s) > 0 && state_event_at(s, 0)->id > *next)
 		*ret_lost = state_event_at(s, 0)->id;
-	for (; i < state_nevents(s) && n < STREAM_BATCH && !b->failed; i++, n++) {
+	for (; i < state_nevents(s) && n < STREAM_BATCH && rc == 0; i++, n++) {
 		const struct audit_event *e = state_event_at(s, i);
-		add_event(b, e);
-		*next = e->id + 1;
+		if ((rc = add_event(b, e)) == 0)
+			*next = e->id + 1;
 	}
 	state_unlock(s);
+	return rc;
 }
 
 /* An event id as sent in Last-Event-ID or since; false when malformed. */
@@ -200,7 +160,7 @@ stream_start(struct http_req *req, bool *ret_resume, uint64_t *ret_after)
  * caller's buffer (it frees it).
  */
 static bool
-stream_follow(struct http_req *req, struct state *s, uint64_t next, struct sbuf *b,
+stream_follow(struct http_req *req, struct state *s, uint64_t next, struct buf *b,
     bool *gone)
 {
 	long long keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
@@ -219,9 +179,8 @@ stream_follow(struct http_req *req, struct state *s, uint64_t next, struct sbuf 
 			return true;
 		if (rc > 0) {
 			/* Copied under the lock, written after it: a slow reader blocks nobody. */
-			b->len = 0;
-			copy_events(s, &next, b, &lost);
-			if (b->failed)
+			buf_reset(b);
+			if (copy_events(s, &next, b, &lost) < 0)
 				break;
 			if (lost != 0) {
 				snprintf(line, sizeof(line), ": events before id %llu are no longer "
@@ -230,7 +189,7 @@ stream_follow(struct http_req *req, struct state *s, uint64_t next, struct sbuf 
 					*gone = true;
 			}
 			if (!*gone && b->len > 0 &&
-			    mg_send_chunk(req->conn, b->p, (unsigned)b->len) < 0)
+			    mg_send_chunk(req->conn, b->data, (unsigned)b->len) < 0)
 				*gone = true;
 			keepalive = fsio_mono_ms() + STREAM_KEEPALIVE_MS;
 			continue;
@@ -252,11 +211,12 @@ get_stream(struct http_req *req)
 	struct manager *m = req->ctx;
 	struct state *s = m->state;
 	char line[160];
-	struct sbuf b = { 0 };
+	struct buf b;
 	uint64_t next, after = 0;
 	bool resume = false, stopping = false, gone = false;
 	int rc;
 
+	buf_init(&b, 0);
 	if (stream_start(req, &resume, &after) < 0)
 		return;
 	/* A stream holds a civetweb worker: their number is bounded (streams.h). */
@@ -292,7 +252,7 @@ get_stream(struct http_req *req)
 	}
 	if (!gone)
 		mg_send_chunk(req->conn, "", 0);
-	free(b.p);
+	buf_free(&b);
 	streams_leave();
 }
 

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "ansible.h"
+#include "buf.h"
 
 #include "cm_limits.h"
 #include "fsio.h"
@@ -21,38 +22,6 @@
 #define ANSIBLE_ENVP_MAX	4
 
 extern char **environ;
-
-/* A growable string; on allocation failure it stays failed (oom set). */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-static void
-sbuf_add(struct sbuf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->s, cap);
-		if (p == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->s = p;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n + 1);
-	b->len += n;
-}
 
 /* malloc'd concatenation of a and b, NULL on out-of-memory. */
 static char *
@@ -201,7 +170,8 @@ int
 ansible_inventory_text(const char *host_group, const struct ansible_host *hosts,
     size_t n, char **ret_text, char *err, size_t errlen)
 {
-	struct sbuf b = { 0 };
+	struct buf b;
+	int rc;
 
 	if (!ansible_host_group_valid(host_group)) {
 		snprintf(err, errlen, "host group must match [A-Za-z0-9][A-Za-z0-9._-]* "
@@ -231,24 +201,15 @@ ansible_inventory_text(const char *host_group, const struct ansible_host *hosts,
 		}
 	}
 
-	sbuf_add(&b, "[");
-	sbuf_add(&b, host_group);
-	sbuf_add(&b, "]\n");
-	for (size_t i = 0; i < n; i++) {
-		sbuf_add(&b, hosts[i].name);
-		sbuf_add(&b, " ansible_ssh_host=");
-		sbuf_add(&b, hosts[i].addr);
-		sbuf_add(&b, " node_name=");
-		sbuf_add(&b, hosts[i].name);
-		sbuf_add(&b, " node_addr=");
-		sbuf_add(&b, hosts[i].addr);
-		sbuf_add(&b, "\n");
-	}
-	if (b.oom) {
-		free(b.s);
+	buf_init(&b, 0);
+	rc = buf_addf(&b, "[%s]\n", host_group);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = buf_addf(&b, "%s ansible_ssh_host=%s node_name=%s node_addr=%s\n",
+		    hosts[i].name, hosts[i].addr, hosts[i].name, hosts[i].addr);
+	if (rc < 0 || (*ret_text = buf_take(&b)) == NULL) {
+		buf_free(&b);
 		return -ENOMEM;
 	}
-	*ret_text = b.s;
 	return 0;
 }
 
