@@ -173,7 +173,7 @@ make_ctx(struct http1_tls *t, const struct http1_req *rq, char *err, size_t errl
 
 	if ((t->ctx = F.ctx_new(F.client_method())) == NULL) {
 		ssl_err("cannot make a TLS context", NULL, err, errlen);
-		return -ENOMEM;
+		return HTTP1_ERR_TLS;
 	}
 	F.set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
 	if (F.ctx_ctrl(t->ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL) != 1) {
@@ -215,7 +215,7 @@ make_ssl(struct http1_tls *t, int fd, const char *host, char *err, size_t errlen
 
 	if ((t->ssl = F.ssl_new(t->ctx)) == NULL || F.set_fd(t->ssl, fd) != 1) {
 		ssl_err("cannot set up TLS", NULL, err, errlen);
-		return t->ssl == NULL ? -ENOMEM : HTTP1_ERR_TLS;
+		return HTTP1_ERR_TLS;
 	}
 	if (numeric) {
 		/* No SNI for an address (RFC 6066). */

@@ -5,8 +5,9 @@
 # update is suppressed). Both in the same run, alternating in blocks, with a
 # third block of serf-forwarder over https:// to a second, TLS clusterm (a
 # self-signed certificate, --cacert): the per-event cost of the https client
-# beside the built-in http one. Also checks that a plain-HTTP run does not
-# map libcurl. Not run by meson test.
+# beside the built-in http one (its TLS layer on libssl, loaded at the first
+# https use). Also checks that a plain-HTTP run maps neither libssl nor
+# libcurl, and which of them an https run maps. Not run by meson test.
 #
 #   tests/bench/bench_forwarder.sh [BUILD_DIR] [RUNS]
 set -eu
@@ -137,9 +138,17 @@ case $fwd_kb in
 esac
 "$fwd" -s "$tmp/spool" status | sed -n 1p | sed 's/^/spool after the runs: /'
 "$fwd" -s "$tmp/tls-spool" status | sed -n 1p | sed 's/^/https spool after the runs: /'
-if printf 'node1\t127.0.0.1\tweb\tNodeSerial=S1,rack=libs2\n' |
-    LD_DEBUG=files "$fwd" -u "$url" -s "$tmp/spool" 2>&1 | grep -q libcurl; then
-	echo "libraries: libcurl WAS loaded by an http run"
+loaded() {	# the libssl/libcurl sonames a run with these arguments loads
+	LD_DEBUG=files "$fwd" "$@" 2>&1 | grep -o 'lib\(ssl\|curl\)\.so\.[0-9]*' | sort -u |
+	    tr '\n' ' '
+}
+http_libs=$(printf 'node1\t127.0.0.1\tweb\tNodeSerial=S1,rack=libs2\n' |
+    loaded -u "$url" -s "$tmp/spool")
+tls_libs=$(printf 'node3\t127.0.0.1\tweb\tNodeSerial=S1,rack=libs2\n' |
+    loaded -u "$turl" --cacert "$tmp/cert.pem" -s "$tmp/tls-spool")
+if [ -n "$http_libs" ]; then
+	echo "libraries: an http run LOADED $http_libs"
 else
-	echo "libraries: $(ldd "$fwd" | grep -c '=>') linked (ldd), libcurl not loaded by an http run"
+	echo "libraries: $(ldd "$fwd" | grep -c '=>') linked (ldd), no libssl nor libcurl loaded by an http run"
 fi
+echo "libraries loaded by an https run: ${tls_libs:-none}"
