@@ -211,6 +211,7 @@ exchange(struct http1_conn *c, const struct http1_url *u, const struct http1_req
     long long cdl, const char *head, size_t hlen, struct http1_resp *ret, char *what,
     size_t whatlen)
 {
+	char send_err[256] = "";
 	int r, sr;
 
 	if (u->tls && (r = http1_tls_open(c->fd, u, rq, cdl, &c->tls, what, whatlen)) < 0)
@@ -224,12 +225,14 @@ exchange(struct http1_conn *c, const struct http1_url *u, const struct http1_req
 	 * A server may answer (413, say) and close before taking the whole
 	 * body: read what it said before reporting the failed send.
 	 */
+	if (sr < 0)	/* the send's own reason, before the read can replace it */
+		snprintf(send_err, sizeof(send_err), "%s", c->tls != NULL ?
+		    http1_tls_error(c->tls) : strerror(-sr));
 	c->deadline_ms = rq->deadline_ms;
 	c->pos = c->len = 0;
 	r = http1_reply_read(c, strcasecmp(rq->method, "HEAD") == 0, ret, what, whatlen);
 	if (r < 0 && sr < 0) {
-		snprintf(what, whatlen, "sending the request: %s", c->tls != NULL ?
-		    http1_tls_error(c->tls) : strerror(-sr));
+		snprintf(what, whatlen, "sending the request: %s", send_err);
 		r = sr == HTTP1_ERR_TLS ? sr : HTTP1_ERR_IO;
 	}
 	return r;

@@ -243,12 +243,15 @@ make_ssl(struct http1_tls *t, int fd, const char *host, char *err, size_t errlen
 static int
 tls_wait(struct http1_tls *t, int rc, long long deadline_ms)
 {
-	int e = F.get_error(t->ssl, rc), saved = errno;
+	int saved = errno, e = F.get_error(t->ssl, rc), r;
 
-	if (e == SSL_ERROR_WANT_READ)
-		return http1_net_wait(t->fd, POLLIN, deadline_ms);
-	if (e == SSL_ERROR_WANT_WRITE)
-		return http1_net_wait(t->fd, POLLOUT, deadline_ms);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		r = http1_net_wait(t->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+		    deadline_ms);
+		if (r < 0 && r != HTTP1_ERR_TIMEOUT)
+			snprintf(t->err, sizeof(t->err), "waiting on the socket: %s", strerror(-r));
+		return r;
+	}
 	if (e == SSL_ERROR_ZERO_RETURN)
 		return 1;
 	if (e == SSL_ERROR_SYSCALL && F.err_peek() == 0) {

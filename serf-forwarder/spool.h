@@ -83,7 +83,7 @@ int spool_set_error(struct spool *s, const char *text);
  */
 int spool_incoming_write(const char *dir, const struct batch *b);
 
-/* Told about each batch spool_absorb moved into the queue; non-zero stops. */
+/* Told about each batch spool_absorb moved into the queue; negative (-errno) stops. */
 typedef int (*spool_absorb_fn)(const struct batch *b, void *arg);
 
 /*

@@ -316,8 +316,8 @@ absorb_one(struct absorb *a, const struct in_entry *in)
 		len = in->size;
 	}
 	r = absorb_queue(a, &b, path, len);
-	if (r == 0 && a->fn != NULL)
-		r = a->fn(&b, a->arg);
+	if (r == 0 && a->fn != NULL && (r = a->fn(&b, a->arg)) > 0)
+		r = 0;	/* moved all the same */
 	batch_finish(&b);
 	return r;
 }
