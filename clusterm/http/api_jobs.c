@@ -307,15 +307,8 @@ api_job_log(struct http_req *req, uint64_t id, bool follow)
 		return;
 	}
 	/* A follower holds a civetweb worker: their number is bounded (streams.h). */
-	rc = streams_enter();
-	if (rc < 0) {
-		if (rc == -EBUSY)
-			http_reply_error(req, 503, "%d followers and streams are open already "
-			    "(manager.max_streams); try again later", streams_max());
-		else
-			http_reply_error(req, 503, "clusterm is stopping");
+	if (streams_enter_or_refuse(req) < 0)
 		return;
-	}
 	req->status = 200;
 	mg_printf(req->conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
 	    "Cache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n");

@@ -214,21 +214,13 @@ get_stream(struct http_req *req)
 	struct buf b;
 	uint64_t next, after = 0;
 	bool resume = false, stopping = false, gone = false;
-	int rc;
 
 	buf_init(&b, 0);
 	if (stream_start(req, &resume, &after) < 0)
 		return;
 	/* A stream holds a civetweb worker: their number is bounded (streams.h). */
-	rc = streams_enter();
-	if (rc < 0) {
-		if (rc == -EBUSY)
-			http_reply_error(req, 503, "%d followers and streams are open already "
-			    "(manager.max_streams); try again later", streams_max());
-		else
-			http_reply_error(req, 503, "clusterm is stopping");
+	if (streams_enter_or_refuse(req) < 0)
 		return;
-	}
 	if (resume) {
 		next = after + 1;
 	} else {

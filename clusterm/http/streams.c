@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "http.h"
 #include "streams.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -128,4 +129,17 @@ streams_stop(long wait_ms)
 	left = nopen;
 	pthread_mutex_unlock(&mu);
 	return left;
+}
+
+int
+streams_enter_or_refuse(struct http_req *req)
+{
+	int rc = streams_enter();
+
+	if (rc == -EBUSY)
+		http_reply_error(req, 503, "%d followers and streams are open already "
+		    "(manager.max_streams); try again later", streams_max());
+	else if (rc < 0)
+		http_reply_error(req, 503, "clusterm is stopping");
+	return rc < 0 ? -1 : 0;
 }

@@ -30,6 +30,9 @@ int streams_max(void);
 
 /* Takes a slot: 0, -EBUSY when max streams are open, -ESHUTDOWN once stopping. */
 int streams_enter(void);
+struct http_req;
+/* streams_enter(), or a 503 saying why on req and -1. */
+int streams_enter_or_refuse(struct http_req *req);
 /* Gives back a slot taken by streams_enter(). */
 void streams_leave(void);
 
