@@ -228,6 +228,10 @@ load_conf(struct conf *c, const char *file, bool file_given, const char *addr,
 		log_error("-d: path too long");
 		return -1;
 	}
+	if (conf_finish(c, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
 	if (conf_check(c, err, sizeof(err)) < 0) {
 		log_error("%s%s%s", file_given || access(CONF_DEFAULT_PATH, F_OK) == 0 ?
 		    file : "", file_given ? ": " : "", err);
@@ -264,10 +268,12 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	}
 	snprintf(c.addr, sizeof(c.addr), "%s", m->conf.addr);
 	snprintf(c.state_dir, sizeof(c.state_dir), "%s", m->conf.state_dir);
-	if (conf_check(&c, err, sizeof(err)) < 0) {
+	if (conf_finish(&c, err, sizeof(err)) < 0 || conf_check(&c, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the running configuration", err);
+		conf_free(&c);
 		return;
 	}
+	conf_free(&c);
 	if (state_ansible_override(m->state) != NULL) {
 		/* The file is the truth again; the override set through POST /config goes. */
 		if (lifecycle_set_config(m->state, NULL, "SIGHUP", err, sizeof(err)) < 0)

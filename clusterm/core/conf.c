@@ -9,6 +9,7 @@
 #include "cm_limits.h"
 #include "conf.h"
 #include "config.h"
+#include "text.h"
 
 #include <pthread.h>
 
@@ -51,6 +52,16 @@ static const struct config_key base_keys[] = {
 	{ "tls.cert_file", CONFIG_STRING, S(cert_file), 0, 0, 0, 0 },
 	{ "tls.key_file", CONFIG_STRING, S(key_file), 0, 0, 0, 0 },
 	{ "tls.ca_file", CONFIG_STRING, S(ca_file), 0, 0, 0, 0 },
+	{ "manager.instance_id", CONFIG_STRING, S(instance_id), 0, 0, 0, 0 },
+	{ "manager.advertise_url", CONFIG_STRING, S(advertise_url), 0, 0, 0, 0 },
+	{ "store.backend", CONFIG_STRING, S(store_backend), 0, 0, 0, 0 },
+	{ "store.etcd.endpoints", CONFIG_STRLIST, L(etcd_endpoints), 0, 0, 0, 0 },
+	{ "store.etcd.prefix", CONFIG_STRING, S(etcd_prefix), 0, 0, 0, 0 },
+	{ "store.etcd.lease_ttl_s", CONFIG_INT, L(lease_ttl_s), CONF_LEASE_TTL_MIN,
+	    CONF_LEASE_TTL_MAX, 0, 0 },
+	{ "store.etcd.ca_file", CONFIG_STRING, S(etcd_ca_file), 0, 0, 0, 0 },
+	{ "store.etcd.cert_file", CONFIG_STRING, S(etcd_cert_file), 0, 0, 0, 0 },
+	{ "store.etcd.key_file", CONFIG_STRING, S(etcd_key_file), 0, 0, 0, 0 },
 };
 
 #define NBASE (sizeof(base_keys) / sizeof(base_keys[0]))
@@ -84,6 +95,92 @@ conf_defaults(struct conf *c)
 	c->disruption_ratio = 0.55;
 	c->disruption_window_s = 60;
 	ansible_conf_defaults(&c->ansible);
+	snprintf(c->store_backend, sizeof(c->store_backend), "wal");
+	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/clusterm");
+	c->lease_ttl_s = 5;
+}
+
+void
+conf_free(struct conf *c)
+{
+	config_strlist_free(&c->etcd_endpoints);
+}
+
+bool
+conf_is_etcd(const struct conf *c)
+{
+	return strcmp(c->store_backend, "etcd") == 0;
+}
+
+int
+conf_finish(struct conf *c, char *err, size_t errlen)
+{
+	const char *colon = strrchr(c->addr, ':');
+
+	if (c->instance_id[0] == '\0') {
+		char host[256] = "localhost";
+		if (gethostname(host, sizeof(host) - 1) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(c->instance_id, sizeof(c->instance_id), "%s:%s", host,
+		    colon != NULL ? colon + 1 : "9007");
+	}
+	if (c->advertise_url[0] == '\0')
+		snprintf(c->advertise_url, sizeof(c->advertise_url), "%s://%.*s",
+		    c->cert_file[0] != '\0' ? "https" : "http",
+		    (int)sizeof(c->advertise_url) - 9, c->addr);
+	if (c->etcd_endpoints.n == 0 &&
+	    config_strlist_split(&c->etcd_endpoints, "http://127.0.0.1:2379") < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* store.*: the backend's name, the etcd section when it is etcd's. */
+static int
+check_store(const struct conf *c, char *err, size_t errlen)
+{
+	if (strcmp(c->store_backend, "wal") != 0 && strcmp(c->store_backend, "etcd") != 0) {
+		snprintf(err, errlen, "store.backend: '%s' is not \"wal\" or \"etcd\"",
+		    c->store_backend);
+		return -EINVAL;
+	}
+	if (c->etcd_endpoints.n > CONF_ETCD_MAX_ENDPOINTS) {
+		snprintf(err, errlen, "store.etcd.endpoints: %zu endpoints, at most %d",
+		    c->etcd_endpoints.n, CONF_ETCD_MAX_ENDPOINTS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->etcd_endpoints.n; i++) {
+		const char *e = c->etcd_endpoints.v[i];
+		if (strncmp(e, "http://", 7) != 0 && strncmp(e, "https://", 8) != 0) {
+			snprintf(err, errlen, "store.etcd.endpoints: '%s' is not an http:// or "
+			    "https:// URL", e);
+			return -EINVAL;
+		}
+	}
+	if (c->etcd_prefix[0] != '/' || c->etcd_prefix[strlen(c->etcd_prefix) - 1] == '/' ||
+	    text_str_has_ctrl(c->etcd_prefix)) {
+		snprintf(err, errlen, "store.etcd.prefix: '%s' must start with / and not end "
+		    "with one", c->etcd_prefix);
+		return -EINVAL;
+	}
+	if (c->instance_id[0] == '\0' || text_str_has_ctrl(c->instance_id) ||
+	    strchr(c->instance_id, '/') != NULL) {
+		snprintf(err, errlen, "manager.instance_id: '%s' must be non-empty text without "
+		    "'/'", c->instance_id);
+		return -EINVAL;
+	}
+	for (int i = 0; i < 3; i++) {
+		const char *k[] = { "store.etcd.ca_file", "store.etcd.cert_file",
+		    "store.etcd.key_file" };
+		const char *v[] = { c->etcd_ca_file, c->etcd_cert_file, c->etcd_key_file };
+		if (v[i][0] != '\0' && access(v[i], R_OK) != 0) {
+			snprintf(err, errlen, "%s: %s: %s", k[i], v[i], strerror(errno));
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 int
@@ -153,6 +250,8 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (ansible_conf_check(&c->ansible, err, errlen) < 0)
+		return -EINVAL;
+	if (check_store(c, err, errlen) < 0)
 		return -EINVAL;
 	if ((c->cert_file[0] == '\0') != (c->key_file[0] == '\0')) {
 		snprintf(err, errlen, "%s: tls.cert_file and tls.key_file go together",

@@ -7,9 +7,14 @@
 #include <stddef.h>
 
 #include "ansible.h"
+#include "config.h"
 
 #define CONF_DEFAULT_PATH "/etc/clusterm/clusterm.conf"
 #define CONF_STR 512
+/* store.etcd.lease_ttl_s bounds, and endpoints in the list. */
+#define CONF_LEASE_TTL_MIN 2
+#define CONF_LEASE_TTL_MAX 600
+#define CONF_ETCD_MAX_ENDPOINTS 16
 
 struct conf {
 	char addr[CONF_STR];
@@ -28,6 +33,16 @@ struct conf {
 	char cert_file[PATH_MAX];
 	char key_file[PATH_MAX];
 	char ca_file[PATH_MAX];
+	/* Several instances (CONTRACT section 9). */
+	char instance_id[CONF_STR];	/* "" until conf_finish: <hostname>:<port> */
+	char advertise_url[CONF_STR];	/* "" until conf_finish: http(s)://addr */
+	char store_backend[16];		/* "wal" | "etcd" */
+	struct config_strlist etcd_endpoints;
+	char etcd_prefix[CONF_STR];
+	long lease_ttl_s;
+	char etcd_ca_file[PATH_MAX];
+	char etcd_cert_file[PATH_MAX];
+	char etcd_key_file[PATH_MAX];
 };
 
 /* Fills c with the defaults of CONTRACT section 4. */
@@ -49,6 +64,18 @@ int conf_ansible_apply(struct ansible_conf *a, const char *json, char *err, size
 
 /* Whether path ("ansible.user") is a string key of the ansible section. */
 bool conf_ansible_string_key(const char *path);
+
+/*
+ * Fills what defaults to other keys (manager.instance_id, advertise_url,
+ * the etcd endpoints) once flags have overridden the file. -ENOMEM.
+ */
+int conf_finish(struct conf *c, char *err, size_t errlen);
+
+/* Frees what conf_load allocated (the endpoint list). */
+void conf_free(struct conf *c);
+
+/* Whether the etcd backend is configured. */
+bool conf_is_etcd(const struct conf *c);
 
 /* Checks what can be checked without starting: paths usable, values sane. */
 int conf_check(const struct conf *c, char *err, size_t errlen);

@@ -8,11 +8,13 @@
 #include "http.h"
 #include "state.h"
 
+struct leader;
 struct lifecycle;
 
 struct manager {
 	struct state *state;
 	struct lifecycle *lc;
+	struct leader *leader;		/* several instances on etcd; NULL: the only one */
 	struct conf conf;
 	bool insecure;
 	long long started_ms;
