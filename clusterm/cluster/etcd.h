@@ -1,6 +1,6 @@
 /*
  * A client of etcd's v3 JSON gateway (/v3/kv/txn, /v3/kv/range, /v3/watch,
- * /v3/lease/*), over libcurl with cJSON. Keys and values are byte strings
+ * /v3/lease/...), over libcurl with cJSON. Keys and values are byte strings
  * (base64 on the wire); 64-bit numbers travel as JSON strings and are
  * int64_t here. One struct etcd is one connection (a curl handle) used by
  * one thread at a time; it tries the endpoints in turn, starting with the
