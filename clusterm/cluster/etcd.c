@@ -266,6 +266,7 @@ struct sink {
 	int (*on_data)(struct sink *k);
 	void *arg;
 	int stop_rc;
+	bool started;			/* bytes have arrived */
 	const volatile int *stop;
 	long long idle_deadline, idle_ms;
 };
@@ -278,6 +279,7 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 
 	if (k->b->len + n > ETCD_MAX_REPLY_BYTES || buf_add(k->b, ptr, n) < 0)
 		return 0;
+	k->started = true;
 	if (k->idle_ms > 0)
 		k->idle_deadline = fsio_mono_ms() + k->idle_ms;
 	if (k->on_data != NULL && (k->stop_rc = k->on_data(k)) != 0)
@@ -362,6 +364,7 @@ post(struct etcd *e, const char *path, const char *body, struct sink *k, long ti
 			goto out;
 		}
 		if (cc == CURLE_ABORTED_BY_CALLBACK && k->stop != NULL && *k->stop) {
+			e->cur = i;
 			rc = 0;
 			goto out;
 		}
@@ -380,7 +383,7 @@ post(struct etcd *e, const char *path, const char *body, struct sink *k, long ti
 			goto out;
 		}
 		snprintf(why, sizeof(why), "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
-		if (k->on_data != NULL && k->b->len > 0) {
+		if (k->on_data != NULL && k->started) {
 			/* A stream that had started and broke: the caller reconnects. */
 			e->cur = i;
 			break;

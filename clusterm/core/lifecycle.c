@@ -161,6 +161,12 @@ lifecycle_live(struct lifecycle *lc, const struct job_rec *j, int *ret_status,
 		*ret_started_ms = st.start_ms;
 }
 
+int
+lifecycle_abandon(struct lifecycle *lc)
+{
+	return jobs_abandon(lc->runner);
+}
+
 bool
 lifecycle_running(struct lifecycle *lc, uint64_t id)
 {

@@ -84,6 +84,13 @@ int lifecycle_cancel(struct lifecycle *lc, uint64_t id, const char *actor, char 
 void lifecycle_live(struct lifecycle *lc, const struct job_rec *j, int *ret_status,
     long long *ret_started_ms);
 
+/*
+ * This instance stops leading: its queued and running jobs end as at a stop
+ * (playbooks get SIGTERM, no failure step here; the new leader ends their
+ * records). Returns the number of jobs so ended.
+ */
+int lifecycle_abandon(struct lifecycle *lc);
+
 /* Whether the job is still queued or running in the runner. */
 bool lifecycle_running(struct lifecycle *lc, uint64_t id);
 

@@ -184,6 +184,23 @@ jobs_cancel(struct jobs *j, uint64_t id)
 	return r;
 }
 
+int
+jobs_abandon(struct jobs *j)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&j->lock);
+	for (struct job *job = j->head; job != NULL; job = job->next)
+		if (!job->done) {
+			job->abandon_req = true;
+			n++;
+		}
+	if (n > 0)
+		wake(j);
+	pthread_mutex_unlock(&j->lock);
+	return n;
+}
+
 unsigned
 jobs_active(struct jobs *j)
 {

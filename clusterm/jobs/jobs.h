@@ -54,6 +54,14 @@ int jobs_submit(struct jobs *j, const struct job_spec *spec);
  */
 int jobs_cancel(struct jobs *j, uint64_t id);
 
+/*
+ * Ends every job as a stop does (queued ones at once, running steps get
+ * SIGTERM then SIGKILL after the grace, no failure step), the runner going
+ * on for later jobs: an instance that stops leading stops its playbooks.
+ * Returns the number of jobs asked to end.
+ */
+int jobs_abandon(struct jobs *j);
+
 /* Jobs queued or running. */
 unsigned jobs_active(struct jobs *j);
 

@@ -49,6 +49,7 @@ struct job {
 	long long kill_at;	/* monotonic ms of the SIGKILL, 0 none */
 	enum term term;		/* why the current process is being ended */
 	bool cancel_req;	/* set by jobs_cancel, consumed by the runner */
+	bool abandon_req;	/* set by jobs_abandon: ends as at a stop */
 	bool done;		/* outcome final, callback pending */
 	bool start_pending;	/* a step started: the start callback is due */
 	struct jobs_proc started;	/* that step's process */

@@ -252,10 +252,11 @@ advance(struct jobs *j, long long now)
 		if (job->done)
 			continue;
 		if (job->state == JOB_QUEUED) {
-			if (j->stopping || job->cancel_req) {
-				job->out.stopped = j->stopping;
+			if (j->stopping || job->abandon_req || job->cancel_req) {
+				job->out.stopped = j->stopping || job->abandon_req;
 				job->out.cancelled = job->cancel_req;
-				set_error(job, j->stopping ? "clusterm stopped before the job started" :
+				set_error(job, j->stopping || job->abandon_req ?
+				    "clusterm stopped before the job started" :
 				    "the job was cancelled before it started");
 				job_finish(job, JOB_ERRORED);
 			}
@@ -264,7 +265,7 @@ advance(struct jobs *j, long long now)
 		check_exit(job, now);
 		if (job->done)
 			continue;
-		if (j->stopping && !job->out.stopped) {
+		if ((j->stopping || job->abandon_req) && !job->out.stopped) {
 			job->out.stopped = true;
 			terminate(j, job, TERM_STOP, now);
 		}

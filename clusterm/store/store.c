@@ -62,6 +62,36 @@ store_append(struct store *s, const void *buf, size_t len, uint64_t *ret_seq)
 }
 
 int
+store_append_flags(struct store *s, const void *buf, size_t len, unsigned flags,
+    uint64_t *ret_seq)
+{
+	if (s->be->append_flags != NULL)
+		return s->be->append_flags(s->b, buf, len, flags, ret_seq);
+	return s->be->append(s->b, buf, len, ret_seq);
+}
+
+bool
+store_is_shared(struct store *s)
+{
+	return s->be->follow != NULL;
+}
+
+int
+store_follow(struct store *s, const struct store_follow *f)
+{
+	return s->be->follow != NULL ? s->be->follow(s->b, f) : -ENOTSUP;
+}
+
+void
+store_last_error(struct store *s, char *ret, size_t len)
+{
+	if (s->be->last_error != NULL)
+		s->be->last_error(s->b, ret, len);
+	else if (len > 0)
+		ret[0] = '\0';
+}
+
+int
 store_wait(struct store *s, uint64_t seq)
 {
 	return s->be->wait(s->b, seq);

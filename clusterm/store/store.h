@@ -12,6 +12,7 @@
 #ifndef STORE_H
 #define STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,28 @@ struct store_stats {
 	uint64_t fsync_bucket[STORE_FSYNC_BUCKETS + 1];	/* last: +Inf */
 	double fsync_sum_s;
 	int failed;			/* 1 once a write or fsync failed */
+	int64_t applied_rev;		/* shared log (etcd): the revision applied here */
+	int64_t head_rev;		/* the newest revision etcd has told of */
+};
+
+/* store_append_flags(): a write only the leader may make (fenced). */
+#define STORE_FENCED	1u
+
+/*
+ * A shared log (several instances, etcd) is followed rather than replayed
+ * once: after store_recover() the backend hands over every record that any
+ * instance appends, in log order, on its own thread. own_seq is the
+ * store_append() sequence number when this store appended it, else 0.
+ * on_reset: the log behind the state was compacted away; the state is to
+ * be cleared, then on_snapshot and on_record come again from the newest
+ * snapshot. pos is the record's position in the log (etcd's revision).
+ */
+struct store_follow {
+	void (*on_reset)(void *arg);
+	int (*on_snapshot)(const void *buf, size_t len, int64_t pos, void *arg);
+	void (*on_record)(const void *buf, size_t len, int64_t pos, uint64_t own_seq,
+	    void *arg);
+	void *arg;
 };
 
 /* Called by recovery with each byte string, in order; non-zero stops recovery. */
@@ -73,6 +96,29 @@ int store_recover(struct store *s, store_visit_fn on_snapshot, store_visit_fn on
  * the records in that order. -EIO once the store has failed.
  */
 int store_append(struct store *s, const void *buf, size_t len, uint64_t *ret_seq);
+
+/*
+ * store_append() with flags: STORE_FENCED makes the write only while this
+ * instance leads; store_wait() returns -EPERM when it does not. A backend
+ * without a leader takes every write (the flag means nothing there).
+ */
+int store_append_flags(struct store *s, const void *buf, size_t len, unsigned flags,
+    uint64_t *ret_seq);
+
+/*
+ * Whether s is a shared log (store_follow() needed; a store_wait() failure
+ * of -EAGAIN / -EPERM is then temporary: the store has not failed).
+ */
+bool store_is_shared(struct store *s);
+
+/*
+ * Starts following a shared log (see struct store_follow). Called once,
+ * after store_recover(). -ENOTSUP on a backend that is not shared.
+ */
+int store_follow(struct store *s, const struct store_follow *f);
+
+/* Why the last write failed, for a shared log ("" none). */
+void store_last_error(struct store *s, char *ret, size_t len);
 
 /*
  * Waits until the record seq is on disk and fsync'd. Concurrent waiters
@@ -153,6 +199,11 @@ struct store_backend {
 	void (*get_stats)(void *b, struct store_stats *ret);
 	int (*failure)(void *b, char *ret_why, size_t len);
 	void (*close)(void *b);
+	/* Shared logs only (NULL otherwise). */
+	int (*append_flags)(void *b, const void *buf, size_t len, unsigned flags,
+	    uint64_t *ret_seq);
+	int (*follow)(void *b, const struct store_follow *f);
+	void (*last_error)(void *b, char *ret, size_t len);
 };
 
 /*
