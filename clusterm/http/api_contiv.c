@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_forward.h"
 #include "api_jobs.h"
 #include "api_json.h"
 #include "fsio.h"
@@ -532,6 +533,9 @@ get_info_job(struct http_req *req)
 	cJSON *out = NULL;
 	bool valid;
 
+	/* It carries the job's log, which is the leader's. */
+	if (api_forward_to_leader(req, false))
+		return;
 	state_rdlock(m->state);
 	j = job_by_label(m->state, req->params[0], &valid);
 	if (j != NULL)
@@ -558,6 +562,8 @@ get_info_logs(struct http_req *req)
 	uint64_t id = 0;
 	bool valid;
 
+	if (api_forward_to_leader(req, false))
+		return;
 	state_rdlock(m->state);
 	j = job_by_label(m->state, req->params[0], &valid);
 	if (j != NULL)

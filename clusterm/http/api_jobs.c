@@ -10,6 +10,7 @@
 
 #include <civetweb.h>
 
+#include "api_forward.h"
 #include "api_jobs.h"
 #include "api_json.h"
 #include "fsio.h"
@@ -208,6 +209,9 @@ lifecycle_post(struct http_req *req, int op, int ok_status, const char *path_nod
 	uint64_t id = 0;
 	int rc;
 
+	/* Jobs run on the leader: a follower passes the request on. */
+	if (api_forward_to_leader(req, false))
+		return;
 	if (http_read_body(req) < 0)
 		return;
 	body = cJSON_ParseWithLength(req->body, req->len);

@@ -1,10 +1,12 @@
-/* Native read endpoints: nodes, votes, health and metrics. */
+/* Native read endpoints: nodes, votes, jobs, events, health, metrics, the instances. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "api_cluster.h"
+#include "api_forward.h"
 #include "api_jobs.h"
 #include "api_json.h"
 #include "fsio.h"
@@ -84,14 +86,26 @@ get_node(struct http_req *req)
 	http_reply_json(req, 200, out);
 }
 
+/* Adds the instance's role and the leader's id (null when none is known). */
+static void
+add_role(cJSON *out, const struct leader_view *v)
+{
+	cJSON_AddStringToObject(out, "role", v->is_leader ? "leader" : "follower");
+	if (v->leader[0] != '\0')
+		cJSON_AddStringToObject(out, "leader", v->leader);
+	else
+		cJSON_AddNullToObject(out, "leader");
+}
+
 static void
 get_healthz(struct http_req *req)
 {
 	struct manager *m = req->ctx;
 	struct state *s = m->state;
 	struct store_stats st;
+	struct leader_view *v = api_cluster_view(m);
 	cJSON *out = cJSON_CreateObject();
-	bool disruption, failed;
+	bool disruption, failed, etcd_down;
 	char why[256] = "";
 	size_t nodes;
 	long long since;
@@ -102,19 +116,32 @@ get_healthz(struct http_req *req)
 	disruption = state_disruption(s, &since);
 	nodes = inventory_count(state_inventory(s));
 	state_unlock(s);
-	if (out == NULL) {
+	if (out == NULL || v == NULL) {
+		free(v);
+		cJSON_Delete(out);
 		http_reply_json(req, 500, NULL);
 		return;
 	}
-	cJSON_AddStringToObject(out, "status", failed ? "store failed" :
-	    disruption ? "disruption" : "ok");
-	if (failed) {
-		/* What broke, and what the operator does about it. */
+	etcd_down = !v->etcd_ok;
+	cJSON_AddStringToObject(out, "status", etcd_down ? "etcd unavailable" :
+	    failed ? "store failed" : disruption ? "disruption" : "ok");
+	/* What broke, and what the operator does about it. */
+	if (etcd_down) {
+		char reason[300];
+
+		snprintf(reason, sizeof(reason), "etcd: %s", v->why[0] ? v->why :
+		    "not reachable");
+		cJSON_AddStringToObject(out, "reason", reason);
+		cJSON_AddStringToObject(out, "action", "writes are refused (503) and reads "
+		    "answer from the last state known; clusterm goes on by itself once etcd "
+		    "has a quorum again");
+	} else if (failed) {
 		cJSON_AddStringToObject(out, "reason", why[0] ? why : "the store failed");
 		cJSON_AddStringToObject(out, "action", "writes are refused (503); fix the "
 		    "disk, then restart clusterm: it recovers what was acknowledged from "
 		    "the state dir");
 	}
+	add_role(out, v);
 	cJSON_AddBoolToObject(out, "disruption", disruption);
 	if (disruption)
 		api_add_time(out, "disruption_since", since);
@@ -123,22 +150,26 @@ get_healthz(struct http_req *req)
 	cJSON_AddNumberToObject(out, "nodes", (double)nodes);
 	cJSON_AddNumberToObject(out, "uptime_s",
 	    (double)((fsio_now_ms() - m->started_ms) / 1000));
-	/* Disruption mode is a warning, not unreadiness; a failed store is. */
-	http_reply_json(req, failed ? 503 : 200, out);
+	free(v);
+	/* Disruption mode is a warning, not unreadiness; a failed store or etcd is. */
+	http_reply_json(req, failed || etcd_down ? 503 : 200, out);
 }
 
 static void
 get_metrics(struct http_req *req)
 {
 	struct manager *m = req->ctx;
-	char *text = metrics_render(m->state);
+	struct leader_view *v = api_cluster_view(m);
+	char *text = v != NULL ? metrics_render(m->state, v) : NULL;
 
 	if (text == NULL) {
+		free(v);
 		http_reply_error(req, 500, "out of memory");
 		return;
 	}
 	http_reply_text(req, 200, "text/plain; version=0.0.4", text, strlen(text));
 	free(text);
+	free(v);
 }
 
 /* Events per page: the default and the most one request may ask for. */
@@ -202,14 +233,19 @@ static void
 get_job_log(struct http_req *req)
 {
 	char follow[8] = "";
+	bool follow_on;
 	uint64_t id;
 
+	http_query(req, "follow", follow, sizeof(follow));
+	follow_on = strcmp(follow, "1") == 0 || strcmp(follow, "true") == 0;
+	/* The log is written in the leader's state dir. */
+	if (api_forward_to_leader(req, follow_on))
+		return;
 	if (!parse_id(req->params[0], &id)) {
 		http_reply_error(req, 404, "no such job: %.64s", req->params[0]);
 		return;
 	}
-	http_query(req, "follow", follow, sizeof(follow));
-	api_job_log(req, id, strcmp(follow, "1") == 0 || strcmp(follow, "true") == 0);
+	api_job_log(req, id, follow_on);
 }
 
 static void
@@ -220,6 +256,9 @@ post_job_cancel(struct http_req *req)
 	uint64_t id;
 	int rc;
 
+	/* Jobs run on the leader, and so are cancelled there. */
+	if (api_forward_to_leader(req, false))
+		return;
 	if (!parse_id(req->params[0], &id)) {
 		http_reply_error(req, 404, "no such job: %.64s", req->params[0]);
 		return;
@@ -320,6 +359,7 @@ const struct http_route api_v1_routes[] = {
 	{ "GET", "/api/v1/jobs/{}/log", get_job_log, AUTH_READER },
 	{ "POST", "/api/v1/jobs/{}/cancel", post_job_cancel, AUTH_ADMIN },
 	{ "GET", "/api/v1/events", get_events, AUTH_READER },
+	{ "GET", "/api/v1/cluster", api_cluster_get, AUTH_READER },
 	{ "GET", "/api/v1/nodes", get_nodes, AUTH_READER },
 	{ "GET", "/api/v1/nodes/{}", get_node, AUTH_READER },
 	{ "GET", "/healthz", get_healthz, AUTH_OPEN },

@@ -74,7 +74,7 @@ put(struct out *o, const char *fmt, ...)
 }
 
 char *
-metrics_render(struct state *s)
+metrics_render(struct state *s, const struct leader_view *cluster)
 {
 	struct out o = { .cap = 4096 };
 	size_t by_state[3] = { 0 }, by_status[NS_COUNT] = { 0 };
@@ -145,6 +145,15 @@ metrics_render(struct state *s)
 		put(&o, "clusterm_store_fsync_seconds_count %llu\n",
 		    (unsigned long long)st.fsyncs);
 	}
+	put(&o, "# HELP clusterm_role This instance's role: 1 for the one it has.\n"
+	    "# TYPE clusterm_role gauge\n"
+	    "clusterm_role{role=\"leader\"} %d\nclusterm_role{role=\"follower\"} %d\n",
+	    cluster->is_leader, !cluster->is_leader);
+	put(&o, "# HELP clusterm_leader_changes_total Leaders seen since the start, this "
+	    "instance's terms too.\n"
+	    "# TYPE clusterm_leader_changes_total counter\n"
+	    "clusterm_leader_changes_total %llu\n",
+	    (unsigned long long)cluster->leader_changes);
 	put(&o, "# HELP clusterm_http_requests_total HTTP replies, by status code.\n"
 	    "# TYPE clusterm_http_requests_total counter\n");
 	for (int code = 100; code < 600; code++) {

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "leader.h"
 #include "state.h"
 
 enum metrics_reject {
@@ -20,7 +21,10 @@ void metrics_reports(size_t accepted, size_t duplicates);
 void metrics_rejected(enum metrics_reject why);
 void metrics_http(int status);
 
-/* Renders every metric in the text exposition format (malloc'd). */
-char *metrics_render(struct state *s);
+/*
+ * Renders every metric in the text exposition format (malloc'd), the
+ * instance's role and leader changes from cluster (api_cluster_view()).
+ */
+char *metrics_render(struct state *s, const struct leader_view *cluster);
 
 #endif
