@@ -68,6 +68,7 @@ static const char usage_text[] =
 	"       clusterctl job cancel id\n"
 	"       clusterctl jobs\n"
 	"       clusterctl events [--node name] [--since time] [--limit n]\n"
+	"       clusterctl cluster\n"
 	"       clusterctl discover address ... [-e json]\n"
 	"       clusterctl config get\n"
 	"       clusterctl config set file\n"

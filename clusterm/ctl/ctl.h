@@ -2,8 +2,8 @@
  * clusterctl's shared types, at the bottom of its modules: the state of one
  * invocation, exit statuses and option bits. ctl_http.c talks to clusterm,
  * ctl_print.c prints, ctl_util.c holds the commands' helpers, ctl_nodes.c,
- * ctl_jobs.c, ctl_events.c and ctl_config.c the commands, ctl_cmd.c their
- * table, clusterctl.c main and the option parser.
+ * ctl_jobs.c, ctl_events.c, ctl_cluster.c and ctl_config.c the commands,
+ * ctl_cmd.c their table, clusterctl.c main and the option parser.
  */
 #ifndef CTL_H
 #define CTL_H

@@ -1,9 +1,10 @@
 /*
  * clusterctl's command table: contiv's tree (node, nodes, global, job,
  * discover, config) and the additions (node votes, jobs, job log/cancel,
- * events). Each command returns an exit status; the server's errors are
- * printed by ctl_http.c.
+ * events, cluster). Each command returns an exit status; the server's
+ * errors are printed by ctl_http.c.
  */
+#include "ctl_cluster.h"
 #include "ctl_cmd.h"
 #include "ctl_config.h"
 #include "ctl_events.h"
@@ -30,6 +31,7 @@ const struct ctl_cmd ctl_cmds[] = {
 	{ "jobs", NULL, NULL, NULL, 0, 0, 0, ctl_jobs_list },
 	{ "events", NULL, NULL, NULL, 0, 0, CTL_OPT_NODE | CTL_OPT_SINCE | CTL_OPT_LIMIT,
 	    ctl_events_list },
+	{ "cluster", NULL, NULL, NULL, 0, 0, 0, ctl_cluster_list },
 	{ "discover", "d", NULL, NULL, 1, -1, CTL_OPT_EXTRA_VARS, ctl_nodes_discover },
 	{ "config", "c", "get", "g", 0, 0, 0, ctl_config_get },
 	{ "config", "c", "set", "s", 1, 1, 0, ctl_config_set },

@@ -154,6 +154,14 @@ metrics_render(struct state *s, const struct leader_view *cluster)
 	    "# TYPE clusterm_leader_changes_total counter\n"
 	    "clusterm_leader_changes_total %llu\n",
 	    (unsigned long long)cluster->leader_changes);
+	put(&o, "# HELP clusterm_applied_revision The shared log's revision applied here "
+	    "(etcd; 0 with the embedded store).\n"
+	    "# TYPE clusterm_applied_revision gauge\nclusterm_applied_revision %lld\n",
+	    (long long)st.applied_rev);
+	put(&o, "# HELP clusterm_revision_lag Revisions etcd has told of that are not "
+	    "applied here yet.\n"
+	    "# TYPE clusterm_revision_lag gauge\nclusterm_revision_lag %lld\n",
+	    (long long)(st.head_rev > st.applied_rev ? st.head_rev - st.applied_rev : 0));
 	put(&o, "# HELP clusterm_http_requests_total HTTP replies, by status code.\n"
 	    "# TYPE clusterm_http_requests_total counter\n");
 	for (int code = 100; code < 600; code++) {
