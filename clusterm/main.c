@@ -25,6 +25,7 @@
 #include "http.h"
 #include "apply.h"
 #include "auth.h"
+#include "instances.h"
 #include "intake.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -89,6 +90,11 @@ ticker(void *arg)
 		if (tick_stop)
 			break;
 		pthread_mutex_unlock(&tick_mu);
+		/* Timers and snapshots are the leader's. */
+		if (!instances_leading(m)) {
+			pthread_mutex_lock(&tick_mu);
+			continue;
+		}
 		if (intake_tick(m->state) < 0)
 			log_error("timer: the store refused a state change");
 		if (fsio_mono_ms() - last_snap >= SNAPSHOT_CHECK_MS) {
@@ -424,8 +430,11 @@ open_state(struct daemon *d)
 		conf_defaults(&defaults);
 		initial = params_of(&defaults);
 	}
-	if (oplog_open(m->conf.state_dir, &initial, apply_op, NULL, &m->state, err, sizeof(err),
-	    warn_cb, NULL) < 0) {
+	if (conf_is_etcd(&m->conf)) {
+		if (instances_open(m, &initial) < 0)
+			return -1;
+	} else if (oplog_open(m->conf.state_dir, &initial, apply_op, NULL, &m->state, err,
+	    sizeof(err), warn_cb, NULL) < 0) {
 		log_error("%s", err);
 		return -1;
 	}
@@ -449,7 +458,9 @@ start_jobs(struct manager *m)
 		log_error("%s/jobs: cannot start the job runner", m->conf.state_dir);
 		return -1;
 	}
-	rc = lifecycle_recover(m->lc);
+	/* On etcd, the jobs a stop left are the new leader's to end (instances.c). */
+	rc = m->leader != NULL ? 0 : lifecycle_recover(m->lc);
+	instances_ready(m);
 	if (rc < 0) {
 		log_error("job recovery: the store refused the change");
 		return -2;
@@ -593,9 +604,12 @@ out_http:
 	streams_stop(0);
 	http_stop(d.http);
 out_lc:
+	instances_quiesce(&d.m);
 	lifecycle_stop(d.m.lc);
 out_state:
 	state_close(d.m.state);
+	instances_close(&d.m);
+	conf_free(&d.m.conf);
 	auth_free(d.auth);
 	mg_exit_library();
 	log_info("stopped");

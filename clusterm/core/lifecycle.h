@@ -63,6 +63,13 @@ int lifecycle_start(struct state *s, const struct ansible_conf *conf, const char
 int lifecycle_recover(struct lifecycle *lc);
 
 /*
+ * The same when this instance has just become the leader (several
+ * instances): the jobs the old leader left end Errored ("the leader that
+ * ran it stopped leading"), their nodes taking the failure path's status.
+ */
+int lifecycle_takeover(struct lifecycle *lc);
+
+/*
  * Submits a request: returns 0 with the job id once the job is durable and
  * handed to the runner, or: -EINVAL (bad request: 400), -ENOENT (unknown
  * node: 404), -EBUSY or -EPERM (a node is busy, a job is active, or a rule

@@ -131,8 +131,22 @@ sweep_vars_files(const char *dir)
 	closedir(d);
 }
 
+static int recover_with(struct lifecycle *lc, const char *why);
+
 int
 lifecycle_recover(struct lifecycle *lc)
+{
+	return recover_with(lc, "clusterm restarted");
+}
+
+int
+lifecycle_takeover(struct lifecycle *lc)
+{
+	return recover_with(lc, "the leader that ran it stopped leading");
+}
+
+static int
+recover_with(struct lifecycle *lc, const char *why)
 {
 	struct state *s = lc->s;
 	struct orphan *v = NULL;
@@ -161,7 +175,7 @@ lifecycle_recover(struct lifecycle *lc)
 	if (rc == 0)
 		sweep_vars_files(lc->jobs_dir);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = lifecycle_submit_end(s, v[i].id, false, -1, "clusterm restarted", 0, 0);
+		rc = lifecycle_submit_end(s, v[i].id, false, -1, why, 0, 0);
 	free(v);
 	return rc < 0 ? rc : (int)n;
 }

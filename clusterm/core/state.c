@@ -37,6 +37,89 @@ xstrdup(const char *v)
 	return d;
 }
 
+/* Frees what the model holds (not the locks, not the pipeline). */
+static void
+model_free(struct state *s)
+{
+	inventory_free(s->inv);
+	for (size_t i = 0; i < s->nwms; i++) {
+		free(s->wms[i]->reporter);
+		free(s->wms[i]->epoch);
+		free(s->wms[i]);
+	}
+	free(s->wms);
+	strmap_free(s->wm_index);
+	for (uint32_t i = 0; i < s->nreps; i++) {
+		free(s->reps[i].name);
+		free(s->reps[i].voted);
+	}
+	free(s->reps);
+	strmap_free(s->rep_index);
+	free(s->recent);
+	free(s->recent_ms);
+	free(s->heap);
+	free(s->work);
+	free(s->round);
+	for (size_t i = 0; i < s->njobs; i++)
+		job_rec_free(s->jobs[i]);
+	free(s->jobs);
+	free(s->globals);
+	free(s->ansible_override);
+	for (size_t i = 0; s->events != NULL && i < s->nevents; i++)
+		audit_event_finish(&s->events[(s->events_head + i) % STATE_EVENTS_KEEP]);
+	free(s->events);
+}
+
+/* An empty model (the defaults). -ENOMEM. */
+static int
+model_init(struct state *s)
+{
+	s->next_job_id = 1;
+	s->next_event_id = 1;
+	s->globals = strdup("{}");
+	s->events = calloc(STATE_EVENTS_KEEP, sizeof(*s->events));
+	s->inv = inventory_new();
+	s->wm_index = strmap_new();
+	s->rep_index = strmap_new();
+	if (s->inv == NULL || s->wm_index == NULL || s->rep_index == NULL ||
+	    s->globals == NULL || s->events == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+int
+state_reset(struct state *s)
+{
+	model_free(s);
+	s->inv = NULL;
+	s->wms = NULL;
+	s->nwms = s->capwms = 0;
+	s->wm_index = s->rep_index = NULL;
+	s->reps = NULL;
+	s->nreps = s->capreps = 0;
+	s->disruption = false;
+	s->disruption_changed_ms = 0;
+	s->gone_count = 0;
+	s->recent = NULL;
+	s->recent_ms = NULL;
+	s->recent_head = s->recent_n = s->recent_cap = s->recent_live = 0;
+	s->heap = NULL;
+	s->nheap = s->capheap = 0;
+	s->work = NULL;
+	s->nwork = s->capwork = 0;
+	s->round = NULL;
+	s->capround = 0;
+	s->changes = 0;
+	s->jobs = NULL;
+	s->njobs = s->capjobs = 0;
+	s->globals = s->ansible_override = NULL;
+	s->events = NULL;
+	s->events_head = s->nevents = 0;
+	if (model_init(s) < 0)
+		state_apply_oom("a reload of the state");
+	return 0;
+}
+
 struct state *
 state_new(const struct votes_params *params, state_apply_fn apply, void *apply_arg)
 {
@@ -65,15 +148,7 @@ state_new(const struct votes_params *params, state_apply_fn apply, void *apply_a
 	s->apply = apply;
 	s->apply_arg = apply_arg;
 	s->started_ms = fsio_now_ms();
-	s->next_job_id = 1;
-	s->next_event_id = 1;
-	s->globals = strdup("{}");
-	s->events = calloc(STATE_EVENTS_KEEP, sizeof(*s->events));
-	s->inv = inventory_new();
-	s->wm_index = strmap_new();
-	s->rep_index = strmap_new();
-	if (s->inv == NULL || s->wm_index == NULL || s->rep_index == NULL ||
-	    s->globals == NULL || s->events == NULL) {
+	if (model_init(s) < 0) {
 		state_close(s);
 		return NULL;
 	}
@@ -86,33 +161,7 @@ state_close(struct state *s)
 	if (s == NULL)
 		return;
 	store_close(s->store);
-	inventory_free(s->inv);
-	for (size_t i = 0; i < s->nwms; i++) {
-		free(s->wms[i]->reporter);
-		free(s->wms[i]->epoch);
-		free(s->wms[i]);
-	}
-	free(s->wms);
-	strmap_free(s->wm_index);
-	for (uint32_t i = 0; i < s->nreps; i++) {
-		free(s->reps[i].name);
-		free(s->reps[i].voted);
-	}
-	free(s->reps);
-	strmap_free(s->rep_index);
-	free(s->recent);
-	free(s->recent_ms);
-	free(s->heap);
-	free(s->work);
-	free(s->round);
-	for (size_t i = 0; i < s->njobs; i++)
-		job_rec_free(s->jobs[i]);
-	free(s->jobs);
-	free(s->globals);
-	free(s->ansible_override);
-	for (size_t i = 0; s->events != NULL && i < s->nevents; i++)
-		audit_event_finish(&s->events[(s->events_head + i) % STATE_EVENTS_KEEP]);
-	free(s->events);
+	model_free(s);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->append_mu);
 	pthread_mutex_destroy(&s->list_mu);

@@ -120,6 +120,11 @@ struct state *state_new(const struct votes_params *params, state_apply_fn apply,
     void *apply_arg);
 /* Closes the store and frees everything; accepts NULL. */
 void state_close(struct state *s);
+/*
+ * Write lock held: empties the model (nodes, votes, jobs, events, globals)
+ * as state_new() made it, for a reload of a shared log from its snapshot.
+ */
+int state_reset(struct state *s);
 
 /* Applier: sets the watermark. Aborts on out-of-memory (see apply.c). */
 void state_set_watermark(struct state *s, const char *reporter, const char *epoch,

@@ -75,10 +75,12 @@ struct state {
 
 	long long started_ms;
 	bool recovering;		/* replaying the log at start */
+	int64_t applied_rev;		/* shared log: the position applied (write lock) */
 	uint64_t snap_bytes;		/* size of the last snapshot (ticker only) */
 
 	/* The pipeline (its own locks). */
 	struct store *store;
+	bool shared;			/* a shared log (etcd): applied by its follower thread */
 	pthread_mutex_t append_mu;	/* orders appends: the log order */
 	pthread_mutex_t list_mu;	/* the pending list */
 	pthread_cond_t list_cv;		/* signalled when the list empties */

@@ -1,0 +1,186 @@
+/* Several instances on etcd: the store, the election, the role's hooks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "conf.h"
+#include "instances.h"
+#include "leader.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "oplog.h"
+#include "store_etcd.h"
+
+/* An etcd call (a commit, a read) gets this long over all endpoints. */
+#define INSTANCES_ETCD_TIMEOUT_MS	3000
+
+static pthread_mutex_t role_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool ready, quiesced, takeover_on;
+static pthread_t takeover_thread;
+static int lock_fd = -1;
+
+static void *
+takeover(void *arg)
+{
+	struct manager *m = arg;
+	int rc = lifecycle_takeover(m->lc);
+
+	if (rc < 0)
+		log_error("leader: ending the jobs the previous leader left: the store refused");
+	else if (rc > 0)
+		log_warn("leader: %d job(s) of the previous leader ended Errored", rc);
+	return NULL;
+}
+
+/* role_mu held: starts the takeover (the previous one joined first). */
+static void
+start_takeover(struct manager *m)
+{
+	if (takeover_on)
+		pthread_join(takeover_thread, NULL);
+	takeover_on = pthread_create(&takeover_thread, NULL, takeover, m) == 0;
+	if (!takeover_on)
+		log_error("leader: cannot start the takeover thread");
+}
+
+static void
+on_lead(void *arg)
+{
+	struct manager *m = arg;
+
+	pthread_mutex_lock(&role_mu);
+	if (ready && !quiesced)
+		start_takeover(m);
+	pthread_mutex_unlock(&role_mu);
+}
+
+static void
+on_depose(void *arg)
+{
+	struct manager *m = arg;
+	int n;
+
+	pthread_mutex_lock(&role_mu);
+	if (ready && !quiesced && (n = lifecycle_abandon(m->lc)) > 0)
+		log_warn("leader: %d job(s) stopped: this instance no longer leads", n);
+	pthread_mutex_unlock(&role_mu);
+}
+
+/* STATE_DIR exists (0700) and is ours alone: flock on STATE_DIR/lock. */
+static int
+lock_state_dir(const char *dir)
+{
+	char path[4200];
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_error("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0) {
+		log_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("%s: %s", path, errno == EWOULDBLOCK ?
+		    "another clusterm holds this state dir" : strerror(errno));
+		close(lock_fd);
+		lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+instances_open(struct manager *m, const struct votes_params *initial)
+{
+	const struct conf *c = &m->conf;
+	struct leader_hooks hooks = { on_lead, on_depose, m };
+	struct leader_opts lo;
+	struct store_etcd_opts so;
+	struct store *st;
+	char err[1024];
+
+	if (lock_state_dir(c->state_dir) < 0)
+		return -1;
+	memset(&lo, 0, sizeof(lo));
+	lo.etcd.endpoints = (const char *const *)c->etcd_endpoints.v;
+	lo.etcd.nendpoints = c->etcd_endpoints.n;
+	lo.etcd.ca_file = c->etcd_ca_file;
+	lo.etcd.cert_file = c->etcd_cert_file;
+	lo.etcd.key_file = c->etcd_key_file;
+	lo.etcd.timeout_ms = INSTANCES_ETCD_TIMEOUT_MS;
+	lo.prefix = c->etcd_prefix;
+	lo.instance_id = c->instance_id;
+	lo.advertise_url = c->advertise_url;
+	lo.lease_ttl_s = c->lease_ttl_s;
+	if (leader_start(&lo, &hooks, &m->leader, err, sizeof(err)) < 0) {
+		log_error("store.etcd: %s", err);
+		return -1;
+	}
+	memset(&so, 0, sizeof(so));
+	so.etcd = lo.etcd;
+	so.prefix = c->etcd_prefix;
+	so.instance_id = c->instance_id;
+	so.leader = m->leader;
+	if (store_open_etcd(&so, &st, err, sizeof(err)) < 0 ||
+	    oplog_open_store(st, initial, apply_op, NULL, &m->state, err, sizeof(err), NULL,
+	    NULL) < 0) {
+		log_error("store.etcd (%s%s): %s", c->etcd_prefix, "/", err);
+		leader_stop(m->leader);
+		m->leader = NULL;
+		return -1;
+	}
+	log_info("etcd: instance %s (%s) on %zu endpoint(s), prefix %s, lease %ld s",
+	    c->instance_id, c->advertise_url, c->etcd_endpoints.n, c->etcd_prefix,
+	    c->lease_ttl_s);
+	return 0;
+}
+
+void
+instances_ready(struct manager *m)
+{
+	if (m->leader == NULL)
+		return;
+	pthread_mutex_lock(&role_mu);
+	ready = true;
+	if (leader_is_leader(m->leader))
+		start_takeover(m);
+	pthread_mutex_unlock(&role_mu);
+}
+
+bool
+instances_leading(struct manager *m)
+{
+	return m->leader == NULL || leader_is_leader(m->leader);
+}
+
+void
+instances_quiesce(struct manager *m)
+{
+	if (m->leader == NULL)
+		return;
+	pthread_mutex_lock(&role_mu);
+	quiesced = true;
+	if (takeover_on)
+		pthread_join(takeover_thread, NULL);
+	takeover_on = false;
+	pthread_mutex_unlock(&role_mu);
+}
+
+void
+instances_close(struct manager *m)
+{
+	leader_stop(m->leader);
+	m->leader = NULL;
+	if (lock_fd >= 0)
+		close(lock_fd);
+	lock_fd = -1;
+}
