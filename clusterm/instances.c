@@ -138,6 +138,7 @@ instances_open(struct manager *m, const struct votes_params *initial)
 		m->leader = NULL;
 		return -1;
 	}
+	oplog_set_snapshot_records(m->state, (uint64_t)c->snapshot_records);
 	log_info("etcd: instance %s (%s) on %zu endpoint(s), prefix %s, lease %ld s",
 	    c->instance_id, c->advertise_url, c->etcd_endpoints.n, c->etcd_prefix,
 	    c->lease_ttl_s);

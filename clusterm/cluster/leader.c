@@ -34,6 +34,7 @@ struct leader {
 	pthread_cond_t cv;
 	struct leader_view view;
 	int64_t fence;			/* create revision of our key while leading */
+	char last_leader[LEADER_ID_MAX];	/* the leader the last read saw */
 };
 
 static void
@@ -146,8 +147,6 @@ set_role(struct leader *l, bool leading, int64_t fence)
 	was = l->view.is_leader;
 	l->view.is_leader = leading;
 	l->fence = leading ? fence : 0;
-	if (leading && !was)
-		l->view.leader_changes++;
 	pthread_mutex_unlock(&l->mu);
 	if (leading && !was) {
 		log_info("leader: this instance (%s) leads now", l->view.self);
@@ -213,6 +212,10 @@ step(struct leader *l, long long *next_renew)
 	if (rc < 0)
 		goto fail;
 	pthread_mutex_lock(&l->mu);
+	if (v.leader[0] != '\0' && strcmp(v.leader, l->last_leader) != 0) {
+		l->view.leader_changes++;
+		snprintf(l->last_leader, sizeof(l->last_leader), "%s", v.leader);
+	}
 	l->view.n = v.n;
 	memcpy(l->view.inst, v.inst, sizeof(v.inst));
 	snprintf(l->view.leader, sizeof(l->view.leader), "%s", v.leader);

@@ -59,6 +59,8 @@ static const struct config_key base_keys[] = {
 	{ "store.etcd.prefix", CONFIG_STRING, S(etcd_prefix), 0, 0, 0, 0 },
 	{ "store.etcd.lease_ttl_s", CONFIG_INT, L(lease_ttl_s), CONF_LEASE_TTL_MIN,
 	    CONF_LEASE_TTL_MAX, 0, 0 },
+	{ "store.etcd.snapshot_records", CONFIG_INT, L(snapshot_records),
+	    CONF_SNAPSHOT_RECORDS_MIN, CONF_SNAPSHOT_RECORDS_MAX, 0, 0 },
 	{ "store.etcd.ca_file", CONFIG_STRING, S(etcd_ca_file), 0, 0, 0, 0 },
 	{ "store.etcd.cert_file", CONFIG_STRING, S(etcd_cert_file), 0, 0, 0, 0 },
 	{ "store.etcd.key_file", CONFIG_STRING, S(etcd_key_file), 0, 0, 0, 0 },
@@ -98,6 +100,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->store_backend, sizeof(c->store_backend), "wal");
 	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/clusterm");
 	c->lease_ttl_s = 5;
+	c->snapshot_records = CONF_SNAPSHOT_RECORDS_DEFAULT;
 }
 
 void

@@ -15,6 +15,10 @@
 #define CONF_LEASE_TTL_MIN 2
 #define CONF_LEASE_TTL_MAX 600
 #define CONF_ETCD_MAX_ENDPOINTS 16
+/* store.etcd.snapshot_records: log records in etcd before the leader snapshots. */
+#define CONF_SNAPSHOT_RECORDS_DEFAULT 20000
+#define CONF_SNAPSHOT_RECORDS_MIN 100
+#define CONF_SNAPSHOT_RECORDS_MAX 10000000
 
 struct conf {
 	char addr[CONF_STR];
@@ -40,6 +44,7 @@ struct conf {
 	struct config_strlist etcd_endpoints;
 	char etcd_prefix[CONF_STR];
 	long lease_ttl_s;
+	long snapshot_records;		/* store.etcd.snapshot_records */
 	char etcd_ca_file[PATH_MAX];
 	char etcd_cert_file[PATH_MAX];
 	char etcd_key_file[PATH_MAX];

@@ -632,6 +632,12 @@ snapshot_shared(struct state *s, char *err, size_t errlen)
 	return 1;
 }
 
+void
+oplog_set_snapshot_records(struct state *s, uint64_t n)
+{
+	s->snap_records = n;
+}
+
 int
 oplog_maybe_snapshot(struct state *s, bool force, char *err, size_t errlen)
 {
@@ -643,7 +649,7 @@ oplog_maybe_snapshot(struct state *s, bool force, char *err, size_t errlen)
 	int rc = 0;
 
 	store_get_stats(s->store, &st);
-	if (!force && (st.log_records < STATE_SNAPSHOT_RECORDS || st.log_bytes < s->snap_bytes) &&
+	if (!force && (st.log_records < s->snap_records || st.log_bytes < s->snap_bytes) &&
 	    (st.log_bytes < STATE_SNAPSHOT_BYTES || st.log_bytes < 2 * s->snap_bytes))
 		return 0;
 	if (s->shared)

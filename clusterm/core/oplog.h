@@ -51,6 +51,12 @@ int oplog_watch_events(struct state *s, uint64_t next_id, long timeout_ms);
 /* Wakes every watcher; with closing, they all return -ESHUTDOWN from now on. */
 void oplog_wake_watchers(struct state *s, bool closing);
 
+/*
+ * Log records after which a snapshot is due (STATE_SNAPSHOT_RECORDS by
+ * default; store.etcd.snapshot_records on etcd). Before the ticker starts.
+ */
+void oplog_set_snapshot_records(struct state *s, uint64_t n);
+
 /* Takes a snapshot when the log has grown past the thresholds (or force). */
 int oplog_maybe_snapshot(struct state *s, bool force, char *err, size_t errlen);
 

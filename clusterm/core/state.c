@@ -148,6 +148,7 @@ state_new(const struct votes_params *params, state_apply_fn apply, void *apply_a
 	s->apply = apply;
 	s->apply_arg = apply_arg;
 	s->started_ms = fsio_now_ms();
+	s->snap_records = STATE_SNAPSHOT_RECORDS;
 	if (model_init(s) < 0) {
 		state_close(s);
 		return NULL;

@@ -77,6 +77,7 @@ struct state {
 	bool recovering;		/* replaying the log at start */
 	int64_t applied_rev;		/* shared log: the position applied (write lock) */
 	uint64_t snap_bytes;		/* size of the last snapshot (ticker only) */
+	uint64_t snap_records;		/* log records that call for a snapshot */
 
 	/* The pipeline (its own locks). */
 	struct store *store;
