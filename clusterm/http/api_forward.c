@@ -22,13 +22,13 @@
 
 /* A collected reply: a whole job log (64 MiB at most) with room to spare. */
 #define FORWARD_REPLY_MAX	((size_t)80 * 1024 * 1024)
-/* How often a followed stream checks that its leader still leads. */
+/* How often a forward checks that its leader still leads. */
 #define FORWARD_CHECK_MS	1000
 /* TCP keepalive of a followed stream, so that a leader gone silent is noticed. */
 #define FORWARD_KEEPIDLE_S	10L
 #define FORWARD_KEEPINTVL_S	5L
 /* The line a followed stream ends with when its leader goes away mid-way. */
-#define FORWARD_LOST_LINE	"--- the leader went away: this stream ends here\n"
+#define FORWARD_LOST_LINE	"--- the leader went away or stopped leading: this stream ends here\n"
 
 /* One forward in flight. */
 struct fwd {
@@ -102,7 +102,10 @@ on_body(char *data, size_t size, size_t n, void *arg)
 
 /*
  * libcurl's progress callback, at least once a second: stops the forward
- * when clusterm stops, and a followed stream when its leader no longer leads.
+ * when clusterm stops, or when another instance (this one too) leads now: a
+ * leader that hangs would hold a followed stream for ever, and any other
+ * forward for its whole time bound. A view that names no leader (this
+ * instance lost etcd) stops nothing: the leader may be well.
  */
 static int
 on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -119,14 +122,13 @@ on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		f->stopping = true;
 		return 1;
 	}
-	if (!f->follow || f->m->leader == NULL)
-		return 0;
 	now = fsio_mono_ms();
 	if (now < f->next_check_ms)
 		return 0;
 	f->next_check_ms = now + FORWARD_CHECK_MS;
 	leader_get_view(f->m->leader, f->view);
-	if (strcmp(f->view->leader, f->leader) != 0) {
+	if (f->view->is_leader ||
+	    (f->view->leader[0] != '\0' && strcmp(f->view->leader, f->leader) != 0)) {
 		f->leader_moved = true;
 		return 1;
 	}
@@ -326,12 +328,13 @@ answer(struct fwd *f, CURLcode rc, const char *url, const char *errbuf)
 		http_reply_error(f->req, 500, "the reply of the leader %s is over %zu bytes",
 		    f->leader, FORWARD_REPLY_MAX);
 	else if (f->leader_moved)
-		http_reply_error(f->req, 503, "the leader %s stopped leading while it answered; "
-		    "try again", f->leader);
+		http_reply_error(f->req, 503, "the leader %s stopped leading before it answered%s",
+		    f->leader, strcmp(f->req->method, "GET") != 0 ?
+		    " (it may have taken the request: see the jobs)" : "; try again");
 	else if (rc == CURLE_OPERATION_TIMEDOUT)
 		http_reply_error(f->req, 503, "the leader %s (%s) did not answer in time (%s)%s",
 		    f->leader, url, why, strcmp(f->req->method, "GET") != 0 ?
-		    "; it may have taken the request: see its jobs" : "");
+		    "; it may have taken the request: see the jobs" : "");
 	else
 		http_reply_error(f->req, 503, "the leader %s (%s) cannot be reached: %s",
 		    f->leader, url, why);

@@ -129,8 +129,9 @@ get_healthz(struct http_req *req)
 	if (etcd_down) {
 		char reason[300];
 
-		snprintf(reason, sizeof(reason), "etcd: %s", v->why[0] ? v->why :
-		    "not reachable");
+		/* The etcd client's sentences start with "etcd: " already. */
+		snprintf(reason, sizeof(reason), "%s%s", strncmp(v->why, "etcd: ", 6) == 0 ?
+		    "" : "etcd: ", v->why[0] ? v->why : "not reachable");
 		cJSON_AddStringToObject(out, "reason", reason);
 		cJSON_AddStringToObject(out, "action", "writes are refused (503) and reads "
 		    "answer from the last state known; clusterm goes on by itself once etcd "
