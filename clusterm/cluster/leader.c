@@ -380,3 +380,16 @@ leader_is_leader(struct leader *l)
 	pthread_mutex_unlock(&l->mu);
 	return b;
 }
+
+bool
+leader_etcd_ok(struct leader *l, char *why, size_t len)
+{
+	bool ok;
+
+	pthread_mutex_lock(&l->mu);
+	ok = l->view.etcd_ok;
+	if (!ok && why != NULL)
+		snprintf(why, len, "%s", l->view.why);
+	pthread_mutex_unlock(&l->mu);
+	return ok;
+}

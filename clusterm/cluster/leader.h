@@ -82,6 +82,9 @@ void leader_get_view(struct leader *l, struct leader_view *ret);
  */
 int64_t leader_fence(struct leader *l, char *ret_key, size_t len);
 
+/* Whether the last lease renewal and read worked (why gets the error if not). */
+bool leader_etcd_ok(struct leader *l, char *why, size_t len);
+
 /* Whether this instance leads now. */
 bool leader_is_leader(struct leader *l);
 

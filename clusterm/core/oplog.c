@@ -257,8 +257,13 @@ append_op(struct state *s, struct pending *p, struct op *op)
 	if (rc < 0 && s->shared) {
 		char why[256];
 		store_last_error(s->store, why, sizeof(why));
-		snprintf(op->res.err, sizeof(op->res.err), "etcd: the operation was not queued "
-		    "(%.200s)", rc == -EAGAIN ? "too many in flight" : strerror(-rc));
+		if (rc == -ENOTCONN)
+			snprintf(op->res.err, sizeof(op->res.err), "etcd cannot be reached (%.250s)",
+			    why[0] != '\0' ? why : "no endpoint answers");
+		else
+			snprintf(op->res.err, sizeof(op->res.err), "etcd: the operation was not "
+			    "queued (%.200s)", rc == -EAGAIN ? "too many in flight" :
+			    strerror(-rc));
 		pthread_mutex_unlock(&s->append_mu);
 		return rc == -ENOMEM ? -ENOMEM : -EIO;
 	}

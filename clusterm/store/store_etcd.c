@@ -59,6 +59,7 @@ struct se {
 
 	int64_t applied_rev, head_rev, snap_rev, compacted_rev;
 	int64_t own_rev;		/* newest revision this instance committed */
+	volatile bool commit_failing;	/* the last commit failed (not by the fence) */
 	long long own_rev_ms;		/* since when it waits for the watch, 0 none */
 	uint64_t appended_records, appended_bytes, log_records, log_bytes, commits;
 	char last_err[256];
@@ -375,6 +376,16 @@ se_append_flags(void *b, const void *buf, size_t len, unsigned flags, uint64_t *
 		free(r);
 		return -ENOMEM;
 	}
+	/*
+	 * etcd known unreachable (the last commit failed and the leader's
+	 * renewal too): refuse at once rather than after a timeout, so a
+	 * forwarder tries its next URL while it has the time.
+	 */
+	if (e->leader != NULL && e->commit_failing && !leader_etcd_ok(e->leader, NULL, 0)) {
+		free(r->buf);
+		free(r);
+		return -ENOTCONN;
+	}
 	memcpy(r->buf, buf, len);
 	r->len = len;
 	r->flags = flags;
@@ -512,6 +523,8 @@ committer(void *arg)
 		rc = e->stopping ? -ESHUTDOWN : commit_batch(e, batch, bytes, &rev, err,
 		    sizeof(err));
 		pthread_mutex_lock(&e->mu);
+		if (rc != -EPERM && rc != -ESHUTDOWN)
+			e->commit_failing = rc < 0;
 		if (rc < 0 && rc != -EPERM)
 			snprintf(e->last_err, sizeof(e->last_err), "%.*s",
 			    (int)sizeof(e->last_err) - 1, err);
