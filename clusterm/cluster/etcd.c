@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cJSON.h>
 #include <curl/curl.h>
@@ -227,6 +228,8 @@ etcd_new(const struct etcd_opts *o, struct etcd **ret, char *err, size_t errlen)
 	snprintf(e->cert, sizeof(e->cert), "%s", o->cert_file ? o->cert_file : "");
 	snprintf(e->key, sizeof(e->key), "%s", o->key_file ? o->key_file : "");
 	e->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 3000;
+	pthread_mutex_init(&e->fd_mu, NULL);
+	e->stream_fd = -1;
 	*ret = e;
 	return 0;
 }
@@ -238,6 +241,7 @@ etcd_free(struct etcd *e)
 		return;
 	if (e->curl != NULL)
 		curl_easy_cleanup(e->curl);
+	pthread_mutex_destroy(&e->fd_mu);
 	for (size_t i = 0; i < e->n; i++)
 		free(e->endpoints[i]);
 	free(e->endpoints);
@@ -250,6 +254,31 @@ etcd_endpoint(const struct etcd *e)
 	return e->n > 0 && e->last[0] != '\0' ? e->endpoints[e->cur] : "";
 }
 
+
+/* A stream's socket, so that etcd_abort() can end it at once. */
+static int
+sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+	struct etcd *e = arg;
+
+	(void)purpose;
+	pthread_mutex_lock(&e->fd_mu);
+	e->stream_fd = fd;
+	if (e->aborted)
+		shutdown(fd, SHUT_RDWR);
+	pthread_mutex_unlock(&e->fd_mu);
+	return CURL_SOCKOPT_OK;
+}
+
+void
+etcd_abort(struct etcd *e)
+{
+	pthread_mutex_lock(&e->fd_mu);
+	e->aborted = true;
+	if (e->stream_fd >= 0)
+		shutdown(e->stream_fd, SHUT_RDWR);
+	pthread_mutex_unlock(&e->fd_mu);
+}
 
 static size_t
 write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -337,7 +366,16 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 		if (e->key[0] != '\0')
 			curl_easy_setopt(e->curl, CURLOPT_SSLKEY, e->key);
 		k->idle_deadline = fsio_mono_ms() + k->idle_ms;
+		if (k->stop != NULL) {
+			curl_easy_setopt(e->curl, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+			curl_easy_setopt(e->curl, CURLOPT_SOCKOPTDATA, e);
+		}
 		cc = curl_easy_perform(e->curl);
+		if (k->stop != NULL) {
+			pthread_mutex_lock(&e->fd_mu);
+			e->stream_fd = -1;
+			pthread_mutex_unlock(&e->fd_mu);
+		}
 		if (cc == CURLE_WRITE_ERROR && k->stop_rc != 0) {
 			rc = k->stop_rc;
 			e->cur = i;

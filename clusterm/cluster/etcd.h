@@ -133,6 +133,12 @@ int etcd_watch(struct etcd *e, const char *key, size_t key_len, const char *rang
     size_t range_end_len, int64_t start_rev, etcd_watch_fn fn, void *arg,
     const volatile int *stop, int64_t *ret_compact_rev, char *err, size_t errlen);
 
+/*
+ * From another thread: ends the stream a watch on e runs now (or starts
+ * later) at once; that watch then returns. For shutdown.
+ */
+void etcd_abort(struct etcd *e);
+
 int etcd_lease_grant(struct etcd *e, long ttl_s, int64_t *ret_id, char *err, size_t errlen);
 /* One keepalive: *ret_ttl is the lease's TTL now, 0 when it is gone. */
 int etcd_lease_keepalive(struct etcd *e, int64_t id, long *ret_ttl, char *err, size_t errlen);

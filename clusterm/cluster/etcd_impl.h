@@ -5,6 +5,7 @@
 #ifndef ETCD_IMPL_H
 #define ETCD_IMPL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,9 @@ struct etcd {
 	char ca[4096], cert[4096], key[4096];
 	long timeout_ms;
 	char last[256];
+	pthread_mutex_t fd_mu;		/* the stream's socket, for etcd_abort() */
+	int stream_fd;			/* -1 when no stream runs */
+	bool aborted;
 };
 
 /* Where a reply goes: collected, or (watch) handed over as it arrives. */

@@ -743,6 +743,8 @@ se_close(void *b)
 	e->wflag = 1;
 	pthread_cond_broadcast(&e->cv);
 	pthread_mutex_unlock(&e->mu);
+	if (e->we != NULL)
+		etcd_abort(e->we);
 	if (e->watcher_on)
 		pthread_join(e->watcher, NULL);
 	if (e->committer_on)
