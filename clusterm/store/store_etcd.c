@@ -398,6 +398,7 @@ se_append_flags(void *b, const void *buf, size_t len, unsigned flags, uint64_t *
 		return -EAGAIN;
 	}
 	r->seq = ++e->next_seq;
+	*ret_seq = r->seq;	/* r is the committer's once the lock goes */
 	if (e->tail != NULL)
 		e->tail->next = r;
 	else
@@ -407,7 +408,6 @@ se_append_flags(void *b, const void *buf, size_t len, unsigned flags, uint64_t *
 	e->appended_bytes += len;
 	pthread_cond_broadcast(&e->cv);
 	pthread_mutex_unlock(&e->mu);
-	*ret_seq = r->seq;
 	return 0;
 }
 

@@ -1,0 +1,372 @@
+/*
+ * The etcd gateway client, the leader election and the etcd store, against
+ * a real etcd (Debian's etcd-server) started on a loopback port for this
+ * test and stopped by its pid.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "etcd.h"
+#include "fsio.h"
+#include "leader.h"
+#include "store.h"
+#include "store_etcd.h"
+
+#define ETCD_BIN	"/usr/bin/etcd"
+#define ETCD_READY_MS	15000
+
+static pid_t etcd_pid;
+static char dir[64], url[64], peer[64];
+static const char *endpoints[1];
+
+static void
+etcd_up(void)
+{
+	char name[32], cluster[128];
+	int port;
+
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	port = 37000 + rand() % 900 * 2;
+	snprintf(dir, sizeof(dir), "/tmp/clusterm-etcd-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", port + 1);
+	snprintf(name, sizeof(name), "t%d", (int)getpid());
+	snprintf(cluster, sizeof(cluster), "%s=%s", name, peer);
+	etcd_pid = fork();
+	ck_assert_int_ge(etcd_pid, 0);
+	if (etcd_pid == 0) {
+		char data[96];
+		snprintf(data, sizeof(data), "%s/data", dir);
+		if (freopen("/dev/null", "w", stderr) == NULL || freopen("/dev/null", "w", stdout) == NULL)
+			_exit(127);
+		execl(ETCD_BIN, "etcd", "--name", name, "--data-dir", data,
+		    "--listen-client-urls", url, "--advertise-client-urls", url,
+		    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		    "--initial-cluster", cluster, (char *)NULL);
+		_exit(127);
+	}
+	endpoints[0] = url;
+	/* Ready when a read answers. */
+	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 1000 };
+	struct etcd *e;
+	char err[512];
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	long long deadline = fsio_mono_ms() + ETCD_READY_MS;
+	for (;;) {
+		struct etcd_range_req r = { .key = "x", .key_len = 1 };
+		struct etcd_range_res res;
+		if (etcd_range(e, &r, &res, err, sizeof(err)) == 0) {
+			etcd_range_res_free(&res);
+			break;
+		}
+		ck_assert_msg(fsio_mono_ms() < deadline, "etcd did not answer: %s", err);
+		usleep(100000);
+	}
+	etcd_free(e);
+}
+
+static void
+etcd_down(void)
+{
+	char cmd[128];
+
+	if (etcd_pid > 0) {
+		kill(etcd_pid, SIGKILL);
+		waitpid(etcd_pid, NULL, 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static struct etcd *
+conn(void)
+{
+	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 3000 };
+	struct etcd *e;
+	char err[512];
+
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	return e;
+}
+
+START_TEST(test_base64)
+{
+	char in[16], enc[32], dec[32];
+	size_t n;
+
+	for (size_t len = 0; len < sizeof(in); len++) {
+		for (size_t i = 0; i < len; i++)
+			in[i] = (char)(i * 37 + len);
+		size_t el = etcd_b64_encode(in, len, enc);
+		ck_assert_uint_eq(el, 4 * ((len + 2) / 3));
+		ck_assert_int_eq(etcd_b64_decode(enc, el, dec, &n), 0);
+		ck_assert_uint_eq(n, len);
+		ck_assert(memcmp(in, dec, len) == 0);
+	}
+	etcd_b64_encode("hello", 5, enc);
+	ck_assert_str_eq(enc, "aGVsbG8=");
+	ck_assert_int_eq(etcd_b64_decode("a*==", 4, dec, &n), -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_prefix_end)
+{
+	char out[8];
+	size_t n;
+
+	etcd_prefix_end("/a/", 3, out, &n);
+	ck_assert_uint_eq(n, 3);
+	ck_assert(memcmp(out, "/a0", 3) == 0);
+	etcd_prefix_end("a\xff", 2, out, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(out[0], 'b');
+}
+END_TEST
+
+START_TEST(test_txn_range_lease)
+{
+	struct etcd *e = conn();
+	struct etcd_cmp absent = { "/t/k", 4, ETCD_CMP_VERSION, 0 };
+	struct etcd_op put = { .type = ETCD_OP_PUT, .key = "/t/k", .key_len = 4, .value = "v1",
+	    .value_len = 2 };
+	struct etcd_range_req r = { .key = "/t/", .key_len = 3, .range_end = "/t0",
+	    .range_end_len = 3, .sort_by_create = true };
+	struct etcd_range_res res;
+	char err[512];
+	int64_t rev, lease;
+	long ttl;
+	bool ok;
+
+	ck_assert_int_eq(etcd_txn(e, &absent, 1, &put, 1, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert(ok);
+	/* The same compare fails now: the key is there; nothing is written. */
+	put.value = "v2";
+	ck_assert_int_eq(etcd_txn(e, &absent, 1, &put, 1, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert(!ok);
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 1);
+	ck_assert_str_eq(res.kvs[0].value, "v1");
+	etcd_range_res_free(&res);
+	/* Too many operations for one txn: refused before sending. */
+	struct etcd_op many[ETCD_MAX_TXN_OPS + 1];
+	for (size_t i = 0; i < ETCD_MAX_TXN_OPS + 1; i++)
+		many[i] = put;
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, many, ETCD_MAX_TXN_OPS + 1, &ok, &rev, err,
+	    sizeof(err)), -E2BIG);
+	/* A lease lives while kept alive, and is gone once revoked. */
+	ck_assert_int_eq(etcd_lease_grant(e, 5, &lease, err, sizeof(err)), 0);
+	ck_assert_int_eq(etcd_lease_keepalive(e, lease, &ttl, err, sizeof(err)), 0);
+	ck_assert_int_gt(ttl, 0);
+	ck_assert_int_eq(etcd_lease_revoke(e, lease, err, sizeof(err)), 0);
+	ck_assert_int_eq(etcd_lease_keepalive(e, lease, &ttl, err, sizeof(err)), 0);
+	ck_assert_int_eq(ttl, 0);
+	etcd_free(e);
+}
+END_TEST
+
+/* What a follower was handed. */
+struct seen {
+	pthread_mutex_t mu;
+	int resets;
+	char snap[64];
+	char recs[64][32];
+	uint64_t own[64];
+	int n;
+};
+
+static void
+seen_reset(void *arg)
+{
+	struct seen *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	s->resets++;
+	s->n = 0;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int
+seen_snapshot(const void *buf, size_t len, int64_t pos, void *arg)
+{
+	struct seen *s = arg;
+
+	(void)pos;
+	pthread_mutex_lock(&s->mu);
+	snprintf(s->snap, sizeof(s->snap), "%.*s", (int)len, (const char *)buf);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+static void
+seen_record(const void *buf, size_t len, int64_t pos, uint64_t own, void *arg)
+{
+	struct seen *s = arg;
+
+	(void)pos;
+	pthread_mutex_lock(&s->mu);
+	if (s->n < 64) {
+		snprintf(s->recs[s->n], sizeof(s->recs[0]), "%.*s", (int)len, (const char *)buf);
+		s->own[s->n++] = own;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int
+visit_none(const void *buf, size_t len, void *arg)
+{
+	(void)buf, (void)len, (void)arg;
+	return 0;
+}
+
+static int
+seen_count(struct seen *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->n;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+static void
+wait_count(struct seen *s, int n)
+{
+	long long deadline = fsio_mono_ms() + 10000;
+
+	while (seen_count(s) < n) {
+		ck_assert_msg(fsio_mono_ms() < deadline, "%d of %d records followed", seen_count(s),
+		    n);
+		usleep(10000);
+	}
+}
+
+static struct store *
+open_store(const char *id, struct leader *l)
+{
+	struct store_etcd_opts o = { { endpoints, 1, NULL, NULL, NULL, 3000 }, "/s", id, l };
+	struct store *st;
+	char err[512];
+
+	ck_assert_int_eq(store_open_etcd(&o, &st, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_recover(st, visit_none, visit_none, NULL, NULL, NULL, err,
+	    sizeof(err)), 0);
+	return st;
+}
+
+START_TEST(test_store_shared_log)
+{
+	static struct seen sa = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	static struct seen sb = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	static struct seen sc = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct leader_opts lo = { { endpoints, 1, NULL, NULL, NULL, 1000 }, "/s", "a",
+	    "http://127.0.0.1:1", 3 };
+	struct leader *l;
+	char err[512];
+	uint64_t seq[4];
+
+	ck_assert_int_eq(leader_start(&lo, NULL, &l, err, sizeof(err)), 0);
+	struct store *a = open_store("a", l), *b = open_store("b", NULL);
+	/* c has read the log, and follows only after the compaction below. */
+	struct store *c = open_store("c", NULL);
+	struct store_follow fa = { seen_reset, seen_snapshot, seen_record, &sa };
+	struct store_follow fb = { seen_reset, seen_snapshot, seen_record, &sb };
+	struct store_follow fc = { seen_reset, seen_snapshot, seen_record, &sc };
+	ck_assert(store_is_shared(a));
+	ck_assert_int_eq(store_follow(a, &fa), 0);
+	ck_assert_int_eq(store_follow(b, &fb), 0);
+
+	/* Appends from two instances: one order, seen by both. */
+	ck_assert_int_eq(store_append(a, "a1", 2, &seq[0]), 0);
+	ck_assert_int_eq(store_wait(a, seq[0]), 0);
+	ck_assert_int_eq(store_append(b, "b1", 2, &seq[1]), 0);
+	ck_assert_int_eq(store_wait(b, seq[1]), 0);
+	ck_assert_int_eq(store_append(a, "a2", 2, &seq[2]), 0);
+	ck_assert_int_eq(store_wait(a, seq[2]), 0);
+	wait_count(&sa, 3);
+	wait_count(&sb, 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert_str_eq(sa.recs[i], sb.recs[i]);
+	ck_assert_str_eq(sa.recs[1], "b1");
+	/* Each knows its own records, and only those. */
+	ck_assert_uint_eq(sa.own[0], seq[0]);
+	ck_assert_uint_eq(sa.own[1], 0);
+	ck_assert_uint_eq(sb.own[1], seq[1]);
+	ck_assert_uint_eq(sb.own[0], 0);
+
+	/* A leader's write from an instance that does not lead: refused, not written. */
+	ck_assert_int_eq(store_append_flags(b, "bf", 2, STORE_FENCED, &seq[3]), 0);
+	ck_assert_int_eq(store_wait(b, seq[3]), -EPERM);
+	long long deadline = fsio_mono_ms() + 5000;
+	while (!leader_is_leader(l) && fsio_mono_ms() < deadline)
+		usleep(20000);
+	ck_assert(leader_is_leader(l));
+	ck_assert_int_eq(store_append_flags(a, "af", 2, STORE_FENCED, &seq[3]), 0);
+	ck_assert_int_eq(store_wait(a, seq[3]), 0);
+	wait_count(&sb, 4);
+	ck_assert_str_eq(sb.recs[3], "af");
+
+	/* The leader's snapshot compacts the log c had not followed yet: c reloads. */
+	struct store_stats st;
+	store_get_stats(a, &st);
+	ck_assert_int_eq(store_snapshot_commit(a, (uint64_t)st.applied_rev, "SNAP", 4), 0);
+	ck_assert_int_eq(store_snapshot_commit(b, (uint64_t)st.applied_rev, "X", 1), -EPERM);
+	ck_assert_int_eq(store_append(a, "a3", 2, &seq[0]), 0);
+	ck_assert_int_eq(store_wait(a, seq[0]), 0);
+	ck_assert_int_eq(store_follow(c, &fc), 0);
+	wait_count(&sc, 1);
+	ck_assert_int_eq(sc.resets, 1);
+	ck_assert_str_eq(sc.snap, "SNAP");
+	ck_assert_str_eq(sc.recs[0], "a3");
+
+	/* A new instance starts from the snapshot and the log after it. */
+	store_close(c);
+	c = open_store("d", NULL);
+	store_get_stats(c, &st);
+	ck_assert_int_gt(st.applied_rev, 0);
+	store_close(a);
+	store_close(b);
+	store_close(c);
+	leader_stop(l);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("etcd");
+	TCase *pure = tcase_create("pure");
+	TCase *real = tcase_create("real etcd");
+
+	tcase_add_test(pure, test_base64);
+	tcase_add_test(pure, test_prefix_end);
+	suite_add_tcase(s, pure);
+	tcase_add_checked_fixture(real, etcd_up, etcd_down);
+	tcase_set_timeout(real, 60);
+	tcase_add_test(real, test_txn_range_lease);
+	tcase_add_test(real, test_store_shared_log);
+	suite_add_tcase(s, real);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
