@@ -44,9 +44,10 @@ etcd_up(void)
 	etcd_pid = fork();
 	ck_assert_int_ge(etcd_pid, 0);
 	if (etcd_pid == 0) {
-		char data[96];
+		char data[96], logf[96];
 		snprintf(data, sizeof(data), "%s/data", dir);
-		if (freopen("/dev/null", "w", stderr) == NULL || freopen("/dev/null", "w", stdout) == NULL)
+		snprintf(logf, sizeof(logf), "%s/etcd.log", dir);
+		if (freopen(logf, "w", stderr) == NULL || freopen("/dev/null", "w", stdout) == NULL)
 			_exit(127);
 		execl(ETCD_BIN, "etcd", "--name", name, "--data-dir", data,
 		    "--listen-client-urls", url, "--advertise-client-urls", url,
@@ -68,7 +69,13 @@ etcd_up(void)
 			etcd_range_res_free(&res);
 			break;
 		}
-		ck_assert_msg(fsio_mono_ms() < deadline, "etcd did not answer: %s", err);
+		if (fsio_mono_ms() >= deadline || waitpid(etcd_pid, NULL, WNOHANG) == etcd_pid) {
+			char cmd[160];
+			snprintf(cmd, sizeof(cmd), "tail -n 5 '%s/etcd.log' >&2", dir);
+			if (system(cmd) != 0)
+				fprintf(stderr, "no etcd log\n");
+			ck_abort_msg("etcd did not answer: %s", err);
+		}
 		usleep(100000);
 	}
 	etcd_free(e);
