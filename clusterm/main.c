@@ -32,6 +32,7 @@
 #include "manager.h"
 #include "oplog.h"
 #include "streams.h"
+#include "tls_setup.h"
 #include "version.h"
 
 #define TICK_MS			100
@@ -118,30 +119,6 @@ is_loopback(const char *addr)
 	    strncmp(addr, "[::1]:", 6) == 0;
 }
 
-/*
- * Loads libclusterm-tls.so (see tls_shim.c) from beside the executable (a
- * build tree) or from where meson installs it. Without it civetweb finds the
- * real libssl.so and fails on OpenSSL 3; the caller reports that.
- */
-static void
-load_tls_shim(void)
-{
-	char self[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n > 0) {
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/')) != NULL) {
-			*slash = '\0';
-			snprintf(path, sizeof(path), "%s/libclusterm-tls.so", self);
-			if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) != NULL)
-				return;
-		}
-	}
-	if (dlopen(TLS_SHIM_PATH, RTLD_NOW | RTLD_GLOBAL) == NULL)
-		log_warn("TLS shim %s: %s", TLS_SHIM_PATH, dlerror());
-}
 
 /* The state dir holds reports, job logs and the TLS key: the owner's only. */
 static int
@@ -161,57 +138,6 @@ check_state_dir(const char *dir)
 	return 0;
 }
 
-/*
- * civetweb wants the private key and the certificate chain in one PEM file:
- * write them into STATE_DIR/tls.pem, 0600.
- */
-static int
-tls_pem(const struct conf *c, char *path, size_t len)
-{
-	char *key = NULL, *cert = NULL, *both = NULL;
-	size_t klen, clen;
-	int rc;
-
-	if ((rc = fsio_read_file(c->key_file, LIMIT_CONFIG_BYTES, &key, &klen)) < 0) {
-		log_error("tls.key_file: %s: %s", c->key_file, strerror(-rc));
-		goto out;
-	}
-	if ((rc = fsio_read_file(c->cert_file, LIMIT_CONFIG_BYTES, &cert, &clen)) < 0) {
-		log_error("tls.cert_file: %s: %s", c->cert_file, strerror(-rc));
-		goto out;
-	}
-	if (strstr(key, "PRIVATE KEY-----") == NULL || strstr(cert, "CERTIFICATE-----") == NULL) {
-		log_error("%s: not PEM", strstr(key, "PRIVATE KEY-----") == NULL ?
-		    "tls.key_file" : "tls.cert_file");
-		rc = -EINVAL;
-		goto out;
-	}
-	if ((both = malloc(klen + clen + 2)) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	memcpy(both, key, klen);
-	both[klen] = '\n';
-	memcpy(both + klen + 1, cert, clen);
-	rc = fsio_write_atomic(c->state_dir, "tls.pem", both, klen + 1 + clen, 0600);
-	if (rc < 0) {
-		log_error("manager.state_dir: %s/tls.pem: %s", c->state_dir, strerror(-rc));
-		goto out;
-	}
-	if ((size_t)snprintf(path, len, "%s/tls.pem", c->state_dir) >= len) {
-		log_error("manager.state_dir: path too long");
-		rc = -ENAMETOOLONG;
-	}
-out:
-	if (key != NULL)
-		explicit_bzero(key, klen);
-	if (both != NULL)
-		explicit_bzero(both, klen + 1 + clen);
-	free(key);
-	free(cert);
-	free(both);
-	return rc;
-}
 
 /* Loads the file (when given or present) and applies the flags over it. */
 static int
@@ -488,7 +414,7 @@ start_http(struct daemon *d)
 				routes[nroutes++] = *r;
 	if (m->conf.cert_file[0] != '\0') {
 		/* civetweb loads OpenSSL at run time: make sure it could. */
-		load_tls_shim();
+		tls_load_shim();
 		if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0) {
 			log_error("tls.cert_file: TLS cannot be initialised (civetweb could not "
 			    "load libssl.so / libcrypto.so: install libssl-dev)");
