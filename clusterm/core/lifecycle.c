@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -20,6 +24,7 @@
 #include "log.h"
 #include "oplog.h"
 #include "state_impl.h"
+#include "store.h"
 
 _Static_assert(sizeof(((struct job_rec *)0)->boot_id) == JOBS_BOOT_ID_SIZE,
     "a job record holds a boot id");
@@ -57,6 +62,59 @@ lifecycle_submit_end(struct state *s, uint64_t id, bool ok, int exit_code, const
 	return oplog_submit(s, &op);
 }
 
+/* The last max bytes of a file, malloc'd. 0 or -errno. */
+static int
+read_tail(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t want, got = 0;
+	char *buf;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	want = (size_t)st.st_size < max ? (size_t)st.st_size : max;
+	if ((buf = malloc(want + 1)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < want) {
+		ssize_t n = pread(fd, buf + got, want - got, st.st_size - (off_t)want + (off_t)got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*ret = buf;
+	*ret_len = got;
+	return 0;
+}
+
+/* Several instances: the ended job's log goes into the shared store, for all to read. */
+static void
+keep_log(struct lifecycle *lc, uint64_t id)
+{
+	struct store *st = state_store(lc->s);
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!store_is_shared(st) || jobs_log_path_make(lc->state_dir, id, path, sizeof(path)) < 0)
+		return;
+	rc = read_tail(path, STORE_JOBLOG_BYTES, &text, &len);
+	if (rc == 0)
+		rc = store_put_joblog(st, id, text, len);
+	free(text);
+	if (rc < 0 && rc != -EPERM)
+		log_warn("job %llu: its log is not in etcd (%s); only this instance has it",
+		    (unsigned long long)id, strerror(-rc));
+}
+
 static void
 on_done(const struct job_outcome *o, void *arg)
 {
@@ -65,11 +123,13 @@ on_done(const struct job_outcome *o, void *arg)
 
 	rc = lifecycle_submit_end(lc->s, o->id, o->state == JOB_COMPLETE, o->exit_code, o->error,
 	    o->start_ms, o->end_ms > 0 ? o->end_ms : fsio_now_ms());
-	if (rc < 0)
+	if (rc < 0) {
 		log_error("job %llu: the store refused its outcome", (unsigned long long)o->id);
-	else
-		log_info("job %llu: %s%s%s", (unsigned long long)o->id,
-		    jobs_state_name(o->state), o->error[0] ? ": " : "", o->error);
+		return;
+	}
+	log_info("job %llu: %s%s%s", (unsigned long long)o->id,
+	    jobs_state_name(o->state), o->error[0] ? ": " : "", o->error);
+	keep_log(lc, o->id);
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "jobs.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "store.h"
 #include "manager.h"
 #include "streams.h"
 
@@ -293,6 +294,23 @@ api_job_log(struct http_req *req, uint64_t id, bool follow)
 	}
 	if (jobs_log_path_make(m->conf.state_dir, id, path, sizeof(path)) < 0) {
 		http_reply_error(req, 500, "log path too long");
+		return;
+	}
+	/*
+	 * Several instances: a job that ran on another instance (one that is
+	 * gone, say) has its log in etcd, the end of it.
+	 */
+	if (access(path, F_OK) != 0 && store_is_shared(state_store(m->state)) &&
+	    !lifecycle_running(m->lc, id)) {
+		rc = store_get_joblog(state_store(m->state), id, &text, &len);
+		if (rc == 0 || rc == -ENOENT) {
+			http_reply_text(req, 200, "text/plain; charset=utf-8", rc == 0 ? text : "",
+			    rc == 0 ? len : 0);
+			free(text);
+			return;
+		}
+		http_reply_error(req, 503, "the log of job %llu is in etcd, which does not "
+		    "answer: %s", (unsigned long long)id, strerror(-rc));
 		return;
 	}
 	if (!follow) {

@@ -82,6 +82,19 @@ store_follow(struct store *s, const struct store_follow *f)
 	return s->be->follow != NULL ? s->be->follow(s->b, f) : -ENOTSUP;
 }
 
+int
+store_put_joblog(struct store *s, uint64_t id, const void *buf, size_t len)
+{
+	return s->be->put_joblog != NULL ? s->be->put_joblog(s->b, id, buf, len) : -ENOTSUP;
+}
+
+int
+store_get_joblog(struct store *s, uint64_t id, char **ret, size_t *ret_len)
+{
+	return s->be->get_joblog != NULL ? s->be->get_joblog(s->b, id, ret, ret_len) :
+	    -ENOTSUP;
+}
+
 void
 store_last_error(struct store *s, char *ret, size_t len)
 {

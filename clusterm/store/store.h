@@ -117,6 +117,18 @@ bool store_is_shared(struct store *s);
  */
 int store_follow(struct store *s, const struct store_follow *f);
 
+/*
+ * A shared log keeps the logs of ended jobs too, so that every instance can
+ * read them whichever ran the job: the last STORE_JOBLOG_BYTES of each, for
+ * the newest STORE_JOBLOGS_KEEP jobs. put is a leader's write (fenced:
+ * -EPERM otherwise); get returns a malloc'd copy, -ENOENT when there is
+ * none. -ENOTSUP on a store that is not shared.
+ */
+#define STORE_JOBLOG_BYTES	(256 * 1024)
+#define STORE_JOBLOGS_KEEP	128
+int store_put_joblog(struct store *s, uint64_t id, const void *buf, size_t len);
+int store_get_joblog(struct store *s, uint64_t id, char **ret, size_t *ret_len);
+
 /* Why the last write failed, for a shared log ("" none). */
 void store_last_error(struct store *s, char *ret, size_t len);
 
@@ -204,6 +216,8 @@ struct store_backend {
 	    uint64_t *ret_seq);
 	int (*follow)(void *b, const struct store_follow *f);
 	void (*last_error)(void *b, char *ret, size_t len);
+	int (*put_joblog)(void *b, uint64_t id, const void *buf, size_t len);
+	int (*get_joblog)(void *b, uint64_t id, char **ret, size_t *ret_len);
 };
 
 /*

@@ -40,7 +40,7 @@ struct rec {
 struct se {
 	struct etcd *ce, *we, *re;	/* committer, watcher, recovery and snapshots */
 	struct leader *leader;
-	char logp[300], logend[300], mine[800], snapp[300], cur_key[320];
+	char logp[300], logend[300], mine[800], snapp[300], cur_key[320], jobp[300];
 	size_t logendlen;
 
 	pthread_mutex_t mu;		/* everything below but the connections */
@@ -695,6 +695,68 @@ se_snapshot_commit(void *b, uint64_t gen, const void *buf, size_t len)
 	return rc;
 }
 
+/* ---- job logs ---- */
+
+static int
+se_put_joblog(void *b, uint64_t id, const void *buf, size_t len)
+{
+	struct se *e = b;
+	char key[400], from[400], to[400], err[512];
+	struct etcd_op ops[2] = { { .type = ETCD_OP_PUT }, { .type = ETCD_OP_DELETE } };
+	size_t n = 1;
+	int rc;
+
+	if (len > STORE_JOBLOG_BYTES) {
+		buf = (const char *)buf + (len - STORE_JOBLOG_BYTES);
+		len = STORE_JOBLOG_BYTES;
+	}
+	ops[0].key = key;
+	ops[0].key_len = (size_t)snprintf(key, sizeof(key), "%s%020" PRIu64, e->jobp, id);
+	ops[0].value = buf;
+	ops[0].value_len = len;
+	if (id > STORE_JOBLOGS_KEEP) {
+		/* The older ones go in the same txn: never more than the newest kept. */
+		ops[1].key = from;
+		ops[1].key_len = (size_t)snprintf(from, sizeof(from), "%s0", e->jobp);
+		ops[1].range_end = to;
+		ops[1].range_end_len = (size_t)snprintf(to, sizeof(to), "%s%020" PRIu64, e->jobp,
+		    id - STORE_JOBLOGS_KEEP + 1);
+		n = 2;
+	}
+	pthread_mutex_lock(&e->snap_mu);
+	rc = fenced_txn(e, ops, n, err, sizeof(err));
+	pthread_mutex_unlock(&e->snap_mu);
+	if (rc < 0 && rc != -EPERM)
+		log_error("etcd: the log of job %" PRIu64 ": %s", id, err);
+	return rc;
+}
+
+static int
+se_get_joblog(void *b, uint64_t id, char **ret, size_t *ret_len)
+{
+	struct se *e = b;
+	char key[400], err[512];
+	struct etcd_range_req r = { .key = key };
+	struct etcd_range_res res;
+	int rc;
+
+	r.key_len = (size_t)snprintf(key, sizeof(key), "%s%020" PRIu64, e->jobp, id);
+	pthread_mutex_lock(&e->snap_mu);
+	rc = etcd_range(e->re, &r, &res, err, sizeof(err));
+	pthread_mutex_unlock(&e->snap_mu);
+	if (rc < 0)
+		return rc;
+	if (res.n == 0) {
+		etcd_range_res_free(&res);
+		return -ENOENT;
+	}
+	*ret = res.kvs[0].value;
+	*ret_len = res.kvs[0].value_len;
+	res.kvs[0].value = NULL;
+	etcd_range_res_free(&res);
+	return 0;
+}
+
 /* ---- the rest ---- */
 
 static void
@@ -772,6 +834,8 @@ static const struct store_backend store_etcd_backend = {
 	.append_flags = se_append_flags,
 	.follow = se_follow,
 	.last_error = se_last_error,
+	.put_joblog = se_put_joblog,
+	.get_joblog = se_get_joblog,
 };
 
 int
@@ -804,6 +868,7 @@ store_open_etcd(const struct store_etcd_opts *o, struct store **ret, char *err, 
 	snprintf(e->mine, sizeof(e->mine), "%s%s/%s/", e->logp, o->instance_id, boot);
 	snprintf(e->snapp, sizeof(e->snapp), "%s/snap/", o->prefix);
 	snprintf(e->cur_key, sizeof(e->cur_key), "%s/snap/current", o->prefix);
+	snprintf(e->jobp, sizeof(e->jobp), "%s/joblog/", o->prefix);
 	if (pthread_create(&e->committer, NULL, committer, e) != 0) {
 		se_close(e);
 		snprintf(err, errlen, "cannot start the etcd committer thread");
