@@ -1,14 +1,20 @@
 """The instances of a manager as the API shows them (CONTRACT section 9), black
-box on the embedded store, where one instance, this one, leads: /healthz's
+box. On the embedded store, where one instance, this one, leads: /healthz's
 role and leader, GET /api/v1/cluster, the cluster series of /metrics,
 clusterctl cluster (table, -j, exit codes), a forwarded request served by the
-leader itself, and the config checks of store.* and manager.instance_id."""
+leader itself, and the config checks of store.* and manager.instance_id. On
+one etcd member with two instances (when etcd is installed): the follower's
+view, a lifecycle request and a followed job log through the follower, no
+second hop, and /healthz's 503 while etcd does not answer."""
 
 import calendar
+import http.client
 import json
 import os
 import random
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from util import CLUSTERCTL, CLUSTERM, Clusterm  # noqa: E402
+from util import CLUSTERCTL, CLUSTERM, Clusterm, report, request, wait_until  # noqa: E402
 
 PORTS = (31000, 31999)
 INSTANCE = "mgr-a:9007"
@@ -28,10 +34,16 @@ READER = "cluster-api-reader-token-0123456789"
 REPORTER = "cluster-api-reporter-token-0123456789"
 
 
+_given = set()
+
+
 def pick_port():
-    """A free loopback port from this test's range."""
+    """A free loopback port from this test's range, not given out before."""
     for _ in range(200):
         port = random.randint(*PORTS)
+        if port in _given:
+            continue
+        _given.add(port)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -219,6 +231,190 @@ class Defaults(unittest.TestCase):
             self.assertEqual(body["instances"][0]["url"], "http://127.0.0.1:%d" % port)
             st, body, _ = c.get("/healthz")
             self.assertEqual(body["leader"], want)
+
+
+# ansible-playbook's stand-in: prints a numbered line every 0.1 s, "n" lines
+# (from the extra-vars file it is given, 10 without), then succeeds.
+FAKE_ANSIBLE = """#!/bin/sh
+n=
+for a in "$@"; do
+    case "$a" in @*) n=$(sed -n 's/.*"n": *\\([0-9][0-9]*\\).*/\\1/p' "${a#@}");; esac
+done
+[ -n "$n" ] || n=10
+i=1
+while [ $i -le $n ]; do echo "line $i of $n"; i=$((i+1)); sleep 0.1; done
+"""
+
+
+@unittest.skipUnless(shutil.which("etcd"), "etcd is not installed")
+class TwoInstances(unittest.TestCase):
+    """One etcd member, two instances: i1 (started first) leads, i2 follows."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="clusterm-cluster-etcd-")
+        cls.etcd_port, peer = pick_port(), pick_port()
+        cls.etcd_log = open(os.path.join(cls.tmp, "etcd.log"), "wb")
+        cls.etcd = subprocess.Popen(
+            ["etcd", "--name", "e1", "--data-dir", os.path.join(cls.tmp, "etcd"),
+             "--listen-client-urls", "http://127.0.0.1:%d" % cls.etcd_port,
+             "--advertise-client-urls", "http://127.0.0.1:%d" % cls.etcd_port,
+             "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
+             "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
+             "--initial-cluster", "e1=http://127.0.0.1:%d" % peer,
+             "--initial-cluster-state", "new", "--initial-cluster-token", "cluster-api-%d" % peer,
+             "--heartbeat-interval", "100", "--election-timeout", "1000"],
+            stdout=cls.etcd_log, stderr=subprocess.STDOUT)
+        cls.inst = []
+        try:
+            wait_until(lambda: '"true"' in request(cls.etcd_port, "GET", "/health", raw=True)[1],
+                       timeout=15, what="etcd /health")
+            playbooks = os.path.join(cls.tmp, "playbooks")
+            os.mkdir(playbooks)
+            for name in ("site.yml", "cleanup.yml", "rolling-upgrade.yml"):
+                open(os.path.join(playbooks, name), "w").close()
+            fake = os.path.join(cls.tmp, "fake-ansible")
+            with open(fake, "w") as f:
+                f.write(FAKE_ANSIBLE)
+            os.chmod(fake, 0o755)
+            for i in (1, 2):
+                c = Clusterm(port=pick_port(), config={
+                    "manager": {"instance_id": "i%d" % i, "max_jobs": 4},
+                    "monitor": {"grace_s": 0},
+                    "store": {"backend": "etcd", "etcd": {
+                        "endpoints": ["http://127.0.0.1:%d" % cls.etcd_port],
+                        "prefix": "/cluster-api", "lease_ttl_s": 3}},
+                    "ansible": {"command": fake, "playbook_location": playbooks,
+                                "timeout_s": 60}})
+                cls.inst.append(c)
+                c.start()
+                wait_until(lambda: c.get("/healthz")[0] == 200, timeout=15,
+                           what="i%d healthy" % i)
+            cls.leader, cls.follower = cls.inst
+            wait_until(lambda: cls.follower.get("/healthz")[1].get("leader") == "i1",
+                       timeout=10, what="i2 sees i1 lead")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for c in cls.inst:
+            c.cleanup()
+        if cls.etcd.poll() is None:
+            cls.etcd.send_signal(signal.SIGCONT)
+            cls.etcd.terminate()
+            try:
+                cls.etcd.wait(10)
+            except subprocess.TimeoutExpired:
+                cls.etcd.kill()
+                cls.etcd.wait(10)
+        cls.etcd_log.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_roles_everywhere(self):
+        for c, role in ((self.leader, "leader"), (self.follower, "follower")):
+            st, body, _ = c.get("/healthz")
+            self.assertEqual((st, body["role"], body["leader"]), (200, role, "i1"), body)
+            st, body, _ = c.get("/api/v1/cluster")
+            self.assertEqual(st, 200, body)
+            self.assertEqual(body["self"], "i1" if role == "leader" else "i2")
+            self.assertEqual(body["leader"], "i1")
+            got = {i["id"]: (i["url"], i["role"]) for i in body["instances"]}
+            self.assertEqual(got, {"i1": (self.leader.url(), "leader"),
+                                   "i2": (self.follower.url(), "follower")})
+            for i in body["instances"]:
+                self.assertLess(utc_age_s(i["last_seen"]), 60)
+            st, text, _ = c.get("/metrics")
+            self.assertEqual(metric(text, 'clusterm_role{role="%s"}' % role), 1)
+            self.assertEqual(metric(text, 'clusterm_role{role="%s"}' % (
+                "follower" if role == "leader" else "leader")), 0)
+            self.assertGreaterEqual(metric(text, "clusterm_leader_changes_total"), 1)
+            self.assertGreater(metric(text, "clusterm_applied_revision"), 0)
+            self.assertGreaterEqual(metric(text, "clusterm_revision_lag"), 0)
+        rc, out, err = ctl("-u", self.follower.url(), "cluster")
+        self.assertEqual(rc, 0, err)
+        _, rows = table(out)
+        self.assertEqual([(r["ID"], r["ROLE"]) for r in rows],
+                         [("i1", "leader"), ("i2", "follower")])
+
+    def test_job_and_followed_log_through_the_follower(self):
+        st, body, _ = self.follower.post("/monitor/event/discovered",
+                                         [report("fw-m1", "127.0.3.1")])
+        self.assertEqual(st, 200, body)
+        wait_until(lambda: self.leader.node("fw-m1") is not None, timeout=5,
+                   what="the node on the leader")
+        st, body, _ = self.follower.post("/commission/nodes", {
+            "nodes": ["fw-m1"], "host_group": "service-master", "extra_vars": '{"n": 15}'})
+        self.assertEqual(st, 200, body)
+        job = body["job_id"]
+        st, j, _ = self.leader.get("/api/v1/jobs/%d" % job)
+        self.assertEqual(st, 200, j)
+        # Followed through the follower: chunks as the leader writes them.
+        conn = http.client.HTTPConnection("127.0.0.1", self.follower.port, timeout=30)
+        try:
+            t0 = time.monotonic()
+            conn.request("GET", "/api/v1/jobs/%d/log?follow=1" % job)
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(resp.getheader("Transfer-Encoding"), "chunked")
+            self.assertTrue(resp.getheader("Content-Type").startswith("text/plain"))
+            first = resp.readline()
+            t_first = time.monotonic() - t0
+            rest = resp.read().decode()
+            t_end = time.monotonic() - t0
+        finally:
+            conn.close()
+        self.assertIn("job %d Complete" % job, rest)
+        self.assertIn("line 15 of 15", rest)
+        self.assertLess(t_first, t_end - 0.5, "the log came in one piece at the end")
+        self.assertTrue(first)
+        # Whole, through either instance, the same bytes; contiv's paths too.
+        for path in ("/api/v1/jobs/%d/log" % job, "/info/logs/%d" % job, "/info/job/%d" % job):
+            a = request(self.follower.port, "GET", path, raw=True)
+            b = request(self.leader.port, "GET", path, raw=True)
+            self.assertEqual((a[0], a[1]), (b[0], b[1]), path)
+            self.assertEqual(a[2]["Content-Type"], b[2]["Content-Type"], path)
+        # The leader's refusals come back as they are.
+        a = self.follower.post("/commission/nodes", {"nodes": ["nope"],
+                                                     "host_group": "service-master"})
+        b = self.leader.post("/commission/nodes", {"nodes": ["nope"],
+                                                   "host_group": "service-master"})
+        self.assertEqual((a[0], a[1]), (b[0], b[1]))
+        self.assertEqual(a[0], 404)
+        st, body, _ = self.follower.post("/api/v1/jobs/%d/cancel" % job, {})
+        self.assertEqual(st, 409, body)
+
+    def test_no_second_hop(self):
+        hdr = {"X-Clusterm-Forwarded": "i9"}
+        st, body, _ = self.follower.post("/commission/nodes", {"nodes": ["x"]}, headers=hdr)
+        self.assertEqual(st, 503, body)
+        self.assertEqual(body["error"], "this instance is not the leader (forwarded from i9)")
+        st, body, _ = self.follower.get("/api/v1/jobs/1/log", headers=hdr)
+        self.assertEqual(st, 503, body)
+        # The leader serves what is forwarded to it.
+        st, body, _ = self.leader.get("/api/v1/jobs/999/log", headers=hdr)
+        self.assertEqual(st, 404, body)
+
+    def test_zz_healthz_503_without_etcd(self):
+        self.etcd.send_signal(signal.SIGSTOP)
+        try:
+            for c in self.inst:
+                def down():
+                    st, body, _ = c.get("/healthz", timeout=5)
+                    return body if st == 503 else None
+                body = wait_until(down, timeout=10, interval=0.1, what="/healthz 503")
+                self.assertTrue(body["reason"].startswith("etcd: "), body)
+                self.assertFalse(body["reason"].startswith("etcd: etcd: "), body)
+                self.assertEqual(body["status"], "etcd unavailable")
+                self.assertIn(body["role"], ("leader", "follower"))
+                for k in ("disruption", "store_failed", "insecure", "nodes", "uptime_s"):
+                    self.assertIn(k, body)
+        finally:
+            self.etcd.send_signal(signal.SIGCONT)
+        for c in self.inst:
+            wait_until(lambda: c.get("/healthz", timeout=5)[0] == 200, timeout=15,
+                       interval=0.1, what="/healthz 200 again")
 
 
 class Config(unittest.TestCase):
