@@ -17,7 +17,10 @@
  */
 struct leader_view *api_cluster_view(struct manager *m);
 
-/* GET /api/v1/cluster: {"self", "leader", "instances": [{"id", "url", "role", "last_seen"}]}. */
+/*
+ * GET /api/v1/cluster: {"self", "leader", "instances": [{"id", "url",
+ * "role", "last_seen"}]}, the leader null when none is known.
+ */
 void api_cluster_get(struct http_req *req);
 
 #endif

@@ -28,7 +28,8 @@
 #define FORWARD_KEEPIDLE_S	10L
 #define FORWARD_KEEPINTVL_S	5L
 /* The line a followed stream ends with when its leader goes away mid-way. */
-#define FORWARD_LOST_LINE	"--- the leader went away or stopped leading: this stream ends here\n"
+#define FORWARD_LOST_LINE \
+	"--- the leader went away or stopped leading: this stream ends here\n"
 
 /* One forward in flight. */
 struct fwd {
@@ -158,7 +159,8 @@ read_body(struct fwd *f)
 		if (n <= 0)
 			break;
 		if (f->in.len + (size_t)n > max) {
-			http_reply_error(f->req, 413, "body is over the limit of %zu bytes", max);
+			http_reply_error(f->req, 413, "body is over the limit of %zu bytes",
+			    max);
 			return -1;
 		}
 		if (buf_add(&f->in, chunk, (size_t)n) < 0) {
@@ -298,7 +300,8 @@ end_stream(struct fwd *f, CURLcode rc)
 		/* Not kept alive: the end of this reply says nothing of the next. */
 		mg_disable_connection_keep_alive(f->req->conn);
 		if (f->stopping)
-			mg_send_chunk(f->req->conn, STREAMS_STOP_LINE, sizeof(STREAMS_STOP_LINE) - 1);
+			mg_send_chunk(f->req->conn, STREAMS_STOP_LINE,
+			    sizeof(STREAMS_STOP_LINE) - 1);
 		else
 			mg_send_chunk(f->req->conn, FORWARD_LOST_LINE,
 			    sizeof(FORWARD_LOST_LINE) - 1);
@@ -328,12 +331,12 @@ answer(struct fwd *f, CURLcode rc, const char *url, const char *errbuf)
 		http_reply_error(f->req, 500, "the reply of the leader %s is over %zu bytes",
 		    f->leader, FORWARD_REPLY_MAX);
 	else if (f->leader_moved)
-		http_reply_error(f->req, 503, "the leader %s stopped leading before it answered%s",
-		    f->leader, strcmp(f->req->method, "GET") != 0 ?
+		http_reply_error(f->req, 503, "the leader %s stopped leading before it "
+		    "answered%s", f->leader, strcmp(f->req->method, "GET") != 0 ?
 		    " (it may have taken the request: see the jobs)" : "; try again");
 	else if (rc == CURLE_OPERATION_TIMEDOUT)
-		http_reply_error(f->req, 503, "the leader %s (%s) did not answer in time (%s)%s",
-		    f->leader, url, why, strcmp(f->req->method, "GET") != 0 ?
+		http_reply_error(f->req, 503, "the leader %s (%s) did not answer in time "
+		    "(%s)%s", f->leader, url, why, strcmp(f->req->method, "GET") != 0 ?
 		    "; it may have taken the request: see the jobs" : "");
 	else
 		http_reply_error(f->req, 503, "the leader %s (%s) cannot be reached: %s",
@@ -350,6 +353,7 @@ forward(struct http_req *req, struct leader_view *v, bool follow)
 	struct buf url;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	bool slot = false;
+	int rc_h = 0;
 	CURLcode rc;
 
 	buf_init(&f.in, 0);	/* read_body() bounds it by manager.max_body_bytes */
@@ -359,9 +363,12 @@ forward(struct http_req *req, struct leader_view *v, bool follow)
 	if (read_body(&f) < 0)
 		goto out;
 	if (target_url(v->leader_url, req, &url) < 0 ||
-	    request_headers(&f, v->self, &headers) < 0 ||
+	    (rc_h = request_headers(&f, v->self, &headers)) < 0 ||
 	    (f.curl = curl_easy_init()) == NULL) {
-		http_reply_error(req, 500, "out of memory");
+		if (rc_h == -E2BIG)
+			http_reply_error(req, 400, "a header is too long to pass to the leader");
+		else
+			http_reply_error(req, 500, "out of memory");
 		goto out;
 	}
 	if (follow) {
@@ -417,8 +424,8 @@ api_forward_to_leader(struct http_req *req, bool follow)
 		return false;
 	}
 	if (v->leader[0] == '\0' || v->leader_url[0] == '\0')
-		http_reply_error(req, 503, "no leader is known: %s", v->why[0] != '\0' ? v->why :
-		    "no instance holds the leader key");
+		http_reply_error(req, 503, "no leader is known: %s", v->why[0] != '\0' ?
+		    v->why : "no instance holds the leader key");
 	else
 		forward(req, v, follow);
 	free(v);
