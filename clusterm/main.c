@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "fsio.h"
 #include "http.h"
+#include "httpc.h"
 #include "apply.h"
 #include "auth.h"
 #include "instances.h"
@@ -506,6 +507,11 @@ main(int argc, char **argv)
 		log_info("auth: %zu token(s) from %s", auth_count(d.auth), d.m.conf.tokens_file);
 
 	block_signals(&d.sigs);
+	/* libcurl (the etcd client, forwarding to the leader): before any thread. */
+	if (httpc_global_init() < 0) {
+		log_error("libcurl cannot be initialised");
+		return 1;
+	}
 	switch (open_state(&d)) {
 	case -1: return 1;
 	case -2: goto out_state;

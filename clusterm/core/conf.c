@@ -168,6 +168,18 @@ check_store(const struct conf *c, char *err, size_t errlen)
 		    "with one", c->etcd_prefix);
 		return -EINVAL;
 	}
+	if (strlen(c->instance_id) > CONF_INSTANCE_ID_MAX) {
+		snprintf(err, errlen, "manager.instance_id: %zu bytes, at most %d",
+		    strlen(c->instance_id), CONF_INSTANCE_ID_MAX);
+		return -EINVAL;
+	}
+	if (strlen(c->advertise_url) > CONF_ADVERTISE_URL_MAX ||
+	    (strncmp(c->advertise_url, "http://", 7) != 0 &&
+	    strncmp(c->advertise_url, "https://", 8) != 0) || text_str_has_ctrl(c->advertise_url)) {
+		snprintf(err, errlen, "manager.advertise_url: '%.100s' is not an http:// or "
+		    "https:// URL of at most %d bytes", c->advertise_url, CONF_ADVERTISE_URL_MAX);
+		return -EINVAL;
+	}
 	if (c->instance_id[0] == '\0' || text_str_has_ctrl(c->instance_id) ||
 	    strchr(c->instance_id, '/') != NULL) {
 		snprintf(err, errlen, "manager.instance_id: '%s' must be non-empty text without "

@@ -15,6 +15,9 @@
 #define CONF_LEASE_TTL_MIN 2
 #define CONF_LEASE_TTL_MAX 600
 #define CONF_ETCD_MAX_ENDPOINTS 16
+/* manager.instance_id and advertise_url, as the instances' view holds them. */
+#define CONF_INSTANCE_ID_MAX 127
+#define CONF_ADVERTISE_URL_MAX 255
 /* store.etcd.snapshot_records: log records in etcd before the leader snapshots. */
 #define CONF_SNAPSHOT_RECORDS_DEFAULT 20000
 #define CONF_SNAPSHOT_RECORDS_MIN 100
