@@ -184,7 +184,7 @@
   async function loadHealth() {
     const r = await api("/healthz");
     const h = await r.json();
-    $("health").textContent = h.status + (h.store_failed ? " (" + (h.reason || "") + ")" : "");
+    $("health").textContent = h.status + (h.reason ? " (" + h.reason + ")" : "");
     $("health").dataset.value = h.status === "ok" ? "ok" : "bad";
     $("disruption").textContent = h.disruption ?
       "on since " + (h.disruption_since || "?") + " (automatic actions suspended)" : "off";
