@@ -27,6 +27,8 @@ TTL_S = 3
 FAILOVER_BOUND_S = TTL_S + 2
 JOB_WAIT_S = 120
 SYNC_S = 1.0
+# Without quorum a POST is answered 503 within this (the forwarder's default -t is 5 s).
+POST_BOUND_S = 5.0
 
 # The configure playbook appends one line per run: the node, the playbook's
 # process group (the ansible-playbook that clusterm started) and that
@@ -407,6 +409,7 @@ class HA(unittest.TestCase):
         figure("d: without quorum a monitor POST got %s after %.3f s: %r" % (st, took, body))
         self.assertEqual(st, 503, body)
         self.assertIn("etcd", body.get("error", ""))
+        self.assertLess(took, POST_BOUND_S)
         for c in self.cm.instances:
             t0 = time.monotonic()
             st, body, _ = c.post("/commission/nodes", {"nodes": ["before-0"],
