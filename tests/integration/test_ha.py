@@ -4,7 +4,8 @@ ansible-playbook (local connection) running playbooks written here.
 Votes posted to different instances add up; a job asked of a follower runs
 once, on the leader; the leader's death or loss of etcd hands over within
 lease_ttl_s + 2 s and its job ends Errored; without an etcd quorum POSTs
-get 503 and serf-forwarder spools; a restarted instance catches up.
+get 503 and serf-forwarder spools; a restarted instance catches up; a
+paused leader's late success is fenced out.
 Measured figures are printed on stdout ("ha: ..." lines)."""
 
 import json
@@ -212,7 +213,10 @@ class HA(unittest.TestCase):
                     pass
         if self.etcd is not None:
             self.etcd.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if os.environ.get("HA_KEEP"):     # the logs and data dirs, to look at
+            sys.stderr.write("kept %s\n" % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def up(self, configure="site.yml", endpoints=None, first=None, max_jobs=4):
         """Starts cm1..cm3; with first, that one alone first, until it leads."""
@@ -256,6 +260,13 @@ class HA(unittest.TestCase):
     def runs(self):
         try:
             with open(os.path.join(self.markers, "runs")) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def cleanups(self):
+        try:
+            with open(os.path.join(self.markers, "cleanups")) as f:
                 return f.read().splitlines()
         except FileNotFoundError:
             return []
@@ -522,6 +533,7 @@ class HA(unittest.TestCase):
             wait_until(lambda: c.node("m1")["status"] == "Unallocated", timeout=SYNC_S,
                        what="m1 Unallocated on " + c.id)
         before = same_everywhere(others, lambda c: (c.job(job), c.node("m1")["status"]))[0]
+        self.assertEqual(self.cleanups(), [])
         # Reconnected, it follows and writes nothing of its old term: the
         # job and the node stay as the new leader left them.
         for r in self.relays:
@@ -535,6 +547,54 @@ class HA(unittest.TestCase):
                                              lambda c: (c.job(job), c.node("m1")["status"]),
                                              timeout=SYNC_S)[0], before)
             time.sleep(0.25)
+
+    # -- g
+
+    # A leader stopped (SIGSTOP) while its playbook goes on and succeeds
+    # before another instance takes over: on SIGCONT it finds itself
+    # deposed, and the success it would record (Complete, Allocated) is
+    # fenced out; it starts no further playbook.
+    def test_g_paused_leader_resumes_fenced(self):
+        leader = self.up(configure="slow.yml")
+        f = self.follower(leader)
+        self.discover(f, "m1", "127.0.6.1")
+        r = self.post_ok(f, "/commission/nodes", {"nodes": ["m1"], "host_group": "service-master",
+                                                  "extra_vars": json.dumps({"sleep_s": 1})})
+        job = r["job_id"]
+        sleep_pid, pgid, ppid = self.wait_pidfile("m1")
+        leader.sigstop()
+        t0 = time.monotonic()
+        try:
+            self.assertEqual(ppid, leader.proc.pid)
+            self.assertEqual(f.job(job)["status"], "Running")
+            # The playbook ends by itself, successfully, its clusterm stopped.
+            wait_until(lambda: not group_members(pgid), timeout=FAILOVER_BOUND_S,
+                       what="the paused leader's playbook to end")
+            figure("g: the paused leader's playbook ended %.3f s after SIGSTOP" % (
+                time.monotonic() - t0))
+            new = self.cm.wait_leader(timeout=FAILOVER_BOUND_S + 5, exclude=(leader.id,))
+            took = time.monotonic() - t0
+            figure("g: SIGSTOP of the leader -> %s leads after %.3f s" % (new.id, took))
+            self.assertLessEqual(took, FAILOVER_BOUND_S)
+            j = self.wait_job(new, job, timeout=FAILOVER_BOUND_S)
+            self.assertEqual(j["status"], "Errored", j)
+            others = [c for c in self.cm.instances if c is not leader]
+            before = same_everywhere(others, lambda c: (c.job(job), c.node("m1")["status"]))[0]
+            self.assertEqual(before[1], "Unallocated")
+        finally:
+            leader.sigcont()
+            t_cont = time.monotonic()
+        wait_until(lambda: leader.healthz()[0] == 200 and leader.role() == "follower",
+                   timeout=TTL_S + 10, what="the resumed leader a follower")
+        figure("g: the resumed leader was a follower %.3f s after SIGCONT" % (
+            time.monotonic() - t_cont))
+        deadline = time.monotonic() + 2 * TTL_S
+        while time.monotonic() < deadline:   # a window for a stale write to show
+            self.assertEqual(same_everywhere(self.cm.instances,
+                                             lambda c: (c.job(job), c.node("m1")["status"]),
+                                             timeout=SYNC_S)[0], before)
+            time.sleep(0.25)
+        self.assertEqual(self.cleanups(), [])
 
     # -- f
 
