@@ -15,7 +15,8 @@
 # Environment: DURATION (s per wrk run, 10), REPS (interleaved runs, 3),
 # THREADS (wrk threads, 2), CONNS (connections, 64), NODES (node-name
 # space, 100000), TTL (lease_ttl_s, 3), FAILOVERS (5), PORTS (range for
-# every server, 33000-34999), SKIP (parts to leave out: intake txn failover).
+# every server, 33000-34999), SKIP (parts to leave out: intake size txn failover), SIZE_S (the size
+# part's intake, 60), SNAP_RECORDS (its store.etcd.snapshot_records, 20000).
 #
 # Every server (etcd members, clusterm) is started here on 127.0.0.1 with
 # temporary data dirs and stopped by its PID from the EXIT trap; every wait
@@ -39,6 +40,8 @@ TTL=${TTL:-3}
 FAILOVERS=${FAILOVERS:-5}
 PORTS=${PORTS:-33000-34999}
 SKIP=${SKIP:-}
+SIZE_S=${SIZE_S:-60}
+SNAP_RECORDS=${SNAP_RECORDS:-20000}
 WAIT_S=30
 BATCH=100
 
@@ -263,6 +266,34 @@ print("%d keys, mean %d bytes" % (len(kvs), sum(len(base64.b64decode(k["value"])
 	stop_pid "$cpid"; forget_pid "$cpid"
 fi
 
+# etcd's size under continuous intake: every SIZE_S / 6 s, the members' db
+# size and the keys under the prefix, while wrk posts batches for SIZE_S s.
+# The leader snapshots every store.etcd.snapshot_records records, deletes
+# the log keys behind and compacts: both should level off, not grow.
+SIZES=-
+if ! skip size; then
+	sport=$(port)
+	write_conf "$TMP/size.conf" "$sport" cms etcd "/bench-size-$$"
+	sed -i "s/\"lease_ttl_s\": $TTL}/\"lease_ttl_s\": $TTL, \"snapshot_records\": $SNAP_RECORDS}/" "$TMP/size.conf"
+	start_bg spid "$TMP/cms.log" "$CLUSTERM" -c "$TMP/size.conf"
+	wait_http "http://127.0.0.1:$sport/healthz" 200 "$spid"
+	envs=(BENCH_NODES="$NODES" BENCH_BATCH="$BATCH" BENCH_REPORTER="")
+	run_wrk "http://127.0.0.1:$sport/" "$LUA_POST" "$CONNS" "$SIZE_S" "${envs[@]}" >"$TMP/size.rate" &
+	wrkpid=$!
+	SIZES=""
+	for ((k = 1; k <= 6; k++)); do
+		sleep "$((SIZE_S / 6))"
+		db=$(ETCDCTL_API=3 etcdctl --endpoints "${ECLIENT[0]}" endpoint status -w json 2>/dev/null |
+			python3 -c 'import json, sys; print("%.1f" % (json.load(sys.stdin)[0]["Status"]["dbSize"] / 1048576))' || echo -)
+		keys=$(ETCDCTL_API=3 etcdctl --endpoints "${ECLIENT[0]}" get --prefix "/bench-size-$$/log/" --keys-only 2>/dev/null | grep -c . || true)
+		echo "size at $((k * SIZE_S / 6)) s: etcd db $db MiB, $keys log keys"
+		SIZES="$SIZES $((k * SIZE_S / 6))s:${db}MiB/${keys}keys"
+	done
+	wait "$wrkpid" || true
+	echo "size: intake ran at $(cat "$TMP/size.rate") req/s; snapshots: $(grep -c 'snapshot written' "$TMP/cms.log" || true)"
+	stop_pid "$spid"; forget_pid "$spid"
+fi
+
 if ! skip txn; then
 	t1=() tc=()
 	for ((i = 1; i <= REPS; i++)); do
@@ -380,5 +411,6 @@ echo "| batched intake, clusterm on etcd (3 members) | $ETCD_RS node-reports/s (
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, 1 connection | $TXN1 txn/s |"
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, $CONNS connections | $TXNC txn/s = $(awk -v t="$TXNC" -v b="$BATCH" 'BEGIN { if (t == "-") print "-"; else printf "%.0f", t * b }') node-reports/s at one txn per batch |"
 echo "| failover, kill -9 of the leader to a job accepted (median of $FAILOVERS) | $FO_MED s ($FO_ALL) |"
+echo "| etcd size under $SIZE_S s of intake (snapshot_records $SNAP_RECORDS): db MiB / log keys |$SIZES |"
 echo "bench: etcd log keys after the intake runs: $LOGV"
 echo "bench: done"

@@ -40,11 +40,11 @@ printf '#include "buf.h"\n#include "api.h"\n' >"$d/clusterm/core/state.c"
 expect "core including http is an upward include" 1 "state.c: includes clusterm/http/api.h" "$d"
 
 d=$(tree side)
-mkdir -p "$d/clusterm/store"
-printf '#include "main.h"\n' >"$d/clusterm/store/store.c"
+mkdir -p "$d/clusterm/jobs"
+printf '#include "main.h"\n' >"$d/clusterm/jobs/jobs.c"
 : >"$d/serf-forwarder/main.h"
-expect "store including serf-forwarder (same layer) is refused" 1 \
-    "store.c: includes serf-forwarder/main.h" "$d"
+expect "jobs including serf-forwarder (same layer) is refused" 1 \
+    "jobs.c: includes serf-forwarder/main.h" "$d"
 
 d=$(tree cycle)
 printf '#include "b.h"\n' >"$d/clusterm/core/a.c"
