@@ -21,31 +21,53 @@
 #define INSTANCES_ETCD_TIMEOUT_MS	3000
 
 static pthread_mutex_t role_mu = PTHREAD_MUTEX_INITIALIZER;
-static bool ready, quiesced, takeover_on;
-static pthread_t takeover_thread;
+static pthread_cond_t role_cv = PTHREAD_COND_INITIALIZER;
+static bool ready, quiesced;
+static bool takeover_running, takeover_again;	/* role_mu */
 static int lock_fd = -1;
 
+/*
+ * Ends the jobs a previous leader left; again when this instance became the
+ * leader once more meanwhile. Detached: the leader thread never waits on it.
+ */
 static void *
 takeover(void *arg)
 {
 	struct manager *m = arg;
-	int rc = lifecycle_takeover(m->lc);
 
-	if (rc < 0)
-		log_error("leader: ending the jobs the previous leader left: the store refused");
-	else if (rc > 0)
-		log_warn("leader: %d job(s) of the previous leader ended Errored", rc);
+	pthread_mutex_lock(&role_mu);
+	while (takeover_again && !quiesced) {
+		takeover_again = false;
+		pthread_mutex_unlock(&role_mu);
+		int rc = lifecycle_takeover(m->lc);
+		if (rc < 0)
+			log_error("leader: ending the jobs the previous leader left: the store "
+			    "refused");
+		else if (rc > 0)
+			log_warn("leader: %d job(s) of the previous leader ended Errored", rc);
+		pthread_mutex_lock(&role_mu);
+	}
+	takeover_running = false;
+	pthread_cond_broadcast(&role_cv);
+	pthread_mutex_unlock(&role_mu);
 	return NULL;
 }
 
-/* role_mu held: starts the takeover (the previous one joined first). */
+/* role_mu held: a takeover (a running one goes round once more). */
 static void
 start_takeover(struct manager *m)
 {
-	if (takeover_on)
-		pthread_join(takeover_thread, NULL);
-	takeover_on = pthread_create(&takeover_thread, NULL, takeover, m) == 0;
-	if (!takeover_on)
+	pthread_attr_t attr;
+	pthread_t t;
+
+	takeover_again = true;
+	if (takeover_running)
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	takeover_running = pthread_create(&t, &attr, takeover, m) == 0;
+	pthread_attr_destroy(&attr);
+	if (!takeover_running)
 		log_error("leader: cannot start the takeover thread");
 }
 
@@ -170,9 +192,8 @@ instances_quiesce(struct manager *m)
 		return;
 	pthread_mutex_lock(&role_mu);
 	quiesced = true;
-	if (takeover_on)
-		pthread_join(takeover_thread, NULL);
-	takeover_on = false;
+	while (takeover_running)
+		pthread_cond_wait(&role_cv, &role_mu);
 	pthread_mutex_unlock(&role_mu);
 }
 

@@ -95,9 +95,12 @@ watch_data(struct sink *k)
 		if (rc != 0)
 			return rc;
 	}
-	/* Everything parsed: start the buffer over. */
-	if (w->used == k->b->len) {
-		buf_reset(k->b);
+	/* What is parsed goes: the unparsed tail moves to the front. */
+	if (w->used > 0) {
+		size_t rest = k->b->len - w->used;
+		memmove(k->b->data, k->b->data + w->used, rest);
+		k->b->len = rest;
+		k->b->data[rest] = '\0';
 		w->used = 0;
 	}
 	return 0;
@@ -121,6 +124,8 @@ etcd_watch(struct etcd *e, const char *key, size_t key_len, const char *range_en
 	    etcd_add_b64(c, "key", key, key_len) < 0 ||
 	    (range_end != NULL && etcd_add_b64(c, "range_end", range_end, range_end_len) < 0) ||
 	    etcd_add_i64(c, "start_revision", start_rev) < 0 ||
+	    /* Big catch-ups in pieces of etcd's request size, not one huge line. */
+	    cJSON_AddTrueToObject(c, "fragment") == NULL ||
 	    (body = cJSON_PrintUnformatted(req)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;

@@ -125,12 +125,14 @@ read_instances(struct leader *l, struct leader_view *v, int64_t *ret_mine, char 
 				snprintf(v->leader, sizeof(v->leader), "%s", in->id);
 				snprintf(v->leader_url, sizeof(v->leader_url), "%s", in->url);
 			}
-			if (strcmp(res.kvs[i].key, l->key) == 0 && res.kvs[i].lease == l->lease)
-				*ret_mine = res.kvs[i].create_rev;
 			v->n++;
 		}
 		cJSON_Delete(j);
 	}
+	/* Ours, among all of them (beyond the LEADER_MAX_INSTANCES shown too). */
+	for (size_t i = 0; i < res.n; i++)
+		if (strcmp(res.kvs[i].key, l->key) == 0 && res.kvs[i].lease == l->lease)
+			*ret_mine = res.kvs[i].create_rev;
 	if (*ret_mine != 0 && res.n > 0 && strcmp(res.kvs[0].key, l->key) != 0)
 		*ret_mine = -*ret_mine;		/* ours, not the first: a follower */
 	etcd_range_res_free(&res);
@@ -376,7 +378,9 @@ leader_is_leader(struct leader *l)
 	bool b;
 
 	pthread_mutex_lock(&l->mu);
-	b = l->view.is_leader;
+	/* Past the lease's life here it leads no more, noticed or not (as leader_fence). */
+	b = l->view.is_leader &&
+	    fsio_mono_ms() - l->renewed_sent_ms <= l->ttl_s * 1000 - LEADER_MARGIN_MS;
 	pthread_mutex_unlock(&l->mu);
 	return b;
 }

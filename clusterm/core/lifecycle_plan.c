@@ -11,6 +11,7 @@
 #include "lifecycle.h"
 #include "lifecycle_impl.h"
 #include "state_impl.h"
+#include "store.h"
 
 /* What a job runs: its hosts and their groups, copied out of the state. */
 struct job_plan {
@@ -241,6 +242,13 @@ lifecycle_plan_start(struct lifecycle *lc, uint64_t id, char *err, size_t errlen
 	spec.steps = steps;
 	spec.failure_step = cmds[2].argv != NULL ? &fail : NULL;
 	spec.timeout_s = conf->timeout_s;
+	/* Deposed since the job was recorded: the new leader ends it, nothing runs here. */
+	if (!store_leads(state_store(lc->s))) {
+		rc = -EPERM;
+		lifecycle_say(err, errlen, "this instance stopped leading before job %llu "
+		    "started; the leader ends it", (unsigned long long)id);
+		goto out;
+	}
 	rc = jobs_submit(lc->runner, &spec);
 	if (rc < 0)
 		lifecycle_say(err, errlen, "the job runner refused it: %s", strerror(-rc));

@@ -131,22 +131,22 @@ sweep_vars_files(const char *dir)
 	closedir(d);
 }
 
-static int recover_with(struct lifecycle *lc, const char *why);
+static int recover_with(struct lifecycle *lc, const char *why, bool at_start);
 
 int
 lifecycle_recover(struct lifecycle *lc)
 {
-	return recover_with(lc, "clusterm restarted");
+	return recover_with(lc, "clusterm restarted", true);
 }
 
 int
 lifecycle_takeover(struct lifecycle *lc)
 {
-	return recover_with(lc, "the leader that ran it stopped leading");
+	return recover_with(lc, "the leader that ran it stopped leading", false);
 }
 
 static int
-recover_with(struct lifecycle *lc, const char *why)
+recover_with(struct lifecycle *lc, const char *why, bool at_start)
 {
 	struct state *s = lc->s;
 	struct orphan *v = NULL;
@@ -158,7 +158,8 @@ recover_with(struct lifecycle *lc, const char *why)
 		rc = -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < s->njobs; i++) {
 		const struct job_rec *j = s->jobs[i];
-		if (!lifecycle_is_active(j))
+		/* A takeover's own jobs (a flap) are the runner's, not orphans. */
+		if (!lifecycle_is_active(j) || lifecycle_running(lc, j->id))
 			continue;
 		v[n].id = j->id;
 		v[n].pgid = j->pgid;
@@ -171,8 +172,11 @@ recover_with(struct lifecycle *lc, const char *why)
 	/* Before the failure path moves the nodes: nothing of the old run touches them. */
 	if (rc == 0)
 		end_orphans(v, n);
-	/* No job runs yet: extra-vars files left by a crash hold secrets of nobody's. */
-	if (rc == 0)
+	/*
+	 * At a start no job runs yet: extra-vars files left by a crash hold
+	 * secrets of nobody's. (At a takeover the runner may hold jobs.)
+	 */
+	if (rc == 0 && at_start)
 		sweep_vars_files(lc->jobs_dir);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = lifecycle_submit_end(s, v[i].id, false, -1, why, 0, 0);

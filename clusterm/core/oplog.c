@@ -250,9 +250,23 @@ append_op(struct state *s, struct pending *p, struct op *op)
 	}
 	op->time_ms = clock_next(s);
 	rc = ops_encode(op, &buf, &len);
+	/*
+	 * A shared log may hand the record back (its follower thread) before
+	 * store_append returns: p is on the list before anyone can look for it.
+	 */
+	pthread_mutex_lock(&s->list_mu);
 	if (rc == 0)
 		rc = store_append_flags(s->store, buf, len, leader_only(op) ? STORE_FENCED : 0,
 		    &p->seq);
+	if (rc == 0) {
+		p->prev = s->tail;
+		if (s->tail != NULL)
+			s->tail->next = p;
+		else
+			s->head = p;
+		s->tail = p;
+	}
+	pthread_mutex_unlock(&s->list_mu);
 	free(buf);
 	if (rc < 0 && s->shared) {
 		char why[256];
@@ -275,14 +289,6 @@ append_op(struct state *s, struct pending *p, struct op *op)
 		pthread_mutex_unlock(&s->append_mu);
 		return rc == -ENOMEM ? -ENOMEM : -EIO;
 	}
-	pthread_mutex_lock(&s->list_mu);
-	p->prev = s->tail;
-	if (s->tail != NULL)
-		s->tail->next = p;
-	else
-		s->head = p;
-	s->tail = p;
-	pthread_mutex_unlock(&s->list_mu);
 	pthread_mutex_unlock(&s->append_mu);
 	return 0;
 }
@@ -478,7 +484,10 @@ follow_record(const void *buf, size_t len, int64_t pos, uint64_t own_seq, void *
 	}
 	pthread_rwlock_wrlock(&s->lock);
 	s->apply(s, p != NULL ? p->op : &op, s->apply_arg);
-	s->applied_rev = pos;
+	/* pos 0: more records of the same log key follow (see snapshot_shared). */
+	if (pos > 0)
+		s->applied_rev = pos;
+	s->key_partial = pos == 0;
 	next_event = s->next_event_id;
 	pthread_rwlock_unlock(&s->lock);
 	if (p == NULL)
@@ -618,8 +627,11 @@ snapshot_shared(struct state *s, char *err, size_t errlen)
 
 	pthread_rwlock_rdlock(&s->lock);
 	pos = s->applied_rev;
-	rc = records_encode_snapshot(s, &buf, &len);
+	/* Halfway through a log key the state is at no position: later. */
+	rc = s->key_partial ? -EAGAIN : records_encode_snapshot(s, &buf, &len);
 	pthread_rwlock_unlock(&s->lock);
+	if (rc == -EAGAIN)
+		return 0;
 	if (rc < 0) {
 		snprintf(err, errlen, "snapshot: %s", strerror(-rc));
 		return rc;

@@ -76,6 +76,7 @@ struct state {
 	long long started_ms;
 	bool recovering;		/* replaying the log at start */
 	int64_t applied_rev;		/* shared log: the position applied (write lock) */
+	bool key_partial;		/* shared log: part of a log key applied (write lock) */
 	uint64_t snap_bytes;		/* size of the last snapshot (ticker only) */
 	uint64_t snap_records;		/* log records that call for a snapshot */
 

@@ -95,6 +95,12 @@ store_get_joblog(struct store *s, uint64_t id, char **ret, size_t *ret_len)
 	    -ENOTSUP;
 }
 
+bool
+store_leads(struct store *s)
+{
+	return s->be->leads == NULL || s->be->leads(s->b);
+}
+
 void
 store_last_error(struct store *s, char *ret, size_t len)
 {

@@ -129,6 +129,12 @@ int store_follow(struct store *s, const struct store_follow *f);
 int store_put_joblog(struct store *s, uint64_t id, const void *buf, size_t len);
 int store_get_joblog(struct store *s, uint64_t id, char **ret, size_t *ret_len);
 
+/*
+ * Whether this instance may act as the leader now: for a shared log, while
+ * its fence holds (store_append_flags); always for one that is not.
+ */
+bool store_leads(struct store *s);
+
 /* Why the last write failed, for a shared log ("" none). */
 void store_last_error(struct store *s, char *ret, size_t len);
 
@@ -218,6 +224,7 @@ struct store_backend {
 	void (*last_error)(void *b, char *ret, size_t len);
 	int (*put_joblog)(void *b, uint64_t id, const void *buf, size_t len);
 	int (*get_joblog)(void *b, uint64_t id, char **ret, size_t *ret_len);
+	bool (*leads)(void *b);
 };
 
 /*

@@ -24,7 +24,7 @@
 /* Between two tries of a broken watch. */
 #define SE_RETRY_MS		200
 /* Keys read per range while recovering, deleted per txn behind a snapshot. */
-#define SE_RANGE_LIMIT		64
+#define SE_RANGE_LIMIT		16
 #define SE_DELETE_BATCH		(ETCD_MAX_TXN_OPS - 1)
 /* Tries of a recovery that a compaction overtook. */
 #define SE_LOAD_TRIES		5
@@ -47,7 +47,7 @@ struct se {
 	pthread_cond_t cv;		/* queue and outcomes */
 	struct rec *head, *tail;
 	uint64_t next_seq, done_seq;
-	int *results;			/* ring: outcome of seq at seq % STORE_ETCD_MAX_INFLIGHT */
+	struct outcome { uint64_t seq; int rc; } *results;	/* ring, at seq % MAX_INFLIGHT */
 	bool stopping;
 	pthread_t committer;
 	bool committer_on;
@@ -96,6 +96,7 @@ set_err(struct se *e, const char *why)
 
 /* Visitors of a load: store_recover()'s or store_follow()'s. */
 struct load_cb {
+	void (*on_reset)(void *arg);	/* NULL: a retry cannot clear what was applied */
 	int (*on_snapshot)(const void *buf, size_t len, int64_t pos, void *arg);
 	void (*on_record)(const void *buf, size_t len, int64_t pos, uint64_t own_seq, void *arg);
 	void *arg;
@@ -113,13 +114,19 @@ deliver_key(struct se *e, const struct etcd_kv *kv, const struct load_cb *cb)
 		own = strtoull(kv->key + mlen, NULL, 16);
 	while (off + 4 <= kv->value_len) {
 		uint32_t n = le_get32((const uint8_t *)kv->value + off);
+		bool last;
 		if (off + 4 + n > kv->value_len) {
 			log_error("etcd: log key %.*s at revision %" PRId64 " is cut at byte %zu; "
 			    "its last records are skipped", (int)kv->key_len, kv->key,
 			    kv->mod_rev, off);
 			break;
 		}
-		cb->on_record(kv->value + off + 4, n, kv->mod_rev, own, cb->arg);
+		/*
+		 * Only the key's last record carries its position: a state that
+		 * has applied part of a key is at no position (no snapshot of it).
+		 */
+		last = off + 4 + n + 4 > kv->value_len;
+		cb->on_record(kv->value + off + 4, n, last ? kv->mod_rev : 0, own, cb->arg);
 		pthread_mutex_lock(&e->mu);
 		e->log_records++;
 		e->log_bytes += n;
@@ -128,6 +135,17 @@ deliver_key(struct se *e, const struct etcd_kv *kv, const struct load_cb *cb)
 			own++;
 		off += 4 + (size_t)n;
 	}
+}
+
+/* A non-negative integer member of o, -1 when absent or not one. */
+static int64_t
+json_int(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9e15)
+		return -1;
+	return (int64_t)v->valuedouble;
 }
 
 /* Reads the snapshot in force as of revision rev (0: newest); *ret_h is the read's revision. */
@@ -155,9 +173,9 @@ load_snapshot(struct se *e, int64_t *ret_h, const struct load_cb *cb, int64_t *r
 	}
 	j = cJSON_ParseWithLength(res.kvs[0].value, res.kvs[0].value_len);
 	etcd_range_res_free(&res);
-	srev = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "rev"));
-	parts = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "parts"));
-	bytes = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "bytes"));
+	srev = json_int(j, "rev");
+	parts = json_int(j, "parts");
+	bytes = json_int(j, "bytes");
 	cJSON_Delete(j);
 	if (srev <= 0 || parts <= 0 || bytes <= 0 || bytes > parts * ETCD_MAX_VALUE_BYTES) {
 		snprintf(err, errlen, "etcd: %s does not describe a snapshot", e->cur_key);
@@ -212,6 +230,18 @@ load(struct se *e, const struct load_cb *cb, char *err, size_t errlen)
 	pthread_mutex_lock(&e->snap_mu);
 	for (int t = 0; t < SE_LOAD_TRIES && rc == -ECANCELED; t++) {
 		int64_t h = 0, srev = 0, next;
+		if (t > 0) {
+			/*
+			 * A compaction overtook this read: what it applied goes
+			 * before the next try, which cannot be done in recovery.
+			 */
+			if (cb->on_reset == NULL) {
+				snprintf(err, errlen, "etcd compacted the log while it was "
+				    "read (a snapshot of the leader's); start again");
+				break;
+			}
+			cb->on_reset(cb->arg);
+		}
 		rc = load_snapshot(e, &h, cb, &srev, err, errlen);
 		if (rc < 0)
 			continue;
@@ -277,7 +307,7 @@ se_recover(void *b, store_visit_fn on_snapshot, store_visit_fn on_record, void *
     store_warn_fn warn, void *warn_arg, char *err, size_t errlen)
 {
 	struct recover_adapt a = { on_snapshot, on_record, arg, 0 };
-	struct load_cb cb = { adapt_snapshot, adapt_record, &a, 0 };
+	struct load_cb cb = { NULL, adapt_snapshot, adapt_record, &a, 0 };
 	int rc;
 
 	(void)warn, (void)warn_arg;
@@ -291,7 +321,7 @@ static int
 watch_cb(const struct etcd_event *ev, size_t n, int64_t header_rev, void *arg)
 {
 	struct se *e = arg;
-	struct load_cb cb = { e->f.on_snapshot, e->f.on_record, e->f.arg, 0 };
+	struct load_cb cb = { e->f.on_reset, e->f.on_snapshot, e->f.on_record, e->f.arg, 0 };
 
 	for (size_t i = 0; i < n; i++) {
 		/* Only a key's first put is a commit (a key is never put twice). */
@@ -331,7 +361,8 @@ watcher(void *arg)
 		if (e->wflag == 1)
 			break;
 		if (rc == -ECANCELED) {
-			struct load_cb cb = { e->f.on_snapshot, e->f.on_record, e->f.arg, 0 };
+			struct load_cb cb = { e->f.on_reset, e->f.on_snapshot, e->f.on_record,
+			    e->f.arg, 0 };
 			log_warn("etcd: the log from revision %" PRId64 " is compacted (up to %"
 			    PRId64 "); reloading the state from the snapshot", from, compact);
 			e->f.on_reset(e->f.arg);
@@ -502,11 +533,8 @@ committer(void *arg)
 		char err[512] = "";
 		int rc;
 
-		while (!e->stopping && e->head == NULL) {
+		for (;;) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&e->cv, &e->mu, &ts);
 			/* A commit the watch has not brought for long: the stream is stale. */
 			if (e->own_rev_ms != 0 && fsio_mono_ms() - e->own_rev_ms > SE_WATCH_LAG_MS &&
 			    e->wflag == 0) {
@@ -515,6 +543,11 @@ committer(void *arg)
 				e->wflag = 2;
 				e->own_rev_ms = fsio_mono_ms();
 			}
+			if (e->stopping || e->head != NULL)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&e->cv, &e->mu, &ts);
 		}
 		if (e->head == NULL)
 			break;
@@ -542,7 +575,8 @@ committer(void *arg)
 		}
 		for (; batch != NULL; batch = next) {
 			next = batch->next;
-			e->results[batch->seq % STORE_ETCD_MAX_INFLIGHT] = rc;
+			e->results[batch->seq % STORE_ETCD_MAX_INFLIGHT].seq = batch->seq;
+			e->results[batch->seq % STORE_ETCD_MAX_INFLIGHT].rc = rc;
 			e->done_seq = batch->seq;
 			free(batch->buf);
 			free(batch);
@@ -566,7 +600,9 @@ se_wait(void *b, uint64_t seq)
 	}
 	while (e->done_seq < seq)
 		pthread_cond_wait(&e->cv, &e->mu);
-	rc = e->results[seq % STORE_ETCD_MAX_INFLIGHT];
+	/* Overwritten by a record STORE_ETCD_MAX_INFLIGHT later: the outcome is lost. */
+	rc = e->results[seq % STORE_ETCD_MAX_INFLIGHT].seq == seq ?
+	    e->results[seq % STORE_ETCD_MAX_INFLIGHT].rc : -EIO;
 	pthread_mutex_unlock(&e->mu);
 	return rc;
 }
@@ -658,6 +694,30 @@ se_snapshot_commit(void *b, uint64_t gen, const void *buf, size_t len)
 	if (len == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&e->snap_mu);
+	/*
+	 * A leader whose watch lags may be behind the snapshot a previous
+	 * leader wrote (whose trim deleted the keys between): never go back.
+	 */
+	{
+		struct etcd_range_req r = { .key = e->cur_key, .key_len = strlen(e->cur_key) };
+		struct etcd_range_res res;
+		rc = etcd_range(e->re, &r, &res, err, sizeof(err));
+		if (rc == 0 && res.n == 1) {
+			cJSON *j = cJSON_ParseWithLength(res.kvs[0].value, res.kvs[0].value_len);
+			int64_t cur_rev = json_int(j, "rev");
+			cJSON_Delete(j);
+			if (cur_rev >= (int64_t)gen)
+				rc = -EALREADY;
+		}
+		etcd_range_res_free(&res);
+		if (rc < 0) {
+			pthread_mutex_unlock(&e->snap_mu);
+			if (rc == -EALREADY)
+				return -EPERM;	/* nothing to do: not this one's to write */
+			log_error("etcd: snapshot at revision %" PRIu64 ": %s", gen, err);
+			return rc;
+		}
+	}
 	for (size_t p = 0; p < parts && rc == 0; p++) {
 		size_t off = p * ETCD_MAX_VALUE_BYTES;
 		op.key = key;
@@ -757,6 +817,14 @@ se_get_joblog(void *b, uint64_t id, char **ret, size_t *ret_len)
 	return 0;
 }
 
+static bool
+se_leads(void *b)
+{
+	struct se *e = b;
+
+	return e->leader != NULL && leader_fence(e->leader, NULL, 0) != 0;
+}
+
 /* ---- the rest ---- */
 
 static void
@@ -836,6 +904,7 @@ static const struct store_backend store_etcd_backend = {
 	.last_error = se_last_error,
 	.put_joblog = se_put_joblog,
 	.get_joblog = se_get_joblog,
+	.leads = se_leads,
 };
 
 int
@@ -845,7 +914,7 @@ store_open_etcd(const struct store_etcd_opts *o, struct store **ret, char *err, 
 	char boot[17];
 	int rc;
 
-	if (e == NULL || (e->results = calloc(STORE_ETCD_MAX_INFLIGHT, sizeof(int))) == NULL) {
+	if (e == NULL || (e->results = calloc(STORE_ETCD_MAX_INFLIGHT, sizeof(*e->results))) == NULL) {
 		free(e);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
