@@ -15,7 +15,7 @@
 # Environment: DURATION (s per wrk run, 10), REPS (interleaved runs, 3),
 # THREADS (wrk threads, 2), CONNS (connections, 64), NODES (node-name
 # space, 100000), TTL (lease_ttl_s, 3), FAILOVERS (5), PORTS (range for
-# every server, 33000-34999), SKIP (parts to leave out: intake size txn failover), SIZE_S (the size
+# every server, 24000-25999: below the ephemeral ports), SKIP (parts to leave out: intake size txn failover), SIZE_S (the size
 # part's intake, 60), SNAP_RECORDS (its store.etcd.snapshot_records, 20000).
 #
 # Every server (etcd members, clusterm) is started here on 127.0.0.1 with
@@ -38,7 +38,7 @@ CONNS=${CONNS:-64}
 NODES=${NODES:-100000}
 TTL=${TTL:-3}
 FAILOVERS=${FAILOVERS:-5}
-PORTS=${PORTS:-33000-34999}
+PORTS=${PORTS:-24000-25999}
 SKIP=${SKIP:-}
 SIZE_S=${SIZE_S:-60}
 SNAP_RECORDS=${SNAP_RECORDS:-20000}

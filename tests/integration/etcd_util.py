@@ -3,7 +3,8 @@ section 9): an N-member etcd cluster and K clusterm instances on loopback,
 each with its own data or state dir in one temporary dir, every process
 stopped by its PID in cleanup(), also after a failure.
 
-Ports come from HA_PORTS (default 33000-34999), picked at random and
+Ports come from HA_PORTS (default 24000-25999: below the ephemeral range
+of 32768-60999, so that no connect can take one first), picked at random and
 checked free; none is handed out twice by one process."""
 
 import json
@@ -24,7 +25,7 @@ ETCD_WAIT_S = 20.0
 CM_WAIT_S = 20.0
 STOP_WAIT_S = 10.0
 
-_lo, _, _hi = os.environ.get("HA_PORTS", "33000-34999").partition("-")
+_lo, _, _hi = os.environ.get("HA_PORTS", "24000-25999").partition("-")
 PORT_RANGE = (int(_lo), int(_hi))
 _given = set()
 
