@@ -324,8 +324,12 @@ START_TEST(test_store_shared_log)
 	wait_count(&sb, 4);
 	ck_assert_str_eq(sb.recs[3], "af");
 
-	/* The leader's snapshot compacts the log c had not followed yet: c reloads. */
+	/*
+	 * The leader's snapshot compacts the log c had not followed yet: c
+	 * reloads. The snapshot is of what a has applied: all four records.
+	 */
 	struct store_stats st;
+	wait_count(&sa, 4);
 	store_get_stats(a, &st);
 	ck_assert_int_eq(store_snapshot_commit(a, (uint64_t)st.applied_rev, "SNAP", 4), 0);
 	ck_assert_int_eq(store_snapshot_commit(b, (uint64_t)st.applied_rev, "X", 1), -EPERM);
