@@ -284,10 +284,10 @@ if ! skip size; then
 	for ((k = 1; k <= 6; k++)); do
 		sleep "$((SIZE_S / 6))"
 		db=$(ETCDCTL_API=3 etcdctl --endpoints "${ECLIENT[0]}" endpoint status -w json 2>/dev/null |
-			python3 -c 'import json, sys; print("%.1f" % (json.load(sys.stdin)[0]["Status"]["dbSize"] / 1048576))' || echo -)
+			python3 -c 'import json, sys; s = json.load(sys.stdin)[0]["Status"]; print("%.1f (in use %.1f)" % (s["dbSize"] / 1048576, s.get("dbSizeInUse", 0) / 1048576))' || echo -)
 		keys=$(ETCDCTL_API=3 etcdctl --endpoints "${ECLIENT[0]}" get --prefix "/bench-size-$$/log/" --keys-only 2>/dev/null | grep -c . || true)
 		echo "size at $((k * SIZE_S / 6)) s: etcd db $db MiB, $keys log keys"
-		SIZES="$SIZES $((k * SIZE_S / 6))s:${db}MiB/${keys}keys"
+		SIZES="$SIZES $((k * SIZE_S / 6))s: ${db} MiB, ${keys} keys;"
 	done
 	wait "$wrkpid" || true
 	echo "size: intake ran at $(cat "$TMP/size.rate") req/s; snapshots: $(grep -c 'snapshot written' "$TMP/cms.log" || true)"
@@ -411,6 +411,6 @@ echo "| batched intake, clusterm on etcd (3 members) | $ETCD_RS node-reports/s (
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, 1 connection | $TXN1 txn/s |"
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, $CONNS connections | $TXNC txn/s = $(awk -v t="$TXNC" -v b="$BATCH" 'BEGIN { if (t == "-") print "-"; else printf "%.0f", t * b }') node-reports/s at one txn per batch |"
 echo "| failover, kill -9 of the leader to a job accepted (median of $FAILOVERS) | $FO_MED s ($FO_ALL) |"
-echo "| etcd size under $SIZE_S s of intake (snapshot_records $SNAP_RECORDS): db MiB / log keys |$SIZES |"
+echo "| etcd size under $SIZE_S s of intake (snapshot_records $SNAP_RECORDS): db file (in use) MiB, log keys |$SIZES |"
 echo "bench: etcd log keys after the intake runs: $LOGV"
 echo "bench: done"
