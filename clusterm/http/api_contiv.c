@@ -525,6 +525,19 @@ contiv_job(struct manager *m, const struct job_rec *j)
 	return o;
 }
 
+/* Answers contiv's errors for a job label that is bad (400) or names no job (404). */
+static bool
+job_label_found(struct http_req *req, bool valid, bool found)
+{
+	if (!valid)
+		http_reply_error(req, 400, "Invalid or empty job label specified: \"%.64s\" "
+		    "(active, last or a job id)", req->params[0]);
+	else if (!found)
+		http_reply_error(req, 404, "info for \"%.64s\" job doesn't exist",
+		    req->params[0]);
+	return valid && found;
+}
+
 static void
 get_info_job(struct http_req *req)
 {
@@ -541,16 +554,8 @@ get_info_job(struct http_req *req)
 	if (j != NULL)
 		out = contiv_job(m, j);
 	state_unlock(m->state);
-	if (!valid) {
-		http_reply_error(req, 400, "Invalid or empty job label specified: \"%.64s\" "
-		    "(active, last or a job id)", req->params[0]);
+	if (!job_label_found(req, valid, out != NULL))
 		return;
-	}
-	if (out == NULL) {
-		http_reply_error(req, 404, "info for \"%.64s\" job doesn't exist",
-		    req->params[0]);
-		return;
-	}
 	http_reply_json(req, 200, out);
 }
 
@@ -569,16 +574,8 @@ get_info_logs(struct http_req *req)
 	if (j != NULL)
 		id = j->id;
 	state_unlock(m->state);
-	if (!valid) {
-		http_reply_error(req, 400, "Invalid or empty job label specified: \"%.64s\" "
-		    "(active, last or a job id)", req->params[0]);
+	if (!job_label_found(req, valid, j != NULL))
 		return;
-	}
-	if (j == NULL) {
-		http_reply_error(req, 404, "info for \"%.64s\" job doesn't exist",
-		    req->params[0]);
-		return;
-	}
 	api_job_log(req, id, false);
 }
 
