@@ -107,14 +107,47 @@ oplog_submit_shared(struct state *s, struct pending *p, struct op *op)
 	return 0;
 }
 
+/*
+ * A reload builds a state of its own, which replaces the one in force only
+ * when whole: readers keep the last state known meanwhile, and a failed
+ * reload leaves it.
+ */
 static void
 follow_reset(void *arg)
 {
 	struct state *s = arg;
 
-	pthread_rwlock_wrlock(&s->lock);
-	state_reset(s);
-	pthread_rwlock_unlock(&s->lock);
+	state_close(s->reload);
+	s->reload = state_new(&s->params, s->apply, s->apply_arg);
+	if (s->reload == NULL)
+		state_apply_oom("a reload of the state");
+	s->reload->recovering = true;	/* a replay: no log line per change */
+}
+
+static void
+follow_reload_done(void *arg, bool ok)
+{
+	struct state *s = arg;
+	uint64_t next_event;
+
+	if (ok) {
+		pthread_rwlock_wrlock(&s->lock);
+		state_swap_model(s, s->reload);
+		next_event = s->next_event_id;
+		pthread_rwlock_unlock(&s->lock);
+		oplog_wake_on_events(s, next_event);
+		log_info("etcd: the state is reloaded (at revision %lld)",
+		    (long long)s->applied_rev);
+	}
+	state_close(s->reload);
+	s->reload = NULL;
+}
+
+/* Where the follower applies: the reload's state while one is built. */
+static struct state *
+target(struct state *s)
+{
+	return s->reload != NULL ? s->reload : s;
 }
 
 static int
@@ -125,9 +158,9 @@ follow_snapshot(const void *buf, size_t len, int64_t pos, void *arg)
 	int rc;
 
 	pthread_rwlock_wrlock(&s->lock);
-	rc = records_decode_snapshot(s, buf, len, err, sizeof(err));
+	rc = records_decode_snapshot(target(s), buf, len, err, sizeof(err));
 	if (rc == 0)
-		s->applied_rev = pos;
+		target(s)->applied_rev = pos;
 	pthread_rwlock_unlock(&s->lock);
 	if (rc < 0)
 		log_error("etcd: the snapshot at revision %lld: %s", (long long)pos, err);
@@ -140,6 +173,7 @@ follow_record(const void *buf, size_t len, int64_t pos, uint64_t own_seq, void *
 {
 	struct state *s = arg;
 	struct pending *p = NULL;
+	struct state *t;
 	struct op op;
 	uint64_t next_event;
 	char err[320];
@@ -166,11 +200,12 @@ follow_record(const void *buf, size_t len, int64_t pos, uint64_t own_seq, void *
 		pthread_mutex_unlock(&s->append_mu);
 	}
 	pthread_rwlock_wrlock(&s->lock);
-	s->apply(s, p != NULL ? p->op : &op, s->apply_arg);
+	t = target(s);
+	s->apply(t, p != NULL ? p->op : &op, s->apply_arg);
 	/* pos 0: more records of the same log key follow (see snapshot_shared). */
 	if (pos > 0)
-		s->applied_rev = pos;
-	s->key_partial = pos == 0;
+		t->applied_rev = pos;
+	t->key_partial = pos == 0;
 	next_event = s->next_event_id;
 	pthread_rwlock_unlock(&s->lock);
 	if (p == NULL)
@@ -188,7 +223,8 @@ follow_record(const void *buf, size_t len, int64_t pos, uint64_t own_seq, void *
 void
 oplog_follow_start(struct state *s)
 {
-	struct store_follow f = { follow_reset, follow_snapshot, follow_record, s };
+	struct store_follow f = { follow_reset, follow_reload_done, follow_snapshot,
+	    follow_record, s };
 	struct store_stats st;
 
 	store_get_stats(s->store, &st);

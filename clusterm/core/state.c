@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -87,6 +88,24 @@ model_init(struct state *s)
 	return 0;
 }
 
+void
+state_swap_model(struct state *a, struct state *b)
+{
+	/* The model is every field from inv to started_ms (state_impl.h). */
+	size_t from = offsetof(struct state, inv), to = offsetof(struct state, started_ms);
+	char tmp[offsetof(struct state, started_ms) - offsetof(struct state, inv)];
+	int64_t rev = a->applied_rev;
+	bool partial = a->key_partial;
+
+	memcpy(tmp, (char *)a + from, to - from);
+	memcpy((char *)a + from, (char *)b + from, to - from);
+	memcpy((char *)b + from, tmp, to - from);
+	a->applied_rev = b->applied_rev;
+	a->key_partial = b->key_partial;
+	b->applied_rev = rev;
+	b->key_partial = partial;
+}
+
 int
 state_reset(struct state *s)
 {
@@ -162,6 +181,7 @@ state_close(struct state *s)
 	if (s == NULL)
 		return;
 	store_close(s->store);
+	state_close(s->reload);	/* a reload cut short by the stop */
 	model_free(s);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->append_mu);

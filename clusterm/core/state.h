@@ -125,6 +125,12 @@ void state_close(struct state *s);
  * as state_new() made it, for a reload of a shared log from its snapshot.
  */
 int state_reset(struct state *s);
+/*
+ * Both write-locked (or not visible): swaps the models of a and b (nodes,
+ * votes, jobs, events, globals, the shared log's position), for a reload
+ * built in b to replace the state in force in a in one step.
+ */
+void state_swap_model(struct state *a, struct state *b);
 
 /* Applier: sets the watermark. Aborts on out-of-memory (see apply.c). */
 void state_set_watermark(struct state *s, const char *reporter, const char *epoch,

@@ -43,12 +43,17 @@ struct store_stats {
  * once: after store_recover() the backend hands over every record that any
  * instance appends, in log order, on its own thread. own_seq is the
  * store_append() sequence number when this store appended it, else 0.
- * on_reset: the log behind the state was compacted away; the state is to
- * be cleared, then on_snapshot and on_record come again from the newest
- * snapshot. pos is the record's position in the log (etcd's revision).
+ * on_reset: the log behind the state was compacted away; a reload begins
+ * (again, when one was under way): on_snapshot and on_record come again
+ * from the newest snapshot, into a state built afresh, until
+ * on_reload_done says whether that state is whole (ok: it replaces the
+ * one in force; else it is dropped and the old one stays). pos is the
+ * record's position in the log (etcd's revision), 0 for a record that
+ * more of the same log key follow.
  */
 struct store_follow {
 	void (*on_reset)(void *arg);
+	void (*on_reload_done)(void *arg, bool ok);
 	int (*on_snapshot)(const void *buf, size_t len, int64_t pos, void *arg);
 	void (*on_record)(const void *buf, size_t len, int64_t pos, uint64_t own_seq,
 	    void *arg);

@@ -290,8 +290,10 @@ watcher(void *arg)
 			    PRId64 "); reloading the state from the snapshot", from, compact);
 			e->f.on_reset(e->f.arg);
 			rc = load(e, &cb, err, sizeof(err));
+			e->f.on_reload_done(e->f.arg, rc == 0);
 			if (rc < 0) {
-				log_error("etcd: reloading: %s", err);
+				log_error("etcd: reloading: %s; the state in force stays until a "
+				    "reload works", err);
 				se_set_err(e, err);
 				se_sleep(e, SE_RETRY_MS);
 			}

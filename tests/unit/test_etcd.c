@@ -185,7 +185,7 @@ END_TEST
 /* What a follower was handed. */
 struct seen {
 	pthread_mutex_t mu;
-	int resets;
+	int resets, reloads;
 	char snap[64];
 	char recs[64][32];
 	uint64_t own[64];
@@ -200,6 +200,17 @@ seen_reset(void *arg)
 	pthread_mutex_lock(&s->mu);
 	s->resets++;
 	s->n = 0;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void
+seen_reload_done(void *arg, bool ok)
+{
+	struct seen *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	if (ok)
+		s->reloads++;
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -287,9 +298,9 @@ START_TEST(test_store_shared_log)
 	struct store *a = open_store("a", l), *b = open_store("b", NULL);
 	/* c has read the log, and follows only after the compaction below. */
 	struct store *c = open_store("c", NULL);
-	struct store_follow fa = { seen_reset, seen_snapshot, seen_record, &sa };
-	struct store_follow fb = { seen_reset, seen_snapshot, seen_record, &sb };
-	struct store_follow fc = { seen_reset, seen_snapshot, seen_record, &sc };
+	struct store_follow fa = { seen_reset, seen_reload_done, seen_snapshot, seen_record, &sa };
+	struct store_follow fb = { seen_reset, seen_reload_done, seen_snapshot, seen_record, &sb };
+	struct store_follow fc = { seen_reset, seen_reload_done, seen_snapshot, seen_record, &sc };
 	ck_assert(store_is_shared(a));
 	ck_assert_int_eq(store_follow(a, &fa), 0);
 	ck_assert_int_eq(store_follow(b, &fb), 0);
@@ -338,6 +349,7 @@ START_TEST(test_store_shared_log)
 	ck_assert_int_eq(store_follow(c, &fc), 0);
 	wait_count(&sc, 1);
 	ck_assert_int_eq(sc.resets, 1);
+	ck_assert_int_eq(sc.reloads, 1);
 	ck_assert_str_eq(sc.snap, "SNAP");
 	ck_assert_str_eq(sc.recs[0], "a3");
 
