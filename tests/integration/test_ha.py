@@ -218,7 +218,8 @@ class HA(unittest.TestCase):
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def up(self, configure="site.yml", endpoints=None, first=None, max_jobs=4):
+    def up(self, configure="site.yml", endpoints=None, first=None, max_jobs=4,
+           snapshot_records=None):
         """Starts cm1..cm3; with first, that one alone first, until it leads."""
         self.cm = Manager(self.etcd.client_urls(), 3, tmp=os.path.join(self.tmp, "cm"),
                           lease_ttl_s=TTL_S, endpoints=endpoints,
@@ -228,6 +229,9 @@ class HA(unittest.TestCase):
                                    "cleanup_playbook": "cleanup.yml",
                                    "extra_variables": json.dumps({"marker_dir": self.markers}),
                                    "timeout_s": 300})
+        if snapshot_records is not None:
+            for c in self.cm.instances:
+                c.conf["store"]["etcd"]["snapshot_records"] = snapshot_records
         if first is not None:
             self.cm[first].start()
             self.assertIs(self.cm.wait_leader(), self.cm[first])
@@ -630,6 +634,50 @@ class HA(unittest.TestCase):
             time.monotonic() - t0))
         self.assertEqual(len(nodes), 60)
         self.assertEqual(leader.role(), "follower")
+
+    # -- h
+
+    def test_h_follower_behind_a_compaction_reloads(self):
+        """A follower cut off from etcd while the leader snapshots and
+        compacts the log past it: when it can reach etcd again, its watch
+        finds the log compacted; it reloads from the snapshot, showing the
+        old state meanwhile, and ends with the same nodes as the others."""
+        self.relays = [Relay(m.client_port) for m in self.etcd.members]
+        cut = "cm3"
+        leader = self.up(first=0, endpoints={cut: [r.url() for r in self.relays]},
+                         snapshot_records=100)
+        f = next(c for c in self.cm.instances if c.id == cut)
+        for i in range(10):
+            self.discover(leader, "h-%d" % i, "127.0.7.1")
+        self.same_nodes()
+        for r in self.relays:
+            r.close()
+        # 150 operations: past snapshot_records, so the leader snapshots,
+        # deletes the log keys behind it and compacts.
+        for i in range(10, 160):
+            self.discover(leader, "h-%d" % i, "127.0.7.1")
+
+        def compacted():
+            with open(leader.log_path, errors="replace") as fh:
+                return "snapshot written" in fh.read()
+        wait_until(compacted, timeout=30, interval=0.2, what="a snapshot by the leader")
+        # Cut off, it still answers reads from the last state it knew.
+        self.assertEqual(len(f.nodes()), 10)
+        t0 = time.monotonic()
+        for r in self.relays:
+            r.reopen()
+        nodes, _ = self.same_nodes(timeout=20)
+        figure("h: the cut-off follower reloaded and agreed %.3f s after etcd came back" % (
+            time.monotonic() - t0))
+        self.assertEqual(len(nodes), 160)
+        with open(f.log_path, errors="replace") as fh:
+            log = fh.read()
+        self.assertIn("reloading the state from the snapshot", log)
+        self.assertIn("the state is reloaded", log)
+        # It goes on following: a later report shows there too.
+        self.discover(leader, "h-last", "127.0.7.1")
+        nodes, _ = self.same_nodes()
+        self.assertEqual(len(nodes), 161)
 
     def wait_gone(self, c):
         """Until the running instances no longer list c (its lease expired)."""
