@@ -68,6 +68,7 @@ params_of(const struct conf *c)
 		.quorum = c->quorum,
 		.disruption_ratio = c->disruption_ratio,
 		.disruption_window_ms = c->disruption_window_s * 1000LL,
+		.observers = (uint32_t)c->observers,
 	};
 	return p;
 }
@@ -222,6 +223,7 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	m->conf.quorum = c.quorum;
 	m->conf.disruption_ratio = c.disruption_ratio;
 	m->conf.disruption_window_s = c.disruption_window_s;
+	m->conf.observers = c.observers;
 	m->conf.ansible = c.ansible;
 	state_unlock(m->state);
 	log_info("reloaded monitor and ansible sections (grace %lds, quorum %ld)",

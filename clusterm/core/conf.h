@@ -34,6 +34,7 @@ struct conf {
 	long quorum;
 	double disruption_ratio;
 	long disruption_window_s;
+	long observers;		/* monitor.observers: K, 0 = every reporter counts */
 	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];
 	bool reporter_from_cert;	/* mutual TLS: X-Reporter must be the cert's CN */

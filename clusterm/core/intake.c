@@ -7,6 +7,7 @@
 #include "cm_limits.h"
 #include "intake.h"
 #include "log.h"
+#include "observers.h"
 #include "oplog.h"
 #include "state_impl.h"
 #include "votes.h"
@@ -28,20 +29,21 @@ enqueue(struct state *s, struct node *n)
 }
 
 /*
- * Reporter rid starts or stops counting: its votes on every node it voted
- * on change the counts there, and those nodes are evaluated again.
+ * Reporter rid starts or stops counting (or, with observers, may have
+ * moved to another node: force): its votes on every node it voted on are
+ * counted again, and the nodes whose counts moved are evaluated again.
  */
 static void
-set_counts(struct state *s, uint32_t rid, bool counts)
+set_counts(struct state *s, uint32_t rid, bool counts, bool force)
 {
 	struct reporter *r = &s->reps[rid];
 
-	if (r->counts == counts)
+	if (r->counts == counts && !force)
 		return;
 	r->counts = counts;
 	for (uint32_t i = 0; i < r->nvoted; i++) {
 		struct node *m = inventory_at(s->inv, r->voted[i]);
-		if (votes_reporter_flip(m, rid, counts))
+		if (votes_set_counted(m, rid, state_reporter_counts(rid, m, s)))
 			enqueue(s, m);
 	}
 }
@@ -57,7 +59,7 @@ rebind(struct state *s, const char *name)
 		return;
 	b = inventory_by_member(s->inv, name);
 	s->reps[rid].node = b != NULL ? b->id : VOTE_NO_REPORTER;
-	set_counts(s, rid, b == NULL || b->state != MON_DISAPPEARED);
+	set_counts(s, rid, b == NULL || b->state != MON_DISAPPEARED, s->params.observers > 0);
 }
 
 /* A node's own reporter id changed: its votes are counted again from scratch. */
@@ -113,7 +115,9 @@ set_state(struct state *s, struct node *n, enum mon_state to)
 	/* A reporter's own node turning Disappeared (or back) changes its weight. */
 	if ((from == MON_DISAPPEARED || to == MON_DISAPPEARED) &&
 	    n->self_rid != VOTE_NO_REPORTER && (r = &s->reps[n->self_rid])->node == n->id)
-		set_counts(s, n->self_rid, to != MON_DISAPPEARED);
+		set_counts(s, n->self_rid, to != MON_DISAPPEARED, false);
+	/* With observers: joining or leaving Discovered moves it on the rings. */
+	observers_node_state(s, n, from, to);
 }
 
 /* Rules 2 and 3 from n's counts; the grace deadline goes on the timer heap. */
@@ -276,27 +280,31 @@ apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struc
 	/* Read the report before node_of(), which may take its strings over. */
 	bool alive = report_alive(r, o->kind), fresh = false;
 	bool leave = self_leave(r, o->kind, o->reporter);
+	bool join = r->event != NULL && strcmp(r->event, "member-join") == 0;
 	struct node *n = node_of(s, r, o->movable);
 	struct reporter *rep;
 
 	if (n == NULL)
 		return;
+	/* Observers: a node off the rings reporting its own join starts afresh. */
+	if (join && alive && observers_fresh_join(s, n, rid))
+		clear_votes(s, n);
 	if (o->reporter == NULL) {
 		/* Rule 1: an operator report sets the state and clears the votes. */
 		clear_votes(s, n);
 		set_state(s, n, alive ? MON_DISCOVERED : MON_DISAPPEARED);
 		return;
 	}
-	rep = &s->reps[rid];
 	if (leave) {
 		/* Rule 4: its own graceful leave; the votes of before are moot. */
 		clear_votes(s, n);
-		if (votes_record(n, rid, VOTE_GONE, o->seq, s->now, rep->counts, &fresh) < 0)
+		if (votes_record(n, rid, VOTE_GONE, o->seq, s->now,
+		    state_reporter_counts(rid, n, s), &fresh) < 0)
 			state_apply_oom("a vote");
 		set_state(s, n, MON_DISAPPEARED);
 	} else {
 		if (votes_record(n, rid, alive ? VOTE_ALIVE : VOTE_GONE, o->seq, s->now,
-		    rep->counts, &fresh) < 0)
+		    state_reporter_counts(rid, n, s), &fresh) < 0)
 			state_apply_oom("a vote");
 		evaluate(s, n);
 	}
@@ -364,8 +372,11 @@ intake_apply_params(struct state *s, struct op *op)
 	begin(s, op, "clusterm", "monitor parameters changed");
 	s->params = op->u.params;
 	snprintf(why, sizeof(why), "grace_s %lld, quorum %ld, disruption_ratio %g, "
-	    "disruption_window_s %lld", s->params.grace_ms / 1000, s->params.quorum,
-	    s->params.disruption_ratio, s->params.disruption_window_ms / 1000);
+	    "disruption_window_s %lld, observers %u", s->params.grace_ms / 1000,
+	    s->params.quorum, s->params.disruption_ratio,
+	    s->params.disruption_window_ms / 1000, s->params.observers);
+	/* A new K: the rings again from the Discovered nodes, every node recounted. */
+	observers_set_k(s, s->params.observers);
 	state_event(s, "", "config", "", "monitor", "clusterm", why);
 	/*
 	 * Pending grace periods are measured with the new length, and a node
@@ -384,7 +395,8 @@ intake_apply_params(struct state *s, struct op *op)
 bool
 intake_vote_counted(const struct state *s, const struct node *n, const struct vote *v)
 {
-	return votes_counted(n, v, v->rid < s->nreps && s->reps[v->rid].counts);
+	(void)s;
+	return votes_counted(n, v);
 }
 
 /* ---- submitting ---- */
@@ -462,7 +474,8 @@ intake_set_params(struct state *s, const struct votes_params *p, const char *act
 	pthread_rwlock_rdlock(&s->lock);
 	same = s->params.grace_ms == p->grace_ms && s->params.quorum == p->quorum &&
 	    s->params.disruption_ratio == p->disruption_ratio &&
-	    s->params.disruption_window_ms == p->disruption_window_ms;
+	    s->params.disruption_window_ms == p->disruption_window_ms &&
+	    s->params.observers == p->observers;
 	pthread_rwlock_unlock(&s->lock);
 	if (same)
 		return 0;

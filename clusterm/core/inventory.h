@@ -49,7 +49,8 @@ enum vote_kind {
 struct vote {
 	uint32_t rid;		/* reporter id, VOTE_NO_REPORTER = empty slot */
 	uint8_t kind;		/* enum vote_kind */
-	uint8_t pad[3];
+	uint8_t counted;	/* another reporter's vote that counts now (votes.c) */
+	uint8_t pad[2];
 	uint64_t seq;		/* X-Reporter-Seq of the batch that carried it */
 	int64_t received_ms;	/* the operation's time */
 };

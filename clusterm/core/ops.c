@@ -9,6 +9,7 @@
 #include "mpcheck.h"
 #include "mputil.h"
 #include "ops.h"
+#include "rings.h"
 
 /* Fields before the kind's own: "O", version, kind, time. */
 #define OPS_HEAD	4
@@ -50,7 +51,7 @@ nfields(enum op_kind k)
 	switch (k) {
 	case OP_REPORTS:	return 7;
 	case OP_TICK:		return 0;
-	case OP_PARAMS:		return 4;
+	case OP_PARAMS:		return 5;
 	case OP_JOB_REQUEST:	return 8;
 	case OP_JOB_END:	return 6;
 	case OP_JOB_CANCEL:	return 2;
@@ -59,6 +60,13 @@ nfields(enum op_kind k)
 	case OP_CONFIG:		return 3;
 	default:		return 0;
 	}
+}
+
+/* The fields a record of the kind must have (later ones were appended). */
+static size_t
+nfields_min(enum op_kind k)
+{
+	return k == OP_PARAMS ? 4 : nfields(k);
 }
 
 static int
@@ -87,6 +95,7 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= msgpack_pack_int64(pk, op->u.params.quorum);
 		rc |= msgpack_pack_double(pk, op->u.params.disruption_ratio);
 		rc |= msgpack_pack_int64(pk, op->u.params.disruption_window_ms);
+		rc |= msgpack_pack_uint32(pk, op->u.params.observers);
 		break;
 	case OP_JOB_REQUEST: {
 		const struct op_job_request *j = &op->u.job;
@@ -295,7 +304,7 @@ decode_job(struct arena *a, const msgpack_object *f, struct op *op)
 }
 
 static int
-decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
+decode_fields(struct arena *a, const msgpack_object *f, size_t nf, struct op *op)
 {
 	long long v;
 
@@ -311,6 +320,10 @@ decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
 			return -EBADMSG;
 		op->u.params.quorum = (long)v;
 		op->u.params.disruption_ratio = f[2].via.f64;
+		/* Fields appended later; a shorter record has their defaults. */
+		if (nf > 4 && (!mputil_get_i64(&f[4], &v) || v < 0 || v > RINGS_MAX_K))
+			return -EBADMSG;
+		op->u.params.observers = nf > 4 ? (uint32_t)v : 0;
 		return 0;
 	case OP_JOB_REQUEST:
 		return decode_job(a, f, op);
@@ -407,12 +420,13 @@ ops_decode(const void *buf, size_t len, struct op *ret, char *err, size_t errlen
 		goto out;
 	}
 	if (kind < OP_REPORTS || kind >= OP_KIND_END ||
-	    up.data.via.array.size != OPS_HEAD + nfields((enum op_kind)kind)) {
+	    up.data.via.array.size > OPS_HEAD + nfields((enum op_kind)kind) ||
+	    up.data.via.array.size < OPS_HEAD + nfields_min((enum op_kind)kind)) {
 		snprintf(err, errlen, "malformed operation record (kind %lld)", kind);
 		goto out;
 	}
 	ret->kind = (enum op_kind)kind;
-	rc = decode_fields(a, f + OPS_HEAD, ret);
+	rc = decode_fields(a, f + OPS_HEAD, up.data.via.array.size - OPS_HEAD, ret);
 	if (rc == -EBADMSG)
 		snprintf(err, errlen, "malformed operation record (kind %lld)", kind);
 	else if (rc == -ENOMEM)

@@ -10,7 +10,8 @@
  *   reports:     reporter | nil, epoch, seq, has_seq, actor, report kind,
  *                [{report map}...]
  *   tick:        (nothing)
- *   params:      grace_ms, quorum, disruption_ratio, disruption_window_ms
+ *   params:      grace_ms, quorum, disruption_ratio, disruption_window_ms,
+ *                observers (appended: a record without it has K = 0)
  *   job request: op, [node or address...], host_group, extra_vars, actor,
  *                comment, max_jobs, queue_jobs
  *   job end:     id, ok, exit_code, error, start_ms, end_ms

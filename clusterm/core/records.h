@@ -3,7 +3,7 @@
  * msgpack stays inside this module.
  *
  *   ["S", RECORDS_SNAPSHOT_VERSION, clock_ms, [grace_ms, quorum, ratio,
- *    window_ms], disruption, disruption_changed_ms, [reporter name...],
+ *    window_ms, observers, rings_version], disruption, disruption_changed_ms, [reporter name...],
  *    [[reporter, epoch, seq]...], [node...], [job...], globals, [event...],
  *    config | nil, next_job_id, next_event_id]
  *   node:  [name, {report}, state, prev_state, status, prev_status,
@@ -13,6 +13,8 @@
  *           created_ms, started_ms, ended_ms, exit_code, error, actor, pgid,
  *           sid, start_ticks, boot_id]
  *   event: [id, time_ms, node, kind, old, new, actor, comment]
+ * The params array may be shorter (fields appended later take their
+ * defaults); the observer rings are rebuilt from the Discovered nodes.
  */
 #ifndef RECORDS_H
 #define RECORDS_H

@@ -43,6 +43,7 @@ static void
 model_free(struct state *s)
 {
 	inventory_free(s->inv);
+	rings_free(s->rings);
 	for (size_t i = 0; i < s->nwms; i++) {
 		free(s->wms[i]->reporter);
 		free(s->wms[i]->epoch);
@@ -82,7 +83,8 @@ model_init(struct state *s)
 	s->inv = inventory_new();
 	s->wm_index = strmap_new();
 	s->rep_index = strmap_new();
-	if (s->inv == NULL || s->wm_index == NULL || s->rep_index == NULL ||
+	s->rings = rings_new(s->params.observers);
+	if (s->inv == NULL || s->wm_index == NULL || s->rep_index == NULL || s->rings == NULL ||
 	    s->globals == NULL || s->events == NULL)
 		return -ENOMEM;
 	return 0;
@@ -111,6 +113,7 @@ state_reset(struct state *s)
 {
 	model_free(s);
 	s->inv = NULL;
+	s->rings = NULL;
 	s->wms = NULL;
 	s->nwms = s->capwms = 0;
 	s->wm_index = s->rep_index = NULL;
@@ -239,11 +242,18 @@ state_reporter_find(const struct state *s, const char *name)
 }
 
 bool
-state_reporter_counts(uint32_t rid, void *arg)
+state_reporter_counts(uint32_t rid, const struct node *n, void *arg)
 {
 	const struct state *s = arg;
+	const struct reporter *r;
 
-	return rid < s->nreps && s->reps[rid].counts;
+	if (rid >= s->nreps || !(r = &s->reps[rid])->counts)
+		return false;
+	if (s->params.observers == 0)
+		return true;
+	/* Observers in force: only the node's observers on the rings count. */
+	return r->node != VOTE_NO_REPORTER &&
+	    rings_is_observer(s->rings, n->name, inventory_at(s->inv, r->node)->name);
 }
 
 uint32_t

@@ -140,8 +140,12 @@ void state_set_watermark(struct state *s, const char *reporter, const char *epoc
 uint32_t state_reporter(struct state *s, const char *name);
 /* The id of reporter name, or VOTE_NO_REPORTER. Lock held. */
 uint32_t state_reporter_find(const struct state *s, const char *name);
-/* Whether reporter rid's votes count (its node is not Disappeared). Lock held. */
-bool state_reporter_counts(uint32_t rid, void *s);
+/*
+ * Whether reporter rid's vote on n counts: its node is not Disappeared and,
+ * with observers (monitor.observers > 0), it is one of n's observers. Lock
+ * held.
+ */
+bool state_reporter_counts(uint32_t rid, const struct node *n, void *s);
 
 /* Applier: appends an audit event at the operation's time (strings copied). */
 void state_event(struct state *s, const char *node, const char *kind, const char *old_val,

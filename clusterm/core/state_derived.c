@@ -182,6 +182,23 @@ state_rebuild_derived(struct state *s)
 		s->reps[r].counts = b == NULL || b->state != MON_DISAPPEARED;
 		s->reps[r].nvoted = 0;
 	}
+	/* The rings from the Discovered nodes; their version is the state's. */
+	{
+		uint64_t version = rings_version(s->rings);
+		const char **names = malloc((n ? n : 1) * sizeof(*names));
+		size_t m = 0;
+		if (names == NULL)
+			state_apply_oom("the observer rings");
+		for (size_t i = 0; s->params.observers > 0 && i < n; i++) {
+			struct node *nd = inventory_at(s->inv, i);
+			if (nd->state == MON_DISCOVERED)
+				names[m++] = nd->name;
+		}
+		if (rings_rebuild(s->rings, s->params.observers, names, m) < 0)
+			state_apply_oom("the observer rings");
+		rings_set_version(s->rings, version);
+		free(names);
+	}
 	s->gone_count = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct node *nd = inventory_at(s->inv, i);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "inventory.h"
+#include "rings.h"
 #include "store.h"
 #include "votes.h"
 
@@ -45,6 +46,7 @@ struct state {
 	struct reporter *reps;
 	uint32_t nreps, capreps;
 	struct votes_params params;
+	struct rings *rings;		/* observers: the Discovered nodes on K rings */
 	bool disruption;
 	long long disruption_changed_ms;
 	size_t gone_count;		/* nodes Disappeared now */

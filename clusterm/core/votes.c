@@ -94,9 +94,12 @@ votes_record(struct node *n, uint32_t rid, enum vote_kind kind, uint64_t seq,
 	}
 	if (rid == n->self_rid) {
 		n->self_kind = (uint8_t)kind;
-	} else if (counts) {
-		count(n, v->kind, -1);
-		count(n, (uint8_t)kind, +1);
+	} else {
+		if (v->counted)
+			count(n, v->kind, -1);
+		v->counted = counts;
+		if (counts)
+			count(n, (uint8_t)kind, +1);
 	}
 	v->kind = (uint8_t)kind;
 	v->seq = seq;
@@ -117,11 +120,14 @@ votes_clear(struct node *n)
 }
 
 bool
-votes_reporter_flip(struct node *n, uint32_t rid, bool counts)
+votes_set_counted(struct node *n, uint32_t rid, bool counts)
 {
 	struct vote *v;
 
-	if (rid == n->self_rid || (v = votes_find(n, rid)) == NULL || v->kind == VOTE_NONE)
+	if (rid == n->self_rid || (v = votes_find(n, rid)) == NULL || v->counted == counts)
+		return false;
+	v->counted = counts;
+	if (v->kind == VOTE_NONE)
 		return false;
 	count(n, v->kind, counts ? +1 : -1);
 	return true;
@@ -133,12 +139,15 @@ votes_recount(struct node *n, votes_counts_fn fn, void *arg)
 	n->oth_alive = n->oth_gone = 0;
 	n->self_kind = VOTE_NONE;
 	for (uint32_t i = 0; i < n->votes.cap; i++) {
-		const struct vote *v = &n->votes.slots[i];
-		if (v->rid == VOTE_NO_REPORTER || v->kind == VOTE_NONE)
+		struct vote *v = &n->votes.slots[i];
+		if (v->rid == VOTE_NO_REPORTER)
+			continue;
+		v->counted = v->rid != n->self_rid && fn(v->rid, n, arg);
+		if (v->kind == VOTE_NONE)
 			continue;
 		if (v->rid == n->self_rid)
 			n->self_kind = v->kind;
-		else if (fn(v->rid, arg))
+		else if (v->counted)
 			count(n, v->kind, +1);
 	}
 }
@@ -149,13 +158,13 @@ votes_recount(struct node *n, votes_counts_fn fn, void *arg)
  * it counts only while no other reporter's vote does.
  */
 bool
-votes_counted(const struct node *n, const struct vote *v, bool counts)
+votes_counted(const struct node *n, const struct vote *v)
 {
 	if (v->kind == VOTE_NONE)
 		return false;
 	if (v->rid == n->self_rid)
 		return n->oth_alive + n->oth_gone == 0;
-	return counts;
+	return v->counted;
 }
 
 void

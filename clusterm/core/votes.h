@@ -18,6 +18,7 @@ struct votes_params {
 	long quorum;			/* monitor.quorum, 0 = majority */
 	double disruption_ratio;	/* monitor.disruption_ratio */
 	long long disruption_window_ms;	/* monitor.disruption_window_s */
+	uint32_t observers;		/* monitor.observers (K), 0 = every reporter */
 };
 
 struct votes_result {
@@ -27,8 +28,11 @@ struct votes_result {
 	int alive, gone;		/* counted votes */
 };
 
-/* Whether a reporter's votes count (rule 2: it is not itself Disappeared). */
-typedef bool (*votes_counts_fn)(uint32_t rid, void *arg);
+/*
+ * Whether reporter rid's vote on n counts (rule 2: the reporter is not
+ * itself Disappeared; with observers, it is one of n's observers).
+ */
+typedef bool (*votes_counts_fn)(uint32_t rid, const struct node *n, void *arg);
 
 /* Reporter rid's entry on n, or NULL. */
 struct vote *votes_find(const struct node *n, uint32_t rid);
@@ -46,16 +50,16 @@ int votes_record(struct node *n, uint32_t rid, enum vote_kind kind, uint64_t seq
 void votes_clear(struct node *n);
 
 /*
- * rid's votes start (counts true) or stop counting: adjusts n's counts for
- * rid's vote on n. Returns true when the counts changed.
+ * rid's vote on n starts (counts true) or stops counting: adjusts n's
+ * counts. Returns true when the counts changed.
  */
-bool votes_reporter_flip(struct node *n, uint32_t rid, bool counts);
+bool votes_set_counted(struct node *n, uint32_t rid, bool counts);
 
 /* Recounts n from its table (after its own reporter id changed). */
 void votes_recount(struct node *n, votes_counts_fn fn, void *arg);
 
-/* Whether v (an entry of n) counts now; counts as for votes_record. */
-bool votes_counted(const struct node *n, const struct vote *v, bool counts);
+/* Whether v (an entry of n) counts now. */
+bool votes_counted(const struct node *n, const struct vote *v);
 
 /* Rules 2 and 3 from n's counts: the state n should have at now_ms. */
 void votes_evaluate(const struct node *n, const struct votes_params *p, long long now_ms,

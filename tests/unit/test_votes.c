@@ -129,9 +129,10 @@ member_state(const char *member)
 
 /* Rule 2: a reporter's votes count unless its node is Disappeared. */
 static bool
-counts(uint32_t rid, void *arg)
+counts(uint32_t rid, const struct node *n, void *arg)
 {
 	(void)arg;
+	(void)n;
 	return member_state(rid_names[rid]) != MON_DISAPPEARED;
 }
 
@@ -150,7 +151,7 @@ make_node(struct node *n, int c)
 	for (int i = 0; i < MAXV && cases[c].votes[i].reporter != NULL; i++) {
 		uint32_t rid = rid_of(cases[c].votes[i].reporter);
 		ck_assert_int_eq(votes_record(n, rid, cases[c].votes[i].alive ? VOTE_ALIVE :
-		    VOTE_GONE, (uint64_t)i + 1, 1, counts(rid, NULL), NULL), 0);
+		    VOTE_GONE, (uint64_t)i + 1, 1, counts(rid, n, NULL), NULL), 0);
 	}
 }
 
@@ -240,12 +241,12 @@ START_TEST(test_reporter_flip)
 	ck_assert_int_eq(votes_record(&n, 1, VOTE_GONE, 1, 1, true, NULL), 0);
 	ck_assert_int_eq(votes_record(&n, 9, VOTE_ALIVE, 1, 1, true, NULL), 0);
 	ck_assert_uint_eq(n.oth_gone, 1);
-	ck_assert(votes_reporter_flip(&n, 1, false));
+	ck_assert(votes_set_counted(&n, 1, false));
 	ck_assert_uint_eq(n.oth_gone, 0);
 	/* The node's own vote is not a reporter's weight: it never flips. */
-	ck_assert(!votes_reporter_flip(&n, 9, false));
-	ck_assert(!votes_reporter_flip(&n, 4, true));
-	ck_assert(votes_reporter_flip(&n, 1, true));
+	ck_assert(!votes_set_counted(&n, 9, false));
+	ck_assert(!votes_set_counted(&n, 4, true));
+	ck_assert(votes_set_counted(&n, 1, true));
 	ck_assert_uint_eq(n.oth_gone, 1);
 	node_finish(&n);
 }
@@ -257,9 +258,12 @@ START_TEST(test_counted_flags)
 
 	cur_members = cases[1].members;
 	make_node(&n, 1);	/* own vote plus two others */
-	ck_assert(!votes_counted(&n, votes_find(&n, rid_of("c")), true));
-	ck_assert(votes_counted(&n, votes_find(&n, rid_of("a")), true));
-	ck_assert(!votes_counted(&n, votes_find(&n, rid_of("a")), false));
+	ck_assert(!votes_counted(&n, votes_find(&n, rid_of("c"))));
+	ck_assert(votes_counted(&n, votes_find(&n, rid_of("a"))));
+	ck_assert(votes_set_counted(&n, rid_of("a"), false));
+	ck_assert(!votes_counted(&n, votes_find(&n, rid_of("a"))));
+	/* Set again to the same: nothing moves. */
+	ck_assert(!votes_set_counted(&n, rid_of("a"), false));
 	node_finish(&n);
 }
 END_TEST
