@@ -81,7 +81,7 @@ make_op(int i, struct op *op, struct report reps[2])
 		break;
 	case 4:
 		op->kind = OP_PARAMS;
-		op->u.params = (struct votes_params){ 7000, 2, 0.4, 90000 };
+		op->u.params = (struct votes_params){ 7000, 2, 0.4, 90000, 30000, 25000, 10000 };
 		break;
 	case 5:
 	case 6:
@@ -365,7 +365,7 @@ build_rich(struct state *s)
 	struct op op = { .kind = OP_PARAMS, .time_ms = 1000 };
 	struct report r;
 
-	op.u.params = (struct votes_params){ 5000, 0, 0.3, 60000 };
+	op.u.params = (struct votes_params){ 5000, 0, 0.3, 60000, 30000, 25000, 10000 };
 	fix_apply(s, &op);
 	for (const char *m = "abcde"; *m != '\0'; m++) {
 		char who[2] = { *m, '\0' };
