@@ -9,6 +9,7 @@
 #include "mpcheck.h"
 #include "mputil.h"
 #include "records.h"
+#include "reporters.h"
 #include "state.h"
 #include "state_impl.h"
 
@@ -71,9 +72,12 @@ pack_node(msgpack_packer *pk, const struct node *n)
 	return rc;
 }
 
-/* A reporter's record (CONTRACT 11), in reporter id order. */
+/*
+ * A reporter's record (CONTRACT 11), in reporter id order; pos is its place
+ * in the heartbeat queue (-1 none), which equal times alone would not give.
+ */
 static int
-pack_reporter(msgpack_packer *pk, const struct reporter *r)
+pack_reporter(msgpack_packer *pk, const struct reporter *r, long long pos)
 {
 	int rc = 0;
 
@@ -86,7 +90,7 @@ pack_reporter(msgpack_packer *pk, const struct reporter *r)
 	rc |= msgpack_pack_uint64(pk, r->batches);
 	rc |= msgpack_pack_uint64(pk, r->reports);
 	rc |= msgpack_pack_int64(pk, r->spool_depth);
-	rc |= r->hb_queued ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	rc |= msgpack_pack_int64(pk, pos);
 	return rc;
 }
 
@@ -185,9 +189,21 @@ records_encode_snapshot(const struct state *s, char **ret_buf, size_t *ret_len)
 	    msgpack_pack_nil(&pk);
 	rc |= msgpack_pack_uint64(&pk, s->next_job_id);
 	rc |= msgpack_pack_uint64(&pk, s->next_event_id);
-	rc |= msgpack_pack_array(&pk, s->nreps);
-	for (uint32_t i = 0; i < s->nreps; i++)
-		rc |= pack_reporter(&pk, &s->reps[i]);
+	{
+		long long *pos = malloc((s->nreps ? s->nreps : 1) * sizeof(*pos)), k = 0;
+		if (pos == NULL) {
+			msgpack_sbuffer_destroy(&sb);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < s->nreps; i++)
+			pos[i] = -1;
+		for (uint32_t r = s->hb_head; r != VOTE_NO_REPORTER; r = s->reps[r].hb_next)
+			pos[r] = k++;
+		rc |= msgpack_pack_array(&pk, s->nreps);
+		for (uint32_t i = 0; i < s->nreps; i++)
+			rc |= pack_reporter(&pk, &s->reps[i], pos[i]);
+		free(pos);
+	}
 	if (rc != 0) {
 		msgpack_sbuffer_destroy(&sb);
 		return -ENOMEM;
@@ -317,6 +333,7 @@ decode_reporter(struct state *s, uint32_t rid, const msgpack_object *o)
 {
 	struct reporter *r = &s->reps[rid];
 	const msgpack_object *f;
+	long long pos;
 	char *e;
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < REP_FIELDS)
@@ -329,9 +346,12 @@ decode_reporter(struct state *s, uint32_t rid, const msgpack_object *o)
 	if (!mputil_get_u64(&f[1], &r->last_seq) || !mputil_get_i64(&f[2], &r->heard_ms) ||
 	    !mputil_get_i64(&f[3], &r->sync_ms) || !mputil_get_i64(&f[4], &r->hb_ms) ||
 	    !mputil_get_u64(&f[5], &r->batches) || !mputil_get_u64(&f[6], &r->reports) ||
-	    !mputil_get_i64(&f[7], &r->spool_depth) || f[8].type != MSGPACK_OBJECT_BOOLEAN)
+	    !mputil_get_i64(&f[7], &r->spool_depth) || !mputil_get_i64(&f[8], &pos) ||
+	    pos < -1 || pos >= (long long)s->nreps)
 		return -EBADMSG;
-	r->hb_queued = f[8].via.boolean;
+	/* Its place in the queue, until reporters_rebuild_queue() links them. */
+	r->hb_queued = pos >= 0;
+	r->hb_prev = pos >= 0 ? (uint32_t)pos : VOTE_NO_REPORTER;
 	return 0;
 }
 
@@ -500,6 +520,7 @@ decode_body(struct state *s, const msgpack_object *a, uint32_t nf)
 		for (uint32_t i = 0; i < s->nreps; i++)
 			if ((rc = decode_reporter(s, i, &a[15].via.array.ptr[i])) < 0)
 				return rc;
+		reporters_rebuild_queue(s);
 	}
 	state_rebuild_derived(s);
 	return 0;

@@ -118,15 +118,16 @@ reporters_hb_next(const struct state *s)
 	return s->reps[s->hb_head].hb_ms + s->params.hb_timeout_ms;
 }
 
+/* By place in the queue (hb_prev holds it while the queue is rebuilt). */
 static int
-by_hb(const void *a, const void *b, void *arg)
+by_place(const void *a, const void *b, void *arg)
 {
 	const struct state *s = arg;
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	long long mx = s->reps[x].hb_ms, my = s->reps[y].hb_ms;
+	uint32_t px = s->reps[x].hb_prev, py = s->reps[y].hb_prev;
 
-	if (mx != my)
-		return mx < my ? -1 : 1;
+	if (px != py)
+		return px < py ? -1 : 1;
 	return x < y ? -1 : x > y;
 }
 
@@ -139,14 +140,14 @@ reporters_rebuild_queue(struct state *s)
 	if (ids == NULL)
 		state_apply_oom("the heartbeat queue");
 	s->hb_head = s->hb_tail = VOTE_NO_REPORTER;
-	for (uint32_t i = 0; i < s->nreps; i++) {
-		struct reporter *r = &s->reps[i];
-		r->hb_prev = r->hb_next = VOTE_NO_REPORTER;
-		if (r->hb_queued)
+	for (uint32_t i = 0; i < s->nreps; i++)
+		if (s->reps[i].hb_queued)
 			ids[n++] = i;
-		r->hb_queued = false;
+	qsort_r(ids, n, sizeof(*ids), by_place, s);
+	for (uint32_t i = 0; i < s->nreps; i++) {
+		s->reps[i].hb_prev = s->reps[i].hb_next = VOTE_NO_REPORTER;
+		s->reps[i].hb_queued = false;
 	}
-	qsort_r(ids, n, sizeof(*ids), by_hb, s);
 	for (uint32_t i = 0; i < n; i++)
 		push_hb(s, ids[i]);
 	free(ids);

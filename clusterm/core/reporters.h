@@ -54,7 +54,10 @@ uint32_t reporters_hb_due(struct state *s, long long now_ms);
 /* Lock held: when the queue's oldest heartbeat turns stale, 0 when empty. */
 long long reporters_hb_next(const struct state *s);
 
-/* After a snapshot: the queue again from the records (hb_queued, hb_ms). */
+/*
+ * Decoding a snapshot: links the queue from the records, each queued one's
+ * place held in its hb_prev meanwhile (records.c).
+ */
 void reporters_rebuild_queue(struct state *s);
 
 #endif

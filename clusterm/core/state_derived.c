@@ -5,7 +5,6 @@
  */
 #include <stdlib.h>
 
-#include "reporters.h"
 #include "state.h"
 #include "state_impl.h"
 
@@ -209,7 +208,6 @@ state_rebuild_derived(struct state *s)
 			r->voted[r->nvoted++] = nd->id;
 		}
 	}
-	reporters_rebuild_queue(s);
 	/* The timer heap and the disruption window, from the nodes' fields. */
 	s->nheap = 0;
 	s->recent_n = s->recent_head = s->recent_live = 0;
