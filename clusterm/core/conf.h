@@ -34,6 +34,9 @@ struct conf {
 	long quorum;
 	double disruption_ratio;
 	long disruption_window_s;
+	long reporter_stale_s;		/* CONTRACT 11 */
+	long heartbeat_timeout_s;
+	long heartbeat_interval_s;
 	long observers;		/* monitor.observers: K, 0 = every reporter counts */
 	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];

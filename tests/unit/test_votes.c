@@ -164,7 +164,7 @@ START_TEST(test_rules)
 
 	cur_members = cases[_i].members;
 	make_node(&n, _i);
-	votes_evaluate(&n, &p, cases[_i].now, &r);
+	votes_evaluate(&n, &p, cases[_i].now, NULL, &r);
 	ck_assert_msg(r.state == cases[_i].want, "%s: state %s, want %s", cases[_i].what,
 	    mon_state_name(r.state), mon_state_name(cases[_i].want));
 	ck_assert_msg(r.alive == cases[_i].want_alive && r.gone == cases[_i].want_gone,
