@@ -5,6 +5,7 @@
 
 #include "api_json.h"
 #include "intake.h"
+#include "observers.h"
 #include "votes.h"
 
 /* Audit events shown with a node (GET /api/v1/nodes/{name}). */
@@ -125,6 +126,19 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 	if (n->gone_since_ms > 0 && n->state != MON_DISAPPEARED)
 		api_add_time(o, "grace_ends", n->gone_since_ms + state_params(s)->grace_ms);
 	add_history(o, s, n->name);
+	/* CONTRACT 12: whose votes count on it, and whom it reports on. */
+	{
+		const char *names[RINGS_MAX_K];
+		size_t cnt = observers_of(s, n, names, RINGS_MAX_K);
+		cJSON *arr = cJSON_AddArrayToObject(o, "observers");
+
+		for (size_t i = 0; arr != NULL && i < cnt; i++)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+		cnt = observers_subjects(s, n, names, RINGS_MAX_K);
+		arr = cJSON_AddArrayToObject(o, "subjects");
+		for (size_t i = 0; arr != NULL && i < cnt; i++)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+	}
 	votes = cJSON_AddArrayToObject(o, "votes");
 	for (uint32_t i = 0; votes != NULL && i < n->votes.cap; i++) {
 		const struct vote *v = &n->votes.slots[i];

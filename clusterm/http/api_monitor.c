@@ -11,6 +11,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "observers.h"
 
 /* Reporter headers, checked: printable, bounded, seq a decimal number. */
 static int
@@ -127,6 +128,69 @@ identity(struct http_req *req, const struct intake_origin *o, char *why, size_t 
 	return 0;
 }
 
+/*
+ * X-Observe-Version: the version of the observer assignment the reporter
+ * holds (CONTRACT 12). Absent: none (*ret_has false). -1 after a 400.
+ */
+static int
+observe_version(struct http_req *req, bool *ret_has, uint64_t *ret_v)
+{
+	const char *h = http_header(req, "X-Observe-Version");
+	unsigned long long v;
+	char *end;
+
+	*ret_has = false;
+	*ret_v = 0;
+	if (h == NULL)
+		return 0;
+	errno = 0;
+	v = strtoull(h, &end, 10);
+	if (h[0] < '0' || h[0] > '9' || *end != '\0' || errno != 0) {
+		http_reply_error(req, 400, "X-Observe-Version must be a decimal number");
+		return -1;
+	}
+	*ret_has = true;
+	*ret_v = v;
+	return 0;
+}
+
+/*
+ * Adds "observe" to a reply to reporter: with observers in force and a
+ * version the reporter holds that is not the rings' (absent = none),
+ * {"version": V, "subjects": [member names]}; with observers off and a
+ * reporter that holds an assignment, {"version": 0} (no subjects: report on
+ * every member again).
+ */
+static void
+add_observe(struct manager *m, cJSON *out, const char *reporter, bool has, uint64_t held)
+{
+	const char *subj[RINGS_MAX_K];
+	cJSON *ob, *arr;
+	uint64_t version;
+	size_t n = 0;
+	uint32_t k;
+
+	if (out == NULL || reporter == NULL)
+		return;
+	state_rdlock(m->state);
+	k = observers_k(m->state);
+	version = observers_version(m->state);
+	if (k == 0 ? !has : has && held == version) {
+		state_unlock(m->state);
+		return;
+	}
+	ob = cJSON_AddObjectToObject(out, "observe");
+	if (ob != NULL) {
+		cJSON_AddNumberToObject(ob, "version", k == 0 ? 0 : (double)version);
+		if (k > 0 && (arr = cJSON_AddArrayToObject(ob, "subjects")) != NULL) {
+			n = observers_reporter_subjects(m->state, reporter, subj, RINGS_MAX_K);
+			for (size_t i = 0; i < n; i++)
+				cJSON_AddItemToArray(arr, cJSON_CreateString(subj[i]));
+		}
+	}
+	state_unlock(m->state);
+}
+
 static void
 handle(struct http_req *req, enum report_form form, enum report_kind kind,
     const char *expect_name)
@@ -137,9 +201,11 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 	struct intake_result res;
 	char err[512];
 	cJSON *out;
+	uint64_t held;
+	bool has_held;
 	int rc;
 
-	if (origin(req, &o) < 0) {
+	if (origin(req, &o) < 0 || observe_version(req, &has_held, &held) < 0) {
 		metrics_rejected(REJECT_MALFORMED);
 		return;
 	}
@@ -192,6 +258,7 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 		cJSON_AddNumberToObject(out, "accepted", (double)res.accepted);
 		cJSON_AddNumberToObject(out, "duplicates", (double)res.duplicates);
 	}
+	add_observe(m, out, o.reporter, has_held, held);
 	http_reply_json(req, 200, out);
 out:
 	report_batch_finish(&b);
@@ -260,9 +327,11 @@ post_heartbeat(struct http_req *req)
 	struct intake_origin o;
 	char err[512];
 	cJSON *body, *out;
+	uint64_t held;
+	bool has_held;
 	int rc;
 
-	if (origin(req, &o) < 0) {
+	if (origin(req, &o) < 0 || observe_version(req, &has_held, &held) < 0) {
 		metrics_rejected(REJECT_MALFORMED);
 		return;
 	}
@@ -299,6 +368,7 @@ post_heartbeat(struct http_req *req)
 		return;
 	}
 	out = cJSON_CreateObject();
+	add_observe(m, out, o.reporter, has_held, held);
 	http_reply_json(req, out != NULL ? 200 : 500, out);
 }
 
