@@ -379,6 +379,25 @@ out:
 	return CTL_EXIT_OK;
 }
 
+/* "label: a, b, c" for a non-empty array of strings (observers, subjects). */
+static void
+print_names(const cJSON *obj, const char *key, const char *label)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key), *e;
+	const char *sep = "";
+
+	if (cJSON_GetArraySize(arr) == 0)
+		return;
+	printf("%s: ", label);
+	cJSON_ArrayForEach(e, arr) {
+		if (cJSON_IsString(e)) {
+			printf("%s%s", sep, e->valuestring);
+			sep = ", ";
+		}
+	}
+	printf("\n");
+}
+
 enum ctl_exit
 ctl_nodes_votes(struct ctl *c, char **args, int nargs)
 {
@@ -405,6 +424,9 @@ ctl_nodes_votes(struct ctl *c, char **args, int nargs)
 	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(r.json, "grace_ends")))
 		printf(", grace ends %s", ctl_cell(r.json, "grace_ends", b[0], sizeof(b[0])));
 	printf("\n");
+	/* With monitor.observers: only the observers' votes count (COUNTED). */
+	print_names(r.json, "observers", "observers");
+	print_names(r.json, "subjects", "subjects");
 	votes = cJSON_GetObjectItemCaseSensitive(r.json, "votes");
 	if (cJSON_GetArraySize(votes) == 0) {
 		printf("no votes\n");
