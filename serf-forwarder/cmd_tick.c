@@ -155,8 +155,18 @@ tick_sync(struct tick_run *t)
 	if ((r = tick_state_load(c->cfg.spool_dir, &last, &due)) < 0 && r != -ENOENT)
 		log_warn("tick: %s/%s unreadable (%s): syncing now", c->cfg.spool_dir,
 		    TICK_SYNC_FILE, strerror(-r));
-	if (r < 0)
+	if (r == -ENOENT) {
+		/*
+		 * The first tick: the first sync at a random point of one
+		 * interval, so that nodes installed or booted together (their
+		 * joins just reported) do not all sync at once.
+		 */
+		due = now + (long long)(jitter_u() * (double)c->cfg.sync_interval_s * 1000);
+		if (tick_state_save(c->cfg.spool_dir, 0, due) < 0)
+			due = -1;
+	} else if (r < 0) {
 		due = -1;
+	}
 	if (!tick_sync_due(now, due, c->cfg.sync_interval_s)) {
 		snprintf(t->sync, sizeof(t->sync), "due in %llds", (due - now + 999) / 1000);
 		return;

@@ -4,7 +4,9 @@
  * keeps in the spool directory and the lock that keeps ticks apart.
  *
  *   tick.lock   flock'd by a tick for its whole run (not by event runs)
- *   sync        "<last sync ms> <next due ms>\n", wall clock
+ *   sync        "<last sync ms> <next due ms>\n", wall clock (last 0: none
+ *               yet; the first tick puts the first sync at a random
+ *               point of one interval)
  *   self        the name of the last event run (SERF_SELF_NAME)
  */
 #ifndef TICK_H
