@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -165,6 +166,7 @@ cmd_flush(struct ctx *c)
 		spool_set_error(sp, NULL);
 	else if (r == -EAGAIN)
 		spool_set_error(sp, st.err);
+	free(st.observe);	/* an event run or a tick takes assignments */
 	spool_close(sp);
 	cmd_fmt_replay(&st, replay, sizeof(replay));
 	if (r < 0 && r != -EAGAIN) {

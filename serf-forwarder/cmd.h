@@ -71,6 +71,21 @@ int cmd_self_name(struct ctx *c, const char *who, char **ret);
 
 void cmd_usage(FILE *f);
 
+struct observe;
+struct batch;
+/* Loads the assignment from the spool dir and sets X-Observe-Version (cmd_observe.c). */
+void cmd_observe_load(struct ctx *c, struct observe *o);
+/* Drops b's reports on members that are neither self nor o's subjects; returns how many. */
+size_t cmd_observe_filter(const struct observe *o, const char *self, struct batch *b);
+/*
+ * Takes a reply's "observe" (json, malloc'd, freed here; NULL: none): a new
+ * assignment is saved and replaces *o; with sp, the members seen among its
+ * new subjects are queued and delivered in this run. Malformed: logged,
+ * ignored.
+ */
+void cmd_observe_take(struct ctx *c, struct spool *sp, const char *self, struct observe *o,
+    char *json);
+
 /*
  * Opens the spool within the bound, loads seen and moves incoming/ into
  * the queue (see cmd.c). *ret is closed by spool_close, *ret_seen (when

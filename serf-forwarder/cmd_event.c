@@ -14,6 +14,7 @@
 #include "cmd.h"
 #include "fsio.h"
 #include "log.h"
+#include "observe.h"
 #include "serf_input.h"
 #include "text.h"
 #include "tick.h"
@@ -239,6 +240,9 @@ struct event_run {
 	char outcome[2048];
 	char first_seq[64];
 	bool drained;		/* nothing older waits in the spool */
+	char *observe;		/* the newest reply's "observe" (malloc'd) or NULL */
+	size_t nfiltered;	/* members left out: not this node's subjects */
+	size_t nprobe;		/* chunks posted first to learn the assignment */
 	bool compacted;
 	int rc;
 };
@@ -462,7 +466,12 @@ event_chunk(struct event_run *e, struct batch *ch)
 	int r;
 
 	chunk_number(e, &k);
-	if ((r = chunk_post(e, &k)) == 0 && (r = chunk_spool(e, &k)) == 0 &&
+	if ((r = chunk_post(e, &k)) == 0 && k.res.observe != NULL) {
+		free(e->observe);
+		e->observe = k.res.observe;
+		k.res.observe = NULL;
+	}
+	if (r == 0 && (r = chunk_spool(e, &k)) == 0 &&
 	    (r = chunk_outcome(e, &k)) == 0 && k.kept)
 		for (size_t j = 0; j < ch->n; j++)
 			seen_note(e->seen, ch->kind, &ch->reports[j]);
@@ -516,12 +525,47 @@ event_suppress(struct event_run *e, struct batch *b)
 	}
 }
 
+/*
+ * No assignment known yet: the own report goes first, alone, so that its
+ * reply tells whether observers are in force before the others are sent
+ * (observe.h). Nothing to do when b has no own report or nothing else.
+ * 0 or -ENOMEM.
+ */
+static int
+event_probe(struct event_run *e, struct batch *b)
+{
+	struct batch first;
+	size_t i;
+	int r = 0;
+
+	e->nprobe = 0;
+	for (i = 0; i < b->n; i++)
+		if (b->reports[i].name != NULL && strcmp(b->reports[i].name, e->self) == 0)
+			break;
+	if (i == b->n || b->n < 2)
+		return 0;
+	batch_init(&first);
+	first.kind = b->kind;
+	first.t_ms = b->t_ms;
+	if ((first.reporter = strdup(e->self)) == NULL ||
+	    batch_add_copy(&first, &b->reports[i]) < 0) {
+		batch_finish(&first);
+		return -ENOMEM;
+	}
+	batch_remove(b, i);
+	e->nprobe = 1;
+	r = event_chunk(e, &first);
+	batch_finish(&first);
+	return r;
+}
+
 int
 cmd_event(struct ctx *c)
 {
 	struct event_run e = { .c = c, .event = getenv("SERF_EVENT"),
 	    .self = getenv("SERF_SELF_NAME") };
 	struct batch b, *chunks = NULL;
+	struct observe obs = { 0 };
 	size_t nchunks = 0;
 	bool pending = false;
 	int r;
@@ -546,6 +590,13 @@ cmd_event(struct ctx *c)
 	}
 	if (event_read(&e, &b) < 0)
 		goto oom;
+	/* Observers: remember the members, report only self and the subjects. */
+	cmd_observe_load(c, &obs);
+	if ((r = fsio_mkdir_p(c->cfg.spool_dir, 0700)) < 0 ||
+	    (r = observe_members_update(c->cfg.spool_dir, &b)) < 0)
+		log_warn("%s: could not save %s/%s: %s", e.event, c->cfg.spool_dir,
+		    OBSERVE_MEMBERS_FILE, strerror(-r));
+	e.nfiltered = cmd_observe_filter(&obs, e.self, &b);
 
 	r = cmd_open_spool(c, true, &e.sp, &e.seen, &pending);
 	/* A tick has no SERF_SELF_NAME: it takes the last event run's. */
@@ -571,6 +622,27 @@ cmd_event(struct ctx *c)
 	e.drained = r == 0;
 	if (e.st.rejected > 0 || e.st.corrupt > 0)
 		e.rc = EXIT_REJECTED;
+	e.observe = e.st.observe;
+	e.st.observe = NULL;
+	if (!obs.known && e.observe == NULL) {
+		size_t before = e.delivered;
+		if (event_probe(&e, &b) < 0)
+			goto oom;
+		if (e.delivered > before && e.observe == NULL) {
+			/* Answered without an assignment: observers are off. */
+			obs.known = true;
+			if ((r = observe_save(c->cfg.spool_dir, &obs)) < 0)
+				log_warn("%s: could not save %s/%s: %s", e.event, c->cfg.spool_dir,
+				    OBSERVE_FILE, strerror(-r));
+			cmd_observe_load(c, &obs);
+		}
+	}
+	if (e.observe != NULL) {
+		/* A new assignment before the rest goes: the rest follows it. */
+		cmd_observe_take(c, e.sp, e.self, &obs, e.observe);
+		e.observe = NULL;
+		e.nfiltered += cmd_observe_filter(&obs, e.self, &b);
+	}
 
 	if (split_batch(&b, &chunks, &nchunks) < 0)
 		goto oom;
@@ -580,7 +652,14 @@ cmd_event(struct ctx *c)
 		if (e.rc == EXIT_FAIL)
 			break;
 	}
-	event_summary(&e, nchunks);
+	event_summary(&e, nchunks + e.nprobe);
+	if (e.nfiltered > 0)
+		log_info("%s: %zu members left out: not among this node's subjects "
+		    "(observers, version %llu)", e.event, e.nfiltered, obs.version);
+	if (e.observe != NULL) {
+		cmd_observe_take(c, e.sp, e.self, &obs, e.observe);
+		e.observe = NULL;
+	}
 	goto out;
 oom:
 	log_error("%s: out of memory", e.event);
@@ -589,6 +668,9 @@ out:
 	for (size_t i = 0; i < nchunks; i++)
 		batch_finish(&chunks[i]);
 	free(chunks);
+	free(e.observe);
+	free(e.st.observe);
+	observe_finish(&obs);
 	seen_free(e.seen);
 	spool_close(e.sp);
 	batch_finish(&b);

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "fsio.h"
 #include "log.h"
+#include "observe.h"
 #include "report_json.h"
 #include "run.h"
 #include "serf_input.h"
@@ -165,6 +166,13 @@ cmd_sync_as(struct ctx *c, const char *self, bool *ret_unreached)
 		rc = EXIT_FAIL;
 		goto out;
 	}
+	{
+		/* Observers in force: the view of itself and its subjects only. */
+		struct observe obs;
+		cmd_observe_load(c, &obs);
+		cmd_observe_filter(&obs, self, &b);
+		observe_finish(&obs);
+	}
 	if (cmd_open_spool(c, false, &sp, NULL, &pending) < 0) {
 		rc = EXIT_FAIL;
 		goto out;
@@ -178,6 +186,7 @@ cmd_sync_as(struct ctx *c, const char *self, bool *ret_unreached)
 	/* The snapshot is newer than anything queued: the queue goes first. */
 	r = deliver_spool(sp, &c->dopts, &st, cmd_on_note, c->cfg.spool_dir);
 	cmd_fmt_replay(&st, replay, sizeof(replay));
+	free(st.observe);	/* an event run or a tick takes assignments */
 	if (r < 0) {
 		log_error("sync: spool not empty, snapshot not sent: %s%s",
 		    r == -EAGAIN ? st.err : strerror(-r), replay);

@@ -14,6 +14,7 @@
 #include "cmd.h"
 #include "fsio.h"
 #include "log.h"
+#include "observe.h"
 #include "tick.h"
 
 /* What one tick did, for its one line. */
@@ -24,6 +25,7 @@ struct tick_run {
 	bool busy;		/* an event run held the spool past the bound */
 	bool eventful;		/* worth a line at the info level */
 	int rc;
+	struct observe obs;	/* the assignment held (observe.h) */
 	char spool[512], hb[1200], sync[128];
 };
 
@@ -70,6 +72,12 @@ tick_heartbeat(struct tick_run *t, struct spool *sp)
 	if (res.st == DELIVER_OK) {
 		snprintf(t->hb, sizeof(t->hb), "delivered to %.300s (seq %llu, depth %ld)", res.url,
 		    last, o.spool_depth);
+		if (res.observe != NULL && t->self != NULL) {
+			/* A changed assignment reaches the node within a tick. */
+			t->eventful = true;
+			cmd_observe_take(t->c, sp, t->self, &t->obs, res.observe);
+			res.observe = NULL;
+		}
 	} else if (res.st == DELIVER_REJECTED && res.status == 404) {
 		/* A clusterm from before heartbeats: the rest of the tick still counts. */
 		snprintf(t->hb, sizeof(t->hb), "%.300s answered 404 (this clusterm takes no "
@@ -113,6 +121,10 @@ tick_spool(struct tick_run *t)
 		return;
 	}
 	r = deliver_spool(sp, &c->dopts, &st, cmd_on_note, c->cfg.spool_dir);
+	if (st.observe != NULL) {
+		cmd_observe_take(c, t->self != NULL ? sp : NULL, t->self, &t->obs, st.observe);
+		st.observe = NULL;
+	}
 	cmd_fmt_replay(&st, replay, sizeof(replay));
 	if (r == 0 && st.batches > 0)
 		spool_set_error(sp, NULL);
@@ -215,12 +227,14 @@ cmd_tick(struct ctx *c)
 		t.self = NULL;
 		t.rc = EXIT_FAIL;	/* logged; the spool still goes */
 	}
+	cmd_observe_load(c, &t.obs);
 	tick_spool(&t);
 	tick_sync(&t);
 	/* Unreachable clusterm is no failure of the tick: the spool waits. */
 	log_msg(t.rc != 0 ? LOG_LVL_ERROR : t.eventful ? LOG_LVL_INFO : LOG_LVL_DEBUG,
 	    "tick from %s: spool %s; heartbeat %s; sync %s", t.self ? t.self : "-", t.spool,
 	    t.hb, t.sync[0] ? t.sync : "-");
+	observe_finish(&t.obs);
 	free(t.self);
 	close(lock_fd);
 	return t.rc;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "cm_limits.h"
 #include "deliver.h"
 #include "fsio.h"
@@ -17,6 +19,25 @@ deliver_result_finish(struct deliver_result *r)
 		return;
 	free(r->reply);
 	r->reply = NULL;
+	free(r->observe);
+	r->observe = NULL;
+}
+
+/* The "observe" object of a 2xx reply as JSON text (malloc'd), or NULL. */
+static char *
+reply_observe(const char *body)
+{
+	cJSON *root, *ob;
+	char *text = NULL;
+
+	if (body == NULL || strstr(body, "\"observe\"") == NULL)
+		return NULL;
+	root = cJSON_Parse(body);
+	ob = cJSON_GetObjectItemCaseSensitive(root, "observe");
+	if (ob != NULL)
+		text = cJSON_PrintUnformatted(ob);
+	cJSON_Delete(root);
+	return text;
 }
 
 const char *
@@ -57,12 +78,13 @@ struct hdr_text {
 	char ep[LIMIT_EPOCH_LEN + 24];
 	char seq[48];
 	char depth[48];
+	char observe[64];
 };
 
-/* The reporter headers and X-Spool-Depth (NULL-terminated in hdrs[5]). */
+/* The reporter headers, X-Spool-Depth, X-Observe-Version (NULL-terminated in hdrs[6]). */
 static void
 reporter_headers(const struct deliver_opts *o, const char *reporter, const char *epoch,
-    unsigned long long seq, struct hdr_text *t, const char *hdrs[5])
+    unsigned long long seq, struct hdr_text *t, const char *hdrs[6])
 {
 	char *hrep = t->rep, *hep = t->ep, *hseq = t->seq;
 	size_t nh = 0;
@@ -83,6 +105,11 @@ reporter_headers(const struct deliver_opts *o, const char *reporter, const char 
 		snprintf(t->depth, sizeof(t->depth), "X-Spool-Depth: %ld", o->spool_depth);
 		hdrs[nh++] = t->depth;
 	}
+	if (o->observe_version != NULL) {
+		snprintf(t->observe, sizeof(t->observe), "X-Observe-Version: %.40s",
+		    o->observe_version);
+		hdrs[nh++] = t->observe;
+	}
 	hdrs[nh] = NULL;
 }
 
@@ -99,6 +126,7 @@ judge_reply(struct http1_resp *resp, struct deliver_result *res)
 		res->st = DELIVER_OK;
 		res->accepted = reply_number(resp->body, "\"accepted\"");
 		res->duplicates = reply_number(resp->body, "\"duplicates\"");
+		res->observe = reply_observe(resp->body);
 		res->err[0] = '\0';
 		http1_resp_finish(resp);
 		return true;
@@ -121,7 +149,7 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
     struct deliver_result *ret)
 {
 	struct hdr_text t;
-	const char *hdrs[5];
+	const char *hdrs[6];
 	struct deliver_result res = { .st = DELIVER_RETRY, .accepted = -1, .duplicates = -1 };
 
 	reporter_headers(o, reporter, epoch, seq, &t, hdrs);

@@ -27,6 +27,7 @@ struct deliver_opts {
 	 */
 	long spool_depth;
 	bool always_seq;		/* send X-Reporter-Seq even when it is 0 */
+	const char *observe_version;	/* X-Observe-Version (observe.h), NULL: none */
 };
 
 enum deliver_status {
@@ -42,6 +43,7 @@ struct deliver_result {
 	char url[256];		/* the URL that answered (or was tried last) */
 	char err[1024];		/* why it was not delivered */
 	char *reply;		/* the reply body (malloc'd) for REJECTED, else NULL */
+	char *observe;		/* a 2xx reply's "observe" object as JSON (malloc'd) or NULL */
 };
 
 void deliver_result_finish(struct deliver_result *r);
@@ -68,6 +70,7 @@ struct deliver_stats {
 	size_t superseded;	/* reports left out: a newer one for the node was queued */
 	size_t left;		/* still queued */
 	char err[1024];		/* why the replay stopped, "" when it drained */
+	char *observe;		/* the last reply's "observe" (malloc'd, caller frees) or NULL */
 };
 
 /* Told about each rejected or corrupt batch (for the caller's log). */

@@ -272,6 +272,12 @@ post_run(struct replay *rp, const struct batch *b, size_t i, size_t j, size_t *r
 		return r;
 	}
 	r = settle(rp, b, body, &res, i, j, ret_i, ret_stop);
+	if (res.observe != NULL) {
+		/* The newest assignment wins (observe.h). */
+		free(rp->st->observe);
+		rp->st->observe = res.observe;
+		res.observe = NULL;
+	}
 	free(body);
 	deliver_result_finish(&res);
 	return r;

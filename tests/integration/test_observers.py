@@ -4,11 +4,17 @@ observe assignment in replies (batches, snapshot, heartbeat), only observers'
 votes counted, GET of a node with observers/subjects/counted, a kill decided
 by the observers alone, K = 0 unchanged, the rings kept across a restart."""
 
+import http.server
+import json
 import os
+import shutil
 import sys
+import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from fwd_util import member_line, run_fwd  # noqa: E402
 from util import Clusterm, report, request, wait_until  # noqa: E402
 
 EPOCH = "ep-obs"
@@ -176,6 +182,136 @@ class Observers(unittest.TestCase):
                              sorted(v["counted"] for v in before[n]["votes"]), n)
 
 
+FNAMES = ["fw%d" % i for i in range(6)]
+
+
+def lines(names):
+    return "".join(member_line(n, "10.7.0.%d" % (i + 1)) for i, n in enumerate(names))
+
+
+class RealForwarder(unittest.TestCase):
+    """The real serf-forwarder against a real clusterm with observers (K = 2)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="obs-fwd-")
+        self.c = Clusterm(config={"monitor": {"grace_s": 0, "observers": 2,
+                                              "heartbeat_interval_s": 0}}).start()
+
+    def tearDown(self):
+        self.c.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def spool(self, name):
+        return os.path.join(self.tmp, name)
+
+    def fwd(self, name, event=None, stdin="", cmd=()):
+        p = run_fwd(["-u", self.c.url(), "-s", self.spool(name)] + list(cmd), event=event,
+                    stdin=stdin, self_name=name)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def assignment(self, name):
+        with open(os.path.join(self.spool(name), "observe")) as f:
+            return json.load(f)
+
+    def test_reports_only_self_and_subjects(self):
+        c = self.c
+        # each agent starts: its join event lists every member it sees
+        for n in FNAMES:
+            self.fwd(n, "member-join", lines(FNAMES))
+            self.assertIn("version", self.assignment(n))
+        # the own report first, then only the subjects of the assignment it
+        # got: at most K reports on others per node, not N - 1
+        others = sum(1 for n in FNAMES for v in c.node(n)["votes"] if not v["self"])
+        self.assertLessEqual(others, 2 * len(FNAMES))
+        # a tick brings each node its current assignment and reports its subjects
+        taken = 0
+        for n in FNAMES:
+            taken += "assignment taken" in self.fwd(n, cmd=["tick"]).stderr
+        self.assertGreater(taken, 0)
+        for n in FNAMES:
+            body = c.node(n)
+            self.assertEqual(body["state"], "Discovered")
+            self.assertEqual(sorted(self.assignment(n)["subjects"]), sorted(body["subjects"]))
+            # all its observers reported on it, and only they count (an
+            # earlier assignment may have had others report too)
+            counted = {v["reporter"] for v in body["votes"] if v["counted"] and not v["self"]}
+            self.assertEqual(counted, set(body["observers"]), (n, body["votes"]))
+            self.assertLessEqual(len(body["votes"]), 1 + 2 * 2, body["votes"])
+        # nothing changed: a second tick takes no assignment
+        p = self.fwd(FNAMES[0], cmd=["tick"])
+        self.assertNotIn("assignment taken", p.stderr)
+
+        # a member fails: only its observers report it, it is Disappeared
+        victim = FNAMES[3]
+        obs = c.node(victim)["observers"]
+        for n in FNAMES:
+            if n != victim:
+                p = self.fwd(n, "member-failed", lines([victim]))
+                if n not in obs:
+                    self.assertIn("not among this node's subjects", p.stderr)
+        wait_until(lambda: c.state_of(victim) == "Disappeared", what="victim Disappeared")
+        self.assertEqual({v["reporter"] for v in c.node(victim)["votes"]
+                          if v["vote"] == "gone"}, set(obs))
+        for n in FNAMES:
+            if n != victim:
+                self.assertEqual(c.state_of(n), "Discovered", n)
+
+    def test_assignment_file_kept_and_malformed_ignored(self):
+        c = self.c
+        self.fwd("fw0", "member-join", lines(["fw0"]))
+        a = self.assignment("fw0")
+        self.assertEqual(a["subjects"], [])
+        # no temporary file left beside it
+        self.assertEqual([f for f in os.listdir(self.spool("fw0")) if "observe" in f and
+                          f != "observe"], [])
+        # a damaged file is ignored with a line: every member reported
+        with open(os.path.join(self.spool("fw0"), "observe"), "w") as f:
+            f.write("{not json")
+        self.fwd("fw1", "member-join", lines(["fw1"]))
+        p = self.fwd("fw0", "member-update", lines(["fw0", "fw1"]))
+        self.assertIn("ignored", p.stderr)
+        self.assertIn("fw0", {v["reporter"] for v in c.node("fw1")["votes"]})
+        # and replaced by the next reply's assignment
+        self.assertIn("subjects", self.assignment("fw0"))
+
+    def test_malformed_observe_reply(self):
+        """A reply with a malformed observe: logged, the batch still delivered."""
+        got = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                got.append(self.rfile.read(n))
+                body = json.dumps({"accepted": 1, "duplicates": 0,
+                                   "observe": {"version": "x", "subjects": 3}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+        th = threading.Thread(target=srv.serve_forever, daemon=True)
+        th.start()
+        try:
+            spool = self.spool("bad")
+            p = run_fwd(["-u", "http://127.0.0.1:%d" % srv.server_address[1], "-s", spool],
+                        event="member-join", stdin=lines(["fw0", "fw1"]), self_name="fw0")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("malformed assignment", p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(spool, "observe")))
+            # both members were delivered (the own one first, then the other)
+            sent = [r["Node-Name"] for b in got for r in json.loads(b)]
+            self.assertEqual(sorted(sent), ["fw0", "fw1"])
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
+
 class WithoutObservers(unittest.TestCase):
     def test_k0_unchanged(self):
         with Clusterm(config={"monitor": {"grace_s": 0}}) as c:
@@ -189,6 +325,24 @@ class WithoutObservers(unittest.TestCase):
             # a forwarder that holds an assignment is told observers are off
             b.version = 5
             self.assertEqual(b.heartbeat().get("observe"), {"version": 0})
+
+    def test_k0_real_forwarder_reports_everyone(self):
+        tmp = tempfile.mkdtemp(prefix="obs-k0-")
+        try:
+            with Clusterm(config={"monitor": {"grace_s": 0}}) as c:
+                spool = os.path.join(tmp, "fw0")
+                for ev in ("member-join", "member-update"):
+                    p = run_fwd(["-u", c.url(), "-s", spool], event=ev,
+                                stdin=lines(FNAMES[:3]), self_name="fw0")
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    self.assertNotIn("left out: not among", p.stderr)
+                # the first run learnt that observers are off, and kept it
+                with open(os.path.join(spool, "observe")) as f:
+                    self.assertEqual(json.load(f), {"version": 0})
+                for n in FNAMES[1:3]:
+                    self.assertIn("fw0", {v["reporter"] for v in c.node(n)["votes"]})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

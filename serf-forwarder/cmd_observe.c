@@ -1,0 +1,144 @@
+/*
+ * Observers in the runs that post (observe.h): the assignment held goes
+ * out as X-Observe-Version, a reply's new one is kept, and the members seen
+ * among its new subjects are reported in the same run.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "fsio.h"
+#include "log.h"
+#include "observe.h"
+
+/* The text of X-Observe-Version for c->dopts (one assignment per process). */
+static char version_text[32];
+
+static void
+set_header(struct ctx *c, const struct observe *o)
+{
+	if (!o->known) {
+		c->dopts.observe_version = NULL;
+		return;
+	}
+	snprintf(version_text, sizeof(version_text), "%llu", o->version);
+	c->dopts.observe_version = version_text;
+}
+
+void
+cmd_observe_load(struct ctx *c, struct observe *o)
+{
+	char why[512];
+	int r = observe_load(c->cfg.spool_dir, o, why, sizeof(why));
+
+	if (r < 0) {
+		/* Unreadable or damaged: as if none was received (every member reported). */
+		log_warn("observers: %s/%s ignored: %s", c->cfg.spool_dir, OBSERVE_FILE,
+		    r == -ENOMEM ? "out of memory" : why);
+		observe_finish(o);
+	}
+	set_header(c, o);
+}
+
+size_t
+cmd_observe_filter(const struct observe *o, const char *self, struct batch *b)
+{
+	size_t left_out = 0;
+
+	for (size_t i = b->n; i-- > 0;) {
+		if (!observe_wants(o, self, b->reports[i].name)) {
+			batch_remove(b, i);
+			left_out++;
+		}
+	}
+	return left_out;
+}
+
+/*
+ * Queues the members seen among the subjects of now that old did not have
+ * (all of them when old filtered nothing) and delivers the spool. Returns
+ * a further assignment from those replies (malloc'd) or NULL.
+ */
+static char *
+report_new_subjects(struct ctx *c, struct spool *sp, const char *self,
+    const struct observe *old, const struct observe *now)
+{
+	struct batch seen, nb;
+	struct deliver_stats st;
+	bool compacted = false;
+	char *next = NULL;
+	int r;
+
+	batch_init(&nb);
+	if (observe_members_load(c->cfg.spool_dir, &seen) < 0) {
+		batch_finish(&seen);
+		return NULL;
+	}
+	nb.kind = REPORT_KIND_DISCOVERED;
+	nb.t_ms = fsio_now_ms();
+	if ((nb.reporter = strdup(self)) == NULL)
+		goto out;
+	for (size_t i = 0; i < seen.n; i++) {
+		const char *name = seen.reports[i].name;
+		if (name == NULL || !observe_has(now, name) ||
+		    (old->known && old->on && observe_has(old, name)))
+			continue;
+		if (batch_add_copy(&nb, &seen.reports[i]) < 0)
+			goto out;
+	}
+	if (nb.n == 0)
+		goto out;
+	if ((r = spool_assign(sp, &nb)) < 0 ||
+	    (r = spool_push(sp, &nb, (unsigned long long)c->cfg.spool_max_bytes,
+	    &compacted)) < 0) {
+		log_warn("observers: the %zu members seen among the new subjects not "
+		    "queued: spool %s: %s", nb.n, c->cfg.spool_dir, strerror(-r));
+		goto out;
+	}
+	r = deliver_spool(sp, &c->dopts, &st, cmd_on_note, c->cfg.spool_dir);
+	log_info("observers: %zu members seen among the new subjects of version %llu %s",
+	    nb.n, now->version, r == 0 ? "delivered" : "queued in the spool");
+	next = st.observe;
+out:
+	batch_finish(&nb);
+	batch_finish(&seen);
+	return next;
+}
+
+void
+cmd_observe_take(struct ctx *c, struct spool *sp, const char *self, struct observe *o,
+    char *json)
+{
+	/* A reply that reports new subjects may carry a newer assignment still. */
+	for (int round = 0; json != NULL && round < 3; round++) {
+		struct observe now, old;
+		char why[512];
+		int r = observe_parse(json, &now, why, sizeof(why));
+
+		if (r < 0) {
+			log_warn("observers: a malformed assignment from clusterm ignored: %s: "
+			    "%.200s", r == -ENOMEM ? "out of memory" : why, json);
+			break;
+		}
+		free(json);
+		json = NULL;
+		if (o->known && now.version == o->version && now.on == o->on) {
+			observe_finish(&now);
+			break;
+		}
+		if ((r = observe_save(c->cfg.spool_dir, &now)) < 0)
+			log_warn("observers: %s/%s not saved: %s", c->cfg.spool_dir,
+			    OBSERVE_FILE, strerror(-r));
+		log_info("observers: %s (version %llu, %zu subjects)", now.on ?
+		    "assignment taken" : "off, every member reported", now.version, now.n);
+		old = *o;
+		*o = now;
+		set_header(c, o);
+		if (sp != NULL && o->on && self != NULL)
+			json = report_new_subjects(c, sp, self, &old, o);
+		observe_finish(&old);
+	}
+	free(json);
+}

@@ -1,0 +1,70 @@
+/*
+ * Observers on the forwarder's side (CONTRACT 12): the assignment clusterm
+ * gives in its replies ("observe": {"version": V, "subjects": [names]}),
+ * kept in the spool directory, and the members this node has seen, so that
+ * a new assignment can be reported at once.
+ *
+ *   observe   {"version": V, "subjects": [..]} (observers in force: report
+ *             only on self and the subjects) or {"version": 0} (observers
+ *             off: report every member); absent: not known yet. Written
+ *             atomically and durably (tmp, fsync, rename, fsync of dir).
+ *   members   the last report of every member seen alive by event runs (a
+ *             JSON array of report objects), removed when seen gone.
+ *
+ * A forwarder that has no observe file reports its own member first and
+ * learns from that reply whether observers are in force; then it reports
+ * the rest accordingly.
+ */
+#ifndef OBSERVE_H
+#define OBSERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "batch.h"
+
+#define OBSERVE_FILE		"observe"
+#define OBSERVE_MEMBERS_FILE	"members"
+#define OBSERVE_MAX_SUBJECTS	64	/* more than clusterm's K (32) */
+#define OBSERVE_FILE_MAX	(64 * 1024)
+#define OBSERVE_MEMBERS_MAX	(64 * 1024 * 1024)
+
+struct observe {
+	bool known;			/* an assignment (or "off") was received */
+	bool on;			/* observers in force: filter */
+	unsigned long long version;
+	char **subjects;		/* serf member names, malloc'd */
+	size_t n;
+};
+
+void observe_finish(struct observe *o);
+
+/*
+ * Parses the JSON text of a reply's "observe" object into ret. -EINVAL with
+ * a sentence in why when malformed (ret untouched), -ENOMEM.
+ */
+int observe_parse(const char *json, struct observe *ret, char *why, size_t whylen);
+
+/* Loads dir/observe: 0 (ret->known false when absent), -EINVAL (why), -errno. */
+int observe_load(const char *dir, struct observe *ret, char *why, size_t whylen);
+/* Saves o as dir/observe, atomically and durably. 0 or -errno. */
+int observe_save(const char *dir, const struct observe *o);
+
+/* Whether member is to be reported under o (self always). */
+bool observe_wants(const struct observe *o, const char *self, const char *member);
+/* Whether name is among o's subjects. */
+bool observe_has(const struct observe *o, const char *name);
+
+/*
+ * The members seen: loads dir/members into ret (its reports; kind unset),
+ * empty when absent or unreadable. 0 or -ENOMEM.
+ */
+int observe_members_load(const char *dir, struct batch *ret);
+/*
+ * Brings the members seen up to date with b (discovered: its reports
+ * replace those of the same member; disappeared: they are removed) and
+ * saves them (atomically, no fsync: a hint). 0 or -errno.
+ */
+int observe_members_update(const char *dir, const struct batch *b);
+
+#endif
