@@ -18,9 +18,17 @@
 # Then clusterm's peak RSS (VmHWM), the state dir size and the spool depth
 # left in all forwarders (must be 0).
 #
+# With OBSERVERS=K (monitor.observers, default 0) each forwarder reports only
+# on itself and its subjects: the boot phase is then followed by one tick
+# per node (what the tick timer does within tick_s), which hands every node
+# its final assignment and reports the subjects it has not reported yet;
+# boot is timed until those ticks have exited too. One untimed tick round
+# follows fail1 (the subjects of the failed node get new observers).
+# Each phase also prints the reports clusterm took (clusterm_reports_received_total).
+#
 # Environment: BUILD_DIR (default build/ of this tree), PHASE_TIMEOUT (s per
 # phase, 900), FWD_TIMEOUT (the forwarder's -t, 5 as deployed), POLL_S (state
-# polling interval, 0.1), KEEP=1 keeps the temp dir.
+# polling interval, 0.1), OBSERVERS (K, 0), KEEP=1 keeps the temp dir.
 #
 # Uses only the HTTP API (GET /api/v1/nodes, or contiv's /info/nodes) and the
 # forwarder's command line, on 127.0.0.1. Every process started here is
@@ -40,6 +48,8 @@ FWD=$BUILD/serf-forwarder/serf-forwarder
 PHASE_TIMEOUT=${PHASE_TIMEOUT:-900}
 FWD_TIMEOUT=${FWD_TIMEOUT:-5}
 POLL_S=${POLL_S:-0.1}
+OBSERVERS=${OBSERVERS:-0}
+case $OBSERVERS in ''|*[!0-9]*) echo "OBSERVERS must be a number" >&2; exit 1 ;; esac
 STOP_WAIT_S=30
 
 for f in "$CLUSTERM" "$FWD"; do
@@ -133,8 +143,16 @@ EOF
 
 port=$(free_port)
 URL=http://127.0.0.1:$port
-printf '{"manager": {"addr": "127.0.0.1:%s", "state_dir": "%s"}, "monitor": {"grace_s": 0}}\n' \
-	"$port" "$TMP/state" >"$TMP/clusterm.conf"
+# With observers the ticks send heartbeats, and a node that sent one waits
+# one heartbeat interval before Disappeared (CONTRACT 11): 0 here, so that
+# the decision times compare with runs without ticks.
+if [ "$OBSERVERS" -gt 0 ]; then
+	mon=$(printf '"grace_s": 0, "observers": %s, "heartbeat_interval_s": 0' "$OBSERVERS")
+else
+	mon='"grace_s": 0'	# as before observers (an older clusterm reads it)
+fi
+printf '{"manager": {"addr": "127.0.0.1:%s", "state_dir": "%s"}, "monitor": {%s}}\n' \
+	"$port" "$TMP/state" "$mon" >"$TMP/clusterm.conf"
 echo '{}' >"$TMP/fwd.conf"	# no /etc/serf-forwarder.conf
 mkdir "$TMP/spool"
 
@@ -158,7 +176,7 @@ seq -f 'n%.0f' 1 "$N" >"$TMP/names.all"
 echo n1 >"$TMP/names.fail1"
 seq -f 'n%.0f' 2 $((K + 1)) >"$TMP/names.fail10"
 
-echo "scale: N=$N parallel=$PAR cpus=$(nproc) forwarder -t $FWD_TIMEOUT, clusterm $CLUSTERM (monitor.grace_s 0)"
+echo "scale: N=$N parallel=$PAR cpus=$(nproc) forwarder -t $FWD_TIMEOUT, clusterm $CLUSTERM (monitor.grace_s 0, monitor.observers $OBSERVERS)"
 
 # run_pool EVENT MEMBERS FIRST LAST: runs the forwarder of nodes nFIRST..nLAST
 # with EVENT and the member lines of MEMBERS, PARALLEL at a time. Sets
@@ -181,8 +199,13 @@ run_pool() {
 			POOL_SKIPPED=$((last - i + 1))
 			break
 		fi
-		SERF_EVENT=$ev SERF_SELF_NAME=n$i "$FWD" -c "$TMP/fwd.conf" -u "$URL" \
-			-s "$TMP/spool/n$i" -t "$FWD_TIMEOUT" <"$members" 2>>"$TMP/fwd.log" &
+		if [ "$ev" = tick ]; then
+			"$FWD" -c "$TMP/fwd.conf" -u "$URL" -s "$TMP/spool/n$i" \
+				-t "$FWD_TIMEOUT" tick </dev/null 2>>"$TMP/fwd.log" &
+		else
+			SERF_EVENT=$ev SERF_SELF_NAME=n$i "$FWD" -c "$TMP/fwd.conf" -u "$URL" \
+				-s "$TMP/spool/n$i" -t "$FWD_TIMEOUT" <"$members" 2>>"$TMP/fwd.log" &
+		fi
 		RUN[$!]=1
 	done
 	while [ "${#RUN[@]}" -gt 0 ]; do pool_reap; done
@@ -198,15 +221,19 @@ spooled_runs() { grep -c -- '-> spooled' "$TMP/fwd.log" 2>/dev/null || true; }
 # exited) and PH_OK.
 phase() {
 	local name=$1 ev=$2 members=$3 first=$4 last=$5 state=$6 names=$7
-	local t0 seen sp0 runs=$(($5 - $4 + 1)) reports
+	local t0 seen sp0 runs=$(($5 - $4 + 1)) reports r0
 	reports=$((runs * $(wc -l <"$members")))
 	sp0=$(spooled_runs)
+	r0=$(taken)
 	t0=$(now)
 	python3 "$TMP/poll.py" "$port" "$state" "$names" \
 		"$(awk -v t="$t0" -v d="$PHASE_TIMEOUT" 'BEGIN { printf "%.0f", t + d }')" "$POLL_S" \
 		>"$TMP/poll.$name" 2>"$TMP/poll.$name.err" &
 	POLL_PID=$!
 	run_pool "$ev" "$members" "$first" "$last"
+	if [ "$name" = boot ] && [ "$OBSERVERS" -gt 0 ]; then
+		run_pool tick /dev/null "$first" "$last"	# the tick timer's round
+	fi
 	PH_OK=1
 	wait "$POLL_PID" 2>/dev/null || PH_OK=0
 	POLL_PID=
@@ -218,8 +245,12 @@ phase() {
 		PH_OK=0 PH_S=">$PHASE_TIMEOUT" PH_DONE_S=">$PHASE_TIMEOUT"
 		cat "$TMP/poll.$name.err" >&2
 	fi
-	echo "$name: $runs forwarder runs ($ev, $reports reports, $PAR at a time): $(wc -l <"$names") node(s) $state after ${PH_S}s, every run exited and state reached after ${PH_DONE_S}s; runs failed $POOL_FAILED, not started $POOL_SKIPPED, spooled $(($(spooled_runs) - sp0)); clusterm VmHWM $(hwm_mb) MB"
+	PH_TAKEN=$(($(taken) - r0))
+	echo "$name: $runs forwarder runs ($ev, $reports member lines, $PAR at a time): $(wc -l <"$names") node(s) $state after ${PH_S}s, every run exited and state reached after ${PH_DONE_S}s; reports taken by clusterm $PH_TAKEN; runs failed $POOL_FAILED, not started $POOL_SKIPPED, spooled $(($(spooled_runs) - sp0)); clusterm VmHWM $(hwm_mb) MB"
 }
+
+# Reports clusterm has applied so far (its /metrics counter).
+taken() { curl -sf --max-time 10 "$URL/metrics" | awk '$1 == "clusterm_reports_received_total" { print $2 }' || echo 0; }
 
 # clusterm's CPU time (user + system) so far, in seconds: less noisy than wall time on a shared machine.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$CM_PID/stat" 2>/dev/null || echo '?'; }
@@ -237,20 +268,23 @@ final() {
 	done
 	state_mb=$(du -sk "$TMP/state" | awk '{ printf "%.1f", $1 / 1024 }')
 	echo "end: clusterm peak RSS (VmHWM) $rss MB, state dir $state_mb MB, spooled (depth of all $N spools) $depth, forwarder runs that spooled $(spooled_runs)"
-	echo "scale N=$N parallel=$PAR boot_s=$BOOT_S fail1_s=$F1_S fail1_done_s=$F1_DONE_S fail10_s=$F10_S fail10_done_s=$F10_DONE_S rss_mb=$rss cpu_s=$cpu state_mb=$state_mb spooled=$depth result=$result"
+	echo "scale N=$N observers=$OBSERVERS parallel=$PAR boot_s=$BOOT_S boot_reports=$BOOT_R fail1_s=$F1_S fail1_done_s=$F1_DONE_S fail1_reports=$F1_R fail10_s=$F10_S fail10_done_s=$F10_DONE_S fail10_reports=$F10_R rss_mb=$rss cpu_s=$cpu state_mb=$state_mb spooled=$depth result=$result"
 }
-BOOT_S=- F1_S=- F1_DONE_S=- F10_S=- F10_DONE_S=-
+BOOT_S=- F1_S=- F1_DONE_S=- F10_S=- F10_DONE_S=- BOOT_R=- F1_R=- F10_R=-
 
 # boot: the poller counts only once the forwarders are done (the first run
 # alone makes every node Discovered), so the time is the later of the two.
 phase boot member-join "$TMP/members.all" 1 "$N" Discovered "$TMP/names.all"
-BOOT_S=$PH_DONE_S
+BOOT_S=$PH_DONE_S BOOT_R=$PH_TAKEN
 [ "$PH_OK" = 1 ] || { final; exit 1; }
 phase fail1 member-failed "$TMP/members.fail1" 2 "$N" Disappeared "$TMP/names.fail1"
-F1_S=$PH_S F1_DONE_S=$PH_DONE_S
+F1_S=$PH_S F1_DONE_S=$PH_DONE_S F1_R=$PH_TAKEN
 [ "$PH_OK" = 1 ] || { final; exit 1; }
+if [ "$OBSERVERS" -gt 0 ]; then
+	run_pool tick /dev/null 2 "$N"	# untimed: n1's subjects get their new observers
+fi
 phase fail10 member-failed "$TMP/members.fail10" $((K + 2)) "$N" Disappeared "$TMP/names.fail10"
-F10_S=$PH_S F10_DONE_S=$PH_DONE_S
+F10_S=$PH_S F10_DONE_S=$PH_DONE_S F10_R=$PH_TAKEN
 [ "$PH_OK" = 1 ] || { final; exit 1; }
 result=ok
 final
