@@ -182,12 +182,22 @@ echo "scale: N=$N parallel=$PAR cpus=$(nproc) forwarder -t $FWD_TIMEOUT, cluster
 # with EVENT and the member lines of MEMBERS, PARALLEL at a time. Sets
 # POOL_FAILED (runs that exited non-zero), POOL_SKIPPED (not started: the
 # phase's deadline passed) and POOL_END (when the last run exited).
+# Reaps one finished run. Polls (kill -0) rather than `wait -n PID...`,
+# which on a loaded machine was seen to lose a run already reaped and then
+# wait for any child: clusterm, for ever.
 pool_reap() {
-	local rc=0 pid=
-	wait -n -p pid "${!RUN[@]}" || rc=$?
-	[ -n "$pid" ] || { echo "wait -n returned no forwarder" >&2; exit 1; }
-	unset "RUN[$pid]"
-	[ "$rc" -eq 0 ] || POOL_FAILED=$((POOL_FAILED + 1))
+	local rc pid
+	while :; do
+		for pid in "${!RUN[@]}"; do
+			kill -0 "$pid" 2>/dev/null && continue
+			rc=0
+			wait "$pid" 2>/dev/null || rc=$?
+			unset "RUN[$pid]"
+			[ "$rc" -eq 0 ] || POOL_FAILED=$((POOL_FAILED + 1))
+			return 0
+		done
+		sleep 0.005
+	done
 }
 run_pool() {
 	local ev=$1 members=$2 first=$3 last=$4 i
