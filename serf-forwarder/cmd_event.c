@@ -592,8 +592,9 @@ cmd_event(struct ctx *c)
 		goto oom;
 	/* Observers: remember the members, report only self and the subjects. */
 	cmd_observe_load(c, &obs);
-	if ((r = fsio_mkdir_p(c->cfg.spool_dir, 0700)) < 0 ||
-	    (r = observe_members_update(c->cfg.spool_dir, &b)) < 0)
+	/* (not needed while observers are known to be off) */
+	if ((!obs.known || obs.on) && ((r = fsio_mkdir_p(c->cfg.spool_dir, 0700)) < 0 ||
+	    (r = observe_members_update(c->cfg.spool_dir, &b)) < 0))
 		log_warn("%s: could not save %s/%s: %s", e.event, c->cfg.spool_dir,
 		    OBSERVE_MEMBERS_FILE, strerror(-r));
 	e.nfiltered = cmd_observe_filter(&obs, e.self, &b);

@@ -1,8 +1,10 @@
 /* The observer assignment and the members seen, in the spool dir (observe.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -153,65 +155,175 @@ observe_wants(const struct observe *o, const char *self, const char *member)
 	return strcmp(member, self) == 0 || observe_has(o, member);
 }
 
+/* One parsed line of the members log. */
+struct seen_line {
+	char kind;		/* 'D' seen alive, 'G' seen gone */
+	size_t order;		/* line number: the later wins */
+	struct report rep;
+};
+
+static int
+by_name_order(const void *a, const void *b)
+{
+	const struct seen_line *x = a, *y = b;
+	int c = strcmp(x->rep.name, y->rep.name);
+
+	if (c != 0)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Parses the log text into lines (malloc'd array); bad lines are skipped. */
+static int
+parse_log(char *buf, struct seen_line **ret, size_t *ret_n)
+{
+	struct seen_line *v = NULL;
+	size_t n = 0, cap = 0, order = 0;
+	char err[128];
+
+	for (char *line = buf, *nl; *line != '\0'; line = nl + 1) {
+		struct report_batch rb = { 0 };
+
+		if ((nl = strchr(line, '\n')) == NULL)
+			break;	/* a last line cut short: left out */
+		*nl = '\0';
+		order++;
+		if ((line[0] != 'D' && line[0] != 'G') || line[1] != '\t' ||
+		    report_json_decode(line + 2, strlen(line + 2), REPORT_FORM_ARRAY, &rb, err,
+		    sizeof(err)) < 0 || rb.n != 1 || rb.reports[0].name == NULL) {
+			report_batch_finish(&rb);
+			continue;
+		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			struct seen_line *nv = realloc(v, nc * sizeof(*nv));
+			if (nv == NULL) {
+				report_batch_finish(&rb);
+				goto oom;
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[n].kind = line[0];
+		v[n].order = order;
+		v[n].rep = rb.reports[0];
+		report_init(&rb.reports[0]);
+		report_batch_finish(&rb);
+		n++;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+oom:
+	for (size_t i = 0; i < n; i++)
+		report_finish(&v[i].rep);
+	free(v);
+	return -ENOMEM;
+}
+
+/* The log line of one report: "D\t[{..}]\n" (malloc'd). */
+static char *
+log_line(char kind, const struct report *r)
+{
+	char *arr = report_json_encode(r, 1, 0), *line;
+	size_t len;
+
+	if (arr == NULL)
+		return NULL;
+	len = strlen(arr) + 4;
+	if ((line = malloc(len)) != NULL)
+		snprintf(line, len, "%c\t%s\n", kind, arr);
+	free(arr);
+	return line;
+}
+
 int
 observe_members_load(const char *dir, struct batch *ret)
 {
-	struct report_batch rb = { 0 };
-	char path[4096], err[256];
+	struct seen_line *v = NULL;
+	char path[4096];
 	char *buf = NULL;
-	size_t len;
+	size_t len, n = 0, distinct = 0;
 	int r = 0;
 
 	batch_init(ret);
 	if (snprintf(path, sizeof(path), "%s/%s", dir, OBSERVE_MEMBERS_FILE) >=
 	    (int)sizeof(path) || fsio_read_file(path, OBSERVE_MEMBERS_MAX, &buf, &len) < 0)
 		return 0;
-	if (report_json_decode(buf, len, REPORT_FORM_ARRAY, &rb, err, sizeof(err)) == 0) {
-		for (size_t i = 0; i < rb.n && r == 0; i++)
-			r = batch_add(ret, &rb.reports[i]);
+	if ((r = parse_log(buf, &v, &n)) < 0)
+		goto out;
+	qsort(v, n, sizeof(*v), by_name_order);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		/* the last line of each name decides */
+		if (i + 1 < n && strcmp(v[i].rep.name, v[i + 1].rep.name) == 0)
+			continue;
+		distinct++;
+		if (v[i].kind == 'D')
+			r = batch_add(ret, &v[i].rep);
 	}
-	report_batch_finish(&rb);
+	if (r == 0 && n > 2 * distinct + 64) {
+		/* Compacted to the members seen alive, one line each (a hint: no fsync). */
+		struct buf_text { char *p; size_t len, cap; } out = { 0 };
+		for (size_t i = 0; i < ret->n; i++) {
+			char *line = log_line('D', &ret->reports[i]);
+			size_t l;
+			if (line == NULL)
+				break;
+			l = strlen(line);
+			if (out.len + l + 1 > out.cap) {
+				size_t nc = (out.cap + l + 1) * 2;
+				char *np = realloc(out.p, nc);
+				if (np == NULL) {
+					free(line);
+					break;
+				}
+				out.p = np;
+				out.cap = nc;
+			}
+			memcpy(out.p + out.len, line, l);
+			out.len += l;
+			free(line);
+		}
+		if (out.p != NULL)
+			(void)fsio_write_atomic_nosync(dir, OBSERVE_MEMBERS_FILE, out.p, out.len,
+			    0600);
+		free(out.p);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		report_finish(&v[i].rep);
+	free(v);
 	free(buf);
 	return r;
-}
-
-/* The index of member name in b, or b->n. */
-static size_t
-index_of(const struct batch *b, const char *name)
-{
-	for (size_t i = 0; i < b->n; i++)
-		if (b->reports[i].name != NULL && strcmp(b->reports[i].name, name) == 0)
-			return i;
-	return b->n;
 }
 
 int
 observe_members_update(const char *dir, const struct batch *b)
 {
-	struct batch m;
-	char *text = NULL;
-	int r;
+	char path[4096];
+	int fd, r = 0;
 
-	if ((r = observe_members_load(dir, &m)) < 0)
-		goto out;
-	for (size_t i = 0; i < b->n; i++) {
-		const struct report *rep = &b->reports[i];
-		size_t j;
+	if (b->n == 0)
+		return 0;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, OBSERVE_MEMBERS_FILE) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; i < b->n && r == 0; i++) {
+		char *line;
 
-		if (rep->name == NULL)
+		if (b->reports[i].name == NULL)
 			continue;
-		if ((j = index_of(&m, rep->name)) < m.n)
-			batch_remove(&m, j);
-		if (b->kind == REPORT_KIND_DISCOVERED && (r = batch_add_copy(&m, rep)) < 0)
-			goto out;
+		line = log_line(b->kind == REPORT_KIND_DISCOVERED ? 'D' : 'G', &b->reports[i]);
+		if (line == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		r = fsio_write_all(fd, line, strlen(line));
+		free(line);
 	}
-	if ((text = batch_json(&m)) == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = fsio_write_atomic_nosync(dir, OBSERVE_MEMBERS_FILE, text, strlen(text), 0600);
-out:
-	free(text);
-	batch_finish(&m);
+	close(fd);
 	return r;
 }

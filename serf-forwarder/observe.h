@@ -8,8 +8,12 @@
  *             only on self and the subjects) or {"version": 0} (observers
  *             off: report every member); absent: not known yet. Written
  *             atomically and durably (tmp, fsync, rename, fsync of dir).
- *   members   the last report of every member seen alive by event runs (a
- *             JSON array of report objects), removed when seen gone.
+ *   members   what event runs saw of each member: a log, one line per
+ *             report ("D" seen alive or "G" seen gone, a tab, the report as
+ *             a one-element JSON array), appended by every event run (no
+ *             fsync: a hint), the last line of a member deciding; read only
+ *             when an assignment changes, and then compacted when it holds
+ *             more than twice the lines it needs.
  *
  * A forwarder that has no observe file reports its own member first and
  * learns from that reply whether observers are in force; then it reports
@@ -56,15 +60,12 @@ bool observe_wants(const struct observe *o, const char *self, const char *member
 bool observe_has(const struct observe *o, const char *name);
 
 /*
- * The members seen: loads dir/members into ret (its reports; kind unset),
- * empty when absent or unreadable. 0 or -ENOMEM.
+ * The members seen alive: loads dir/members into ret (the last report of
+ * each member whose last line says alive; kind unset), empty when absent or
+ * unreadable. 0 or -ENOMEM.
  */
 int observe_members_load(const char *dir, struct batch *ret);
-/*
- * Brings the members seen up to date with b (discovered: its reports
- * replace those of the same member; disappeared: they are removed) and
- * saves them (atomically, no fsync: a hint). 0 or -errno.
- */
+/* Appends b's reports to dir/members (b's kind: seen alive or gone). 0 or -errno. */
 int observe_members_update(const char *dir, const struct batch *b);
 
 #endif
