@@ -27,6 +27,8 @@ enum ctl_exit {
 #define CTL_OPT_LIMIT		(1u << 5)	/* --limit */
 
 #define CTL_DEFAULT_URL		"127.0.0.1:9007"
+#define CTL_DEFAULT_CONF	"/etc/clusterm/clusterm.conf"
+#define CTL_CONF_MAX		(1024 * 1024)	/* bytes of clusterm.conf read for manager.addr */
 #define CTL_CONNECT_TIMEOUT_MS	5000L
 #define CTL_TIMEOUT_MS		60000L
 #define CTL_TOKEN_MAX		4096
@@ -34,6 +36,11 @@ enum ctl_exit {
 /* One invocation. Strings point into argv or the environment, except token. */
 struct ctl {
 	const char *url;
+	const char *url_from;		/* where url came from, for messages ("the default") */
+	char url_buf[320];		/* backs url when it comes from clusterm.conf */
+	char url_from_buf[300];
+	char *const *names;		/* the nodes a request names, for messages; may be NULL */
+	int nnames;
 	const char *cacert;
 	const char *cert;	/* client certificate for mutual TLS */
 	const char *key;
