@@ -543,7 +543,8 @@ class Lifecycle(unittest.TestCase):
         rc, out, err = ctl("node", "commission", "nope", "--host-group=service-master",
                            url=self.url)
         self.assertEqual(rc, 2)
-        self.assertEqual(err, "clusterctl: %s\n" % body["error"])
+        # clusterctl's wording, then the server's (contiv's) sentence kept whole.
+        self.assertEqual(err, "clusterctl: no such node: nope (clusterm: %s)\n" % body["error"])
         rc, out, err = ctl("node", "commission", "lc-x", "-g", "no-such-group", url=self.url)
         self.assertEqual(rc, 2, err)
         self.assertTrue(err.startswith("clusterctl: "))
