@@ -43,7 +43,8 @@ print_no_such_node(const struct ctl *c, const char *e)
 {
 	char quoted[300];
 
-	if (strstr(e, "doesn't exists") == NULL)
+	/* A server that already says "no such node: x (...)" is printed as it is. */
+	if (strstr(e, "doesn't exists") == NULL || strncmp(e, "no such node", 12) == 0)
 		return false;
 	for (int i = 0; i < c->nnames; i++) {
 		int n = snprintf(quoted, sizeof(quoted), "\"%s\"", c->names[i]);
@@ -67,9 +68,11 @@ print_auth_hint(const struct ctl *c, const char *method, long status)
 		fputs("hint: clusterm does not know the token given (--token-file or "
 		    "CLUSTERM_TOKEN); check it against its auth.tokens_file\n", stderr);
 	else if (status == 403 && strcmp(method, "GET") == 0)
-		fputs("hint: this needs a token with the reader or admin role\n", stderr);
+		fputs("hint: use a token with the reader or admin role "
+		    "(--token-file FILE or CLUSTERM_TOKEN)\n", stderr);
 	else if (status == 403)
-		fputs("hint: this needs a token with the admin role\n", stderr);
+		fputs("hint: use a token with the admin role "
+		    "(--token-file FILE or CLUSTERM_TOKEN)\n", stderr);
 }
 
 /*
@@ -115,8 +118,9 @@ print_unreachable(const struct ctl *c, int rc, const char *err)
 	    c->url_from != NULL ? c->url_from : "from -u", why);
 	free(base);
 	if (rc == HTTPC_ERR_TLS)
-		fputs("hint: name the CA of clusterm's certificate with --cacert FILE, "
-		    "or check the URL's scheme\n", stderr);
+		fputs("hint: check --cacert FILE (the CA of clusterm's certificate), "
+		    "--cert/--key (when clusterm wants a client certificate) and the URL's "
+		    "scheme\n", stderr);
 	else
 		fputs("hint: set -u URL, CLUSTERM_URL, or manager.addr in "
 		    CTL_DEFAULT_CONF " (CLUSTERM_CONF names another file)\n", stderr);

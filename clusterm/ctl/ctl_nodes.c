@@ -321,7 +321,11 @@ get_node(struct ctl *c, const char *name, struct ctl_reply *r)
 
 	if (path == NULL)
 		return ctl_util_oom();
+	c->names = (char *const *)&name;
+	c->nnames = 1;
 	x = ctl_request(c, "GET", path, NULL, r);
+	c->names = NULL;	/* &name does not outlive this call */
+	c->nnames = 0;
 	free(path);
 	if (x == CTL_EXIT_OK && !cJSON_IsObject(r->json)) {
 		ctl_err("unexpected reply from clusterm (not a JSON object)");
