@@ -16,7 +16,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from util import CLUSTERCTL, SOURCE_DIR, Clusterm, free_port, report  # noqa: E402
+from util import (CLUSTERCTL, SOURCE_DIR, Clusterm, free_port, report,  # noqa: E402
+                  reporter_headers)
 from test_clusterctl import J, Fake, table  # noqa: E402
 
 COMPLETION = os.path.join(SOURCE_DIR, "clusterm", "ctl", "clusterctl.bash")
@@ -362,7 +363,7 @@ class Nodes(unittest.TestCase):
         rc, _, err = ctl("nodes", "commission", "fg-up", "nosuch", "-g", "service-master",
                          env=self.env)
         self.assertEqual(rc, 2)
-        self.assertTrue(err.startswith("clusterctl: no such node: nosuch (clusterm: "), err)
+        self.assertTrue(err.startswith("clusterctl: no such node: nosuch ("), err)
         self.assertIn("doesn't exists", err)
         for args in (["node", "get", "nosuch"], ["node", "votes", "nosuch"]):
             rc, _, err = ctl(*args, env=self.env)
@@ -393,8 +394,27 @@ class Nodes(unittest.TestCase):
         if rc == 2 and "no such path" in err:
             self.skipTest("GET /api/v1/reporters is not served yet")
         self.assertEqual(rc, 0, err)
-        self.assertEqual(table(out)[0], ["NAME", "EPOCH", "SEQ", "LAST-HEARD", "LAST-SYNC",
-                                         "BATCHES", "REPORTS", "SPOOL", "STALE"])
+        h = reporter_headers("fg-up", 5, epoch="ep-fg")
+        h["X-Spool-Depth"] = "4"
+        st, _, _ = self.c.post("/monitor/event/discovered", [report("fg-up", "10.21.0.1")],
+                               headers=h)
+        self.assertEqual(st, 200)
+        rc, out, err = ctl("reporters", env=self.env)
+        self.assertEqual(rc, 0, err)
+        names, rows = table(out)
+        self.assertEqual(names, ["NAME", "EPOCH", "SEQ", "LAST-HEARD", "LAST-SYNC",
+                                 "BATCHES", "REPORTS", "SPOOL", "STALE"])
+        row = [r for r in rows if r["NAME"] == "fg-up"][0]
+        self.assertEqual((row["EPOCH"], row["SEQ"], row["SPOOL"], row["STALE"]),
+                         ("ep-fg", "5", "4", "no"))
+        self.assertRegex(row["LAST-HEARD"], r"^\d+s ago$")
+        st, body, _ = self.c.get("/api/v1/reporters")
+        rc, out, err = ctl("reporters", "-j", env=self.env)
+        got = json.loads(out)
+        for r in got["reporters"] + body["reporters"]:
+            r.pop("last_heard", None)   # may tick between the two reads
+            r.pop("stale", None)
+        self.assertEqual(got, body)
 
     def test_completion_of_node_names(self):
         got = complete(["clusterctl", "node", "get", "fg-g"], self.env)
