@@ -65,8 +65,15 @@ from_conf(struct ctl *c, const char *path, bool named)
 
 	r = fsio_read_file(path, CTL_CONF_MAX, &text, &len);
 	if (r < 0) {
-		if (!named && (r == -ENOENT || r == -EACCES || r == -ENOTDIR))
+		if (!named && (r == -ENOENT || r == -ENOTDIR))
 			return 1;
+		if (!named && r == -EACCES) {
+			/* Said when clusterm is not reached: its manager.addr may differ. */
+			snprintf(c->url_from_buf, sizeof(c->url_from_buf),
+			    "the default; %s: %s", path, strerror(-r));
+			c->url_from = c->url_from_buf;
+			return 1;
+		}
 		ctl_err("%s%s: %s", named ? "CLUSTERM_CONF names " : "", path, strerror(-r));
 		return -EINVAL;
 	}
@@ -120,6 +127,7 @@ ctl_url_resolve(struct ctl *c)
 	if (r <= 0)
 		return r;
 	c->url = CTL_DEFAULT_URL;
-	c->url_from = "the default";
+	if (c->url_from == NULL)
+		c->url_from = "the default";
 	return 0;
 }
