@@ -1,8 +1,8 @@
 /*
  * clusterctl: the operator CLI of clusterm. main and the option parser; the
  * commands and their help are in ctl_cmd.c, the help's printing in
- * ctl_help.c, where clusterm is found in ctl_url.c. Options may come before, between or
- * after the command words (contiv's docs write
+ * ctl_help.c, where clusterm is found in ctl_url.c. Options may come
+ * before, between or after the command words (contiv's docs write
  * "clusterctl node commission node1 --host-group=service-master").
  */
 #include <errno.h>

@@ -1,9 +1,11 @@
 /*
  * clusterctl's shared types, at the bottom of its modules: the state of one
- * invocation, exit statuses and option bits. ctl_http.c talks to clusterm,
- * ctl_print.c prints, ctl_util.c holds the commands' helpers, ctl_nodes.c,
- * ctl_jobs.c, ctl_events.c, ctl_cluster.c and ctl_config.c the commands,
- * ctl_cmd.c their table, clusterctl.c main and the option parser.
+ * invocation, exit statuses and option bits. ctl_url.c finds clusterm,
+ * ctl_http.c talks to it, ctl_print.c prints, ctl_util.c holds the commands'
+ * helpers, ctl_nodes.c, ctl_jobs.c, ctl_events.c, ctl_reporters.c,
+ * ctl_cluster.c and ctl_config.c the commands, ctl_cmd.c their table and
+ * help, ctl_help.c prints the help, clusterctl.c main and the option parser.
+ * clusterctl.bash is the bash completion.
  */
 #ifndef CTL_H
 #define CTL_H
@@ -28,7 +30,6 @@ enum ctl_exit {
 
 #define CTL_DEFAULT_URL		"127.0.0.1:9007"
 #define CTL_DEFAULT_CONF	"/etc/clusterm/clusterm.conf"
-#define CTL_CONF_MAX		(1024 * 1024)	/* bytes of clusterm.conf read for manager.addr */
 #define CTL_CONNECT_TIMEOUT_MS	5000L
 #define CTL_TIMEOUT_MS		60000L
 #define CTL_TOKEN_MAX		4096

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cm_limits.h"
 #include "ctl_http.h"
 #include "ctl_url.h"
 #include "fsio.h"
@@ -63,7 +64,7 @@ from_conf(struct ctl *c, const char *path, bool named)
 	bool tls;
 	int r;
 
-	r = fsio_read_file(path, CTL_CONF_MAX, &text, &len);
+	r = fsio_read_file(path, LIMIT_CONFIG_BYTES, &text, &len);
 	if (r < 0) {
 		if (!named && (r == -ENOENT || r == -ENOTDIR))
 			return 1;
