@@ -298,6 +298,10 @@ class Events(unittest.TestCase):
     def test_limit_keeps_the_newest(self):
         every = self.all_events()
         self.assertGreater(len(every), 1000)
+        # The server's own limit without since keeps the newest too.
+        st, body, _ = self.c.get("/api/v1/events?limit=3")
+        self.assertEqual(st, 200)
+        self.assertEqual(body["events"], every[-3:])
         rc, out, err = ctl("events", "--limit", "3", "-j", env=self.env)
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["events"], every[-3:])
