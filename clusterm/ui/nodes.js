@@ -230,8 +230,9 @@
     }
     clear(tbody);
     tbody.appendChild(frag);
-    $("node-count").textContent = list.rows.length === a.nodes.size ?
-      a.nodes.size + " nodes" : list.rows.length + " of " + a.nodes.size + " nodes";
+    const of = a.nodes.size + (a.nodes.size === 1 ? " node" : " nodes");
+    $("node-count").textContent = list.rows.length === a.nodes.size ? of :
+      list.rows.length + " of " + of;
     $("node-page").textContent = list.rows.length ?
       "rows " + (from + 1) + "–" + to + " (page " + (list.page + 1) + " of " + pages + ")" : "";
     $("node-prev").disabled = list.page === 0;

@@ -70,7 +70,8 @@
     note.textContent = list.length + " reporters" + (stale ? ", " + stale + " stale" : "");
     fillRows($("reporter-table"), list.map((x) => {
       const tr = row([x.name, x.stale ? badge("stale") : badge("fresh"), x.epoch, x.last_seq,
-        time(x.last_heard), time(x.last_sync), x.batches, x.reports, x.spool_depth]);
+        time(x.last_heard), time(x.last_sync), x.batches, x.reports,
+        x.spool_depth === null || x.spool_depth === undefined ? "-" : x.spool_depth]);
       for (const i of [3, 6, 7, 8]) tr.cells[i].className = "num";
       if (x.stale) tr.classList.add("stale");
       return tr;

@@ -7,7 +7,8 @@ in the end, "Last change" counting the status change, the job linked from
 the audit log, the jobs list with host group and duration; a running job
 cancelled from the page; the server's refusal shown in its own words; tag
 columns (kept across a reload) and the tag filter; relative times; the
-Instances view; the Reporters view and forgetting a Disappeared node (each
+Instances view; the Reporters view with stale rows and spool depth, the
+unreachable badge of a node, and forgetting a Disappeared node (each
 skipped with its reason while the server lacks the endpoint).
 
 Skipped (exit 77) where selenium, chromium, chromedriver or ansible-playbook
@@ -248,24 +249,41 @@ class Actions(td.DashboardCase):
         self.assertRegex(self.text("#cluster-table tbody time"), r"(just now|ago)$")
         self.shot("instances")
 
-    def test_reporters_view(self):
+    def test_reporters_and_node_flags(self):
         c = self.start()
         st, _, _ = request(c.port, "GET", "/api/v1/reporters", headers=self.hdr)
-        self.sign_in(who="mon", frag="#/reporters")
         if st == 404:
+            self.sign_in(who="mon", frag="#/reporters")
             self.wait(lambda: "not available" in self.text("#reporters-note"), "not available")
             self.skipTest("GET /api/v1/reporters is not on this clusterm yet")
-        h = dict(self.hdr, **reporter_headers("rep-a", 1))
-        st, body, _ = c.post("/monitor/event/discovered", [report("r1", "10.8.0.1")], headers=h)
+        # Heard once, then silent: both reporters turn stale, the node unreachable.
+        c.cleanup()
+        self.c = None
+        c = self.start(monitor={"grace_s": 0, "heartbeat_timeout_s": 1, "reporter_stale_s": 1})
+        st, body, _ = c.post("/monitor/event/discovered", [report("u1", "10.8.0.1", Node_Name="u1")],
+                             headers=dict(self.hdr, **reporter_headers("peer", 1)))
         self.assertEqual(st, 200, body)
-        self.d.refresh()
-        self.wait(lambda: "rep-a" in self.text("#reporter-table"), "rep-a listed")
-        _, reps, _ = c.get("/api/v1/reporters", headers=self.hdr)
-        stale = [r["name"] for r in reps["reporters"] if r["stale"]]
-        shown = self.js("return [...document.querySelectorAll('#reporter-table tr.stale')]"
-                        ".map(r => r.cells[0].textContent)")
-        self.assertEqual(sorted(shown), sorted(stale))
+        st, body, _ = c.post("/monitor/heartbeat", None, headers=dict(
+            self.hdr, **reporter_headers("u1", 1), **{"X-Spool-Depth": "3"}))
+        self.assertEqual(st, 200, body)
+        wait_until(lambda: c.get("/api/v1/nodes/u1", headers=self.hdr)[1].get("unreachable"),
+                   timeout=UI_WAIT_S, interval=0.2, what="u1 unreachable")
+        wait_until(lambda: all(r["stale"] for r in c.get("/api/v1/reporters",
+                                                         headers=self.hdr)[1]["reporters"]),
+                   timeout=UI_WAIT_S, interval=0.2, what="both reporters stale")
+        self.sign_in(who="mon", frag="#/reporters")
+        self.wait(lambda: "2 reporters, 2 stale" in self.text("#reporters-note"), "the count")
+        rows = self.js("return [...document.querySelectorAll('#reporter-table tbody tr')]"
+                       ".map(r => [r.className].concat([...r.cells].map(c => c.textContent)))")
+        self.assertEqual(sorted((r[0], r[1], r[2], r[9]) for r in rows),
+                         [("stale", "peer", "stale", "-"), ("stale", "u1", "stale", "3")])
         self.shot("reporters")
+        self.open("#/nodes")
+        self.wait(lambda: self.rows() and self.rows()[0][1] == "Discoveredunreachable",
+                  "the unreachable badge in the list")
+        self.open("#/node/u1")
+        self.wait(lambda: "unreachable" in self.text("#node-fields"), "the badge on u1's page")
+        self.assertNotIn("partitioned", self.text("#node-fields"))
 
     def test_forget_a_disappeared_node(self):
         c = self.start()
