@@ -458,9 +458,8 @@
   /* How long a job ran, or has been running. */
   function jobDuration(j) {
     if (!j.started) return "";
-    const end = j.ended ? Date.parse(j.ended) : Date.now();
-    const d = duration((end - Date.parse(j.started)) / 1000);
-    return j.ended ? d : d + " so far";
+    if (!j.ended) return CM.running(j.started);
+    return duration((Date.parse(j.ended) - Date.parse(j.started)) / 1000);
   }
 
   /* ---- jobs ---- */

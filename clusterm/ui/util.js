@@ -7,7 +7,7 @@
 
 (function () {
   const CM = window.CM = window.CM || {};
-  const REL_MS = 10000;        /* relative times are rewritten this often */
+  const REL_MS = 5000;         /* relative times are rewritten this often */
 
   const $ = CM.$ = (id) => document.getElementById(id);
 
@@ -129,10 +129,20 @@
     return a > b ? a : b;
   }
 
+  /* How long since iso, "12 s so far", kept current like the relative times. */
+  function running(iso) {
+    const s = el("span", null, "running");
+    s.dataset.start = iso;
+    s.textContent = duration((Date.now() - Date.parse(iso)) / 1000) + " so far";
+    return s;
+  }
+
   function refreshTimes() {
     const now = Date.now();
     for (const t of document.querySelectorAll("time.rel"))
       t.textContent = relative(t.dateTime, now);
+    for (const s of document.querySelectorAll("span.running"))
+      s.textContent = duration((now - Date.parse(s.dataset.start)) / 1000) + " so far";
   }
   setInterval(refreshTimes, REL_MS);
 
@@ -149,5 +159,5 @@
   function jobHref(id) { return "#/job/" + encodeURIComponent(id); }
 
   Object.assign(CM, { el, link, clear, cell, row, badge, group, fields, fillRows, relative,
-    time, duration, later, refreshTimes, jobOf, nodeHref, jobHref });
+    time, duration, running, later, refreshTimes, jobOf, nodeHref, jobHref });
 })();
