@@ -5,7 +5,8 @@ page with the admin token (the confirmation names the node; extra vars from
 the page reach the playbook), the job's log read live, the node Allocated
 in the end, "Last change" counting the status change, the job linked from
 the audit log, the jobs list with host group and duration; a running job
-cancelled from the page; the server's refusal shown in its own words; tag
+cancelled from the page; the server's refusal (409, and 403 to a reader token,
+which sees no action buttons) shown in its own words; tag
 columns (kept across a reload) and the tag filter; relative times; the
 Instances view; the Reporters view with stale rows and spool depth, the
 unreachable badge of a node, and forgetting a Disappeared node (each
@@ -14,6 +15,7 @@ skipped with its reason while the server lacks the endpoint).
 Skipped (exit 77) where selenium, chromium, chromedriver or ansible-playbook
 is missing or no browser can start."""
 
+import datetime
 import os
 import shutil
 import sys
@@ -120,8 +122,13 @@ class Actions(td.DashboardCase):
         self.shot("job-live")
         self.wait(lambda: self.text("#job-log-state") == "(ended)", "the end of the log",
                   timeout=JOB_WAIT_S)
-        self.assertEqual(self.wait_job(job)["status"], "Complete")
+        j = self.wait_job(job)
+        self.assertEqual(j["status"], "Complete")
         self.assertIn("Complete", self.text("#job-log"))
+        # The page's extra vars reached the playbook: it slept 3 s, not its default 60.
+        took = (datetime.datetime.fromisoformat(j["ended"].replace("Z", "+00:00")) -
+                datetime.datetime.fromisoformat(j["started"].replace("Z", "+00:00")))
+        self.assertLess(took.total_seconds(), 50)
         self.wait(lambda: "Complete" in self.text("#job-fields"), "the job Complete on its page")
 
         # The node is Allocated; its last change is the status change, not the state's.
@@ -201,6 +208,32 @@ class Actions(td.DashboardCase):
         self.click("confirm-cancel")
         self.assertFalse(self.js("return document.getElementById('confirm').open"))
         self.assertEqual(self.c.get("/api/v1/jobs", headers=self.hdr)[1]["jobs"], [])
+
+    def test_reader_token(self):
+        self.start()
+        self.post_nodes("discovered", [report("m1", "127.0.2.1")])
+        self.sign_in(who="mon")
+        self.wait(lambda: len(self.rows()) == 1, "m1's row")
+        self.assertFalse(self.d.find_element(By.ID, "actions").is_displayed())
+        self.assertFalse(self.d.find_element(By.CSS_SELECTOR, "input.pick-node").is_displayed())
+        self.assertTrue(self.d.find_element(By.ID, "role-note").is_displayed())
+        # Were the buttons there (a token's role lowered after the page loaded), the
+        # server's 403 sentence is what the page shows.
+        self.js("document.body.classList.add('can-act')")
+        self.pick("m1")
+        self.d.find_element(By.CSS_SELECTOR, "#act-group option[value='service-master']").click()
+        self.click("act-commission")
+        self.dialog()
+        self.click("confirm-ok")
+        self.wait(lambda: self.d.find_element(By.ID, "banner").is_displayed(), "the banner")
+        st, body, _ = self.c.post("/commission/nodes", {"nodes": ["m1"],
+                                                        "host_group": "service-master"},
+                                  headers=bearer("mon"))
+        self.assertEqual(st, 403)
+        self.assertIn("HTTP 403", self.text("#banner-text"))
+        self.assertIn(body["error"], self.text("#banner-text"))
+        self.assertEqual(self.c.get("/api/v1/jobs", headers=self.hdr)[1]["jobs"], [])
+        self.assertTrue(self.d.find_element(By.ID, "view").is_displayed())   # still signed in
 
     def test_tags_and_relative_times(self):
         self.start()
