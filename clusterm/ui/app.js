@@ -12,7 +12,7 @@
   const EVENTS_KEEP = 5000;    /* newest audit events kept in the page */
   const EVENTS_BATCH = 1000;   /* /api/v1/events?limit= at load */
   const REFRESH_MS = 1000;     /* a full refresh this long after an event */
-  const HEALTH_MS = 10000;     /* /healthz this often */
+  const HEALTH_MS = 5000;      /* /healthz (and an open Instances, Reporters view) this often */
   const RETRY_MS = 2000;       /* stream reconnect */
   const STATES = ["Unknown", "Discovered", "Disappeared"];
   const STATUSES = ["Unallocated", "Provisioning", "Allocated", "Cancelled",
@@ -614,7 +614,7 @@
     case "jobs": renderJobs(); break;
     case "job": renderJob(app.arg, fresh); break;
     case "events": renderEvents(); break;
-    case "cluster": CM.views.renderCluster(); break;
+    case "cluster": CM.views.renderCluster(fresh); break;
     case "reporters": CM.views.renderReporters(fresh); break;
     }
   }
@@ -654,7 +654,9 @@
     $("event-next").addEventListener("click", () => { app.eventPage++; renderEvents(); });
     window.addEventListener("hashchange", route);
     setInterval(() => {
-      if (app.authed) loadHealth().catch(() => setLive("cannot reach clusterm"));
+      if (!app.authed) return;
+      loadHealth().catch(() => setLive("cannot reach clusterm"));
+      if (app.view === "cluster" || app.view === "reporters") renderView(false);
     }, HEALTH_MS);
     start();
   }

@@ -8,9 +8,10 @@
   const CM = window.CM;
   const { $, el, badge, row, fillRows, time } = CM;
 
-  const REPORTERS_MS = 5000;   /* the open Reporters view reloads this often at most */
+  const REPORTERS_MS = 5000;   /* an open Instances or Reporters view reloads this often */
   let cluster = null;          /* the last /api/v1/cluster answer */
   let reportersAt = 0;         /* when the Reporters view last loaded */
+  let clusterAt = 0;           /* when the Instances view last loaded */
 
   /* Which instance leads, for the summary and the Instances view. */
   async function loadCluster() {
@@ -26,7 +27,13 @@
     $("leader").dataset.value = cluster && cluster.leader ? "ok" : "bad";
   }
 
-  function renderCluster() {
+  /* Reloads what is older than REPORTERS_MS, so that a quiet cluster's view stays current. */
+  async function renderCluster(fresh) {
+    if (fresh || Date.now() - clusterAt >= REPORTERS_MS) {
+      clusterAt = Date.now();
+      try { await loadCluster(); } catch (e) { CM.askToken(e.message); return; }
+    }
+    if (CM.app.view !== "cluster") return;
     if (!cluster) {
       $("cluster-self").textContent = "";
       fillRows($("cluster-table"), [], "not available");
@@ -45,6 +52,7 @@
   async function renderReporters(fresh) {
     if (!fresh && Date.now() - reportersAt < REPORTERS_MS) return;
     reportersAt = Date.now();
+    if (CM.app.view !== "reporters") return;
     const note = $("reporters-note");
     let r;
     try {
