@@ -31,6 +31,14 @@
 
   function hideBanner() { $("banner").hidden = true; }
 
+  /* A new view: the banner goes, unless it was set for that view (flash). */
+  let flash = null;
+  function routed() {
+    if (flash) banner(flash[0], flash[1]);
+    else hideBanner();
+    flash = null;
+  }
+
   /* "commission refused (HTTP 409): <server's sentence>" */
   function refused(what, r) {
     const why = r.body && r.body.error ? r.body.error : "HTTP " + r.status;
@@ -149,9 +157,13 @@
         app().selected.delete(n);
         app().nodes.delete(n);
       }
-      if (done.length === names.length)
-        banner("Forgotten: " + done.join(", ") + ".", true);
-      if (done.length && app().view === "node") location.hash = "#/nodes";
+      const msg = "Forgotten: " + done.join(", ") + ".";
+      if (done.length && app().view === "node") {
+        if (done.length === names.length) flash = [msg, true];
+        location.hash = "#/nodes";
+      } else if (done.length === names.length) {
+        banner(msg, true);
+      }
       CM.scheduleRefresh();
     });
   }
@@ -216,5 +228,5 @@
     $("actions").addEventListener("submit", (ev) => ev.preventDefault());
   }
 
-  CM.actions = { init, selectionChanged, jobShown, nodeShown, hideBanner, banner };
+  CM.actions = { init, selectionChanged, jobShown, nodeShown, hideBanner, banner, routed };
 })();

@@ -601,7 +601,7 @@
       else a.removeAttribute("aria-current");
     }
     showError("");
-    CM.actions.hideBanner();
+    CM.actions.routed();
     renderView(true);
   }
 
