@@ -320,8 +320,8 @@ class Actions(td.DashboardCase):
 
     def test_forget_a_disappeared_node(self):
         c = self.start()
-        self.post_nodes("discovered", [report("g1", "10.9.0.1"), report("g2", "10.9.0.2")])
-        self.post_nodes("disappeared", [report("g1", "10.9.0.1")])
+        self.post_nodes("discovered", [report("g%d" % i, "10.9.0.%d" % i) for i in (1, 2, 3)])
+        self.post_nodes("disappeared", [report("g1", "10.9.0.1"), report("g3", "10.9.0.3")])
         st, _, _ = request(c.port, "DELETE", "/api/v1/nodes/g2", headers=self.hdr)
         if st in (404, 405) and c.get("/api/v1/nodes/g2", headers=self.hdr)[0] == 200:
             self.skipTest("DELETE /api/v1/nodes/{name} is not on this clusterm yet")
@@ -336,8 +336,20 @@ class Actions(td.DashboardCase):
         self.assertEqual(self.dialog()[2], ["g1"])
         self.click("confirm-ok")
         self.wait(lambda: c.get("/api/v1/nodes/g1", headers=self.hdr)[0] == 404, "g1 forgotten")
-        self.wait(lambda: [r[0] for r in self.rows()] == ["g2"], "g1 gone from the list")
+        self.wait(lambda: [r[0] for r in self.rows()] == ["g2", "g3"], "g1 gone from the list")
         self.assertIn("Forgotten: g1", self.text("#banner-text"))
+        # From the list: Forget takes Disappeared nodes only.
+        self.pick("g2")
+        self.pick("g3")
+        self.assertFalse(self.d.find_element(By.ID, "act-forget").is_enabled())
+        self.pick("g2")
+        self.wait(lambda: self.d.find_element(By.ID, "act-forget").is_enabled(), "Forget enabled")
+        self.click("act-forget")
+        self.assertEqual(self.dialog()[2], ["g3"])
+        self.click("confirm-ok")
+        self.wait(lambda: [r[0] for r in self.rows()] == ["g2"], "g3 gone from the list")
+        self.assertEqual(c.get("/api/v1/nodes/g3", headers=self.hdr)[0], 404)
+        self.assertIn("Forgotten: g3", self.text("#banner-text"))
 
 
 def main():
