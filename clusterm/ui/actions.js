@@ -220,6 +220,12 @@
       CM.nodes.render();
     });
     $("node-forget").addEventListener("click", () => { if (shownNode) forget([shownNode.name]); });
+    $("node-select").addEventListener("click", () => {
+      if (!shownNode) return;
+      app().selected.clear();
+      app().selected.add(shownNode.name);
+      location.hash = "#/nodes";
+    });
     $("job-cancel").addEventListener("click", cancelJob);
     $("banner-close").addEventListener("click", hideBanner);
     $("confirm-ok").addEventListener("click", () => closeDialog(true));

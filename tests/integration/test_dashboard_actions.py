@@ -329,6 +329,12 @@ class Actions(td.DashboardCase):
         self.sign_in(frag="#/node/g2")
         self.wait(lambda: self.text("#node-title") == "Node g2", "g2's page")
         self.assertFalse(self.d.find_element(By.ID, "node-forget").is_displayed())
+        # "Select for ..." takes the node to the list, ticked.
+        self.click("node-select")
+        self.wait(lambda: self.text("#act-count") == "1 selected", "g2 ticked in the list")
+        self.assertTrue(self.d.find_element(By.CSS_SELECTOR,
+                                            "input.pick-node[value='g2']").is_selected())
+        self.click("act-clear")
         self.open("#/node/g1")
         self.wait(lambda: self.d.find_element(By.ID, "node-forget").is_displayed(),
                   "Forget on g1's page")
