@@ -79,8 +79,14 @@
       tbody.appendChild(tr);
       return;
     }
+    /* A column headed as numeric is aligned as its heading. */
+    const num = [...table.tHead.rows[0].cells].map((th) => th.classList.contains("num"));
     const frag = document.createDocumentFragment();
-    for (const r of rows) frag.appendChild(r instanceof Node ? r : row(r));
+    for (const r of rows) {
+      const tr = r instanceof Node ? r : row(r);
+      num.forEach((n, i) => { if (n && tr.cells[i]) tr.cells[i].classList.add("num"); });
+      frag.appendChild(tr);
+    }
     tbody.appendChild(frag);
   }
 

@@ -80,7 +80,6 @@
       const tr = row([x.name, x.stale ? badge("stale") : badge("fresh"), x.epoch, x.last_seq,
         time(x.last_heard), time(x.last_sync), x.batches, x.reports,
         x.spool_depth === null || x.spool_depth === undefined ? "-" : x.spool_depth]);
-      for (const i of [3, 6, 7, 8]) tr.cells[i].className = "num";
       if (x.stale) tr.classList.add("stale");
       return tr;
     }), "no reporters");
