@@ -335,7 +335,22 @@ get_events(struct http_req *req)
 	out = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(out, "events");
 	state_rdlock(s);
-	for (size_t i = 0; arr != NULL && i < state_nevents(s) && (long)n < limit; i++) {
+	/*
+	 * Without since, limit keeps the newest matches: start where the last
+	 * limit of them start. With since, a page runs forward from it.
+	 */
+	size_t first = state_nevents(s), found = 0;
+	if (since[0] != '\0')
+		first = 0;
+	while (first > 0 && (long)found < limit) {
+		const struct audit_event *e = state_event_at(s, first - 1);
+		if (e->id <= since_id)
+			break;
+		first--;
+		if (e->time_ms >= since_ms && (node[0] == '\0' || strcmp(node, e->node) == 0))
+			found++;
+	}
+	for (size_t i = first; arr != NULL && i < state_nevents(s) && (long)n < limit; i++) {
 		const struct audit_event *e = state_event_at(s, i);
 		cJSON *o;
 		if (e->id <= since_id || e->time_ms < since_ms ||
