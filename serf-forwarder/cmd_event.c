@@ -525,6 +525,18 @@ event_suppress(struct event_run *e, struct batch *b)
 	}
 }
 
+/* Appends b's members to the members seen (observe.h); a failure is logged. */
+static void
+event_note_members(struct event_run *e, const struct batch *b)
+{
+	int r;
+
+	if ((r = fsio_mkdir_p(e->c->cfg.spool_dir, 0700)) < 0 ||
+	    (r = observe_members_update(e->c->cfg.spool_dir, b)) < 0)
+		log_warn("%s: could not save %s/%s: %s", e->event, e->c->cfg.spool_dir,
+		    OBSERVE_MEMBERS_FILE, strerror(-r));
+}
+
 /*
  * No assignment known yet: the own report goes first, alone, so that its
  * reply tells whether observers are in force before the others are sent
@@ -564,13 +576,14 @@ cmd_event(struct ctx *c)
 {
 	struct event_run e = { .c = c, .event = getenv("SERF_EVENT"),
 	    .self = getenv("SERF_SELF_NAME") };
-	struct batch b, *chunks = NULL;
+	struct batch b, all, *chunks = NULL;
 	struct observe obs = { 0 };
 	size_t nchunks = 0;
-	bool pending = false;
+	bool pending = false, noted = false;
 	int r;
 
 	batch_init(&b);
+	batch_init(&all);
 	if (e.event == NULL || e.event[0] == '\0') {
 		log_error("SERF_EVENT is not set: run by serf, or give a command");
 		cmd_usage(stderr);
@@ -592,17 +605,20 @@ cmd_event(struct ctx *c)
 		goto oom;
 	/* Observers: remember the members, report only self and the subjects. */
 	cmd_observe_load(c, &obs);
-	/* (not needed while observers are known to be off) */
-	if ((!obs.known || obs.on) && ((r = fsio_mkdir_p(c->cfg.spool_dir, 0700)) < 0 ||
-	    (r = observe_members_update(c->cfg.spool_dir, &b)) < 0))
-		log_warn("%s: could not save %s/%s: %s", e.event, c->cfg.spool_dir,
-		    OBSERVE_MEMBERS_FILE, strerror(-r));
+	if (obs.known && obs.on) {
+		event_note_members(&e, &b);
+		noted = true;
+	}
 	e.nfiltered = cmd_observe_filter(&obs, e.self, &b);
 
 	r = cmd_open_spool(c, true, &e.sp, &e.seen, &pending);
 	/* A tick has no SERF_SELF_NAME: it takes the last event run's. */
 	if ((r == 0 || r == -EWOULDBLOCK) && tick_self_save(c->cfg.spool_dir, e.self) < 0)
 		log_warn("%s: could not save %s/%s", e.event, c->cfg.spool_dir, TICK_SELF_FILE);
+	if (!obs.known && (r < 0 || pending)) {
+		event_note_members(&e, &b);	/* no probe in this run: cannot tell */
+		noted = true;
+	}
 	if (r == -EWOULDBLOCK || (r == 0 && pending)) {
 		/* Locked, or older batches still wait in incoming/: go behind them. */
 		if (r == 0 && seen_save(e.seen, c->cfg.spool_dir) < 0)
@@ -627,8 +643,18 @@ cmd_event(struct ctx *c)
 	e.st.observe = NULL;
 	if (!obs.known && e.observe == NULL) {
 		size_t before = e.delivered;
+		/* b as read, for the members seen (the probe takes the own report out) */
+		batch_init(&all);
+		all.kind = b.kind;
+		for (size_t i = 0; i < b.n; i++)
+			if (batch_add_copy(&all, &b.reports[i]) < 0)
+				goto oom;
 		if (event_probe(&e, &b) < 0)
 			goto oom;
+		if (e.observe != NULL || e.delivered == before) {
+			event_note_members(&e, &all);
+			noted = true;
+		}
 		if (e.delivered > before && e.observe == NULL) {
 			/* Answered without an assignment: observers are off. */
 			obs.known = true;
@@ -640,6 +666,10 @@ cmd_event(struct ctx *c)
 	}
 	if (e.observe != NULL) {
 		/* A new assignment before the rest goes: the rest follows it. */
+		if (!noted) {
+			event_note_members(&e, &b);
+			noted = true;
+		}
 		cmd_observe_take(c, e.sp, e.self, &obs, e.observe);
 		e.observe = NULL;
 		e.nfiltered += cmd_observe_filter(&obs, e.self, &b);
@@ -672,6 +702,7 @@ out:
 	free(e.observe);
 	free(e.st.observe);
 	observe_finish(&obs);
+	batch_finish(&all);
 	seen_free(e.seen);
 	spool_close(e.sp);
 	batch_finish(&b);

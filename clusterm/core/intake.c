@@ -345,6 +345,8 @@ apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struc
 	if (o->reporter == NULL) {
 		/* Rule 1: an operator report sets the state and clears the votes. */
 		clear_votes(s, n);
+		set_flag(s, n, "partitioned", &n->partitioned, false, "operator report");
+		set_flag(s, n, "unreachable", &n->unreachable, false, "operator report");
 		set_state(s, n, alive ? MON_DISCOVERED : MON_DISAPPEARED);
 		return;
 	}

@@ -203,6 +203,19 @@ START_TEST(test_unreachable)
 }
 END_TEST
 
+/* An operator report sets the state and drops the flags with the votes. */
+START_TEST(test_operator_report_drops_flags)
+{
+	mesh_at(1000, "a b c d e");
+	hb_at(1000, "e");
+	tick_at(1000 + HB_TO);
+	want("e", MON_DISCOVERED, false, true);
+	fix_reports_at(S, 30000, NULL, REPORT_KIND_DISAPPEARED, NULL, "e");
+	want("e", MON_DISAPPEARED, false, false);
+	ck_assert_int_eq(events("e", "unreachable", "off"), 1);
+}
+END_TEST
+
 /* Every node cut off from the manager: all unreachable, none gone, no disruption. */
 START_TEST(test_unreachable_all_no_disruption)
 {
@@ -368,6 +381,7 @@ main(void)
 	tcase_add_test(tc, test_partitioned_then_silent);
 	tcase_add_test(tc, test_unreachable);
 	tcase_add_test(tc, test_unreachable_all_no_disruption);
+	tcase_add_test(tc, test_operator_report_drops_flags);
 	tcase_add_test(tc, test_disappeared_needs_both);
 	tcase_add_test(tc, test_heartbeat_in_flight);
 	tcase_add_test(tc, test_never_heartbeating);
