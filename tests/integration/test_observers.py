@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -15,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fwd_util import member_line, run_fwd  # noqa: E402
-from util import Clusterm, report, request, wait_until  # noqa: E402
+from util import CLUSTERCTL, Clusterm, report, request, wait_until  # noqa: E402
 
 EPOCH = "ep-obs"
 K = 3
@@ -128,6 +129,17 @@ class Observers(unittest.TestCase):
         self.assertEqual(body["state"], "Discovered")
         v = [v for v in body["votes"] if v["reporter"] == outsider]
         self.assertEqual((v[0]["vote"], v[0]["counted"]), ("gone", False), body["votes"])
+        # clusterctl node votes: the observers, and the outsider's vote not counted
+        env = {k: v for k, v in os.environ.items() if k not in ("CLUSTERM_URL", "CLUSTERM_TOKEN")}
+        env["CLUSTERM_URL"] = c.url()
+        p = subprocess.run([CLUSTERCTL, "node", "votes", victim], env=env, text=True,
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("observers: " + ", ".join(obs), p.stdout)
+        row = [line for line in p.stdout.splitlines() if line.startswith(outsider + " ")]
+        self.assertEqual(len(row), 1, p.stdout)
+        self.assertIn("gone", row[0])
+        self.assertEqual(row[0].split()[4], "no", row[0])   # COUNTED
 
         # its observers decide: Disappeared, off the rings, the others intact
         for o in obs:
