@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "cmd.h"
+#include "cmd_event_impl.h"
 #include "fsio.h"
 #include "log.h"
 #include "observe.h"
@@ -226,27 +227,6 @@ spool_aside(struct ctx *c, const char *event, const char *self, struct batch *b,
 	return nbad > 0 ? EXIT_REJECTED : 0;
 }
 
-/* One event run: what its steps share, and its counts for the one line. */
-struct event_run {
-	struct ctx *c;
-	const char *event;
-	const char *self;
-	struct spool *sp;
-	struct seen *seen;
-	struct deliver_stats st;
-	size_t nmembers, nbad, nsuppressed;
-	size_t delivered, spooled, rejected;
-	long accepted, duplicates;
-	char outcome[2048];
-	char first_seq[64];
-	bool drained;		/* nothing older waits in the spool */
-	char *observe;		/* the newest reply's "observe" (malloc'd) or NULL */
-	size_t nfiltered;	/* members left out: not this node's subjects */
-	size_t nprobe;		/* chunks posted first to learn the assignment */
-	bool compacted;
-	int rc;
-};
-
 /* One chunk of the batch on its way: posted, spooled or both tried. */
 struct chunk {
 	struct batch *ch;
@@ -459,7 +439,7 @@ chunk_outcome(struct event_run *e, struct chunk *k)
 }
 
 /* One chunk: numbered, posted or spooled, noted in seen when kept. */
-static int
+int
 event_chunk(struct event_run *e, struct batch *ch)
 {
 	struct chunk k = { .ch = ch, .res = { .st = DELIVER_RETRY } };
@@ -525,65 +505,18 @@ event_suppress(struct event_run *e, struct batch *b)
 	}
 }
 
-/* Appends b's members to the members seen (observe.h); a failure is logged. */
-static void
-event_note_members(struct event_run *e, const struct batch *b)
-{
-	int r;
-
-	if ((r = fsio_mkdir_p(e->c->cfg.spool_dir, 0700)) < 0 ||
-	    (r = observe_members_update(e->c->cfg.spool_dir, b)) < 0)
-		log_warn("%s: could not save %s/%s: %s", e->event, e->c->cfg.spool_dir,
-		    OBSERVE_MEMBERS_FILE, strerror(-r));
-}
-
-/*
- * No assignment known yet: the own report goes first, alone, so that its
- * reply tells whether observers are in force before the others are sent
- * (observe.h). Nothing to do when b has no own report or nothing else.
- * 0 or -ENOMEM.
- */
-static int
-event_probe(struct event_run *e, struct batch *b)
-{
-	struct batch first;
-	size_t i;
-	int r = 0;
-
-	e->nprobe = 0;
-	for (i = 0; i < b->n; i++)
-		if (b->reports[i].name != NULL && strcmp(b->reports[i].name, e->self) == 0)
-			break;
-	if (i == b->n || b->n < 2)
-		return 0;
-	batch_init(&first);
-	first.kind = b->kind;
-	first.t_ms = b->t_ms;
-	if ((first.reporter = strdup(e->self)) == NULL ||
-	    batch_add_copy(&first, &b->reports[i]) < 0) {
-		batch_finish(&first);
-		return -ENOMEM;
-	}
-	batch_remove(b, i);
-	e->nprobe = 1;
-	r = event_chunk(e, &first);
-	batch_finish(&first);
-	return r;
-}
-
 int
 cmd_event(struct ctx *c)
 {
 	struct event_run e = { .c = c, .event = getenv("SERF_EVENT"),
 	    .self = getenv("SERF_SELF_NAME") };
-	struct batch b, all, *chunks = NULL;
+	struct batch b, *chunks = NULL;
 	struct observe obs = { 0 };
 	size_t nchunks = 0;
 	bool pending = false, noted = false;
 	int r;
 
 	batch_init(&b);
-	batch_init(&all);
 	if (e.event == NULL || e.event[0] == '\0') {
 		log_error("SERF_EVENT is not set: run by serf, or give a command");
 		cmd_usage(stderr);
@@ -639,41 +572,8 @@ cmd_event(struct ctx *c)
 	e.drained = r == 0;
 	if (e.st.rejected > 0 || e.st.corrupt > 0)
 		e.rc = EXIT_REJECTED;
-	e.observe = e.st.observe;
-	e.st.observe = NULL;
-	if (!obs.known && e.observe == NULL) {
-		size_t before = e.delivered;
-		/* b as read, for the members seen (the probe takes the own report out) */
-		batch_init(&all);
-		all.kind = b.kind;
-		for (size_t i = 0; i < b.n; i++)
-			if (batch_add_copy(&all, &b.reports[i]) < 0)
-				goto oom;
-		if (event_probe(&e, &b) < 0)
-			goto oom;
-		if (e.observe != NULL || e.delivered == before) {
-			event_note_members(&e, &all);
-			noted = true;
-		}
-		if (e.delivered > before && e.observe == NULL) {
-			/* Answered without an assignment: observers are off. */
-			obs.known = true;
-			if ((r = observe_save(c->cfg.spool_dir, &obs)) < 0)
-				log_warn("%s: could not save %s/%s: %s", e.event, c->cfg.spool_dir,
-				    OBSERVE_FILE, strerror(-r));
-			cmd_observe_load(c, &obs);
-		}
-	}
-	if (e.observe != NULL) {
-		/* A new assignment before the rest goes: the rest follows it. */
-		if (!noted) {
-			event_note_members(&e, &b);
-			noted = true;
-		}
-		cmd_observe_take(c, e.sp, e.self, &obs, e.observe);
-		e.observe = NULL;
-		e.nfiltered += cmd_observe_filter(&obs, e.self, &b);
-	}
+	if (event_learn(&e, &obs, &b, &noted) < 0)
+		goto oom;
 
 	if (split_batch(&b, &chunks, &nchunks) < 0)
 		goto oom;
@@ -702,7 +602,6 @@ out:
 	free(e.observe);
 	free(e.st.observe);
 	observe_finish(&obs);
-	batch_finish(&all);
 	seen_free(e.seen);
 	spool_close(e.sp);
 	batch_finish(&b);

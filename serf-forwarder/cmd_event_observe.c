@@ -1,0 +1,103 @@
+/* The event command's side of observers (observe.h, cmd_event_impl.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_event_impl.h"
+#include "fsio.h"
+#include "log.h"
+
+/* Appends b's members to the members seen (observe.h); a failure is logged. */
+void
+event_note_members(struct event_run *e, const struct batch *b)
+{
+	int r;
+
+	if ((r = fsio_mkdir_p(e->c->cfg.spool_dir, 0700)) < 0 ||
+	    (r = observe_members_update(e->c->cfg.spool_dir, b)) < 0)
+		log_warn("%s: could not save %s/%s: %s", e->event, e->c->cfg.spool_dir,
+		    OBSERVE_MEMBERS_FILE, strerror(-r));
+}
+
+/*
+ * No assignment known yet: the own report goes first, alone, so that its
+ * reply tells whether observers are in force before the others are sent
+ * (observe.h). Nothing to do when b has no own report or nothing else.
+ * 0 or -ENOMEM.
+ */
+static int
+event_probe(struct event_run *e, struct batch *b)
+{
+	struct batch first;
+	size_t i;
+	int r = 0;
+
+	e->nprobe = 0;
+	for (i = 0; i < b->n; i++)
+		if (b->reports[i].name != NULL && strcmp(b->reports[i].name, e->self) == 0)
+			break;
+	if (i == b->n || b->n < 2)
+		return 0;
+	batch_init(&first);
+	first.kind = b->kind;
+	first.t_ms = b->t_ms;
+	if ((first.reporter = strdup(e->self)) == NULL ||
+	    batch_add_copy(&first, &b->reports[i]) < 0) {
+		batch_finish(&first);
+		return -ENOMEM;
+	}
+	batch_remove(b, i);
+	e->nprobe = 1;
+	r = event_chunk(e, &first);
+	batch_finish(&first);
+	return r;
+}
+
+int
+event_learn(struct event_run *e, struct observe *obs, struct batch *b, bool *noted)
+{
+	struct batch all;
+	int r, rc = 0;
+
+	batch_init(&all);
+	e->observe = e->st.observe;
+	e->st.observe = NULL;
+	if (!obs->known && e->observe == NULL) {
+		size_t before = e->delivered;
+		/* b as read, for the members seen (the probe takes the own report out) */
+		all.kind = b->kind;
+		for (size_t i = 0; i < b->n; i++)
+			if (batch_add_copy(&all, &b->reports[i]) < 0)
+				goto oom;
+		if (event_probe(e, b) < 0)
+			goto oom;
+		if (e->observe != NULL || e->delivered == before) {
+			event_note_members(e, &all);
+			*noted = true;
+		}
+		if (e->delivered > before && e->observe == NULL) {
+			/* Answered without an assignment: observers are off. */
+			obs->known = true;
+			if ((r = observe_save(e->c->cfg.spool_dir, obs)) < 0)
+				log_warn("%s: could not save %s/%s: %s", e->event, e->c->cfg.spool_dir,
+				    OBSERVE_FILE, strerror(-r));
+			cmd_observe_load(e->c, obs);
+		}
+	}
+	if (e->observe != NULL) {
+		/* A new assignment before the rest goes: the rest follows it. */
+		if (!*noted) {
+			event_note_members(e, b);
+			*noted = true;
+		}
+		cmd_observe_take(e->c, e->sp, e->self, obs, e->observe);
+		e->observe = NULL;
+		e->nfiltered += cmd_observe_filter(obs, e->self, b);
+	}
+	goto out;
+oom:
+	rc = -ENOMEM;
+out:
+	batch_finish(&all);
+	return rc;
+}
