@@ -1,5 +1,6 @@
 /* The event command's side of observers (observe.h, cmd_event_impl.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,15 +21,19 @@ event_note_members(struct event_run *e, const struct batch *b)
 }
 
 /*
- * No assignment known yet: the own report goes first, alone, so that its
- * reply tells whether observers are in force before the others are sent
- * (observe.h). Nothing to do when b has no own report or nothing else.
- * 0 or -ENOMEM.
+ * No assignment known yet: the own report is posted first, alone, so that
+ * its reply tells whether observers are in force before the others are
+ * sent (observe.h). Only when the spool is drained, and never spooled on
+ * its own: when no URL takes it, it stays in b and goes (or is spooled)
+ * with the rest in one batch, as without observers. Nothing to do when b
+ * has no own report or nothing else. 0 or -ENOMEM.
  */
 static int
 event_probe(struct event_run *e, struct batch *b)
 {
+	struct deliver_result res = { .st = DELIVER_RETRY };
 	struct batch first;
+	char *body = NULL;
 	size_t i;
 	int r = 0;
 
@@ -36,19 +41,39 @@ event_probe(struct event_run *e, struct batch *b)
 	for (i = 0; i < b->n; i++)
 		if (b->reports[i].name != NULL && strcmp(b->reports[i].name, e->self) == 0)
 			break;
-	if (i == b->n || b->n < 2)
+	if (i == b->n || b->n < 2 || !e->drained)
 		return 0;
 	batch_init(&first);
 	first.kind = b->kind;
 	first.t_ms = b->t_ms;
 	if ((first.reporter = strdup(e->self)) == NULL ||
 	    batch_add_copy(&first, &b->reports[i]) < 0) {
-		batch_finish(&first);
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto out;
 	}
+	if (spool_assign(e->sp, &first) < 0)
+		goto out;	/* no number: no probe, the batch goes whole */
+	if ((body = batch_json(&first)) == NULL ||
+	    deliver_post(&e->c->dopts, deliver_path(first.kind), body, strlen(body),
+	    first.reporter, first.epoch, first.seq, &res) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (res.st != DELIVER_OK)
+		goto out;	/* it goes with the rest (a seq left unused is allowed) */
 	batch_remove(b, i);
 	e->nprobe = 1;
-	r = event_chunk(e, &first);
+	e->delivered++;
+	e->accepted += res.accepted > 0 ? res.accepted : 0;
+	e->duplicates += res.duplicates > 0 ? res.duplicates : 0;
+	snprintf(e->first_seq, sizeof(e->first_seq), "%llu", first.seq);
+	snprintf(e->outcome, sizeof(e->outcome), "delivered to %s", res.url);
+	free(e->observe);
+	e->observe = res.observe;
+	res.observe = NULL;
+out:
+	deliver_result_finish(&res);
+	free(body);
 	batch_finish(&first);
 	return r;
 }

@@ -15,7 +15,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fwd_util import member_line, run_fwd  # noqa: E402
+from fwd_util import member_line, run_fwd, status  # noqa: E402
 from util import CLUSTERCTL, Clusterm, report, request, wait_until  # noqa: E402
 
 EPOCH = "ep-obs"
@@ -286,6 +286,20 @@ class RealForwarder(unittest.TestCase):
         self.assertIn("fw0", {v["reporter"] for v in c.node("fw1")["votes"]})
         # and replaced by the next reply's assignment
         self.assertIn("subjects", self.assignment("fw0"))
+
+    def test_unreached_spools_one_batch(self):
+        """No assignment known and clusterm not reached: the own member is not
+        sent ahead on its own, the run spools one batch as without observers;
+        a flush delivers it and the next run learns the assignment."""
+        spool = self.spool("fw0")
+        p = run_fwd(["-u", "http://127.0.0.1:9", "-s", spool], event="member-join",
+                    stdin=lines(FNAMES[:3]), self_name="fw0")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(status(spool)["depth"], "1")
+        self.assertFalse(os.path.exists(os.path.join(spool, "observe")))
+        p = self.fwd("fw0", cmd=["flush"])
+        self.assertEqual(status(spool)["depth"], "0")
+        self.assertEqual(self.c.state_of("fw0"), "Discovered")
 
     def test_malformed_observe_reply(self):
         """A reply with a malformed observe: logged, the batch still delivered."""
