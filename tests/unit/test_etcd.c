@@ -58,7 +58,7 @@ etcd_up(void)
 	}
 	endpoints[0] = url;
 	/* Ready when a read answers. */
-	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 1000 };
+	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 1000, 0 };
 	struct etcd *e;
 	char err[512];
 	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
@@ -99,7 +99,7 @@ etcd_down(void)
 static struct etcd *
 conn(void)
 {
-	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 3000 };
+	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 3000, 0 };
 	struct etcd *e;
 	char err[512];
 
@@ -273,7 +273,7 @@ wait_count(struct seen *s, int n)
 static struct store *
 open_store(const char *id, struct leader *l)
 {
-	struct store_etcd_opts o = { { endpoints, 1, NULL, NULL, NULL, 3000 }, "/s", id, l };
+	struct store_etcd_opts o = { { endpoints, 1, NULL, NULL, NULL, 3000, 0 }, "/s", id, l };
 	struct store *st;
 	char err[512];
 
@@ -288,7 +288,7 @@ START_TEST(test_store_shared_log)
 	static struct seen sa = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct seen sb = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct seen sc = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	struct leader_opts lo = { { endpoints, 1, NULL, NULL, NULL, 1000 }, "/s", "a",
+	struct leader_opts lo = { { endpoints, 1, NULL, NULL, NULL, 1000, 0 }, "/s", "a",
 	    "http://127.0.0.1:1", 3 };
 	struct leader *l;
 	char err[512];
