@@ -332,10 +332,14 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			e->stream_fd = -1;
 			pthread_mutex_unlock(&e->fd_mu);
 		}
-		if (end == TRY_STOPPED) {
+		if (end == TRY_STOPPED && k->stop != NULL && *k->stop) {
 			e->cur = i;
 			rc = 0;
 			goto out;
+		}
+		if (end == TRY_STOPPED) {
+			snprintf(why, sizeof(why), "%s: the call was aborted", url);
+			break;
 		}
 		if (end == TRY_NO_ANSWER || (end == TRY_DEADLINE && !k->started)) {
 			/* Connected perhaps, but silent: stopped, stalled, cut off. */
@@ -353,6 +357,8 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 		if (cc == CURLE_WRITE_ERROR && k->stop_rc != 0) {
 			rc = k->stop_rc;
 			e->cur = i;
+			e->avoid_until[i] = 0;
+			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			goto out;
 		}
 		if (cc == CURLE_OK) {

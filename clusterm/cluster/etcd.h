@@ -175,7 +175,8 @@ int etcd_watch(struct etcd *e, const char *key, size_t key_len, const char *rang
 
 /*
  * From another thread: ends the stream a watch on e runs now (or starts
- * later) at once; that watch then returns. For shutdown.
+ * later) at once; that watch then returns. Any other call on e ends too
+ * (-EAGAIN), now and later. For shutdown.
  */
 void etcd_abort(struct etcd *e);
 

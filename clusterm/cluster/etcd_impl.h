@@ -34,7 +34,7 @@ struct etcd {
 	char last[256];
 	pthread_mutex_t fd_mu;		/* the stream's socket, for etcd_abort() */
 	int stream_fd;			/* -1 when no stream runs */
-	bool aborted;
+	atomic_bool aborted;		/* etcd_abort(): every call ends */
 };
 
 /* Where a reply goes: collected, or (watch) handed over as it arrives. */
