@@ -113,7 +113,8 @@ etcd_watch(struct etcd *e, const char *key, size_t key_len, const char *range_en
 {
 	struct watch_ctx w = { .fn = fn, .arg = arg };
 	struct buf b;
-	struct sink k = { .b = &b, .on_data = watch_data, .arg = &w, .stop = stop };
+	struct sink k = { .b = &b, .on_data = watch_data, .arg = &w, .stop = stop,
+	    .require_leader = true };
 	cJSON *req = cJSON_CreateObject(), *c;
 	char *body = NULL;
 	long st = 0;
@@ -126,6 +127,7 @@ etcd_watch(struct etcd *e, const char *key, size_t key_len, const char *range_en
 	    etcd_add_i64(c, "start_revision", start_rev) < 0 ||
 	    /* Big catch-ups in pieces of etcd's request size, not one huge line. */
 	    cJSON_AddTrueToObject(c, "fragment") == NULL ||
+	    cJSON_AddTrueToObject(c, "progress_notify") == NULL ||
 	    (body = cJSON_PrintUnformatted(req)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
