@@ -212,6 +212,11 @@ step(struct leader *l, long long *next_renew)
 	bool alive;
 	int rc = 0;
 
+	/* While leading, no call outlasts the lease's time left here (0: no bound). */
+	pthread_mutex_lock(&l->mu);
+	etcd_set_deadline(l->e, l->view.is_leader ?
+	    l->renewed_sent_ms + l->ttl_s * 1000 - LEADER_MARGIN_MS : 0);
+	pthread_mutex_unlock(&l->mu);
 	if (l->lease == 0) {
 		rc = register_key(l, err, sizeof(err));
 		if (rc < 0)
