@@ -376,6 +376,7 @@ leader_stop(struct leader *l)
 	if (l->thread != 0)
 		pthread_join(l->thread, NULL);
 	set_role(l, false, 0, 0);
+	etcd_set_deadline(l->e, 0);	/* the revoke gets the call's own timeout */
 	if (l->lease != 0 && etcd_lease_revoke(l->e, l->lease, err, sizeof(err)) < 0)
 		log_warn("leader: revoking the lease: %s", err);
 	etcd_free(l->e);
