@@ -52,13 +52,19 @@ static int
 catch_up(struct manager *m, int64_t won)
 {
 	struct op op = { .kind = OP_TICK };
-	struct store_stats st;
+	struct store_stats st = { 0 };
 
 	if (won == 0 || leader_won_rev(m->leader) != won)
 		return -EAGAIN;
 	if (oplog_submit(m->state, &op) < 0)
 		return -EAGAIN;
-	store_get_stats(state_store(m->state), &st);
+	/* The store moves its position a moment after the record is applied. */
+	for (int i = 0; i < INSTANCES_CATCHUP_RETRY_MS / 10; i++) {
+		store_get_stats(state_store(m->state), &st);
+		if (st.applied_rev >= won)
+			break;
+		nap_ms(10);
+	}
 	if (st.applied_rev < won || leader_won_rev(m->leader) != won)
 		return -EAGAIN;
 	return 0;
