@@ -80,6 +80,7 @@ static void *
 takeover(void *arg)
 {
 	struct manager *m = arg;
+	int64_t warned = 0;
 
 	pthread_mutex_lock(&role_mu);
 	while (takeover_again && !quiesced) {
@@ -91,8 +92,10 @@ takeover(void *arg)
 		if (won == 0)
 			goto next;	/* not leading (any more): nothing to take over */
 		if (catch_up(m, won) < 0) {
-			log_warn("leader: the log is not applied up to revision %lld yet; the "
-			    "takeover waits", (long long)won);
+			if (warned != won)	/* once a term: it retries every few hundred ms */
+				log_warn("leader: the log is not applied up to revision %lld yet; "
+				    "the takeover waits", (long long)won);
+			warned = won;
 			nap_ms(INSTANCES_CATCHUP_RETRY_MS);
 			pthread_mutex_lock(&role_mu);
 			takeover_again = true;
