@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 
 /* How often a running call looks at its deadlines and its stop flag. */
 #define ETCD_POLL_MS		50
+/* How often a stream looks whether its endpoint failed for another connection. */
+#define ETCD_HEALTH_POLL_MS	200
 
 
 /* ---- the connection ---- */
@@ -166,18 +169,85 @@ deadline_of(struct etcd *e, long long call_deadline)
 }
 
 /*
+ * What the connections of this process have learned of the endpoints: one
+ * found silent, unreachable or without its member (5xx) by one connection
+ * is tried last by all, and a watch streaming from it ends (a member that
+ * stopped answering requests sends its watches nothing either). A success
+ * there clears it. URL -> when it last failed; the oldest goes when full.
+ */
+#define HEALTH_SLOTS		64
+static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct health {
+	char url[512];
+	long long failed_ms;
+} health[HEALTH_SLOTS];
+
+static void
+health_set(const char *url, long long failed_ms)
+{
+	struct health *slot = NULL;
+
+	pthread_mutex_lock(&health_mu);
+	for (size_t i = 0; i < HEALTH_SLOTS; i++) {
+		if (strcmp(health[i].url, url) == 0) {
+			slot = &health[i];
+			break;
+		}
+		if (slot == NULL || health[i].failed_ms < slot->failed_ms)
+			slot = &health[i];
+	}
+	if (strcmp(slot->url, url) == 0)
+		slot->failed_ms = failed_ms;
+	else if (failed_ms != 0 && snprintf(slot->url, sizeof(slot->url), "%s", url) <
+	    (int)sizeof(slot->url))
+		slot->failed_ms = failed_ms;
+	pthread_mutex_unlock(&health_mu);
+}
+
+/* When url last failed for any connection within ETCD_AVOID_MS, else 0. */
+static long long
+health_failed(const char *url, long long now)
+{
+	long long t = 0;
+
+	pthread_mutex_lock(&health_mu);
+	for (size_t i = 0; i < HEALTH_SLOTS; i++)
+		if (strcmp(health[i].url, url) == 0) {
+			t = health[i].failed_ms;
+			break;
+		}
+	pthread_mutex_unlock(&health_mu);
+	return t != 0 && now - t < ETCD_AVOID_MS ? t : 0;
+}
+
+/* Endpoint i failed: tried last by this connection, and by all when shared. */
+static void
+failed(struct etcd *e, size_t i, bool shared)
+{
+	long long now = fsio_mono_ms();
+
+	e->avoid_until[i] = now + ETCD_AVOID_MS;
+	if (shared)
+		health_set(e->endpoints[i], now);
+}
+
+/*
  * The order of one call's tries: from the endpoint that answered last, each
- * once, those that failed within ETCD_AVOID_MS after the others.
+ * once, those that failed within ETCD_AVOID_MS (here or for another
+ * connection) after the others.
  */
 static size_t
 try_order(const struct etcd *e, long long now, size_t *ret)
 {
+	bool late[ETCD_MAX_ENDPOINTS];
 	size_t n = 0;
 
-	for (int late = 0; late < 2; late++)
+	for (size_t i = 0; i < e->n; i++)
+		late[i] = e->avoid_until[i] > now || health_failed(e->endpoints[i], now) != 0;
+	for (int pass = 0; pass < 2; pass++)
 		for (size_t t = 0; t < e->n; t++) {
 			size_t i = (e->cur + t) % e->n;
-			if ((e->avoid_until[i] > now) == (late == 1))
+			if (late[i] == (pass == 1))
 				ret[n++] = i;
 		}
 	return n;
@@ -189,6 +259,7 @@ enum try_end {
 	TRY_STOPPED,		/* *k->stop, or etcd_abort() */
 	TRY_NO_ANSWER,		/* nothing within the endpoint's attempt timeout */
 	TRY_DEADLINE,		/* the call's deadline (or etcd_set_deadline()'s) passed */
+	TRY_PEER_FAILED,	/* a stream whose endpoint failed for another connection */
 };
 
 /*
@@ -197,9 +268,10 @@ enum try_end {
  * every ETCD_POLL_MS at most it looks.
  */
 static enum try_end
-try_once(struct etcd *e, struct sink *k, long long no_answer_at, long long call_deadline,
-    CURLcode *ret_cc)
+try_once(struct etcd *e, size_t i, struct sink *k, long long no_answer_at,
+    long long call_deadline, CURLcode *ret_cc)
 {
+	long long since = fsio_mono_ms(), next_health = since + ETCD_HEALTH_POLL_MS;
 	enum try_end end = TRY_DONE;
 	int running = 1, left;
 	CURLMsg *msg;
@@ -231,6 +303,13 @@ try_once(struct etcd *e, struct sink *k, long long no_answer_at, long long call_
 		if (dl > 0 && now >= dl) {
 			end = TRY_DEADLINE;
 			break;
+		}
+		if (k->on_data != NULL && k->started && now >= next_health) {
+			if (health_failed(e->endpoints[i], now) > since) {
+				end = TRY_PEER_FAILED;
+				break;
+			}
+			next_health = now + ETCD_HEALTH_POLL_MS;
 		}
 		if (!k->started && no_answer_at - now < wait)
 			wait = no_answer_at - now;
@@ -326,7 +405,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 		snprintf(url, sizeof(url), "%s%s", e->endpoints[i], path);
 		setup(e, url, body, hdr, k, cerr, dl > 0 && dl - now < e->attempt_ms ?
 		    (long)(dl - now) : e->attempt_ms);
-		end = try_once(e, k, no_answer_at, call_deadline, &cc);
+		end = try_once(e, i, k, no_answer_at, call_deadline, &cc);
 		if (k->stop != NULL) {
 			pthread_mutex_lock(&e->fd_mu);
 			e->stream_fd = -1;
@@ -341,9 +420,19 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			snprintf(why, sizeof(why), "%s: the call was aborted", url);
 			break;
 		}
+		if (end == TRY_PEER_FAILED) {
+			snprintf(why, sizeof(why), "%s: another connection found it failing; the "
+			    "stream ends", url);
+			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
+			e->cur = i;
+			break;
+		}
 		if (end == TRY_NO_ANSWER || (end == TRY_DEADLINE && !k->started)) {
-			/* Connected perhaps, but silent: stopped, stalled, cut off. */
-			e->avoid_until[i] = fsio_mono_ms() + ETCD_AVOID_MS;
+			/*
+			 * Connected perhaps, but silent: stopped, stalled, cut off.
+			 * A deadline shorter than the attempt's is no proof: here only.
+			 */
+			failed(e, i, end == TRY_NO_ANSWER);
 			snprintf(why, sizeof(why), "%s: no answer within %lld ms%s", url,
 			    fsio_mono_ms() - now, end == TRY_DEADLINE ? " (the deadline)" : "");
 			if (end == TRY_DEADLINE)
@@ -366,13 +455,15 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &st);
 			if (st >= 500 && st != 500) {
 				/* A gateway without its member (503 etc.): try the next. */
-				e->avoid_until[i] = fsio_mono_ms() + ETCD_AVOID_MS;
+				failed(e, i, true);
 				snprintf(why, sizeof(why), "%s answered HTTP %ld", url, st);
 				continue;
 			}
 			*ret_status = st;
 			e->cur = i;
 			e->avoid_until[i] = 0;
+			if (health_failed(e->endpoints[i], fsio_mono_ms()) != 0)
+				health_set(e->endpoints[i], 0);
 			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			rc = 0;
 			goto out;
@@ -384,7 +475,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			break;
 		}
-		e->avoid_until[i] = fsio_mono_ms() + ETCD_AVOID_MS;
+		failed(e, i, true);
 	}
 	snprintf(err, errlen, "etcd: %s", why);
 out:

@@ -8,7 +8,8 @@
  * attempt_timeout_ms (a member stopped, stalled or cut off accepts
  * connections and never answers), cannot be reached or answers 5xx is left
  * for the next one within the call's timeout, and tried after the others
- * for ETCD_AVOID_MS.
+ * for ETCD_AVOID_MS, by every struct etcd of the process (they share what
+ * they learn of the endpoints); a watch streaming from it ends (-EAGAIN).
  *
  * Errors: -EAGAIN when no endpoint answered in time (no quorum, all down,
  * the deadline of etcd_set_deadline() passed: err names the last endpoint
