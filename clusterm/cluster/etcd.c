@@ -222,7 +222,7 @@ health_failed(const char *url, long long now)
 
 /* Endpoint i failed: tried last by this connection, and by all when shared. */
 static void
-failed(struct etcd *e, size_t i, bool shared)
+mark_failed(struct etcd *e, size_t i, bool shared)
 {
 	long long now = fsio_mono_ms();
 
@@ -432,7 +432,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			 * Connected perhaps, but silent: stopped, stalled, cut off.
 			 * A deadline shorter than the attempt's is no proof: here only.
 			 */
-			failed(e, i, end == TRY_NO_ANSWER);
+			mark_failed(e, i, end == TRY_NO_ANSWER);
 			snprintf(why, sizeof(why), "%s: no answer within %lld ms%s", url,
 			    fsio_mono_ms() - now, end == TRY_DEADLINE ? " (the deadline)" : "");
 			if (end == TRY_DEADLINE)
@@ -455,7 +455,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &st);
 			if (st >= 500 && st != 500) {
 				/* A gateway without its member (503 etc.): try the next. */
-				failed(e, i, true);
+				mark_failed(e, i, true);
 				snprintf(why, sizeof(why), "%s answered HTTP %ld", url, st);
 				continue;
 			}
@@ -475,7 +475,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			break;
 		}
-		failed(e, i, true);
+		mark_failed(e, i, true);
 	}
 	snprintf(err, errlen, "etcd: %s", why);
 out:

@@ -96,6 +96,7 @@ struct etcd_range_req {
 	int64_t min_create_rev, max_create_rev;	/* 0: no bound */
 	long limit;			/* 0: no limit */
 	bool keys_only;
+	bool count_only;		/* only count and header_rev (no filter applies) */
 	bool sort_by_create;		/* ascending create revision (else by key) */
 };
 

@@ -497,6 +497,18 @@ START_TEST(test_endpoint_timeout)
 	ck_assert_uint_eq(res.n, 1);
 	etcd_range_res_free(&res);
 	ck_assert_int_lt(etcd_now_ms() - t0, 280);
+	/* A count alone, at a revision: no key-value. */
+	r.count_only = true;
+	r.revision = rev;
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 0);
+	ck_assert_int_eq(res.count, 1);
+	ck_assert_int_ge(res.header_rev, rev);
+	r.revision = rev - 1;
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_int_eq(res.count, 0);
+	r.count_only = false;
+	r.revision = 0;
 	/*
 	 * Skipped (a stale watch there): both are avoided now, tried from the
 	 * next; the silent one is left again within its attempt timeout.
