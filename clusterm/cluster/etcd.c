@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,6 +327,22 @@ try_once(struct etcd *e, size_t i, struct sink *k, long long no_answer_at,
 	return end;
 }
 
+/* Appends one try's failure to why ("; " between two), cut at its end. */
+static void __attribute__((format(printf, 3, 4)))
+add_why(char *why, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(why);
+	va_list ap;
+
+	if (used > 0 && used + 2 < len) {
+		memcpy(why + used, "; ", 3);
+		used += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
 /* Sets e->curl up for one try of body to url. */
 static void
 setup(struct etcd *e, const char *url, const char *body, struct curl_slist *hdr,
@@ -373,7 +390,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 	long long now = fsio_mono_ms();
 	long long call_deadline = timeout_ms > 0 ? now + timeout_ms : 0;
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	char url[512], why[CURL_ERROR_SIZE + 600] = "no endpoint tried";
+	char url[512], why[CURL_ERROR_SIZE + 1200] = "";
 	size_t order[ETCD_MAX_ENDPOINTS], norder = try_order(e, now, order);
 	int rc = -EAGAIN;
 
@@ -394,7 +411,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 		now = fsio_mono_ms();
 		if (dl > 0 && now >= dl) {
 			if (t == 0)
-				snprintf(why, sizeof(why), "the deadline passed before %s%s was "
+				add_why(why, sizeof(why), "the deadline passed before %s%s was "
 				    "sent", e->endpoints[i], path);
 			break;
 		}
@@ -417,11 +434,11 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			goto out;
 		}
 		if (end == TRY_STOPPED) {
-			snprintf(why, sizeof(why), "%s: the call was aborted", url);
+			add_why(why, sizeof(why), "%s: the call was aborted", url);
 			break;
 		}
 		if (end == TRY_PEER_FAILED) {
-			snprintf(why, sizeof(why), "%s: another connection found it failing; the "
+			add_why(why, sizeof(why), "%s: another connection found it failing; the "
 			    "stream ends", url);
 			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			e->cur = i;
@@ -433,14 +450,14 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			 * A deadline shorter than the attempt's is no proof: here only.
 			 */
 			mark_failed(e, i, end == TRY_NO_ANSWER);
-			snprintf(why, sizeof(why), "%s: no answer within %lld ms%s", url,
+			add_why(why, sizeof(why), "%s: no answer within %lld ms%s", url,
 			    fsio_mono_ms() - now, end == TRY_DEADLINE ? " (the deadline)" : "");
 			if (end == TRY_DEADLINE)
 				break;
 			continue;
 		}
 		if (end == TRY_DEADLINE) {
-			snprintf(why, sizeof(why), "%s: the reply was not whole by the deadline", url);
+			add_why(why, sizeof(why), "%s: the reply was not whole by the deadline", url);
 			break;
 		}
 		if (cc == CURLE_WRITE_ERROR && k->stop_rc != 0) {
@@ -456,7 +473,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			if (st >= 500 && st != 500) {
 				/* A gateway without its member (503 etc.): try the next. */
 				mark_failed(e, i, true);
-				snprintf(why, sizeof(why), "%s answered HTTP %ld", url, st);
+				add_why(why, sizeof(why), "%s answered HTTP %ld", url, st);
 				continue;
 			}
 			*ret_status = st;
@@ -468,7 +485,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			rc = 0;
 			goto out;
 		}
-		snprintf(why, sizeof(why), "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
+		add_why(why, sizeof(why), "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
 		if (k->on_data != NULL && k->started) {
 			/* A stream that had started and broke: the caller reconnects. */
 			e->cur = i;
@@ -477,7 +494,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 		}
 		mark_failed(e, i, true);
 	}
-	snprintf(err, errlen, "etcd: %s", why);
+	snprintf(err, errlen, "etcd: %s", why[0] != '\0' ? why : "no endpoint tried");
 out:
 	curl_slist_free_all(hdr);
 	return rc;
