@@ -152,6 +152,9 @@ void etcd_skip_endpoint(struct etcd *e);
 /*
  * A txn: when every compare holds, runs ops (else nothing). ret_ok tells
  * which; ret_rev is the revision after it (the ops' revision when they ran).
+ * A member that took it and did not answer in time may still apply it, and
+ * the next one is sent it too: a txn must do no harm applied twice (the
+ * same put again, or a compare that fails the second time).
  */
 int etcd_txn(struct etcd *e, const struct etcd_cmp *cmp, size_t ncmp, const struct etcd_op *ops,
     size_t nops, bool *ret_ok, int64_t *ret_rev, char *err, size_t errlen);
