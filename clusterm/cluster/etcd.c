@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,8 @@
 
 /* How often a running call looks at its deadlines and its stop flag. */
 #define ETCD_POLL_MS		50
+/* How often a stream looks whether its endpoint failed for another connection. */
+#define ETCD_HEALTH_POLL_MS	200
 
 
 /* ---- the connection ---- */
@@ -166,18 +170,85 @@ deadline_of(struct etcd *e, long long call_deadline)
 }
 
 /*
+ * What the connections of this process have learned of the endpoints: one
+ * found silent, unreachable or without its member (5xx) by one connection
+ * is tried last by all, and a watch streaming from it ends (a member that
+ * stopped answering requests sends its watches nothing either). A success
+ * there clears it. URL -> when it last failed; the oldest goes when full.
+ */
+#define HEALTH_SLOTS		64
+static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct health {
+	char url[512];
+	long long failed_ms;
+} health[HEALTH_SLOTS];
+
+static void
+health_set(const char *url, long long failed_ms)
+{
+	struct health *slot = NULL;
+
+	pthread_mutex_lock(&health_mu);
+	for (size_t i = 0; i < HEALTH_SLOTS; i++) {
+		if (strcmp(health[i].url, url) == 0) {
+			slot = &health[i];
+			break;
+		}
+		if (slot == NULL || health[i].failed_ms < slot->failed_ms)
+			slot = &health[i];
+	}
+	if (strcmp(slot->url, url) == 0)
+		slot->failed_ms = failed_ms;
+	else if (failed_ms != 0 && snprintf(slot->url, sizeof(slot->url), "%s", url) <
+	    (int)sizeof(slot->url))
+		slot->failed_ms = failed_ms;
+	pthread_mutex_unlock(&health_mu);
+}
+
+/* When url last failed for any connection within ETCD_AVOID_MS, else 0. */
+static long long
+health_failed(const char *url, long long now)
+{
+	long long t = 0;
+
+	pthread_mutex_lock(&health_mu);
+	for (size_t i = 0; i < HEALTH_SLOTS; i++)
+		if (strcmp(health[i].url, url) == 0) {
+			t = health[i].failed_ms;
+			break;
+		}
+	pthread_mutex_unlock(&health_mu);
+	return t != 0 && now - t < ETCD_AVOID_MS ? t : 0;
+}
+
+/* Endpoint i failed: tried last by this connection, and by all when shared. */
+static void
+mark_failed(struct etcd *e, size_t i, bool shared)
+{
+	long long now = fsio_mono_ms();
+
+	e->avoid_until[i] = now + ETCD_AVOID_MS;
+	if (shared)
+		health_set(e->endpoints[i], now);
+}
+
+/*
  * The order of one call's tries: from the endpoint that answered last, each
- * once, those that failed within ETCD_AVOID_MS after the others.
+ * once, those that failed within ETCD_AVOID_MS (here or for another
+ * connection) after the others.
  */
 static size_t
 try_order(const struct etcd *e, long long now, size_t *ret)
 {
+	bool late[ETCD_MAX_ENDPOINTS];
 	size_t n = 0;
 
-	for (int late = 0; late < 2; late++)
+	for (size_t i = 0; i < e->n; i++)
+		late[i] = e->avoid_until[i] > now || health_failed(e->endpoints[i], now) != 0;
+	for (int pass = 0; pass < 2; pass++)
 		for (size_t t = 0; t < e->n; t++) {
 			size_t i = (e->cur + t) % e->n;
-			if ((e->avoid_until[i] > now) == (late == 1))
+			if (late[i] == (pass == 1))
 				ret[n++] = i;
 		}
 	return n;
@@ -189,6 +260,7 @@ enum try_end {
 	TRY_STOPPED,		/* *k->stop, or etcd_abort() */
 	TRY_NO_ANSWER,		/* nothing within the endpoint's attempt timeout */
 	TRY_DEADLINE,		/* the call's deadline (or etcd_set_deadline()'s) passed */
+	TRY_PEER_FAILED,	/* a stream whose endpoint failed for another connection */
 };
 
 /*
@@ -197,9 +269,10 @@ enum try_end {
  * every ETCD_POLL_MS at most it looks.
  */
 static enum try_end
-try_once(struct etcd *e, struct sink *k, long long no_answer_at, long long call_deadline,
-    CURLcode *ret_cc)
+try_once(struct etcd *e, size_t i, struct sink *k, long long no_answer_at,
+    long long call_deadline, CURLcode *ret_cc)
 {
+	long long since = fsio_mono_ms(), next_health = since + ETCD_HEALTH_POLL_MS;
 	enum try_end end = TRY_DONE;
 	int running = 1, left;
 	CURLMsg *msg;
@@ -232,6 +305,13 @@ try_once(struct etcd *e, struct sink *k, long long no_answer_at, long long call_
 			end = TRY_DEADLINE;
 			break;
 		}
+		if (k->on_data != NULL && k->started && now >= next_health) {
+			if (health_failed(e->endpoints[i], now) > since) {
+				end = TRY_PEER_FAILED;
+				break;
+			}
+			next_health = now + ETCD_HEALTH_POLL_MS;
+		}
 		if (!k->started && no_answer_at - now < wait)
 			wait = no_answer_at - now;
 		if (dl > 0 && dl - now < wait)
@@ -245,6 +325,22 @@ try_once(struct etcd *e, struct sink *k, long long no_answer_at, long long call_
 	/* A transfer cut short closes its connection: none is reused half-read. */
 	curl_multi_remove_handle(e->multi, e->curl);
 	return end;
+}
+
+/* Appends one try's failure to why ("; " between two), cut at its end. */
+static void __attribute__((format(printf, 3, 4)))
+add_why(char *why, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(why);
+	va_list ap;
+
+	if (used > 0 && used + 2 < len) {
+		memcpy(why + used, "; ", 3);
+		used += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + used, len - used, fmt, ap);
+	va_end(ap);
 }
 
 /* Sets e->curl up for one try of body to url. */
@@ -294,7 +390,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 	long long now = fsio_mono_ms();
 	long long call_deadline = timeout_ms > 0 ? now + timeout_ms : 0;
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	char url[512], why[CURL_ERROR_SIZE + 600] = "no endpoint tried";
+	char url[512], why[CURL_ERROR_SIZE + 1200] = "";
 	size_t order[ETCD_MAX_ENDPOINTS], norder = try_order(e, now, order);
 	int rc = -EAGAIN;
 
@@ -315,7 +411,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 		now = fsio_mono_ms();
 		if (dl > 0 && now >= dl) {
 			if (t == 0)
-				snprintf(why, sizeof(why), "the deadline passed before %s%s was "
+				add_why(why, sizeof(why), "the deadline passed before %s%s was "
 				    "sent", e->endpoints[i], path);
 			break;
 		}
@@ -326,7 +422,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 		snprintf(url, sizeof(url), "%s%s", e->endpoints[i], path);
 		setup(e, url, body, hdr, k, cerr, dl > 0 && dl - now < e->attempt_ms ?
 		    (long)(dl - now) : e->attempt_ms);
-		end = try_once(e, k, no_answer_at, call_deadline, &cc);
+		end = try_once(e, i, k, no_answer_at, call_deadline, &cc);
 		if (k->stop != NULL) {
 			pthread_mutex_lock(&e->fd_mu);
 			e->stream_fd = -1;
@@ -338,20 +434,30 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			goto out;
 		}
 		if (end == TRY_STOPPED) {
-			snprintf(why, sizeof(why), "%s: the call was aborted", url);
+			add_why(why, sizeof(why), "%s: the call was aborted", url);
+			break;
+		}
+		if (end == TRY_PEER_FAILED) {
+			add_why(why, sizeof(why), "%s: another connection found it failing; the "
+			    "stream ends", url);
+			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
+			e->cur = i;
 			break;
 		}
 		if (end == TRY_NO_ANSWER || (end == TRY_DEADLINE && !k->started)) {
-			/* Connected perhaps, but silent: stopped, stalled, cut off. */
-			e->avoid_until[i] = fsio_mono_ms() + ETCD_AVOID_MS;
-			snprintf(why, sizeof(why), "%s: no answer within %lld ms%s", url,
+			/*
+			 * Connected perhaps, but silent: stopped, stalled, cut off.
+			 * A deadline shorter than the attempt's is no proof: here only.
+			 */
+			mark_failed(e, i, end == TRY_NO_ANSWER);
+			add_why(why, sizeof(why), "%s: no answer within %lld ms%s", url,
 			    fsio_mono_ms() - now, end == TRY_DEADLINE ? " (the deadline)" : "");
 			if (end == TRY_DEADLINE)
 				break;
 			continue;
 		}
 		if (end == TRY_DEADLINE) {
-			snprintf(why, sizeof(why), "%s: the reply was not whole by the deadline", url);
+			add_why(why, sizeof(why), "%s: the reply was not whole by the deadline", url);
 			break;
 		}
 		if (cc == CURLE_WRITE_ERROR && k->stop_rc != 0) {
@@ -366,27 +472,29 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &st);
 			if (st >= 500 && st != 500) {
 				/* A gateway without its member (503 etc.): try the next. */
-				e->avoid_until[i] = fsio_mono_ms() + ETCD_AVOID_MS;
-				snprintf(why, sizeof(why), "%s answered HTTP %ld", url, st);
+				mark_failed(e, i, true);
+				add_why(why, sizeof(why), "%s answered HTTP %ld", url, st);
 				continue;
 			}
 			*ret_status = st;
 			e->cur = i;
 			e->avoid_until[i] = 0;
+			if (health_failed(e->endpoints[i], fsio_mono_ms()) != 0)
+				health_set(e->endpoints[i], 0);
 			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			rc = 0;
 			goto out;
 		}
-		snprintf(why, sizeof(why), "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
+		add_why(why, sizeof(why), "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
 		if (k->on_data != NULL && k->started) {
 			/* A stream that had started and broke: the caller reconnects. */
 			e->cur = i;
 			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			break;
 		}
-		e->avoid_until[i] = fsio_mono_ms() + ETCD_AVOID_MS;
+		mark_failed(e, i, true);
 	}
-	snprintf(err, errlen, "etcd: %s", why);
+	snprintf(err, errlen, "etcd: %s", why[0] != '\0' ? why : "no endpoint tried");
 out:
 	curl_slist_free_all(hdr);
 	return rc;

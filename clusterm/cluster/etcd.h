@@ -8,7 +8,8 @@
  * attempt_timeout_ms (a member stopped, stalled or cut off accepts
  * connections and never answers), cannot be reached or answers 5xx is left
  * for the next one within the call's timeout, and tried after the others
- * for ETCD_AVOID_MS.
+ * for ETCD_AVOID_MS, by every struct etcd of the process (they share what
+ * they learn of the endpoints); a watch streaming from it ends (-EAGAIN).
  *
  * Errors: -EAGAIN when no endpoint answered in time (no quorum, all down,
  * the deadline of etcd_set_deadline() passed: err names the last endpoint
@@ -95,6 +96,7 @@ struct etcd_range_req {
 	int64_t min_create_rev, max_create_rev;	/* 0: no bound */
 	long limit;			/* 0: no limit */
 	bool keys_only;
+	bool count_only;		/* only count and header_rev (no filter applies) */
 	bool sort_by_create;		/* ascending create revision (else by key) */
 };
 
@@ -150,6 +152,9 @@ void etcd_skip_endpoint(struct etcd *e);
 /*
  * A txn: when every compare holds, runs ops (else nothing). ret_ok tells
  * which; ret_rev is the revision after it (the ops' revision when they ran).
+ * A member that took it and did not answer in time may still apply it, and
+ * the next one is sent it too: a txn must do no harm applied twice (the
+ * same put again, or a compare that fails the second time).
  */
 int etcd_txn(struct etcd *e, const struct etcd_cmp *cmp, size_t ncmp, const struct etcd_op *ops,
     size_t nops, bool *ret_ok, int64_t *ret_rev, char *err, size_t errlen);

@@ -31,8 +31,11 @@ watch_result(struct watch_ctx *w, const cJSON *root)
 
 	if (!cJSON_IsObject(r)) {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "error");
-		snprintf(w->err, sizeof(w->err), "etcd watch: %.200s", cJSON_IsObject(m) ?
-		    "the gateway ended the stream with an error" : "a message without a result");
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "message");
+		/* With a leader required, "etcdserver: no leader" when the member lost it. */
+		snprintf(w->err, sizeof(w->err), "etcd watch: %s%.200s", cJSON_IsObject(m) ?
+		    "the gateway ended the stream: " : "a message without a result",
+		    cJSON_IsString(t) ? t->valuestring : "");
 		return -EAGAIN;
 	}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "canceled"))) {

@@ -324,47 +324,61 @@ watcher(void *arg)
 /* ---- the watch's check ---- */
 
 /*
- * Whether a log key created after the watch's position and at most at rev
- * exists (the watch missed it): 1 yes, 0 no, < 0 etcd's error.
+ * Whether the log changed between the watch's position and rev (a put or a
+ * delete the watch has not brought): the counts of log keys at both
+ * revisions, read from etcd's index (no value is read). 1 yes, 0 no, < 0
+ * etcd's error. A position etcd has compacted is behind too.
  */
 static int
-missed_keys(struct se *e, int64_t rev, char *err, size_t errlen)
+log_changed(struct se *e, int64_t rev, char *err, size_t errlen)
 {
 	struct etcd_range_req r = { .key = e->logp, .key_len = strlen(e->logp),
-	    .range_end = e->logend, .range_end_len = e->logendlen, .limit = 1,
-	    .keys_only = true, .sort_by_create = true, .max_create_rev = rev };
-	struct etcd_range_res res;
+	    .range_end = e->logend, .range_end_len = e->logendlen, .count_only = true };
+	struct etcd_range_res at, now;
 	int64_t applied;
 	int rc;
 
 	pthread_mutex_lock(&e->mu);
-	r.min_create_rev = e->applied_rev + 1;
-	pthread_mutex_unlock(&e->mu);
-	if (r.min_create_rev > rev)
-		return 0;
-	if ((rc = etcd_range(e->pe, &r, &res, err, errlen)) < 0)
-		return rc;
-	pthread_mutex_lock(&e->mu);
 	applied = e->applied_rev;
 	pthread_mutex_unlock(&e->mu);
-	/* Brought meanwhile: not missed. */
-	rc = res.n > 0 && res.kvs[0].create_rev > applied;
+	if (applied >= rev)
+		return 0;
+	r.revision = applied;
+	rc = etcd_range(e->pe, &r, &at, err, errlen);
+	if (rc == -ECANCELED) {
+		snprintf(err, errlen, "its revision %" PRId64 " is compacted", applied);
+		return 1;
+	}
+	if (rc < 0)
+		return rc;
+	r.revision = rev;
+	if ((rc = etcd_range(e->pe, &r, &now, err, errlen)) < 0) {
+		etcd_range_res_free(&at);
+		return rc;
+	}
+	rc = at.count != now.count;
 	if (rc)
-		snprintf(err, errlen, "log key %.*s of revision %" PRId64, (int)res.kvs[0].key_len,
-		    res.kvs[0].key, res.kvs[0].create_rev);
-	etcd_range_res_free(&res);
+		snprintf(err, errlen, "%" PRId64 " log keys at revision %" PRId64 ", %" PRId64
+		    " at %" PRId64, at.count, applied, now.count, rev);
+	etcd_range_res_free(&at);
+	etcd_range_res_free(&now);
+	pthread_mutex_lock(&e->mu);
+	/* Brought meanwhile: not missed. */
+	if (e->applied_rev >= rev)
+		rc = 0;
+	pthread_mutex_unlock(&e->mu);
 	return rc;
 }
 
 /*
  * One check of the watch: etcd's revision now, by a read of one key (the
  * snapshot's), on a connection of its own. A revision the watch has not
- * reached SE_WATCH_LAG_MS after a read showed it is looked into: when a
- * log key up to it exists that the watch has not brought (or the snapshot
- * covers revisions past it), the stream is stale (a member stopped, cut off
- * from its peers, or a connection that holds without data) and the watch
- * starts again on the next member. Other keys' writes move the revision
- * too: with no log key missed, the watch is known complete up to it.
+ * reached SE_WATCH_LAG_MS after a read showed it is looked into: when the
+ * log changed between the watch's position and it (or the snapshot covers
+ * revisions past the position), the stream is stale (a member stopped, cut
+ * off from its peers, or a connection that holds without data) and the
+ * watch starts again on the next member. Other keys' writes move the
+ * revision too: with the log unchanged, the watch is complete up to it.
  */
 static void
 check_watch(struct se *e)
@@ -409,7 +423,7 @@ check_watch(struct se *e)
 	if (behind) {
 		snprintf(why, sizeof(why), "the snapshot covers up to revision %" PRId64, srev);
 	} else {
-		rc = missed_keys(e, target, err, sizeof(err));
+		rc = log_changed(e, target, err, sizeof(err));
 		if (rc < 0)
 			return;
 		behind = rc == 1;

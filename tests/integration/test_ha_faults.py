@@ -7,10 +7,13 @@ a: the first member of every instance's endpoint list is stopped (SIGSTOP:
    within lease_ttl_s + 2 s every instance takes writes (200) and one leads;
    after SIGCONT all agree.
 b: a follower's etcd link to its first member goes through a relay that
-   keeps its connections open but stops forwarding (what a watch on a member
-   cut off from its peers looks like): while the leader records reports, the
-   follower's watch is found behind etcd's revision and restarted on another
-   member; its state catches up within a few seconds.
+   keeps its connections open but stops forwarding, while the leader records
+   reports: the follower's requests leave that member and its watch there
+   ends; its state catches up within a few seconds.
+c: the same relay stalls only the watch's connection (what a gateway watch
+   on a member cut off from its peers looks like): the follower's watch is
+   found behind etcd's revision by the once-a-second check and restarted on
+   another member; its state catches up within a few seconds.
 
 Measured figures are printed on stdout ("ha_faults: ..." lines)."""
 
@@ -41,32 +44,44 @@ def figure(text):
 
 class StallRelay(Relay):
     """The relay of test_ha that stall() makes hold every byte (connections
-    open, new ones accepted, nothing forwarded either way) until unstall()."""
+    stay open, new ones are accepted, nothing is forwarded either way) until
+    unstall(); stall(watch_only=True) holds only the connections of watches
+    (their first bytes "POST /v3/watch"), the other requests flowing."""
 
     def __init__(self, target_port):
-        self.stalled = threading.Event()
         self.flowing = threading.Event()
         self.flowing.set()
+        self.watch_only = False
+        self.watch_socks = set()
         super().__init__(target_port)
 
-    def stall(self):
+    def stall(self, watch_only=False):
+        self.watch_only = watch_only
         self.flowing.clear()
-        self.stalled.set()
 
     def unstall(self):
-        self.stalled.clear()
         self.flowing.set()
 
+    def _held(self, src, dst):
+        if self.flowing.is_set():
+            return False
+        return not self.watch_only or src in self.watch_socks or dst in self.watch_socks
+
     def _pump(self, src, dst):
+        first = True
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if first and data.startswith(b"POST /v3/watch"):
+                    self.watch_socks.update((src, dst))
+                first = False
                 # Held while stalled; bounded by the relay's close().
-                while not self.flowing.wait(0.1):
+                while self._held(src, dst):
                     if not self.open:
                         raise OSError("relay closed")
+                    self.flowing.wait(0.1)
                 dst.sendall(data)
         except OSError:
             pass
@@ -190,9 +205,13 @@ class HAFaults(unittest.TestCase):
             self.assertIn("before-%d" % i, nodes)
             self.assertIn("after-%d" % i, nodes)
 
-    # -- b
+    # -- b, c
 
-    def test_b_stalled_watch_restarts(self):
+    def stalled_follower(self, watch_only):
+        """cm3 reaches the first member through a relay; a follower. The
+        relay stalls while the leader records reports: the follower's
+        state must catch up (its watch restarted on another member).
+        Returns the follower's log."""
         relay = StallRelay(self.etcd.members[0].client_port)
         self.relays.append(relay)
         cut = "cm3"
@@ -206,12 +225,12 @@ class HAFaults(unittest.TestCase):
             f.start()
         self.post_ok(leader, "s-0")
         self.same_nodes(timeout=2)
-        relay.stall()
+        relay.stall(watch_only=watch_only)
         t0 = time.monotonic()
         for i in range(1, 6):
             self.post_ok(leader, "s-%d" % i)
         posted = time.monotonic() - t0
-        want = sorted(["s-%d" % i for i in range(6)])
+        want = ["s-%d" % i for i in range(6)]
 
         def caught_up():
             try:
@@ -221,16 +240,31 @@ class HAFaults(unittest.TestCase):
         wait_until(caught_up, timeout=CATCH_UP_BOUND_S + posted, interval=0.05,
                    what="the follower behind a stalled relay to catch up")
         took = time.monotonic() - t0
-        figure("b: the follower behind a stalled member caught up %.3f s after the stall "
-               "(%.3f s after the last 200)" % (took, took - posted))
-        with open(f.log_path, errors="replace") as fh:
-            self.assertIn("watching again on the next member", fh.read())
+        figure("%s: the follower behind a stalled %s caught up %.3f s after the stall "
+               "(%.3f s after the last 200)" % ("c" if watch_only else "b",
+                                                "watch" if watch_only else "member",
+                                                took, took - posted))
         # It goes on following with the relay still stalled.
         self.post_ok(leader, "s-last")
         want.append("s-last")
         wait_until(caught_up, timeout=2, interval=0.05, what="s-last on the follower")
         relay.unstall()
         self.same_nodes(timeout=2)
+        with open(f.log_path, errors="replace") as fh:
+            return fh.read()
+
+    def test_b_stalled_member(self):
+        """Every connection to the member stalls: the follower's other
+        requests find it silent, and its watch there ends with them."""
+        log = self.stalled_follower(watch_only=False)
+        self.assertIn("watching again", log)
+
+    def test_c_stalled_watch(self):
+        """Only the watch's connection stalls (what a gateway watch on a
+        member cut off from its peers looks like): the once-a-second check
+        against etcd's revision finds it behind and restarts it."""
+        log = self.stalled_follower(watch_only=True)
+        self.assertIn("watching again on the next member", log)
 
 
 if __name__ == "__main__":

@@ -497,6 +497,18 @@ START_TEST(test_endpoint_timeout)
 	ck_assert_uint_eq(res.n, 1);
 	etcd_range_res_free(&res);
 	ck_assert_int_lt(etcd_now_ms() - t0, 280);
+	/* A count alone, at a revision: no key-value. */
+	r.count_only = true;
+	r.revision = rev;
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 0);
+	ck_assert_int_eq(res.count, 1);
+	ck_assert_int_ge(res.header_rev, rev);
+	r.revision = rev - 1;
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_int_eq(res.count, 0);
+	r.count_only = false;
+	r.revision = 0;
 	/*
 	 * Skipped (a stale watch there): both are avoided now, tried from the
 	 * next; the silent one is left again within its attempt timeout.
@@ -507,6 +519,13 @@ START_TEST(test_endpoint_timeout)
 	etcd_range_res_free(&res);
 	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
 	ck_assert_str_eq(etcd_endpoint(e), url);
+	/* What one connection learned, another knows: straight to the member that answers. */
+	etcd_free(e);
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	etcd_range_res_free(&res);
+	ck_assert_int_lt(etcd_now_ms() - t0, 280);
 	/* A watch too starts on the member that answers. */
 	t0 = etcd_now_ms();
 	ck_assert_int_eq(etcd_watch(w, "at", 2, NULL, 0, rev, watch_stop_first, NULL, NULL,
