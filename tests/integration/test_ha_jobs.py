@@ -22,6 +22,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +30,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from util import report, wait_until  # noqa: E402
+from util import CLUSTERM, report, wait_until  # noqa: E402
 from etcd_util import (EtcdCluster, Manager, group_members, have_etcd,  # noqa: E402
                        same_everywhere)
 from relay_util import Relay  # noqa: E402
@@ -416,6 +417,28 @@ class HAJobs(unittest.TestCase):
         self.assertEqual(j["status"], "Errored", j)
         self.assertIn("stopped leading", j.get("error", ""), j)
         self.assertEqual(lag.node("m1")["status"], "Unallocated")
+
+
+class ReconcileConfig(unittest.TestCase):
+    """manager.reconcile_s: 1 to 3600 (default 5), checked at start with the key named."""
+
+    def check(self, conf, want_rc, want_text=None):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            json.dump(conf, f)
+        try:
+            p = subprocess.run([CLUSTERM, "-n", "-c", f.name], capture_output=True, text=True,
+                               timeout=10)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(p.returncode, want_rc, p.stderr)
+        if want_text:
+            self.assertIn(want_text, p.stderr + p.stdout)
+
+    def test_range(self):
+        for bad in (0, 3601, -1, "5", 2.5):
+            self.check({"manager": {"reconcile_s": bad}}, 1, "manager.reconcile_s")
+        for good in (1, 5, 3600):
+            self.check({"manager": {"reconcile_s": good}}, 0)
 
 
 if __name__ == "__main__":
