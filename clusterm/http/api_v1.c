@@ -98,6 +98,27 @@ add_role(cJSON *out, const struct leader_view *v)
 		cJSON_AddNullToObject(out, "leader");
 }
 
+/* Who the caller's token is: what the dashboard shows and offers. */
+static void
+get_whoami(struct http_req *req)
+{
+	static const char *const roles[] = {
+		[AUTH_OPEN] = "open", [AUTH_REPORTER] = "reporter",
+		[AUTH_READER] = "reader", [AUTH_ADMIN] = "admin",
+	};
+	cJSON *out = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(out, "auth", req->auth_on);
+	if (req->auth_on) {
+		cJSON_AddStringToObject(out, "name", req->token_name);
+		cJSON_AddStringToObject(out, "role", roles[req->token_role]);
+	} else {
+		cJSON_AddNullToObject(out, "name");
+		cJSON_AddStringToObject(out, "role", "admin");
+	}
+	http_reply_json(req, 200, out);
+}
+
 static void
 get_healthz(struct http_req *req)
 {
@@ -445,6 +466,7 @@ const struct http_route api_v1_routes[] = {
 	{ "GET", "/api/v1/cluster", api_cluster_get, AUTH_READER },
 	{ "GET", "/api/v1/nodes", get_nodes, AUTH_READER },
 	{ "GET", "/api/v1/nodes/{}", get_node, AUTH_READER },
+	{ "GET", "/api/v1/whoami", get_whoami, AUTH_READER },
 	{ "GET", "/healthz", get_healthz, AUTH_OPEN },
 	{ "GET", "/metrics", get_metrics, AUTH_READER },
 	{ NULL, NULL, NULL, AUTH_OPEN },
