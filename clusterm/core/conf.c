@@ -64,6 +64,8 @@ static const struct config_key base_keys[] = {
 	    CONF_LEASE_TTL_MAX, 0, 0 },
 	{ "store.etcd.snapshot_records", CONFIG_INT, L(snapshot_records),
 	    CONF_SNAPSHOT_RECORDS_MIN, CONF_SNAPSHOT_RECORDS_MAX, 0, 0 },
+	{ "store.etcd.endpoint_timeout_ms", CONFIG_INT, L(endpoint_timeout_ms),
+	    CONF_ENDPOINT_TIMEOUT_MS_MIN, CONF_ENDPOINT_TIMEOUT_MS_MAX, 0, 0 },
 	{ "store.etcd.ca_file", CONFIG_STRING, S(etcd_ca_file), 0, 0, 0, 0 },
 	{ "store.etcd.cert_file", CONFIG_STRING, S(etcd_cert_file), 0, 0, 0, 0 },
 	{ "store.etcd.key_file", CONFIG_STRING, S(etcd_key_file), 0, 0, 0, 0 },
@@ -107,6 +109,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/clusterm");
 	c->lease_ttl_s = 5;
 	c->snapshot_records = CONF_SNAPSHOT_RECORDS_DEFAULT;
+	c->endpoint_timeout_ms = CONF_ENDPOINT_TIMEOUT_MS_DEFAULT;
 }
 
 void

@@ -22,6 +22,10 @@
 #define CONF_SNAPSHOT_RECORDS_DEFAULT 20000
 #define CONF_SNAPSHOT_RECORDS_MIN 100
 #define CONF_SNAPSHOT_RECORDS_MAX 10000000
+/* store.etcd.endpoint_timeout_ms: an etcd member's time to answer before the next is tried. */
+#define CONF_ENDPOINT_TIMEOUT_MS_DEFAULT 1000
+#define CONF_ENDPOINT_TIMEOUT_MS_MIN 100
+#define CONF_ENDPOINT_TIMEOUT_MS_MAX 60000
 
 struct conf {
 	char addr[CONF_STR];
@@ -51,6 +55,7 @@ struct conf {
 	char etcd_prefix[CONF_STR];
 	long lease_ttl_s;
 	long snapshot_records;		/* store.etcd.snapshot_records */
+	long endpoint_timeout_ms;	/* store.etcd.endpoint_timeout_ms */
 	char etcd_ca_file[PATH_MAX];
 	char etcd_cert_file[PATH_MAX];
 	char etcd_key_file[PATH_MAX];

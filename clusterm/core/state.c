@@ -166,6 +166,7 @@ state_new(const struct votes_params *params, state_apply_fn apply, void *apply_a
 	pthread_cond_init(&s->watch_cv, &cattr);
 	pthread_condattr_destroy(&cattr);
 	s->params = *params;
+	s->initial_params = *params;
 	s->apply = apply;
 	s->apply_arg = apply_arg;
 	s->started_ms = fsio_now_ms();

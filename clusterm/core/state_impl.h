@@ -90,6 +90,7 @@ struct state {
 	int64_t applied_rev;		/* shared log: the position applied (write lock) */
 	bool key_partial;		/* shared log: part of a log key applied (write lock) */
 	struct state *reload;		/* shared log: the state a reload builds (its thread) */
+	struct votes_params initial_params;	/* what a replay of the whole log starts from */
 	uint64_t snap_bytes;		/* size of the last snapshot (ticker only) */
 	uint64_t snap_records;		/* log records that call for a snapshot */
 
