@@ -49,6 +49,9 @@ static const struct config_key base_keys[] = {
 	{ "monitor.quorum", CONFIG_INT, L(quorum), 0, 100000, 0, 0 },
 	{ "monitor.disruption_ratio", CONFIG_DOUBLE, L(disruption_ratio), 0, 0, 0.0, 1.0 },
 	{ "monitor.disruption_window_s", CONFIG_INT, L(disruption_window_s), 1, 86400, 0, 0 },
+	{ "monitor.reporter_stale_s", CONFIG_INT, L(reporter_stale_s), 1, 86400, 0, 0 },
+	{ "monitor.heartbeat_timeout_s", CONFIG_INT, L(heartbeat_timeout_s), 1, 86400, 0, 0 },
+	{ "monitor.heartbeat_interval_s", CONFIG_INT, L(heartbeat_interval_s), 0, 86400, 0, 0 },
 	{ "auth.tokens_file", CONFIG_STRING, S(tokens_file), 0, 0, 0, 0 },
 	{ "auth.reporter_from_cert", CONFIG_BOOL, L(reporter_from_cert), 0, 0, 0, 0 },
 	{ "tls.cert_file", CONFIG_STRING, S(cert_file), 0, 0, 0, 0 },
@@ -101,6 +104,9 @@ conf_defaults(struct conf *c)
 	c->quorum = 0;
 	c->disruption_ratio = 0.55;
 	c->disruption_window_s = 60;
+	c->reporter_stale_s = 30;
+	c->heartbeat_timeout_s = 25;
+	c->heartbeat_interval_s = 10;
 	ansible_conf_defaults(&c->ansible);
 	snprintf(c->store_backend, sizeof(c->store_backend), "wal");
 	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/clusterm");

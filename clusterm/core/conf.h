@@ -43,6 +43,9 @@ struct conf {
 	long quorum;
 	double disruption_ratio;
 	long disruption_window_s;
+	long reporter_stale_s;		/* CONTRACT 11 */
+	long heartbeat_timeout_s;
+	long heartbeat_interval_s;
 	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];
 	bool reporter_from_cert;	/* mutual TLS: X-Reporter must be the cert's CN */
