@@ -15,6 +15,9 @@ d: an ambiguous commission (etcd takes the record, its answer is held
    commission then works.
 e: a follower whose watch lags wins the lead: it catches up before its
    takeover, which then ends the job it had not seen.
+f: a black-holed leader whose runner is stuck in an etcd write (the start
+   of a failure path it began as the link went): the watchdog ends that
+   playbook at the deadline, before another instance leads.
 Measured figures are printed on stdout ("ha_jobs: ..." lines)."""
 
 import json
@@ -51,6 +54,8 @@ STEP = """- hosts: all
         pg=$(cut -d' ' -f5 /proc/$$/stat);
         echo "$$ $pg $(cut -d' ' -f4 /proc/$pg/stat)" > {{ marker_dir }}/{{ node_name }}.pid.tmp;
         mv {{ marker_dir }}/{{ node_name }}.pid.tmp {{ marker_dir }}/{{ node_name }}.pid;
+        n=0; while [ "{{ wait_go | default(0) }}" = 1 ] && [ ! -e {{ marker_dir }}/go ] &&
+        [ $n -lt 2400 ]; do sleep 0.05; n=$((n + 1)); done;
         sleep {{ sleep_s | default(60) }};
         exit {{ rc | default(0) }}
 """
@@ -60,8 +65,10 @@ CLEANUP = """- hosts: all
   vars:
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
-    - name: append a line per cleanup
-      shell: echo "{{ node_name }}" >> {{ marker_dir }}/cleanups
+    - name: append a line per cleanup (its group too), sleep
+      shell: >
+        echo "{{ node_name }} $(cut -d' ' -f5 /proc/$$/stat)" >> {{ marker_dir }}/cleanups;
+        sleep {{ cleanup_sleep_s | default(0) }}
 """
 # ansible.command: records the start (boot-time clock, pid, parent: the
 # clusterm that started it, playbook), then runs the real ansible-playbook.
@@ -203,6 +210,14 @@ class HAJobs(unittest.TestCase):
                          timeout=JOB_WAIT_S, interval=0.05, what="%s playbook start" % name)
         self.groups.append(got[1])
         return got
+
+    def marker(self, name):
+        """The text of a marker file, "" when there is none yet."""
+        try:
+            with open(os.path.join(self.markers, name)) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
 
     def starts(self):
         """[(boot-time clock, pid, parent pid, playbook)] of every playbook start."""
@@ -418,6 +433,45 @@ class HAJobs(unittest.TestCase):
         self.assertIn("stopped leading", j.get("error", ""), j)
         self.assertEqual(lag.node("m1")["status"], "Unallocated")
 
+
+    # -- f
+
+    def test_f_watchdog_ends_a_playbook_while_the_runner_waits_on_etcd(self):
+        ttl = 3
+        self.relays = [Relay(m.client_port) for m in self.etcd.members]
+        leader = self.up(ttl=ttl, first=0,
+                         endpoints={"cm1": [r.url() for r in self.relays]})
+        f = self.cm[1]
+        self.discover(f, "m1")
+        # The step fails once told to; its failure path sleeps.
+        job = self.commission(f, "m1", wait_go=1, sleep_s=0, rc=2, cleanup_sleep_s=600)
+        self.wait_pidfile("m1")
+        wait_until(lambda: f.job(job)["status"] == "Running", timeout=SYNC_S, what="Running")
+        t0 = time.monotonic()
+        for r in self.relays:
+            r.blackhole(True)
+        try:
+            with open(os.path.join(self.markers, "go"), "w"):
+                pass
+            # The failure path starts; its start record waits on the black hole.
+            line = wait_until(lambda: self.marker("cleanups"), timeout=10, interval=0.02,
+                              what="the failure path to start")
+            pgid = int(line.split()[1])
+            self.groups.append(pgid)
+            gone_at = wait_until(lambda: None if group_members(pgid) else
+                                 time.monotonic() - t0, timeout=3 * ttl + 10, interval=0.02,
+                                 what="the failure path's group to go")
+            new = self.cm.wait_leader(timeout=ttl + 2 + 5, exclude=(leader.id,))
+            led_at = time.monotonic() - t0
+            figure("f: the failure path started at the black hole was gone after %.3f s, "
+                   "%s led after %.3f s (lease %d s)" % (gone_at, new.id, led_at, ttl))
+            # At the deadline (at most ttl - 0.5 s after the black hole), and
+            # before another instance leads.
+            self.assertLessEqual(gone_at, ttl - 0.5 + 0.6)
+            self.assertLess(gone_at, led_at)
+        finally:
+            for r in self.relays:
+                r.blackhole(False)
 
 class ReconcileConfig(unittest.TestCase):
     """manager.reconcile_s: 1 to 3600 (default 5), checked at start with the key named."""
