@@ -49,6 +49,8 @@ struct se {
 	struct leader *leader;
 	char logp[300], logend[300], mine[800], snapp[300], cur_key[320], jobp[300];
 	size_t logendlen;
+	char tail_key[820];		/* <prefix>/tail/<id>/<boot>: this run's last log key */
+	int64_t tail_version;		/* its version = log keys this run committed */
 
 	pthread_mutex_t mu;		/* everything below but the connections */
 	pthread_cond_t cv;		/* queue and outcomes */

@@ -19,6 +19,7 @@
 
 #include "etcd.h"
 #include "fsio.h"
+#include "le.h"
 #include "leader.h"
 #include "store.h"
 #include "store_etcd.h"
@@ -419,6 +420,69 @@ set_deadline_later(void *arg)
 	return NULL;
 }
 
+
+/*
+ * A txn a silent member proposes late (after the client moved on, and after
+ * the leader's snapshot deleted the log key it puts) is refused by the tail
+ * key's version: the operation is not applied twice. A tail moved by such a
+ * late write of an earlier batch does not stop the next commit.
+ */
+START_TEST(test_late_write_refused)
+{
+	static struct seen sx = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct store *x = open_store("x", NULL);
+	struct store_follow fx = { seen_reset, seen_reload_done, seen_snapshot, seen_record, &sx };
+	struct etcd *e = conn();
+	struct etcd_range_req r = { .key = "/s/tail/x/", .key_len = 10, .range_end = "/s/tail/x0",
+	    .range_end_len = 10 };
+	struct etcd_range_res res;
+	char err[512], tail[128], logkey[256], logval[8];
+	int64_t rev;
+	uint64_t seq;
+	bool ok;
+
+	ck_assert_int_eq(store_follow(x, &fx), 0);
+	ck_assert_int_eq(store_append(x, "x1", 2, &seq), 0);
+	ck_assert_int_eq(store_wait(x, seq), 0);
+	wait_count(&sx, 1);
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 1);
+	ck_assert_int_eq(res.kvs[0].version, 1);
+	snprintf(tail, sizeof(tail), "%.*s", (int)res.kvs[0].key_len, res.kvs[0].key);
+	/* The log key: /s/log/x/<boot>/<seq>, the boot being the tail's last part. */
+	snprintf(logkey, sizeof(logkey), "/s/log/x/%s/%s", strrchr(tail, '/') + 1,
+	    res.kvs[0].value);
+	etcd_range_res_free(&res);
+	struct etcd_op del = { .type = ETCD_OP_DELETE, .key = logkey, .key_len = strlen(logkey) };
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &del, 1, &ok, &rev, err, sizeof(err)), 0);
+	/* The first attempt of x1's commit, proposed late: what the committer sent. */
+	le_put32((uint8_t *)logval, 2);
+	memcpy(logval + 4, "x1", 2);
+	struct etcd_cmp at0 = { tail, strlen(tail), ETCD_CMP_VERSION, 0 };
+	struct etcd_op late[2] = {
+		{ .type = ETCD_OP_PUT, .key = logkey, .key_len = strlen(logkey), .value = logval,
+		    .value_len = 6 },
+		{ .type = ETCD_OP_PUT, .key = tail, .key_len = strlen(tail), .value = "x",
+		    .value_len = 1 },
+	};
+	ck_assert_int_eq(etcd_txn(e, &at0, 1, late, 2, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert(!ok);
+	/* An earlier batch's late write moved the tail: the next commit still goes. */
+	struct etcd_op bump = { .type = ETCD_OP_PUT, .key = tail, .key_len = strlen(tail),
+	    .value = "0", .value_len = 1 };
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &bump, 1, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_append(x, "x2", 2, &seq), 0);
+	ck_assert_int_eq(store_wait(x, seq), 0);
+	wait_count(&sx, 2);
+	usleep(200000);
+	ck_assert_int_eq(seen_count(&sx), 2);
+	ck_assert_str_eq(sx.recs[0], "x1");
+	ck_assert_str_eq(sx.recs[1], "x2");
+	store_close(x);
+	etcd_free(e);
+}
+END_TEST
+
 /* etcd_set_deadline(): every call ends by the instant, whatever its own timeouts. */
 START_TEST(test_deadline)
 {
@@ -553,6 +617,7 @@ suite(void)
 	tcase_set_timeout(real, 60);
 	tcase_add_test(real, test_txn_range_lease);
 	tcase_add_test(real, test_store_shared_log);
+	tcase_add_test(real, test_late_write_refused);
 	tcase_add_test(real, test_endpoint_timeout);
 	suite_add_tcase(s, real);
 	return s;
