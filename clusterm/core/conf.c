@@ -249,16 +249,24 @@ addr_valid(const char *a)
 	if (colon == NULL || colon == a)
 		return false;
 	port = strtol(colon + 1, &end, 10);
-	return *end == '\0' && end != colon + 1 && port >= 0 && port <= 65535;
+	return *end == '\0' && end != colon + 1 && port >= 0 && port <= CONF_PORT_MAX;
+}
+
+int
+conf_addr_check(const char *what, const char *addr, char *err, size_t errlen)
+{
+	if (addr_valid(addr))
+		return 0;
+	snprintf(err, errlen, "%s: '%.200s' is not HOST:PORT (port 0-%d, 0 picks a free one)",
+	    what, addr, CONF_PORT_MAX);
+	return -EINVAL;
 }
 
 int
 conf_check(const struct conf *c, char *err, size_t errlen)
 {
-	if (!addr_valid(c->addr)) {
-		snprintf(err, errlen, "manager.addr: '%s' is not HOST:PORT", c->addr);
+	if (conf_addr_check("manager.addr", c->addr, err, errlen) < 0)
 		return -EINVAL;
-	}
 	if (c->state_dir[0] != '/') {
 		snprintf(err, errlen, "manager.state_dir: '%s' must be an absolute path",
 		    c->state_dir);

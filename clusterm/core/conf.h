@@ -11,6 +11,8 @@
 
 #define CONF_DEFAULT_PATH "/etc/clusterm/clusterm.conf"
 #define CONF_STR 512
+/* The highest TCP port; 0 asks for a free one. */
+#define CONF_PORT_MAX 65535
 /* store.etcd.lease_ttl_s bounds, and endpoints in the list. */
 #define CONF_LEASE_TTL_MIN 2
 #define CONF_LEASE_TTL_MAX 600
@@ -84,6 +86,12 @@ void conf_free(struct conf *c);
 
 /* Whether the etcd backend is configured. */
 bool conf_is_etcd(const struct conf *c);
+
+/*
+ * Checks an address "HOST:PORT" / "[V6]:PORT"; on failure err names it as
+ * what ("-l", "manager.addr"). 0 or -EINVAL.
+ */
+int conf_addr_check(const char *what, const char *addr, char *err, size_t errlen);
 
 /* Checks what can be checked without starting: paths usable, values sane. */
 int conf_check(const struct conf *c, char *err, size_t errlen);

@@ -88,6 +88,13 @@ struct node {
 
 struct inventory;
 
+/*
+ * The refusal for a node name nobody knows (two %s: the name twice). It
+ * carries contiv's words, which scripts grep for, and ours.
+ */
+#define INVENTORY_NO_SUCH_NODE \
+	"no such node: %.128s (node with name or address \"%.128s\" doesn't exists)"
+
 struct inventory *inventory_new(void);
 void inventory_free(struct inventory *inv);
 

@@ -80,7 +80,7 @@ get_node(struct http_req *req)
 		out = api_node_json(s, n, true);
 	state_unlock(s);
 	if (n == NULL) {
-		http_reply_error(req, 404, "no such node: %s", req->params[0]);
+		http_reply_error(req, 404, INVENTORY_NO_SUCH_NODE, req->params[0], req->params[0]);
 		return;
 	}
 	http_reply_json(req, 200, out);

@@ -6,6 +6,9 @@
 #include <string.h>
 #include <strings.h>
 #include <pthread.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -24,6 +27,8 @@
 #define HTTP_THREADS_DEFAULT	128
 #define HTTP_REQUEST_TIMEOUT_MS	"5000"
 #define HTTP_KEEPALIVE_MS	"5000"
+/* A 401 says what to send. */
+#define HTTP_401_SENTENCE	"missing or bad token: send Authorization: Bearer <token>"
 /* Unread body bytes over max_body that a refusal still reads and drops. */
 #define HTTP_DRAIN_SLACK	((size_t)1024 * 1024)
 
@@ -295,6 +300,23 @@ http_read_body(struct http_req *req)
 	return 0;
 }
 
+int
+http_read_json(struct http_req *req, const char *prefix, cJSON **ret)
+{
+	cJSON *root;
+
+	if (http_read_body(req) < 0)
+		return -1;
+	root = cJSON_ParseWithLength(req->body, req->len);
+	if (root == NULL) {
+		count_reject(HTTP_REJECT_MALFORMED);
+		http_reply_error(req, 400, "%sbody is not valid JSON", prefix != NULL ? prefix : "");
+		return -1;
+	}
+	*ret = root;
+	return 0;
+}
+
 /* Matches path against pattern; {} captures one non-empty segment. */
 static bool
 match(const char *pattern, const char *path, const char **caps, char *store, size_t cap_len)
@@ -365,10 +387,12 @@ check_token(struct http_server *h, struct http_req *req, const struct http_route
 			pthread_rwlock_unlock(&h->auth_lock);
 			count_reject(HTTP_REJECT_AUTH);
 			if (st == 401)
-				http_reply_error(req, 401, "missing or unknown bearer token");
+				http_reply_error(req, 401, HTTP_401_SENTENCE);
 			else
-				http_reply_error(req, 403, "token %s may not %s %s",
-				    req->token_name, req->method, req->path);
+				http_reply_error(req, 403, "token '%s' has role %s; this needs "
+				    "%s (%s %.200s)", req->token_name,
+				    auth_role_name(req->token_role), auth_role_name(r->role),
+				    req->method, req->path);
 			return req->status;
 		}
 	}
@@ -426,7 +450,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	pthread_rwlock_unlock(&h->auth_lock);
 	if (hidden) {
 		count_reject(HTTP_REJECT_AUTH);
-		http_reply_error(&req, 401, "missing or unknown bearer token");
+		http_reply_error(&req, 401, HTTP_401_SENTENCE);
 	} else if (found == -EOPNOTSUPP)
 		http_reply_error(&req, 405, "method %s not allowed on %s", req.method, req.path);
 	else
@@ -441,6 +465,51 @@ on_log(const struct mg_connection *conn, const char *message)
 	(void)conn;
 	fprintf(stderr, "civetweb: %s\n", message);
 	return 1;
+}
+
+/*
+ * Why addr ("host:port", "[v6]:port") cannot be listened on: civetweb says
+ * only "Failed to setup server ports", so a bind of our own finds the
+ * errno. 0 when the bind works (then civetweb's text is all there is).
+ */
+static int
+bind_errno(const char *addr)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints, *res = NULL;
+	size_t hl;
+	int fd, one = 1, rc = 0;
+
+	if (colon == NULL)
+		return 0;
+	hl = (size_t)(colon - addr);
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return 0;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(host[0] != '\0' ? host : NULL, colon + 1, &hints, &res) != 0 ||
+	    res == NULL)
+		return EADDRNOTAVAIL;
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+	if (fd < 0)
+		rc = errno;
+	else {
+		/* As civetweb binds: a socket in TIME_WAIT is no reason. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
+			rc = errno;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return rc;
 }
 
 int
@@ -504,7 +573,9 @@ http_start(const struct http_opts *o, struct http_server **ret, char *err, size_
 	ed.text_buffer_size = sizeof(errtxt);
 	h->mg = mg_start2(&init, &ed);
 	if (h->mg == NULL) {
-		snprintf(err, errlen, "cannot listen on %s: %s", o->addr,
+		int e = bind_errno(o->addr);
+
+		snprintf(err, errlen, "cannot listen on %s: %s", o->addr, e != 0 ? strerror(e) :
 		    errtxt[0] ? errtxt : "civetweb failed to start");
 		pthread_rwlock_destroy(&h->auth_lock);
 		free(h);

@@ -114,6 +114,14 @@ void http_stop(struct http_server *h);
  */
 int http_read_body(struct http_req *req);
 
+/*
+ * http_read_body, then the body parsed into *ret (the caller frees it with
+ * cJSON_Delete). An unparsable body is answered 400 "<prefix>body is not
+ * valid JSON" (prefix: contiv's wording, or NULL) and counted malformed.
+ * 0, or -1 when the reply has been sent.
+ */
+int http_read_json(struct http_req *req, const char *prefix, cJSON **ret);
+
 const char *http_header(struct http_req *req, const char *name);
 
 /*
