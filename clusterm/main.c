@@ -21,6 +21,7 @@
 
 #include "cm_limits.h"
 #include "conf.h"
+#include "forget.h"
 #include "fsio.h"
 #include "http.h"
 #include "httpc.h"
@@ -68,6 +69,7 @@ params_of(const struct conf *c)
 		.quorum = c->quorum,
 		.disruption_ratio = c->disruption_ratio,
 		.disruption_window_ms = c->disruption_window_s * 1000LL,
+		.reap_after_ms = c->reap_after_s * 1000LL,
 	};
 	return p;
 }
@@ -99,6 +101,8 @@ ticker(void *arg)
 		}
 		if (intake_tick(m->state) < 0)
 			log_error("timer: the store refused a state change");
+		if (forget_tick(m->state) < 0)
+			log_error("reaper: the store refused a state change");
 		if (fsio_mono_ms() - last_snap >= SNAPSHOT_CHECK_MS) {
 			last_snap = fsio_mono_ms();
 			int rc = oplog_maybe_snapshot(m->state, false, err, sizeof(err));
@@ -238,10 +242,11 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	m->conf.quorum = c.quorum;
 	m->conf.disruption_ratio = c.disruption_ratio;
 	m->conf.disruption_window_s = c.disruption_window_s;
+	m->conf.reap_after_s = c.reap_after_s;
 	m->conf.ansible = c.ansible;
 	state_unlock(m->state);
-	log_info("reloaded monitor and ansible sections (grace %lds, quorum %ld)",
-	    c.grace_s, c.quorum);
+	log_info("reloaded monitor and ansible sections (grace %lds, quorum %ld, reap after "
+	    "%lds)", c.grace_s, c.quorum, c.reap_after_s);
 }
 
 /* What main() sets up, kept for the orderly stop. */

@@ -47,6 +47,7 @@ static const struct config_key base_keys[] = {
 	{ "monitor.quorum", CONFIG_INT, L(quorum), 0, 100000, 0, 0 },
 	{ "monitor.disruption_ratio", CONFIG_DOUBLE, L(disruption_ratio), 0, 0, 0.0, 1.0 },
 	{ "monitor.disruption_window_s", CONFIG_INT, L(disruption_window_s), 1, 86400, 0, 0 },
+	{ "monitor.reap_after_s", CONFIG_INT, L(reap_after_s), 0, CONF_REAP_AFTER_MAX, 0, 0 },
 	{ "auth.tokens_file", CONFIG_STRING, S(tokens_file), 0, 0, 0, 0 },
 	{ "auth.reporter_from_cert", CONFIG_BOOL, L(reporter_from_cert), 0, 0, 0, 0 },
 	{ "tls.cert_file", CONFIG_STRING, S(cert_file), 0, 0, 0, 0 },

@@ -24,6 +24,8 @@
 #define CONF_SNAPSHOT_RECORDS_DEFAULT 20000
 #define CONF_SNAPSHOT_RECORDS_MIN 100
 #define CONF_SNAPSHOT_RECORDS_MAX 10000000
+/* monitor.reap_after_s: at most a year (0 = never reap). */
+#define CONF_REAP_AFTER_MAX (366L * 86400)
 
 struct conf {
 	char addr[CONF_STR];
@@ -36,6 +38,7 @@ struct conf {
 	long quorum;
 	double disruption_ratio;
 	long disruption_window_s;
+	long reap_after_s;	/* forget Disappeared, Unallocated nodes after; 0 never */
 	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];
 	bool reporter_from_cert;	/* mutual TLS: X-Reporter must be the cert's CN */

@@ -50,13 +50,14 @@ nfields(enum op_kind k)
 	switch (k) {
 	case OP_REPORTS:	return 7;
 	case OP_TICK:		return 0;
-	case OP_PARAMS:		return 4;
+	case OP_PARAMS:		return 5;
 	case OP_JOB_REQUEST:	return 8;
 	case OP_JOB_END:	return 6;
 	case OP_JOB_CANCEL:	return 2;
 	case OP_JOB_STARTED:	return 6;
 	case OP_GLOBALS:
 	case OP_CONFIG:		return 3;
+	case OP_FORGET:		return 3;
 	default:		return 0;
 	}
 }
@@ -87,6 +88,7 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= msgpack_pack_int64(pk, op->u.params.quorum);
 		rc |= msgpack_pack_double(pk, op->u.params.disruption_ratio);
 		rc |= msgpack_pack_int64(pk, op->u.params.disruption_window_ms);
+		rc |= msgpack_pack_int64(pk, op->u.params.reap_after_ms);
 		break;
 	case OP_JOB_REQUEST: {
 		const struct op_job_request *j = &op->u.job;
@@ -131,6 +133,11 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= pack_cstr(pk, op->u.text.json);
 		rc |= pack_cstr(pk, op->u.text.actor != NULL ? op->u.text.actor : "");
 		rc |= pack_cstr(pk, op->u.text.comment != NULL ? op->u.text.comment : "");
+		break;
+	case OP_FORGET:
+		rc |= pack_cstr(pk, op->u.forget.name != NULL ? op->u.forget.name : "");
+		rc |= pack_cstr(pk, op->u.forget.actor != NULL ? op->u.forget.actor : "");
+		rc |= pack_cstr(pk, op->u.forget.comment != NULL ? op->u.forget.comment : "");
 		break;
 	default:
 		return -1;
@@ -295,7 +302,7 @@ decode_job(struct arena *a, const msgpack_object *f, struct op *op)
 }
 
 static int
-decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
+decode_fields(struct arena *a, const msgpack_object *f, uint32_t nf, struct op *op)
 {
 	long long v;
 
@@ -311,6 +318,10 @@ decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
 			return -EBADMSG;
 		op->u.params.quorum = (long)v;
 		op->u.params.disruption_ratio = f[2].via.f64;
+		/* Fields appended later: an older (shorter) record leaves them 0. */
+		if (nf > 4 && (!mputil_get_i64(&f[4], &op->u.params.reap_after_ms) ||
+		    op->u.params.reap_after_ms < 0))
+			return -EBADMSG;
 		return 0;
 	case OP_JOB_REQUEST:
 		return decode_job(a, f, op);
@@ -350,9 +361,28 @@ decode_fields(struct arena *a, const msgpack_object *f, struct op *op)
 		    BAD_STR(op->u.text.comment) || (op->kind == OP_GLOBALS && op->u.text.json == NULL))
 			return -EBADMSG;
 		return 0;
+	case OP_FORGET:
+		op->u.forget.name = str_of(a, &f[0], false);
+		op->u.forget.actor = str_of(a, &f[1], false);
+		op->u.forget.comment = str_of(a, &f[2], false);
+		return BAD_STR(op->u.forget.name) || BAD_STR(op->u.forget.actor) ||
+		    BAD_STR(op->u.forget.comment) ? -EBADMSG : 0;
 	default:
 		return -EBADMSG;
 	}
+}
+
+/*
+ * Whether a record of kind may have nf fields: exactly its own, except the
+ * parameters, which grow at the end (older records are shorter, newer ones
+ * may carry more than this clusterm reads).
+ */
+static bool
+size_ok(enum op_kind kind, uint32_t nf)
+{
+	if (kind == OP_PARAMS)
+		return nf >= 4;
+	return nf == nfields(kind);
 }
 
 void
@@ -406,13 +436,13 @@ ops_decode(const void *buf, size_t len, struct op *ret, char *err, size_t errlen
 		    version, OPS_VERSION);
 		goto out;
 	}
-	if (kind < OP_REPORTS || kind >= OP_KIND_END ||
-	    up.data.via.array.size != OPS_HEAD + nfields((enum op_kind)kind)) {
+	if (kind < OP_REPORTS || kind >= OP_KIND_END || !size_ok((enum op_kind)kind,
+	    up.data.via.array.size - OPS_HEAD)) {
 		snprintf(err, errlen, "malformed operation record (kind %lld)", kind);
 		goto out;
 	}
 	ret->kind = (enum op_kind)kind;
-	rc = decode_fields(a, f + OPS_HEAD, ret);
+	rc = decode_fields(a, f + OPS_HEAD, up.data.via.array.size - OPS_HEAD, ret);
 	if (rc == -EBADMSG)
 		snprintf(err, errlen, "malformed operation record (kind %lld)", kind);
 	else if (rc == -ENOMEM)

@@ -10,7 +10,8 @@
  *   reports:     reporter | nil, epoch, seq, has_seq, actor, report kind,
  *                [{report map}...]
  *   tick:        (nothing)
- *   params:      grace_ms, quorum, disruption_ratio, disruption_window_ms
+ *   params:      grace_ms, quorum, disruption_ratio, disruption_window_ms,
+ *                reap_after_ms (absent in older records: 0)
  *   job request: op, [node or address...], host_group, extra_vars, actor,
  *                comment, max_jobs, queue_jobs
  *   job end:     id, ok, exit_code, error, start_ms, end_ms
@@ -18,6 +19,7 @@
  *                process: its group, session, /proc start time, the boot)
  *   job cancel:  id, actor
  *   globals, config: json | nil, actor, comment
+ *   forget:      node name, actor, comment
  */
 #ifndef OPS_H
 #define OPS_H
@@ -41,6 +43,7 @@ enum op_kind {
 	OP_GLOBALS,
 	OP_CONFIG,
 	OP_JOB_STARTED,
+	OP_FORGET,
 	OP_KIND_END
 };
 
@@ -101,6 +104,13 @@ struct op_job_cancel {
 	const char *actor;
 };
 
+/* DELETE /api/v1/nodes/{name}: forget a Disappeared node (forget.h). */
+struct op_forget {
+	const char *name;
+	const char *actor;
+	const char *comment;		/* why, "" none */
+};
+
 struct op_text {
 	const char *json;		/* NULL: back to the file's (config only) */
 	const char *actor;
@@ -126,6 +136,7 @@ struct op {
 		struct op_job_started started;
 		struct op_job_cancel cancel;
 		struct op_text text;
+		struct op_forget forget;
 	} u;
 	struct op_result res;
 	void *owned;			/* a decoded operation's memory (ops_free) */

@@ -120,11 +120,12 @@ records_encode_snapshot(const struct state *s, char **ret_buf, size_t *ret_len)
 	rc |= pack_cstr(&pk, "S");
 	rc |= msgpack_pack_uint8(&pk, RECORDS_SNAPSHOT_VERSION);
 	rc |= msgpack_pack_int64(&pk, s->clock_last_ms);
-	rc |= msgpack_pack_array(&pk, 4);
+	rc |= msgpack_pack_array(&pk, 5);
 	rc |= msgpack_pack_int64(&pk, s->params.grace_ms);
 	rc |= msgpack_pack_int64(&pk, s->params.quorum);
 	rc |= msgpack_pack_double(&pk, s->params.disruption_ratio);
 	rc |= msgpack_pack_int64(&pk, s->params.disruption_window_ms);
+	rc |= msgpack_pack_int64(&pk, s->params.reap_after_ms);
 	rc |= s->disruption ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
 	rc |= msgpack_pack_int64(&pk, s->disruption_changed_ms);
 	rc |= msgpack_pack_array(&pk, s->nreps);
@@ -355,7 +356,9 @@ decode_body(struct state *s, const msgpack_object *a)
 	char *t;
 	int rc;
 
-	if (!mputil_get_i64(&a[2], &s->clock_last_ms) || !is_array(p, 4) ||
+	/* The parameters grow at the end: an older (shorter) array leaves the rest 0. */
+	if (!mputil_get_i64(&a[2], &s->clock_last_ms) || p->type != MSGPACK_OBJECT_ARRAY ||
+	    p->via.array.size < 4 ||
 	    !mputil_get_i64(&p->via.array.ptr[0], &s->params.grace_ms) ||
 	    !mputil_get_i64(&p->via.array.ptr[1], &v) ||
 	    p->via.array.ptr[2].type != MSGPACK_OBJECT_FLOAT64 ||
@@ -364,6 +367,10 @@ decode_body(struct state *s, const msgpack_object *a)
 		return -EBADMSG;
 	s->params.quorum = (long)v;
 	s->params.disruption_ratio = p->via.array.ptr[2].via.f64;
+	s->params.reap_after_ms = 0;
+	if (p->via.array.size > 4 && (!mputil_get_i64(&p->via.array.ptr[4],
+	    &s->params.reap_after_ms) || s->params.reap_after_ms < 0))
+		return -EBADMSG;
 	s->disruption = a[4].via.boolean;
 	if (a[6].type != MSGPACK_OBJECT_ARRAY)
 		return -EBADMSG;

@@ -53,6 +53,8 @@ struct state {
 	size_t recent_head, recent_n, recent_cap, recent_live;
 	uint32_t *heap;			/* node ids by grace deadline */
 	size_t nheap, capheap;
+	uint32_t *reap;			/* Disappeared, Unallocated node ids by disappeared_ms */
+	size_t nreap, capreap;
 	uint32_t *work;			/* nodes to evaluate again in this operation */
 	size_t nwork, capwork;
 	uint32_t *round;		/* the cascade round being evaluated (intake.c) */

@@ -18,6 +18,7 @@ struct votes_params {
 	long quorum;			/* monitor.quorum, 0 = majority */
 	double disruption_ratio;	/* monitor.disruption_ratio */
 	long long disruption_window_ms;	/* monitor.disruption_window_s */
+	long long reap_after_ms;	/* monitor.reap_after_s, 0 = never (forget.h) */
 };
 
 struct votes_result {

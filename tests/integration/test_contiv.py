@@ -109,7 +109,7 @@ class Contiv(unittest.TestCase):
             (go_body('"extra_vars":7', NO_EVENT), "extra_vars"),
             (go_body('"extra_vars":"{}"', '"bogus":1'), "bogus"),
             (b"[1]\n", "JSON object"),
-            (b"{\n", "JSON object"),
+            (b"{\n", "body is not valid JSON"),
         ]
         for body, text in cases:
             with self.subTest(body=body):
