@@ -105,7 +105,8 @@ forget_watch(struct state *s, struct node *n)
 long long
 forget_next_ms(const struct state *s)
 {
-	if (s->params.reap_after_ms <= 0 || s->nreap == 0)
+	/* Disruption mode suspends automatic actions (CONTRACT 3.2 rule 5): this is one. */
+	if (s->params.reap_after_ms <= 0 || s->nreap == 0 || s->disruption)
 		return 0;
 	return inventory_at(s->inv, s->reap[0])->disappeared_ms + s->params.reap_after_ms;
 }

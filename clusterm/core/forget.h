@@ -40,7 +40,7 @@ void forget_apply_tick(struct state *s, struct op *op);
  */
 void forget_watch(struct state *s, struct node *n);
 
-/* Lock held: when the next reap is due (0 none or reaping off). */
+/* Lock held: when the next reap is due (0: none, reaping off, or disruption mode). */
 long long forget_next_ms(const struct state *s);
 
 #endif

@@ -232,6 +232,28 @@ START_TEST(test_reap)
 }
 END_TEST
 
+/* Disruption mode suspends the reaper, an automatic action; it goes on after. */
+START_TEST(test_reap_waits_out_disruption)
+{
+	struct votes_params p = reap10;
+	struct state *s;
+
+	p.disruption_ratio = 0.5;
+	s = fix_open(&p, NULL);
+	fix_reports_at(s, 1000, NULL, REPORT_KIND_DISCOVERED, NULL, "a b c");
+	fix_reports_at(s, 2000, NULL, REPORT_KIND_DISAPPEARED, NULL, "a b");
+	ck_assert(s->disruption);
+	tick_at(s, 50000);
+	ck_assert_int_eq(fix_state_of(s, "a"), MON_DISAPPEARED);
+	/* b back: 1 of 3 gone, below the ratio, the mode ends; a is reaped. */
+	fix_reports_at(s, 60000, NULL, REPORT_KIND_DISCOVERED, NULL, "b");
+	ck_assert(!s->disruption);
+	tick_at(s, 60100);
+	ck_assert_int_eq(fix_state_of(s, "a"), -1);
+	state_close(s);
+}
+END_TEST
+
 /* With reaping off (0), nothing is ever due. */
 START_TEST(test_reap_off)
 {
@@ -334,6 +356,7 @@ suite(void)
 	tcase_add_test(tc, test_forget_removes_all_of_it);
 	tcase_add_test(tc, test_unknown_gone_report);
 	tcase_add_test(tc, test_reap);
+	tcase_add_test(tc, test_reap_waits_out_disruption);
 	tcase_add_test(tc, test_reap_off);
 	tcase_add_test(tc, test_records);
 	tcase_add_test(tc, test_recovery);
