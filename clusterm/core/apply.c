@@ -14,7 +14,8 @@ apply_op(struct state *s, struct op *op, void *arg)
 		break;
 	case OP_TICK:
 		intake_apply_tick(s, op);
-		forget_apply_tick(s, op);
+		if (forget_apply_tick(s, op) > 0)
+			intake_recheck_disruption(s);
 		break;
 	case OP_PARAMS:
 		intake_apply_params(s, op);
@@ -37,6 +38,8 @@ apply_op(struct state *s, struct op *op, void *arg)
 		break;
 	case OP_FORGET:
 		forget_apply(s, op);
+		if (op->res.rc == 0)
+			intake_recheck_disruption(s);
 		break;
 	default:
 		break;

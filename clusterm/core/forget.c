@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "forget.h"
-#include "intake.h"
 #include "lifecycle_impl.h"
 #include "log.h"
 #include "oplog.h"
@@ -213,11 +212,10 @@ forget_apply(struct state *s, struct op *op)
 	if (inventory_remove(s->inv, n) < 0)
 		state_apply_oom("forgetting a node");
 	state_rebuild_derived(s);
-	intake_recheck_disruption(s);
 	op->res.state_changes = 1;
 }
 
-void
+size_t
 forget_apply_tick(struct state *s, struct op *op)
 {
 	struct node **due = NULL;
@@ -253,9 +251,9 @@ forget_apply_tick(struct state *s, struct op *op)
 	free(due);
 	if (n > 0) {
 		state_rebuild_derived(s);
-		intake_recheck_disruption(s);
 		op->res.state_changes += n;
 	}
+	return n;
 }
 
 /* ---- submitting ---- */

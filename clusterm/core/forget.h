@@ -30,9 +30,13 @@ int forget_node(struct state *s, const char *name, const char *actor, const char
  */
 int forget_tick(struct state *s);
 
-/* Apply steps (write lock held): OP_FORGET, and the reaper's part of OP_TICK. */
+/*
+ * Apply steps (write lock held): OP_FORGET (op->res.rc says whether it
+ * was), and the reaper's part of OP_TICK, which returns how many it forgot.
+ * The node count changes: the caller checks disruption mode again.
+ */
 void forget_apply(struct state *s, struct op *op);
-void forget_apply_tick(struct state *s, struct op *op);
+size_t forget_apply_tick(struct state *s, struct op *op);
 
 /*
  * Applier: puts n on the reap heap or takes it off, as its state and status
