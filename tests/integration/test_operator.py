@@ -329,6 +329,53 @@ class Forget(unittest.TestCase):
         self.assertEqual(self.c.state_of("h1"), "Discovered")
 
 
+try:
+    import etcd_util  # noqa: E402
+except ImportError:  # pragma: no cover
+    etcd_util = None
+
+
+@unittest.skipUnless(etcd_util is not None and etcd_util.have_etcd(), "etcd is not installed")
+class ForgetOnEtcd(unittest.TestCase):
+    """Point 11 on the shared log: a forget asked of a follower is the
+    leader's operation, and every instance applies it; so does a reap."""
+
+    def setUp(self):
+        self.etcd = etcd_util.EtcdCluster(n=1).start()
+        self.m = etcd_util.Manager(self.etcd.client_urls(), k=2,
+                                   monitor={"grace_s": 0, "reap_after_s": 3}).start()
+
+    def tearDown(self):
+        self.m.cleanup()
+        self.etcd.cleanup()
+
+    def test_forget_and_reap_everywhere(self):
+        leader = self.m.wait_leader()
+        follower = [c for c in self.m.instances if c is not leader][0]
+        st, body, _ = leader.post("/monitor/event/discovered",
+                                  [report(n, "127.0.4.%d" % i) for i, n in
+                                   enumerate(["e1", "e2", "e3", "e4", "e5"], 1)])
+        self.assertEqual(st, 200, body)
+        # e5 Disappeared and Unallocated: reaped 3 s later on every instance.
+        leader.post("/monitor/event/disappeared", [report("e5", "127.0.4.5")])
+        # e4 forgotten through the follower meanwhile: forwarded to the leader.
+        leader.post("/monitor/event/disappeared", [report("e4", "127.0.4.4")])
+        st, body, _ = request(follower.port, "DELETE", "/api/v1/nodes/e4?comment=bye")
+        self.assertEqual((st, body), (200, {"forgotten": "e4"}))
+        for c in self.m.instances:
+            wait_until(lambda c=c: c.node("e4") is None, what="e4 gone on %s" % c.id)
+            wait_until(lambda c=c: c.node("e5") is None, timeout=30,
+                       what="e5 reaped on %s" % c.id)
+        self.assertEqual(sorted(leader.nodes()), ["e1", "e2", "e3"])
+        self.assertEqual(sorted(follower.nodes()), ["e1", "e2", "e3"])
+        st, ev, _ = follower.get("/api/v1/events?node=e4")
+        self.assertEqual([e["comment"] for e in ev["events"] if e["kind"] == "forget"], ["bye"])
+        # A restarted follower reads the same from etcd.
+        follower.stop()
+        follower.start()
+        self.assertEqual(sorted(follower.nodes()), ["e1", "e2", "e3"])
+
+
 class Docs(unittest.TestCase):
     """Points 12 and 13: the README's order, scripts/demo's ports."""
 
