@@ -94,6 +94,13 @@ int http_route_find(const struct http_route *routes, const char *method, const c
 
 /* Starts serving. On failure err says why (port in use, bad address). */
 int http_start(const struct http_opts *o, struct http_server **ret, char *err, size_t errlen);
+
+/*
+ * Why addr ("host:port", "[v6]:port") cannot be listened on: civetweb says
+ * only "Failed to setup server ports", so http_start() binds a socket of
+ * its own to find the errno. 0 when that bind works.
+ */
+int http_bind_errno(const char *addr);
 /*
  * Replaces the tokens in force (NULL: no authentication); the server takes
  * a and frees the previous set once no request uses it.
