@@ -108,7 +108,10 @@ class Outage(SystemCase):
         dead = agents[3]
         dead.kill()
         self.wait_states({dead.node: "Disappeared"}, 60)
-        want = self.expected("s1")
+        # A failed member clusterm never knew is not made again (contiv's rule,
+        # CONTRACT 3.3): the live nodes come back, the dead one is audited.
+        want = {n: st for n, st in self.expected("s1").items() if n != dead.node}
+        self.assertEqual(self.expected("s1")[dead.node], "Disappeared")
 
         self.assertEqual(cm.stop(), 0)
         shutil.rmtree(cm.state_dir)
@@ -124,14 +127,18 @@ class Outage(SystemCase):
         took = self.wait_states(want, 30, "states rebuilt from s1's view")
         self.assertEqual(self.states(), want)
         log("s1's snapshot rebuilt %d nodes in %.1fs" % (len(want), took))
-        n = cm.node(dead.node)
-        self.assertEqual([(v["reporter"], v["vote"]) for v in n["votes"]], [("s1", "gone")])
+        self.assertIsNone(cm.node(dead.node))
+        st, ev, _ = cm.get("/api/v1/events?node=" + dead.node)
+        self.assertEqual([(e["kind"], e["new"], e["actor"].split()[0]) for e in ev["events"]],
+                         [("report", "Disappeared", "s1")])
 
         # the other agents' snapshots agree, and a second sync changes nothing
         for a in agents[1:3] + agents[:1]:
             p = a.forwarder("sync")
             self.assertEqual(p.returncode, 0, p.stderr)
-        self.wait(lambda: len(cm.node(dead.node)["votes"]) == 3, 10, "3 gone votes on s4")
+        self.wait(lambda: len(cm.get("/api/v1/events?node=" + dead.node)[1]["events"]) == 4,
+                  10, "the 3 other reports on s4 audited")
+        self.assertIsNone(cm.node(dead.node))
         self.assertEqual(self.states(), want)
         for a in agents[:3]:
             self.assertEqual({v["reporter"] for v in cm.node(a.node)["votes"]},
