@@ -1,7 +1,8 @@
 /*
- * clusterctl: the operator CLI of clusterm. main, the option parser and
- * usage; the commands are in ctl_cmd.c. Options may come before, between or
- * after the command words (contiv's docs write
+ * clusterctl: the operator CLI of clusterm. main and the option parser; the
+ * commands and their help are in ctl_cmd.c, the help's printing in
+ * ctl_help.c, where clusterm is found in ctl_url.c. Options may come
+ * before, between or after the command words (contiv's docs write
  * "clusterctl node commission node1 --host-group=service-master").
  */
 #include <errno.h>
@@ -10,7 +11,9 @@
 #include <string.h>
 
 #include "ctl_cmd.h"
+#include "ctl_help.h"
 #include "ctl_http.h"
+#include "ctl_url.h"
 #include "fsio.h"
 #include "httpc.h"
 #include "text.h"
@@ -48,36 +51,10 @@ static const struct opt opts[] = {
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
-/* Kept in step with the SYNOPSIS of clusterctl(1). */
-static const char usage_text[] =
-	"usage: clusterctl [-hj] [-u url] [--cacert file] [--cert file] [--key file]\n"
-	"                  [--token-file file] command ...\n"
-	"       clusterctl node commission name [-e json] [-g host-group]\n"
-	"       clusterctl node decommission name [-e json]\n"
-	"       clusterctl node update name [-e json] [-g host-group]\n"
-	"       clusterctl node get name\n"
-	"       clusterctl node votes name\n"
-	"       clusterctl nodes commission name ... [-e json] [-g host-group]\n"
-	"       clusterctl nodes decommission name ... [-e json]\n"
-	"       clusterctl nodes update name ... [-e json] [-g host-group]\n"
-	"       clusterctl nodes get [name ...]\n"
-	"       clusterctl global get\n"
-	"       clusterctl global set -e json\n"
-	"       clusterctl job get active | last [-f]\n"
-	"       clusterctl job log id [-f]\n"
-	"       clusterctl job cancel id\n"
-	"       clusterctl jobs\n"
-	"       clusterctl events [--node name] [--since time] [--limit n]\n"
-	"       clusterctl cluster\n"
-	"       clusterctl discover address ... [-e json]\n"
-	"       clusterctl config get\n"
-	"       clusterctl config set file\n"
-	"       clusterctl --version\n";
-
 static void
 usage(FILE *f)
 {
-	fputs(usage_text, f);
+	ctl_help_usage(f);
 }
 
 struct parsed {
@@ -219,13 +196,6 @@ parse_args(int argc, char **argv, struct ctl *c, struct parsed *p)
 	return 0;
 }
 
-/* Whether word names the command word w (or its alias a). */
-static bool
-word_is(const char *word, const char *w, const char *a)
-{
-	return strcmp(word, w) == 0 || (a != NULL && strcmp(word, a) == 0);
-}
-
 /*
  * Finds the command named by the first positional words; prints why not
  * and returns NULL when none matches. *ret_used gets the words consumed.
@@ -233,40 +203,41 @@ word_is(const char *word, const char *w, const char *a)
 static const struct ctl_cmd *
 find_cmd(char **pos, int npos, int *ret_used)
 {
-	const char *group = NULL;
+	const char *group;
+	const struct ctl_cmd *k = ctl_cmd_find(pos, npos, ret_used, &group);
 
+	if (k != NULL)
+		return k;
 	if (npos == 0) {
 		ctl_err("no command given");
-		return NULL;
-	}
-	for (size_t i = 0; i < ctl_ncmds; i++) {
-		const struct ctl_cmd *k = &ctl_cmds[i];
-		if (!word_is(pos[0], k->group, k->group_alias))
-			continue;
-		group = k->group;
-		if (k->sub == NULL) {
-			*ret_used = 1;
-			return k;
-		}
-		if (npos >= 2 && word_is(pos[1], k->sub, k->sub_alias)) {
-			*ret_used = 2;
-			return k;
-		}
-	}
-	if (group == NULL) {
+		usage(stderr);
+	} else if (group == NULL) {
 		ctl_err("unknown command: %s", pos[0]);
-		return NULL;
+		usage(stderr);
+	} else {
+		if (npos < 2)
+			ctl_err("%s: a subcommand is missing", group);
+		else
+			ctl_err("%s: unknown subcommand: %s", group, pos[1]);
+		ctl_help_subcommands(stderr, group);
+		fprintf(stderr, "(\"clusterctl help %s\" describes them)\n", group);
 	}
-	if (npos < 2)
-		ctl_err("%s: a subcommand is missing", group);
-	else
-		ctl_err("%s: unknown subcommand: %s", group, pos[1]);
-	fprintf(stderr, "%s subcommands:", group);
-	for (size_t i = 0; i < ctl_ncmds; i++)
-		if (strcmp(ctl_cmds[i].group, group) == 0)
-			fprintf(stderr, " %s", ctl_cmds[i].sub);
-	fputc('\n', stderr);
 	return NULL;
+}
+
+/*
+ * "--help" after command words: the help of the command they name (words
+ * after it, its arguments, do not matter), else of the group.
+ */
+static enum ctl_exit
+help_for(char **pos, int npos)
+{
+	const char *group;
+	int used;
+
+	if (ctl_cmd_find(pos, npos, &used, &group) != NULL)
+		return ctl_help(pos, used);
+	return ctl_help(pos, npos > 2 ? 2 : npos);
 }
 
 /* The bearer token: --token-file, else $CLUSTERM_TOKEN, else none. */
@@ -328,7 +299,6 @@ main(int argc, char **argv)
 	struct ctl c = { .url = NULL };
 	struct parsed p = { .npos = 0 };
 	const struct ctl_cmd *k;
-	const char *env;
 	int used = 0, nargs;
 	enum ctl_exit x;
 
@@ -343,8 +313,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (p.help) {
-		usage(stdout);
-		x = CTL_EXIT_OK;
+		x = help_for(p.pos, p.npos);
 		goto out;
 	}
 	if (p.version) {
@@ -352,9 +321,12 @@ main(int argc, char **argv)
 		x = CTL_EXIT_OK;
 		goto out;
 	}
+	if (p.npos > 0 && strcmp(p.pos[0], "help") == 0) {
+		x = ctl_help(p.pos + 1, p.npos - 1);
+		goto out;
+	}
 	k = find_cmd(p.pos, p.npos, &used);
 	if (k == NULL) {
-		usage(stderr);
 		x = CTL_EXIT_USAGE;
 		goto out;
 	}
@@ -369,17 +341,18 @@ main(int argc, char **argv)
 			snprintf(want, sizeof(want), "%d to %d", k->min_args, k->max_args);
 		ctl_err("\"%s%s%s\" expects %s argument(s) but received %d", k->group,
 		    k->sub != NULL ? " " : "", k->sub != NULL ? k->sub : "", want, nargs);
-		usage(stderr);
+		ctl_help_cmd_usage(stderr, k);
 		x = CTL_EXIT_USAGE;
 		goto out;
 	}
 	if (check_cmd_opts(k, &p, p.pos) < 0) {
+		ctl_help_cmd_usage(stderr, k);
 		x = CTL_EXIT_USAGE;
 		goto out;
 	}
-	if (c.url == NULL) {
-		env = getenv("CLUSTERM_URL");
-		c.url = env != NULL && env[0] != '\0' ? env : CTL_DEFAULT_URL;
+	if (ctl_url_resolve(&c) < 0) {
+		x = CTL_EXIT_USAGE;
+		goto out;
 	}
 	if (load_token(&c, p.token_file) < 0) {
 		x = CTL_EXIT_USAGE;

@@ -1,9 +1,11 @@
 /*
  * clusterctl's shared types, at the bottom of its modules: the state of one
- * invocation, exit statuses and option bits. ctl_http.c talks to clusterm,
- * ctl_print.c prints, ctl_util.c holds the commands' helpers, ctl_nodes.c,
- * ctl_jobs.c, ctl_events.c, ctl_cluster.c and ctl_config.c the commands,
- * ctl_cmd.c their table, clusterctl.c main and the option parser.
+ * invocation, exit statuses and option bits. ctl_url.c finds clusterm,
+ * ctl_http.c talks to it, ctl_print.c prints, ctl_util.c holds the commands'
+ * helpers, ctl_nodes.c, ctl_jobs.c, ctl_events.c, ctl_reporters.c,
+ * ctl_cluster.c and ctl_config.c the commands, ctl_cmd.c their table and
+ * help, ctl_help.c prints the help, clusterctl.c main and the option parser.
+ * clusterctl.bash is the bash completion.
  */
 #ifndef CTL_H
 #define CTL_H
@@ -27,6 +29,7 @@ enum ctl_exit {
 #define CTL_OPT_LIMIT		(1u << 5)	/* --limit */
 
 #define CTL_DEFAULT_URL		"127.0.0.1:9007"
+#define CTL_DEFAULT_CONF	"/etc/clusterm/clusterm.conf"
 #define CTL_CONNECT_TIMEOUT_MS	5000L
 #define CTL_TIMEOUT_MS		60000L
 #define CTL_TOKEN_MAX		4096
@@ -34,6 +37,11 @@ enum ctl_exit {
 /* One invocation. Strings point into argv or the environment, except token. */
 struct ctl {
 	const char *url;
+	const char *url_from;		/* where url came from, for messages ("the default") */
+	char url_buf[320];		/* backs url when it comes from clusterm.conf */
+	char url_from_buf[300];
+	char *const *names;		/* the nodes a request names, for messages; may be NULL */
+	int nnames;
 	const char *cacert;
 	const char *cert;	/* client certificate for mutual TLS */
 	const char *key;

@@ -33,16 +33,62 @@ fill_opts(const struct ctl *c, struct httpc_opts *o, bool stream)
 	o->timeout_ms = stream ? 0 : CTL_TIMEOUT_MS;
 }
 
-/* Prints the server's refusal: its {"error"} sentence, else its text, else the status. */
+/*
+ * The server's words on a node that does not exist are contiv's ("node with
+ * name or address "x" doesn't exists", which scripts grep for); clusterctl
+ * says "no such node: x" everywhere and keeps the server's sentence after it.
+ */
+static bool
+print_no_such_node(const struct ctl *c, const char *e)
+{
+	char quoted[300];
+
+	/* A server that already says "no such node: x (...)" is printed as it is. */
+	if (strstr(e, "doesn't exists") == NULL || strncmp(e, "no such node", 12) == 0)
+		return false;
+	for (int i = 0; i < c->nnames; i++) {
+		int n = snprintf(quoted, sizeof(quoted), "\"%s\"", c->names[i]);
+		if (n > 0 && (size_t)n < sizeof(quoted) && strstr(e, quoted) != NULL) {
+			ctl_err("no such node: %s (clusterm: %s)", c->names[i], e);
+			return true;
+		}
+	}
+	ctl_err("no such node (clusterm: %s)", e);
+	return true;
+}
+
+/* What an operator can do about a 401 or 403, after the server's sentence. */
 static void
-print_refusal(long status, const char *body)
+print_auth_hint(const struct ctl *c, const char *method, long status)
+{
+	if (status == 401 && c->token == NULL)
+		fputs("hint: clusterm wants a token: pass --token-file FILE "
+		    "or set CLUSTERM_TOKEN\n", stderr);
+	else if (status == 401)
+		fputs("hint: clusterm does not know the token given (--token-file or "
+		    "CLUSTERM_TOKEN); check it against its auth.tokens_file\n", stderr);
+	else if (status == 403 && strcmp(method, "GET") == 0)
+		fputs("hint: use a token with the reader or admin role "
+		    "(--token-file FILE or CLUSTERM_TOKEN)\n", stderr);
+	else if (status == 403)
+		fputs("hint: use a token with the admin role "
+		    "(--token-file FILE or CLUSTERM_TOKEN)\n", stderr);
+}
+
+/*
+ * Prints the server's refusal: its {"error"} sentence, else its text, else
+ * the status; then a hint for 401 and 403.
+ */
+static void
+print_refusal(const struct ctl *c, const char *method, long status, const char *body)
 {
 	cJSON *j = body != NULL ? cJSON_Parse(body) : NULL;
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
 	size_t n;
 
 	if (cJSON_IsString(e) && e->valuestring[0] != '\0') {
-		ctl_err("%s", e->valuestring);
+		if (!print_no_such_node(c, e->valuestring))
+			ctl_err("%s", e->valuestring);
 	} else if (body != NULL && body[0] != '\0' && j == NULL) {
 		n = strcspn(body, "\r\n");
 		ctl_err("HTTP %ld: %.*s", status, (int)(n > 300 ? 300 : n), body);
@@ -50,6 +96,34 @@ print_refusal(long status, const char *body)
 		ctl_err("HTTP %ld from the server", status);
 	}
 	cJSON_Delete(j);
+	print_auth_hint(c, method, status);
+}
+
+/*
+ * A transport failure: the URL tried, where it came from, the reason (err
+ * is "<url>: <reason>" from httpc) and the ways to change the URL.
+ */
+static void
+print_unreachable(const struct ctl *c, int rc, const char *err)
+{
+	char *base = httpc_url(c->url, "");
+	const char *why = err;
+	size_t blen = base != NULL ? strlen(base) : 0;
+
+	if (base != NULL && strncmp(err, base, blen) == 0 && (why = strstr(err + blen, ": ")) != NULL)
+		why += 2;
+	else
+		why = err;
+	ctl_err("cannot reach clusterm at %s (%s): %s", base != NULL ? base : c->url,
+	    c->url_from != NULL ? c->url_from : "from -u", why);
+	free(base);
+	if (rc == HTTPC_ERR_TLS)
+		fputs("hint: check --cacert FILE (the CA of clusterm's certificate), "
+		    "--cert/--key (when clusterm wants a client certificate) and the URL's "
+		    "scheme\n", stderr);
+	else
+		fputs("hint: set -u URL, CLUSTERM_URL, or manager.addr in "
+		    CTL_DEFAULT_CONF " (CLUSTERM_CONF names another file)\n", stderr);
 }
 
 enum ctl_exit
@@ -71,11 +145,11 @@ ctl_request(struct ctl *c, const char *method, const char *path, const char *bod
 	    err, sizeof(err));
 	free(url);
 	if (rc != 0) {
-		ctl_err("cannot reach clusterm: %s", err);
+		print_unreachable(c, rc, err);
 		return CTL_EXIT_UNREACHABLE;
 	}
 	if (r.status < 200 || r.status > 299) {
-		print_refusal(r.status, r.body);
+		print_refusal(c, method, r.status, r.body);
 		httpc_response_finish(&r);
 		return CTL_EXIT_REFUSED;
 	}
@@ -176,11 +250,11 @@ ctl_stream(struct ctl *c, const char *path)
 	if (rc == HTTPC_ERR_ABORTED && s.write_failed)
 		return CTL_EXIT_OK;	/* stdout closed (a pager quit): not our failure */
 	if (rc != 0) {
-		ctl_err("cannot reach clusterm: %s", err);
+		print_unreachable(c, rc, err);
 		return CTL_EXIT_UNREACHABLE;
 	}
 	if (r.status < 200 || r.status > 299) {
-		print_refusal(r.status, s.passing ? NULL : s.head);
+		print_refusal(c, "GET", r.status, s.passing ? NULL : s.head);
 		return CTL_EXIT_REFUSED;
 	}
 	if (!s.passing && s.nhead > 0 && fwrite(s.head, 1, s.nhead, stdout) != s.nhead)

@@ -84,6 +84,8 @@ lifecycle(struct ctl *c, const char *path, const char *what, const char *key,
 		cJSON_Delete(body);
 		return ctl_util_oom();
 	}
+	c->names = items;
+	c->nnames = n;
 	x = ctl_post_json(c, path, body, &r);
 	cJSON_Delete(body);
 	if (x != CTL_EXIT_OK)
@@ -230,20 +232,35 @@ print_named_json(const cJSON *reply, const cJSON *nodes, char **args, int nargs)
 	return CTL_EXIT_OK;
 }
 
+/*
+ * The FLAGS cell (contract section 11): "partitioned", "unreachable", both
+ * comma separated, or "" when neither (or the server does not send them).
+ */
+static const char *
+flags(const cJSON *n)
+{
+	bool p = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "partitioned"));
+	bool u = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "unreachable"));
+
+	if (p && u)
+		return "partitioned,unreachable";
+	return p ? "partitioned" : u ? "unreachable" : "";
+}
+
 /* The table of the wanted nodes. */
 static enum ctl_exit
 print_table(const cJSON *nodes, char **args, int nargs)
 {
 	static const char *const hdr[] = { "NAME", "STATE", "STATUS", "HOST GROUP",
-		"ADDRESS", "LAST JOB" };
-	struct ctl_table *t = ctl_table_new(6, hdr);
+		"ADDRESS", "LAST JOB", "FLAGS" };
+	struct ctl_table *t = ctl_table_new(7, hdr);
 	const cJSON *n;
 
 	if (t == NULL)
 		return ctl_util_oom();
 	cJSON_ArrayForEach(n, nodes) {
 		char b[6][128];
-		const char *row[6];
+		const char *row[7];
 
 		if (!wanted(n, args, nargs))
 			continue;
@@ -253,6 +270,7 @@ print_table(const cJSON *nodes, char **args, int nargs)
 		row[3] = ctl_cell(n, "host_group", b[3], sizeof(b[3]));
 		row[4] = ctl_cell(n, "address", b[4], sizeof(b[4]));
 		row[5] = last_job(n, b[5], sizeof(b[5]));
+		row[6] = flags(n);
 		if (ctl_table_add(t, row) < 0) {
 			ctl_table_free(t);
 			return ctl_util_oom();
@@ -303,7 +321,11 @@ get_node(struct ctl *c, const char *name, struct ctl_reply *r)
 
 	if (path == NULL)
 		return ctl_util_oom();
+	c->names = (char *const *)&name;
+	c->nnames = 1;
 	x = ctl_request(c, "GET", path, NULL, r);
+	c->names = NULL;	/* &name does not outlive this call */
+	c->nnames = 0;
 	free(path);
 	if (x == CTL_EXIT_OK && !cJSON_IsObject(r->json)) {
 		ctl_err("unexpected reply from clusterm (not a JSON object)");
@@ -415,4 +437,28 @@ ctl_nodes_votes(struct ctl *c, char **args, int nargs)
 out:
 	ctl_reply_finish(&r);
 	return x;
+}
+
+enum ctl_exit
+ctl_nodes_forget(struct ctl *c, char **args, int nargs)
+{
+	struct ctl_reply r = { 0 };
+	char *path = path_with("/api/v1/nodes/", args[0], "");
+	enum ctl_exit x;
+
+	(void)nargs;
+	if (path == NULL)
+		return ctl_util_oom();
+	c->names = args;
+	c->nnames = 1;
+	x = ctl_request(c, "DELETE", path, NULL, &r);
+	free(path);
+	if (x != CTL_EXIT_OK)
+		return x;
+	if (c->json)
+		ctl_print_raw(&r);
+	else
+		printf("forgot %s\n", args[0]);
+	ctl_reply_finish(&r);
+	return CTL_EXIT_OK;
 }

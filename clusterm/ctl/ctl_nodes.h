@@ -14,5 +14,7 @@ enum ctl_exit ctl_nodes_discover(struct ctl *c, char **args, int nargs);
 enum ctl_exit ctl_nodes_get(struct ctl *c, char **args, int nargs);
 enum ctl_exit ctl_nodes_node_get(struct ctl *c, char **args, int nargs);
 enum ctl_exit ctl_nodes_votes(struct ctl *c, char **args, int nargs);
+/* node forget: DELETE /api/v1/nodes/{name} (a Disappeared node in no job). */
+enum ctl_exit ctl_nodes_forget(struct ctl *c, char **args, int nargs);
 
 #endif

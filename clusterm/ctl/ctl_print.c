@@ -43,7 +43,7 @@ ctl_table_add(struct ctl_table *t, const char *const *cells)
 	}
 	c = t->cells + t->nrows * t->ncols;
 	for (size_t i = 0; i < t->ncols; i++) {
-		c[i] = strdup(cells[i] != NULL && cells[i][0] != '\0' ? cells[i] : "-");
+		c[i] = strdup(cells[i] != NULL ? cells[i] : "-");
 		if (c[i] == NULL) {
 			while (i-- > 0)
 				free(c[i]);
@@ -68,9 +68,14 @@ ctl_table_print(const struct ctl_table *t, FILE *f)
 				w[i] = n;
 		}
 	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t i = 0; i < t->ncols; i++) {
+		size_t last = t->ncols;
+
+		/* Empty cells at the end of a row leave no trailing blanks. */
+		while (last > 1 && t->cells[r * t->ncols + last - 1][0] == '\0')
+			last--;
+		for (size_t i = 0; i < last; i++) {
 			const char *cell = t->cells[r * t->ncols + i];
-			if (i + 1 == t->ncols)
+			if (i + 1 == last)
 				fprintf(f, "%s\n", cell);
 			else
 				fprintf(f, "%-*s  ", (int)w[i], cell);
@@ -144,8 +149,8 @@ ctl_cell(const cJSON *o, const char *key, char *buf, size_t len)
 	}
 	if (cJSON_IsBool(v))
 		return cJSON_IsTrue(v) ? "yes" : "no";
-	if (cJSON_IsArray(v))
-		return cJSON_GetArraySize(v) > 0 ? join(v, buf, len) : "-";
+	if (cJSON_IsArray(v) && join(v, buf, len)[0] != '\0')
+		return buf;
 	return "-";
 }
 

@@ -13,7 +13,7 @@
 struct ctl_table;
 
 struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
-/* Adds one row of ncols cells (NULL prints as "-"). 0 or -ENOMEM. */
+/* Adds one row of ncols cells (NULL prints as "-", "" as nothing). 0 or -ENOMEM. */
 int ctl_table_add(struct ctl_table *t, const char *const *cells);
 /* Prints headers and rows, columns two spaces apart; the last column is not padded. */
 void ctl_table_print(const struct ctl_table *t, FILE *f);

@@ -99,6 +99,27 @@ add_role(cJSON *out, const struct leader_view *v)
 		cJSON_AddNullToObject(out, "leader");
 }
 
+/* Who the caller's token is: what the dashboard shows and offers. */
+static void
+get_whoami(struct http_req *req)
+{
+	static const char *const roles[] = {
+		[AUTH_OPEN] = "open", [AUTH_REPORTER] = "reporter",
+		[AUTH_READER] = "reader", [AUTH_ADMIN] = "admin",
+	};
+	cJSON *out = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(out, "auth", req->auth_on);
+	if (req->auth_on) {
+		cJSON_AddStringToObject(out, "name", req->token_name);
+		cJSON_AddStringToObject(out, "role", roles[req->token_role]);
+	} else {
+		cJSON_AddNullToObject(out, "name");
+		cJSON_AddStringToObject(out, "role", "admin");
+	}
+	http_reply_json(req, 200, out);
+}
+
 static void
 get_healthz(struct http_req *req)
 {
@@ -390,7 +411,22 @@ get_events(struct http_req *req)
 	out = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(out, "events");
 	state_rdlock(s);
-	for (size_t i = 0; arr != NULL && i < state_nevents(s) && (long)n < limit; i++) {
+	/*
+	 * Without since, limit keeps the newest matches: start where the last
+	 * limit of them start. With since, a page runs forward from it.
+	 */
+	size_t first = state_nevents(s), found = 0;
+	if (since[0] != '\0')
+		first = 0;
+	while (first > 0 && (long)found < limit) {
+		const struct audit_event *e = state_event_at(s, first - 1);
+		if (e->id <= since_id)
+			break;
+		first--;
+		if (e->time_ms >= since_ms && (node[0] == '\0' || strcmp(node, e->node) == 0))
+			found++;
+	}
+	for (size_t i = first; arr != NULL && i < state_nevents(s) && (long)n < limit; i++) {
 		const struct audit_event *e = state_event_at(s, i);
 		cJSON *o;
 		if (e->id <= since_id || e->time_ms < since_ms ||
@@ -420,6 +456,7 @@ const struct http_route api_v1_routes[] = {
 	{ "GET", "/api/v1/nodes", get_nodes, AUTH_READER },
 	{ "GET", "/api/v1/nodes/{}", get_node, AUTH_READER },
 	{ "DELETE", "/api/v1/nodes/{}", delete_node, AUTH_ADMIN },
+	{ "GET", "/api/v1/whoami", get_whoami, AUTH_READER },
 	{ "GET", "/healthz", get_healthz, AUTH_OPEN },
 	{ "GET", "/metrics", get_metrics, AUTH_READER },
 	{ NULL, NULL, NULL, AUTH_OPEN },

@@ -12,22 +12,21 @@
   const EVENTS_KEEP = 5000;    /* newest audit events kept in the page */
   const EVENTS_BATCH = 1000;   /* /api/v1/events?limit= at load */
   const REFRESH_MS = 1000;     /* a full refresh this long after an event */
-  const HEALTH_MS = 10000;     /* /healthz this often */
+  const HEALTH_MS = 5000;      /* /healthz (and an open Instances, Reporters view) this often */
   const RETRY_MS = 2000;       /* stream reconnect */
   const STATES = ["Unknown", "Discovered", "Disappeared"];
   const STATUSES = ["Unallocated", "Provisioning", "Allocated", "Cancelled",
     "Decommissioned", "Maintenance", "Incomplete", "New", "Provisioned"];
 
-  const $ = (id) => document.getElementById(id);
+  const CM = window.CM;
+  const { $, el, link, clear, row, cell, badge, group, fields, fillRows, time, duration, later,
+    jobOf, nodeHref, jobHref } = CM;
+  const TAGCOLS_KEY = "clusterm.tagcols";
 
   const app = {
     token: sessionStorage.getItem(TOKEN_KEY) || "",
     authed: false,
     nodes: new Map(),        /* name -> node (list shape) */
-    list: [],                /* nodes after filter and sort */
-    sortKey: "name",
-    sortDir: 1,
-    nodePage: 0,
     events: [],              /* oldest first, at most EVENTS_KEEP */
     lastEventId: 0,
     eventPage: 0,
@@ -39,7 +38,21 @@
     arg: "",
     nodeDirty: false,        /* the node page's node has changed */
     generation: 0,           /* bumped by each sign-in: stale loops end */
+    canAct: false,           /* the token may commission, cancel, forget */
+    statusTimes: new Map(),  /* node -> time of its last status change (audit) */
+    tagCols: loadTagCols(),  /* tag keys shown as columns */
+    selected: new Set(),     /* nodes ticked in the list */
   };
+  CM.app = app;
+
+  function loadTagCols() {
+    try {
+      const v = JSON.parse(localStorage.getItem(TAGCOLS_KEY) || "[]");
+      return Array.isArray(v) ? v.filter((k) => typeof k === "string") : [];
+    } catch (e) {
+      return [];
+    }
+  }
 
   class AuthError extends Error {}
 
@@ -57,6 +70,28 @@
     return r;
   }
 
+  /*
+   * An action (POST or DELETE with a JSON body): never signs out, the
+   * caller shows the server's sentence. Returns { status, body }.
+   */
+  async function send(method, path, body) {
+    const headers = { "Content-Type": "application/json" };
+    if (app.token) headers.Authorization = "Bearer " + app.token;
+    const r = await fetch(path, { method: method, headers: headers, cache: "no-store",
+      credentials: "omit", referrerPolicy: "no-referrer",
+      body: body === undefined ? undefined : JSON.stringify(body) });
+    let out = null;
+    try { out = await r.json(); } catch (e) { /* not JSON */ }
+    return { status: r.status, body: out || {} };
+  }
+
+  /* Whether the token may act: its role, from /api/v1/whoami. */
+  async function probeRole() {
+    if (!app.token) return true;     /* tokens not in force: everyone acts */
+    const r = await send("GET", "/api/v1/whoami");
+    return r.status === 200 && r.body.role === "admin";
+  }
+
   async function getJSON(path) {
     const r = await api(path);
     if (!r.ok) {
@@ -66,59 +101,6 @@
     }
     return r.json();
   }
-
-  /* ---- small DOM helpers: text only ---- */
-
-  function el(tag, text, cls) {
-    const e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    if (cls) e.className = cls;
-    return e;
-  }
-
-  function link(href, text) {
-    const a = el("a", text);
-    a.href = href;
-    return a;
-  }
-
-  function clear(e) {
-    while (e.firstChild) e.removeChild(e.firstChild);
-  }
-
-  function row(cells) {
-    const tr = document.createElement("tr");
-    for (const c of cells) {
-      const td = document.createElement("td");
-      if (c instanceof Node) td.appendChild(c);
-      else td.textContent = c === null || c === undefined ? "" : String(c);
-      tr.appendChild(td);
-    }
-    return tr;
-  }
-
-  /* A state or status as a badge: the text says it, the colour only repeats it. */
-  function badge(text) {
-    const b = el("span", text, "badge");
-    b.dataset.value = String(text || "").toLowerCase();
-    return b;
-  }
-
-  function fields(dl, pairs) {
-    clear(dl);
-    for (const [k, v] of pairs) {
-      const d = document.createElement("div");
-      d.appendChild(el("dt", k));
-      const dd = el("dd");
-      if (v instanceof Node) dd.appendChild(v);
-      else dd.textContent = v === null || v === undefined || v === "" ? "-" : String(v);
-      d.appendChild(dd);
-      dl.appendChild(d);
-    }
-  }
-
-  function nodeHref(name) { return "#/node/" + encodeURIComponent(name); }
-  function jobHref(id) { return "#/job/" + encodeURIComponent(id); }
 
   function setLive(text) { $("live").textContent = text; }
 
@@ -141,6 +123,8 @@
     $("login").hidden = true;
     for (const id of ["summary", "view", "nav"]) $(id).hidden = false;
     $("forget").hidden = !app.token;
+    document.body.classList.toggle("can-act", app.canAct);
+    $("role-note").hidden = app.canAct;
   }
 
   function stopStreams() {
@@ -168,7 +152,20 @@
     }
     app.events = all;
     app.lastEventId = Math.max(since, all.length ? all[all.length - 1].id : 0);
+    app.statusTimes = new Map();
+    for (const e of all) noteStatusTime(e);
   }
+
+  /* "Last change" is the later of the node's state change and status change. */
+  function noteStatusTime(e) {
+    if (e.node && e.kind === "status")
+      app.statusTimes.set(e.node, later(app.statusTimes.get(e.node), e.time));
+  }
+
+  function lastChange(n) {
+    return later(n.state_changed, app.statusTimes.get(n.name));
+  }
+  CM.lastChange = lastChange;
 
   async function loadNodes() {
     const body = await getJSON("/api/v1/nodes");
@@ -200,9 +197,11 @@
     try {
       await loadEvents();
       if (gen !== app.generation) return;
+      app.canAct = await probeRole();
+      if (gen !== app.generation) return;
       signedIn();
       followEvents(gen);
-      await Promise.all([loadNodes(), loadJobs(), loadHealth()]);
+      await Promise.all([loadNodes(), loadJobs(), loadHealth(), CM.views.loadCluster()]);
     } catch (e) {
       if (e instanceof AuthError) {
         if (app.token) {
@@ -232,7 +231,7 @@
       app.refreshTimer = 0;
       const gen = app.generation;
       try {
-        await Promise.all([loadNodes(), loadJobs(), loadHealth()]);
+        await Promise.all([loadNodes(), loadJobs(), loadHealth(), CM.views.loadCluster()]);
       } catch (e) {
         if (e instanceof AuthError) { askToken(e.message); return; }
         return;
@@ -325,6 +324,7 @@
       if (e.kind === "state") { n.state = e.new; n.state_changed = e.time; }
       else n.status = e.new;
     }
+    noteStatusTime(e);
     if (app.view === "node" && e.node === app.arg) app.nodeDirty = true;
     eventsChanged();
     scheduleRefresh();
@@ -368,7 +368,7 @@
         $("f-status").value = "";
         $(filterId).value = k;
         if (location.hash !== "#/nodes") location.hash = "#/nodes";
-        applyNodeFilter();
+        CM.nodes.apply();
       });
       dd.appendChild(b);
     }
@@ -402,72 +402,6 @@
     fillSelect($("f-event-kind"), [...kinds].sort());
   }
 
-  /* ---- the node list ---- */
-
-  function sortValue(n, key) {
-    const v = n[key];
-    if (key === "alive_votes" || key === "gone_votes") return typeof v === "number" ? v : -1;
-    return v === null || v === undefined ? "" : String(v).toLowerCase();
-  }
-
-  function applyNodeFilter() {
-    app.nodePage = 0;
-    computeList();
-    renderNodes();
-  }
-
-  function computeList() {
-    const text = $("f-text").value.trim().toLowerCase();
-    const st = $("f-state").value, ss = $("f-status").value, g = $("f-group").value;
-    const group = g === "\u0000none" ? "" : g;
-    const out = [];
-    for (const n of app.nodes.values()) {
-      if (st && n.state !== st) continue;
-      if (ss && n.status !== ss) continue;
-      if (g && (n.host_group || "") !== group) continue;
-      if (text && !(n.name.toLowerCase().includes(text) ||
-          (n.address || "").toLowerCase().includes(text) ||
-          (n.host_group || "").toLowerCase().includes(text))) continue;
-      out.push(n);
-    }
-    const key = app.sortKey, dir = app.sortDir;
-    out.sort((a, b) => {
-      const x = sortValue(a, key), y = sortValue(b, key);
-      if (x < y) return -dir;
-      if (x > y) return dir;
-      return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-    });
-    app.list = out;
-  }
-
-  function renderNodes() {
-    const tbody = $("node-table").tBodies[0];
-    const pages = Math.max(1, Math.ceil(app.list.length / PAGE));
-    if (app.nodePage >= pages) app.nodePage = pages - 1;
-    const from = app.nodePage * PAGE, to = Math.min(app.list.length, from + PAGE);
-    const frag = document.createDocumentFragment();
-    for (let i = from; i < to; i++) {
-      const n = app.list[i];
-      frag.appendChild(row([link(nodeHref(n.name), n.name), badge(n.state), badge(n.status),
-        n.host_group || "", n.address || "", n.alive_votes, n.gone_votes,
-        n.state_changed || ""]));
-    }
-    clear(tbody);
-    tbody.appendChild(frag);
-    $("node-count").textContent = app.list.length === app.nodes.size ?
-      app.nodes.size + " nodes" : app.list.length + " of " + app.nodes.size + " nodes";
-    $("node-page").textContent = app.list.length ?
-      "rows " + (from + 1) + "–" + to + " (page " + (app.nodePage + 1) + " of " + pages + ")" : "";
-    $("node-prev").disabled = app.nodePage === 0;
-    $("node-next").disabled = app.nodePage >= pages - 1;
-    for (const th of $("node-table").tHead.rows[0].cells) {
-      if (th.dataset.key === app.sortKey)
-        th.setAttribute("aria-sort", app.sortDir > 0 ? "ascending" : "descending");
-      else
-        th.removeAttribute("aria-sort");
-    }
-  }
-
   /* ---- a node ---- */
 
   async function renderNode(name, fresh) {
@@ -482,48 +416,54 @@
       return;
     }
     if (app.view !== "node") return;
+    app.nodeShown = n;
     $("node-title").textContent = "Node " + n.name;
+    /* The last state or status change: the history holds both. */
+    let changed = n.state_changed;
+    for (const h of n.history || [])
+      if (h.kind === "state" || h.kind === "status") changed = later(changed, h.time);
     fields($("node-fields"), [
-      ["State", badge(n.state)], ["Previous state", n.prev_state],
+      ["State", group([badge(n.state)].concat(CM.nodes.flags(n)))],
+      ["Previous state", n.prev_state],
       ["Status", badge(n.status)], ["Previous status", n.prev_status],
       ["Host group", n.host_group], ["Address", n.address], ["Label", n.label],
       ["Serial", n.serial], ["Serf member", n.member], ["Role", n.role],
-      ["Last event", n.last_event], ["Last change", n.state_changed],
+      ["Last event", n.last_event], ["Last change", time(changed)],
       ["Counted votes", "alive " + n.alive_votes + ", gone " + n.gone_votes],
-      ["Gone since", n.gone_since], ["Grace ends", n.grace_ends],
+      ["Gone since", time(n.gone_since)], ["Grace ends", time(n.grace_ends)],
       ["Last job", n.last_job ? link(jobHref(n.last_job), String(n.last_job)) : "-"],
     ]);
     fields($("node-tags"), Object.keys(n.tags || {}).sort().map((k) => [k, n.tags[k]]));
     fillRows($("node-votes"), (n.votes || []).map((v) => [v.reporter + (v.self ? " (itself)" : ""),
-      v.vote, v.seq, v.received, v.counted ? "yes" : "no"]), "no votes");
+      v.vote, v.seq, time(v.received), v.counted ? "yes" : "no"]), "no votes");
     fillRows($("node-history"), (n.history || []).slice().reverse().map((h) =>
-      [h.time, h.kind, h.old, h.new, h.actor, h.comment]), "no history");
+      [time(h.time), h.kind, h.old, h.new, h.actor, jobText(h.comment)]), "no history");
     $("node-events-link").href = "#/events/" + encodeURIComponent(n.name);
     const jobs = app.jobs.filter((j) => (j.nodes || []).includes(n.name));
     fillRows($("node-jobs"), jobs.map((j) => [link(jobHref(j.id), String(j.id)), j.operation,
-      badge(j.status), j.created, j.ended]), "no jobs");
+      badge(j.status), time(j.created), time(j.ended)]), "no jobs");
+    CM.actions.nodeShown(n);
   }
 
-  function fillRows(table, rows, empty) {
-    const tbody = table.tBodies[0];
-    clear(tbody);
-    if (!rows.length) {
-      const tr = row([empty]);
-      tr.cells[0].colSpan = table.tHead.rows[0].cells.length;
-      tr.className = "empty";
-      tbody.appendChild(tr);
-      return;
-    }
-    const frag = document.createDocumentFragment();
-    for (const r of rows) frag.appendChild(row(r));
-    tbody.appendChild(frag);
+  /* An audit text naming a job ("job 3 complete") as a link to that job. */
+  function jobText(s) {
+    const id = jobOf(s);
+    return id ? link(jobHref(id), s) : s;
+  }
+
+  /* How long a job ran, or has been running. */
+  function jobDuration(j) {
+    if (!j.started) return "";
+    if (!j.ended) return CM.running(j.started);
+    return duration((Date.parse(j.ended) - Date.parse(j.started)) / 1000);
   }
 
   /* ---- jobs ---- */
 
   function renderJobs() {
-    fillRows($("job-table"), app.jobs.map((j) => [link(jobHref(j.id), String(j.id)),
-      j.operation, (j.nodes || []).join(", "), badge(j.status), j.created, j.ended, j.actor]),
+    fillRows($("job-table"), app.jobs.slice().reverse().map((j) =>
+      [link(jobHref(j.id), String(j.id)), j.operation, nodeLinks(j.nodes), j.host_group || "",
+        badge(j.status), time(j.created), jobDuration(j), time(j.ended), j.actor]),
     "no jobs");
   }
 
@@ -532,19 +472,34 @@
     app.logStream = null;
   }
 
+  /* Node names, each a link to its page. */
+  function nodeLinks(names) {
+    const s = el("span");
+    (names || []).forEach((name, i) => {
+      if (i) s.appendChild(document.createTextNode(", "));
+      s.appendChild(link(nodeHref(name), name));
+    });
+    return s;
+  }
+
   function renderJobFields(j) {
     $("job-title").textContent = "Job " + j.id + " (" + j.operation + ")";
     fields($("job-fields"), [
-      ["Status", badge(j.status)], ["Nodes", (j.nodes || []).join(", ")],
-      ["Host group", j.host_group], ["Created", j.created], ["Started", j.started],
-      ["Ended", j.ended], ["Exit code", j.exit_code], ["Error", j.error], ["Actor", j.actor],
+      ["Status", badge(j.status)], ["Nodes", nodeLinks(j.nodes)],
+      ["Host group", j.host_group], ["Created", time(j.created)], ["Started", time(j.started)],
+      ["Ended", time(j.ended)], ["Duration", jobDuration(j)], ["Exit code", j.exit_code],
+      ["Error", j.error], ["Actor", j.actor],
     ]);
+    CM.actions.jobShown(j);
   }
 
   async function renderJob(id, fresh) {
     const j = app.jobs.find((x) => String(x.id) === id);
     if (j) renderJobFields(j);
-    else $("job-title").textContent = "Job " + id;
+    else {
+      $("job-title").textContent = "Job " + id;
+      CM.actions.jobShown(null);
+    }
     if (!fresh) return;
     stopLog();
     const pre = $("job-log");
@@ -593,9 +548,11 @@
     const pages = Math.max(1, Math.ceil(list.length / PAGE));
     if (app.eventPage >= pages) app.eventPage = pages - 1;
     const from = app.eventPage * PAGE, to = Math.min(list.length, from + PAGE);
-    fillRows($("event-table"), list.slice(from, to).map((e) => [e.id, e.time,
-      e.node ? link(nodeHref(e.node), e.node) : "", e.kind, e.old, e.new, e.actor, e.comment]),
-    "no events");
+    fillRows($("event-table"), list.slice(from, to).map((e) => {
+      const job = jobOf(e.new, e.comment);
+      return [e.id, time(e.time), e.node ? link(nodeHref(e.node), e.node) : "",
+        job ? link(jobHref(job), String(job)) : "", e.kind, e.old, e.new, e.actor, e.comment];
+    }), "no events");
     $("event-count").textContent = list.length + " events (newest first; the newest " +
       EVENTS_KEEP + " are kept here)";
     $("event-page").textContent = "page " + (app.eventPage + 1) + " of " + pages;
@@ -603,7 +560,13 @@
     $("event-next").disabled = app.eventPage >= pages - 1;
   }
 
-  /* ---- routing: #/nodes, #/node/NAME, #/jobs, #/job/ID, #/events[/NODE] ---- */
+  Object.assign(CM, { api, send, getJSON, AuthError, askToken, scheduleRefresh, showError,
+    loadJobs });
+
+  /*
+   * ---- routing: #/nodes, #/node/NAME, #/jobs, #/job/ID, #/events[/NODE],
+   * #/cluster, #/reporters ----
+   */
 
   function parseHash() {
     const h = location.hash.replace(/^#\/?/, "");
@@ -617,7 +580,7 @@
   function route() {
     if (!app.authed) return;
     const { view, arg } = parseHash();
-    const known = { nodes: 1, node: 1, jobs: 1, job: 1, events: 1 };
+    const known = { nodes: 1, node: 1, jobs: 1, job: 1, events: 1, cluster: 1, reporters: 1 };
     app.view = known[view] ? view : "nodes";
     app.arg = arg;
     if (app.view !== "job") stopLog();
@@ -634,6 +597,7 @@
       else a.removeAttribute("aria-current");
     }
     showError("");
+    CM.actions.routed();
     renderView(true);
   }
 
@@ -641,11 +605,13 @@
   function renderView(fresh) {
     if (!app.authed) return;
     switch (app.view) {
-    case "nodes": computeList(); renderNodes(); break;
+    case "nodes": CM.nodes.compute(); CM.nodes.render(); break;
     case "node": if (fresh) renderNode(app.arg, true); else nodeChanged(); break;
     case "jobs": renderJobs(); break;
     case "job": renderJob(app.arg, fresh); break;
     case "events": renderEvents(); break;
+    case "cluster": CM.views.renderCluster(fresh); break;
+    case "reporters": CM.views.renderReporters(fresh); break;
     }
   }
 
@@ -674,28 +640,19 @@
       sessionStorage.removeItem(TOKEN_KEY);
       askToken("Token forgotten.");
     });
-    for (const id of ["f-text"]) $(id).addEventListener("input", applyNodeFilter);
-    for (const id of ["f-state", "f-status", "f-group"])
-      $(id).addEventListener("change", applyNodeFilter);
+    CM.nodes.init();
+    CM.actions.init();
     for (const f of ["node-filters", "event-filters"])
       $(f).addEventListener("submit", (ev) => ev.preventDefault());
     $("f-event-node").addEventListener("input", () => { app.eventPage = 0; renderEvents(); });
     $("f-event-kind").addEventListener("change", () => { app.eventPage = 0; renderEvents(); });
-    $("node-prev").addEventListener("click", () => { app.nodePage--; renderNodes(); });
-    $("node-next").addEventListener("click", () => { app.nodePage++; renderNodes(); });
     $("event-prev").addEventListener("click", () => { app.eventPage--; renderEvents(); });
     $("event-next").addEventListener("click", () => { app.eventPage++; renderEvents(); });
-    for (const th of $("node-table").tHead.rows[0].cells) {
-      th.querySelector("button").addEventListener("click", () => {
-        const key = th.dataset.key;
-        if (app.sortKey === key) app.sortDir = -app.sortDir;
-        else { app.sortKey = key; app.sortDir = 1; }
-        applyNodeFilter();
-      });
-    }
     window.addEventListener("hashchange", route);
     setInterval(() => {
-      if (app.authed) loadHealth().catch(() => setLive("cannot reach clusterm"));
+      if (!app.authed) return;
+      loadHealth().catch(() => setLive("cannot reach clusterm"));
+      if (app.view === "cluster" || app.view === "reporters") renderView(false);
     }, HEALTH_MS);
     start();
   }

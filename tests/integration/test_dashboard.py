@@ -129,7 +129,9 @@ def bearer(name):
     return {"Authorization": "Bearer " + TOKENS[name][1]}
 
 
-class Dashboard(unittest.TestCase):
+class DashboardCase(unittest.TestCase):
+    """A clusterm per test and the shared browser; helpers to drive the page."""
+
     def setUp(self):
         if BROWSER is None:
             self.skipTest(SKIP_WHY)
@@ -179,8 +181,11 @@ class Dashboard(unittest.TestCase):
         return self.d.find_element(By.CSS_SELECTOR, css).text
 
     def rows(self):
+        """The node list's cells as text (a time as its absolute value), minus the tick box."""
         return self.js("""return [...document.querySelectorAll('#node-table tbody tr')]
-            .map(r => [...r.cells].map(c => c.textContent));""")
+            .map(r => [...r.cells].filter(c => !c.classList.contains('pick'))
+            .map(c => c.querySelector('time') ? c.querySelector('time').dateTime
+                                              : c.textContent));""")
 
     def shot(self, name):
         self.d.save_screenshot(os.path.join(SHOTS, name + ".png"))
@@ -198,8 +203,8 @@ class Dashboard(unittest.TestCase):
                 urls.add(m["params"]["request"]["url"])
         return urls
 
-    # ---- tests ----
 
+class Dashboard(DashboardCase):
     def test_offline_list_and_text_only(self):
         c = self.start()
         self.post_nodes("discovered", [report("n%d" % i, "10.2.0.%d" % i) for i in range(1, 6)])
@@ -276,8 +281,12 @@ class Dashboard(unittest.TestCase):
 
         # The token never went into a URL.
         self.assertFalse([u for u in self.urls() if TOKENS["mon"][1] in u])
-        # Only the refusal before the token was given may have been logged.
-        self.assertEqual([e for e in self.severe() if " 401 " not in e], [])
+        # A reader token sees no action, and is told why.
+        self.assertFalse(self.d.find_element(By.ID, "actions").is_displayed())
+        self.assertTrue(self.d.find_element(By.ID, "role-note").is_displayed())
+        # Only the refusal before the token was given, and the role check's, may be logged.
+        self.assertEqual([e for e in self.severe() if " 401 " not in e
+                          and "/role-check/cancel" not in e], [])
 
     def test_job_log_streams(self):
         gate = os.path.join(self.tmp, "gate")
@@ -351,7 +360,7 @@ class Dashboard(unittest.TestCase):
         # Tab from the top reaches the first node's link; Enter opens it.
         body = self.d.find_element(By.TAG_NAME, "body")
         body.click()
-        for _ in range(40):
+        for _ in range(80):
             self.d.switch_to.active_element.send_keys(Keys.TAB)
             if self.js("return document.activeElement.textContent") == "k1" and \
                     self.js("return document.activeElement.tagName") == "A":

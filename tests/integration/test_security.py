@@ -76,6 +76,13 @@ class Tokens(unittest.TestCase):
                       self.c.get("/metrics", headers=bearer("mon"))[1])
         self.assertNotIn(TOKENS["ops"][1], self.c.log())
 
+    def test_whoami(self):
+        st, body, _ = self.c.get("/api/v1/whoami", headers=bearer("mon"))
+        self.assertEqual((st, body), (200, {"auth": True, "name": "mon", "role": "reader"}))
+        st, body, _ = self.c.get("/api/v1/whoami", headers=bearer("ops"))
+        self.assertEqual((st, body["role"]), (200, "admin"))
+        self.assertEqual(self.c.get("/api/v1/whoami")[0], 401)
+
     def test_sighup_rotates_tokens(self):
         write_tokens(self.tokens, {"new": ("admin", "rotated-token-0123456789")})
         # Even a broken clusterm.conf does not block the rotation.
