@@ -16,8 +16,8 @@ cmd_usage(FILE *f)
 	fprintf(f, "usage: serf-forwarder [-v] [-c file] [-u url]... [-s spool_dir] "
 	    "[-t seconds]\n"
 	    "                      [--cacert file] [--cert file] [--key file]\n"
-	    "                      [--token-file file] [--rpc-addr addr]\n"
-	    "                      [event | flush | status | sync | version]\n");
+	    "                      [--token-file file] [--rpc-addr addr] [--version]\n"
+	    "                      [event | flush | status | sync | tick | version]\n");
 }
 
 

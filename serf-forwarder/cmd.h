@@ -1,5 +1,5 @@
 /*
- * serf-forwarder's commands (event, flush, status, sync) and what they
+ * serf-forwarder's commands (event, flush, status, sync, tick) and what they
  * share: the settled configuration, the time bound and the exit codes.
  * main.c fills a struct ctx from the file, the environment and the flags.
  */
@@ -34,6 +34,10 @@ struct fwd_config {
 	char serial_tag[TAG_NAME_LEN];
 	char addr_tag[TAG_NAME_LEN];
 	long spool_max_bytes;
+	long tick_s;			/* the period ticks run at; bounds a tick's run */
+	long sync_interval_s;		/* a tick syncs this often (less jitter) */
+	char node_name[LIMIT_MEMBER_NAME_LEN + 1];	/* a tick's/sync's name, "" */
+	char rpc_addr[256];		/* serf's RPC address, "" = serf's default */
 };
 
 /* Everything a command needs: the settled configuration and the bound. */
@@ -51,6 +55,19 @@ int cmd_event(struct ctx *c);
 int cmd_flush(struct ctx *c);
 int cmd_status(struct ctx *c);
 int cmd_sync(struct ctx *c);
+int cmd_tick(struct ctx *c);
+
+/*
+ * sync under the name self; *ret_unreached is set when it failed for
+ * want of clusterm (no URL took the spool or the snapshot).
+ */
+int cmd_sync_as(struct ctx *c, const char *self, bool *ret_unreached);
+/*
+ * This node's name for a run without SERF_SELF_NAME: SERF_SELF_NAME,
+ * node_name, the last event run's (spool dir), else `serf info`. *ret is
+ * malloc'd. 0 or -errno (logged, who being the command).
+ */
+int cmd_self_name(struct ctx *c, const char *who, char **ret);
 
 void cmd_usage(FILE *f);
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "serf_input.h"
 #include "text.h"
+#include "tick.h"
 
 static void
 on_bad_line(size_t lineno, const char *why, void *arg)
@@ -112,10 +113,15 @@ static int
 post_direct(struct ctx *c, struct batch *ch, struct deliver_result *res)
 {
 	static unsigned long long seq;
+	static long depth = -2;
 	struct deliver_opts o = c->dopts;
+	struct spool_status sst;
 	char *body;
 	int r;
 
+	if (depth == -2)	/* what waits in the spool, read once, without its lock */
+		depth = spool_status(c->cfg.spool_dir, &sst) == 0 ? (long)sst.depth : -1;
+	o.spool_depth = depth;
 	snprintf(ch->epoch, sizeof(ch->epoch), "%s", direct_epoch());
 	ch->seq = ++seq;
 	if ((body = batch_json(ch)) == NULL)
@@ -542,6 +548,9 @@ cmd_event(struct ctx *c)
 		goto oom;
 
 	r = cmd_open_spool(c, true, &e.sp, &e.seen, &pending);
+	/* A tick has no SERF_SELF_NAME: it takes the last event run's. */
+	if ((r == 0 || r == -EWOULDBLOCK) && tick_self_save(c->cfg.spool_dir, e.self) < 0)
+		log_warn("%s: could not save %s/%s", e.event, c->cfg.spool_dir, TICK_SELF_FILE);
 	if (r == -EWOULDBLOCK || (r == 0 && pending)) {
 		/* Locked, or older batches still wait in incoming/: go behind them. */
 		if (r == 0 && seen_save(e.seen, c->cfg.spool_dir) < 0)

@@ -14,46 +14,65 @@
 #include "run.h"
 #include "serf_input.h"
 #include "text.h"
+#include "tick.h"
 
-/* `serf <cmd> -format json [-rpc-addr A]` into a malloc'd string. */
+/*
+ * `serf <cmd> -format json [-rpc-addr A]` into a malloc'd string; what
+ * the command run (who: "sync", "tick") says to the log names serf's
+ * stderr when it failed.
+ */
 static int
-serf_json(struct ctx *c, const char *cmd, char **ret, size_t *ret_len)
+serf_json(struct ctx *c, const char *who, const char *cmd, char **ret, size_t *ret_len)
 {
 	char *argv[] = { "serf", (char *)cmd, "-format", "json", NULL, NULL, NULL };
+	char err[RUN_ERR_MAX];
 	int r;
 
 	if (c->rpc_addr != NULL) {
 		argv[4] = "-rpc-addr";
 		argv[5] = (char *)c->rpc_addr;
 	}
-	r = run_capture(argv, c->deadline_ms - c->reserve_ms, ret, ret_len);
+	r = run_capture(argv, c->deadline_ms - c->reserve_ms, ret, ret_len, err, sizeof(err));
 	if (r < 0)
-		log_error("sync: serf %s%s%s: %s", cmd, c->rpc_addr ? " -rpc-addr " : "",
-		    c->rpc_addr ? c->rpc_addr : "", r == -ECHILD ? "failed (see its output)" :
-		    r == -ETIMEDOUT ? "no answer within the time bound" : strerror(-r));
+		log_error("%s: serf %s%s%s: %s%s%s%s", who, cmd, c->rpc_addr ? " -rpc-addr " : "",
+		    c->rpc_addr ? c->rpc_addr : "", r == -ECHILD ? "failed" :
+		    r == -ETIMEDOUT ? "no answer within the time bound" : strerror(-r),
+		    err[0] ? " (serf said: " : "", err, err[0] ? ")" : "");
 	return r;
 }
 
-/* The local agent's name: SERF_SELF_NAME, else `serf info`. */
-static char *
-self_name(struct ctx *c)
+int
+cmd_self_name(struct ctx *c, const char *who, char **ret)
 {
-	const char *env = getenv("SERF_SELF_NAME");
-	char *out = NULL, *name = NULL, *p, *q;
+	const char *pick;
+	enum tick_name_src src;
+	char *stored = NULL, *out = NULL, *name = NULL;
 	size_t len;
+	int r;
 
-	if (env != NULL && env[0] != '\0')
-		return strdup(env);
-	if (serf_json(c, "info", &out, &len) < 0)
-		return NULL;
-	/* {"agent":{"name":"..."},...}: the first "name" is the agent's. */
-	p = strstr(out, "\"name\"");
-	if (p != NULL && (p = strchr(p + 6, '"')) != NULL && (q = strchr(p + 1, '"')) != NULL)
-		name = strndup(p + 1, (size_t)(q - p - 1));
-	if (name == NULL)
-		log_error("sync: no agent name in `serf info` output");
+	tick_self_load(c->cfg.spool_dir, &stored);
+	if (tick_name_pick(getenv("SERF_SELF_NAME"), c->cfg.node_name, stored, &pick,
+	    &src) == 0) {
+		name = strdup(pick);
+		free(stored);
+		if (name == NULL)
+			return -ENOMEM;
+		log_debug("%s: node name %s (from %s)", who, name, tick_name_src_str(src));
+		*ret = name;
+		return 0;
+	}
+	free(stored);
+	if ((r = serf_json(c, who, "info", &out, &len)) < 0)
+		return r;
+	r = tick_info_name(out, len, &name);
 	free(out);
-	return name;
+	if (r == -EBADMSG)
+		log_error("%s: no valid agent.name in `serf info` output", who);
+	if (r < 0)
+		return r;
+	log_debug("%s: node name %s (from serf info)", who, name);
+	*ret = name;
+	return 0;
 }
 
 /*
@@ -92,7 +111,7 @@ sync_collect(struct ctx *c, const struct serf_members *ms, struct batch *b, size
  */
 static int
 sync_post(struct ctx *c, struct spool *sp, const struct batch *b, const char *self,
-    const char *body, size_t len, size_t nbad, const char *replay)
+    const char *body, size_t len, size_t nbad, const char *replay, bool *ret_unreached)
 {
 	struct deliver_result res = { .st = DELIVER_RETRY };
 	int rc;
@@ -112,6 +131,7 @@ sync_post(struct ctx *c, struct spool *sp, const struct batch *b, const char *se
 	} else {
 		log_error("sync from %s: snapshot not delivered: %s", self, res.err);
 		spool_set_error(sp, res.err);
+		*ret_unreached = true;
 		rc = EXIT_FAIL;
 	}
 	deliver_result_finish(&res);
@@ -119,28 +139,25 @@ sync_post(struct ctx *c, struct spool *sp, const struct batch *b, const char *se
 }
 
 int
-cmd_sync(struct ctx *c)
+cmd_sync_as(struct ctx *c, const char *self, bool *ret_unreached)
 {
 	struct serf_members ms = { 0 };
 	struct deliver_stats st;
 	struct spool *sp = NULL;
 	struct batch b;
-	char *out = NULL, *self = NULL, *arr = NULL, *body = NULL, err[256], replay[256];
+	char *out = NULL, *arr = NULL, *body = NULL, err[256], replay[256];
 	size_t len, nbad = 0;
 	bool pending = false;
 	int r, rc = 0;
 
+	*ret_unreached = false;
 	batch_init(&b);
-	if (serf_json(c, "members", &out, &len) < 0) {
+	if (serf_json(c, "sync", "members", &out, &len) < 0) {
 		rc = EXIT_FAIL;
 		goto out;
 	}
 	if ((r = serf_input_parse_members_json(out, len, &ms, err, sizeof(err))) < 0) {
 		log_error("sync: %s", r == -ENOMEM ? "out of memory" : err);
-		rc = EXIT_FAIL;
-		goto out;
-	}
-	if ((self = self_name(c)) == NULL || text_str_has_ctrl(self)) {
 		rc = EXIT_FAIL;
 		goto out;
 	}
@@ -164,6 +181,7 @@ cmd_sync(struct ctx *c)
 	if (r < 0) {
 		log_error("sync: spool not empty, snapshot not sent: %s%s",
 		    r == -EAGAIN ? st.err : strerror(-r), replay);
+		*ret_unreached = r == -EAGAIN;
 		rc = EXIT_FAIL;
 		goto out;
 	}
@@ -178,14 +196,27 @@ cmd_sync(struct ctx *c)
 		goto out;
 	}
 	len = (size_t)snprintf(body, strlen(arr) + 16, "{\"members\":%s}", arr);
-	rc = sync_post(c, sp, &b, self, body, len, nbad, replay);
+	rc = sync_post(c, sp, &b, self, body, len, nbad, replay, ret_unreached);
 out:
 	spool_close(sp);
 	batch_finish(&b);
 	serf_members_finish(&ms);
 	free(out);
-	free(self);
 	free(arr);
 	free(body);
+	return rc;
+}
+
+int
+cmd_sync(struct ctx *c)
+{
+	char *self = NULL;
+	bool unreached;
+	int rc;
+
+	if (cmd_self_name(c, "sync", &self) < 0)
+		return EXIT_FAIL;
+	rc = cmd_sync_as(c, self, &unreached);
+	free(self);
 	return rc;
 }

@@ -51,25 +51,37 @@ status_final(long status)
 	return status >= 400 && status < 500 && status != 408 && status != 429;
 }
 
-/* The reporter headers (NULL-terminated in hdrs[4]); the texts live in h*. */
+/* Room for the texts of the extra headers. */
+struct hdr_text {
+	char rep[LIMIT_MEMBER_NAME_LEN + 16];
+	char ep[LIMIT_EPOCH_LEN + 24];
+	char seq[48];
+	char depth[48];
+};
+
+/* The reporter headers and X-Spool-Depth (NULL-terminated in hdrs[5]). */
 static void
-reporter_headers(const char *reporter, const char *epoch, unsigned long long seq,
-    char hrep[LIMIT_MEMBER_NAME_LEN + 16], char hep[LIMIT_EPOCH_LEN + 24], char hseq[48],
-    const char *hdrs[4])
+reporter_headers(const struct deliver_opts *o, const char *reporter, const char *epoch,
+    unsigned long long seq, struct hdr_text *t, const char *hdrs[5])
 {
+	char *hrep = t->rep, *hep = t->ep, *hseq = t->seq;
 	size_t nh = 0;
 
 	if (reporter != NULL && reporter[0] != '\0') {
-		snprintf(hrep, LIMIT_MEMBER_NAME_LEN + 16, "X-Reporter: %s", reporter);
+		snprintf(hrep, sizeof(t->rep), "X-Reporter: %s", reporter);
 		hdrs[nh++] = hrep;
 	}
 	if (epoch != NULL && epoch[0] != '\0') {
-		snprintf(hep, LIMIT_EPOCH_LEN + 24, "X-Reporter-Epoch: %s", epoch);
+		snprintf(hep, sizeof(t->ep), "X-Reporter-Epoch: %s", epoch);
 		hdrs[nh++] = hep;
 	}
-	if (seq > 0) {
-		snprintf(hseq, 48, "X-Reporter-Seq: %llu", seq);
+	if (seq > 0 || o->always_seq) {
+		snprintf(hseq, sizeof(t->seq), "X-Reporter-Seq: %llu", seq);
 		hdrs[nh++] = hseq;
+	}
+	if (o->spool_depth >= 0) {
+		snprintf(t->depth, sizeof(t->depth), "X-Spool-Depth: %ld", o->spool_depth);
+		hdrs[nh++] = t->depth;
 	}
 	hdrs[nh] = NULL;
 }
@@ -108,19 +120,20 @@ deliver_post(const struct deliver_opts *o, const char *path, const char *body,
     size_t len, const char *reporter, const char *epoch, unsigned long long seq,
     struct deliver_result *ret)
 {
-	char hrep[LIMIT_MEMBER_NAME_LEN + 16], hep[LIMIT_EPOCH_LEN + 24], hseq[48];
-	const char *hdrs[4];
+	struct hdr_text t;
+	const char *hdrs[5];
 	struct deliver_result res = { .st = DELIVER_RETRY, .accepted = -1, .duplicates = -1 };
 
-	reporter_headers(reporter, epoch, seq, hrep, hep, hseq, hdrs);
+	reporter_headers(o, reporter, epoch, seq, &t, hdrs);
 	snprintf(res.err, sizeof(res.err), "no URL configured");
 	for (size_t i = 0; i < o->nurls; i++) {
 		long long now = fsio_mono_ms();
 		long long left = o->deadline_ms - now - o->reserve_ms;
 		struct http1_req rq = {
 			.method = "POST",
-			.content_type = "application/json",
-			.body = body,
+			/* A heartbeat has no body: Content-Length 0, no type. */
+			.content_type = len > 0 ? "application/json" : NULL,
+			.body = body != NULL ? body : "",
 			.len = len,
 			.token = o->token,
 			.ca_file = o->ca_file,

@@ -5,6 +5,7 @@
 #ifndef DELIVER_H
 #define DELIVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "batch.h"
@@ -19,6 +20,13 @@ struct deliver_opts {
 	const char *key_file;		/* its key, or NULL: in cert_file */
 	long long deadline_ms;		/* fsio_mono_ms() bound of the whole run */
 	long reserve_ms;		/* time kept back for a spool write */
+	/*
+	 * X-Spool-Depth: the batches waiting in the spool after this POST,
+	 * -1 to leave the header out. deliver_spool adds the queue behind
+	 * each POST to it (the batches outside the queue, incoming/).
+	 */
+	long spool_depth;
+	bool always_seq;		/* send X-Reporter-Seq even when it is 0 */
 };
 
 enum deliver_status {
@@ -41,7 +49,7 @@ void deliver_result_finish(struct deliver_result *r);
 /*
  * POSTs body to path under each URL in turn until one answers with a
  * non-retryable status. reporter/epoch may be NULL/"" (headers left out),
- * seq 0 likewise. Returns 0 with ret filled, or -ENOMEM.
+ * seq 0 likewise (unless o->always_seq); body may be NULL with len 0. Returns 0 with ret filled, or -ENOMEM.
  */
 int deliver_post(const struct deliver_opts *o, const char *path, const char *body,
     size_t len, const char *reporter, const char *epoch, unsigned long long seq,

@@ -256,13 +256,16 @@ static int
 post_run(struct replay *rp, const struct batch *b, size_t i, size_t j, size_t *ret_i,
     bool *ret_stop)
 {
+	struct deliver_opts o = *rp->o;
 	struct deliver_result res;
 	char *body = batch_json(b);
 	int r;
 
 	if (body == NULL)
 		return -ENOMEM;
-	r = deliver_post(rp->o, deliver_path(b->kind), body, strlen(body), b->reporter,
+	if (o.spool_depth >= 0)
+		o.spool_depth += (long)(rp->n - j);	/* the queue behind this POST */
+	r = deliver_post(&o, deliver_path(b->kind), body, strlen(body), b->reporter,
 	    b->epoch, b->seq, &res);
 	if (r < 0) {
 		free(body);

@@ -19,6 +19,7 @@
 #include "fsio.h"
 #include "log.h"
 #include "text.h"
+#include "tick.h"
 #include "version.h"
 
 #define DEFAULT_CONFIG	"/etc/serf-forwarder.conf"
@@ -42,6 +43,11 @@ static const struct config_key config_keys[] = {
 	KEY_STR("addr_tag", addr_tag),
 	{ "spool_max_bytes", CONFIG_INT, offsetof(struct fwd_config, spool_max_bytes), 0,
 	    4096, LONG_MAX, 0, 0 },
+	{ "tick_s", CONFIG_INT, offsetof(struct fwd_config, tick_s), 0, 1, TICK_S_MAX, 0, 0 },
+	{ "sync_interval_s", CONFIG_INT, offsetof(struct fwd_config, sync_interval_s), 0, 1,
+	    SYNC_INTERVAL_S_MAX, 0, 0 },
+	KEY_STR("node_name", node_name),
+	KEY_STR("rpc_addr", rpc_addr),
 };
 
 static void
@@ -114,6 +120,7 @@ struct flags {
 	const char *cmd;
 	double timeout;
 	int verbose;
+	bool version;
 };
 
 /*
@@ -135,6 +142,7 @@ parse_flags(int argc, char **argv, struct flags *f, int *ret_rc)
 		{ "key", required_argument, NULL, 'K' },
 		{ "token-file", required_argument, NULL, 'T' },
 		{ "rpc-addr", required_argument, NULL, 'R' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -188,6 +196,9 @@ parse_flags(int argc, char **argv, struct flags *f, int *ret_rc)
 		case 'R':
 			f->rpc_addr = optarg;
 			break;
+		case 'V':
+			f->version = true;
+			break;
 		default:
 			cmd_usage(stderr);
 			return -1;
@@ -216,6 +227,8 @@ load_config(struct ctx *c, const char *config_path)
 	snprintf(c->cfg.serial_tag, sizeof(c->cfg.serial_tag), "NodeSerial");
 	snprintf(c->cfg.addr_tag, sizeof(c->cfg.addr_tag), "NodeAddr");
 	c->cfg.spool_max_bytes = LIMIT_SPOOL_BYTES_DEFAULT;
+	c->cfg.tick_s = TICK_S_DEFAULT;
+	c->cfg.sync_interval_s = SYNC_INTERVAL_S_DEFAULT;
 	if (config_path != NULL || access(DEFAULT_CONFIG, F_OK) == 0) {
 		const char *path = config_path ? config_path : DEFAULT_CONFIG;
 		r = config_load_file(path, config_keys, sizeof(config_keys) /
@@ -260,11 +273,19 @@ apply_flags(struct ctx *c, struct flags *f, long long start)
 		return -1;
 	if (f->timeout > 0)
 		c->cfg.timeout_s = f->timeout;
+	else if (strcmp(f->cmd, "tick") == 0 && c->cfg.timeout_s > (double)c->cfg.tick_s)
+		c->cfg.timeout_s = (double)c->cfg.tick_s;	/* a tick ends within its period */
 	c->rpc_addr = f->rpc_addr;
 	if (c->rpc_addr == NULL) {
 		const char *e = getenv("SERF_RPC_ADDR");
 		if (e != NULL && e[0] != '\0')
 			c->rpc_addr = e;
+		else if (c->cfg.rpc_addr[0] != '\0')
+			c->rpc_addr = c->cfg.rpc_addr;
+	}
+	if (c->cfg.node_name[0] != '\0' && !tick_name_valid(c->cfg.node_name)) {
+		log_error("node_name holds control characters");
+		return -1;
 	}
 	if (c->cfg.spool_dir[0] == '\0' || c->cfg.label_tag[0] == '\0' ||
 	    c->cfg.serial_tag[0] == '\0' || c->cfg.addr_tag[0] == '\0') {
@@ -295,11 +316,14 @@ run_command(struct ctx *c, const char *cmd)
 		.key_file = c->cfg.key_file[0] ? c->cfg.key_file : NULL,
 		.deadline_ms = c->deadline_ms,
 		.reserve_ms = c->reserve_ms,
+		.spool_depth = 0,
 	};
 	if (strcmp(cmd, "flush") == 0)
 		return cmd_flush(c);
 	if (strcmp(cmd, "sync") == 0)
 		return cmd_sync(c);
+	if (strcmp(cmd, "tick") == 0)
+		return cmd_tick(c);
 	return cmd_event(c);
 }
 
@@ -316,13 +340,14 @@ main(int argc, char **argv)
 	if (parse_flags(argc, argv, &f, &rc) < 0)
 		goto out;
 	rc = EXIT_USAGE;
-	if (strcmp(f.cmd, "version") == 0) {
+	if (strcmp(f.cmd, "version") == 0 || f.version) {
 		printf("serf-forwarder %s\n", PROJECT_VERSION);
 		rc = 0;
 		goto out;
 	}
 	if (strcmp(f.cmd, "event") != 0 && strcmp(f.cmd, "flush") != 0 &&
-	    strcmp(f.cmd, "status") != 0 && strcmp(f.cmd, "sync") != 0) {
+	    strcmp(f.cmd, "status") != 0 && strcmp(f.cmd, "sync") != 0 &&
+	    strcmp(f.cmd, "tick") != 0) {
 		log_error("unknown command %s", f.cmd);
 		cmd_usage(stderr);
 		goto out;

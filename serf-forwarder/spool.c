@@ -238,6 +238,7 @@ load_counter(struct spool *s)
 		s->reserved = s->next + SEQ_BLOCK;
 		if ((r = write_epoch(s)) < 0)
 			return r;
+		s->seq_stale = true;
 	} else {
 		s->next = next;
 	}
@@ -263,8 +264,33 @@ spool_assign(struct spool *s, struct batch *b)
 	n = snprintf(buf, sizeof(buf), "%llu %s\n", s->next + 1, s->boot);
 	if ((r = spool_write_inplace(s->dir, "seq", buf, (size_t)n)) < 0)
 		return r;
+	s->seq_stale = false;
 	memcpy(b->epoch, s->epoch, sizeof(b->epoch));
 	b->seq = s->next++;
+	return 0;
+}
+
+int
+spool_position(struct spool *s, char ret_epoch[LIMIT_EPOCH_LEN + 1],
+    unsigned long long *ret_last)
+{
+	char buf[128];
+	int r, n;
+
+	if ((r = spool_ensure_loaded(s)) < 0)
+		return r;
+	if (s->seq_stale) {
+		/*
+		 * Without this, every run until the next batch would find the
+		 * seq file of another boot and reserve a new block.
+		 */
+		n = snprintf(buf, sizeof(buf), "%llu %s\n", s->next, s->boot);
+		if ((r = spool_write_inplace(s->dir, "seq", buf, (size_t)n)) < 0)
+			return r;
+		s->seq_stale = false;
+	}
+	memcpy(ret_epoch, s->epoch, LIMIT_EPOCH_LEN + 1);
+	*ret_last = s->next - 1;
 	return 0;
 }
 

@@ -14,6 +14,7 @@
  *               or that could not be read
  *   seen        the last delivered report per member (seen.c)
  *   last_error  the last delivery error, one line
+ *   tick.lock, sync, self   a tick's (tick.h)
  *
  * A record is [u32 LE payload length][u32 LE CRC-32C of payload][msgpack
  * payload]: a map {epoch, seq, kind, reporter, t, reports: [{k: v}]}.
@@ -48,6 +49,14 @@ const char *spool_dir(const struct spool *s);
  * epoch on first use). 0 or -errno.
  */
 int spool_assign(struct spool *s, struct batch *b);
+
+/*
+ * The spool's epoch (creating it on first use) and the last sequence
+ * number it may have given (next - 1: 0 when none yet), without taking
+ * one: what a heartbeat carries. 0 or -errno.
+ */
+int spool_position(struct spool *s, char ret_epoch[LIMIT_EPOCH_LEN + 1],
+    unsigned long long *ret_last);
 
 /*
  * Writes b to the queue durably (write, fsync, rename, fsync of q/). When

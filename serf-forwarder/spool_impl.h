@@ -31,6 +31,7 @@ struct spool {
 	char qdir[PATH_MAX];
 	int lock_fd;
 	bool loaded;			/* epoch and counter read */
+	bool seq_stale;			/* the seq file is not this boot's */
 	char epoch[LIMIT_EPOCH_LEN + 1];
 	unsigned long long next, reserved;
 	char boot[64];

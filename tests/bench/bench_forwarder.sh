@@ -7,7 +7,11 @@
 # self-signed certificate, --cacert): the per-event cost of the https client
 # beside the built-in http one (its TLS layer on libssl, loaded at the first
 # https use). Also checks that a plain-HTTP run maps neither libssl nor
-# libcurl, and which of them an https run maps. Not run by meson test.
+# libcurl, and which of them an https run maps. Last, the cost of a
+# `serf-forwarder tick` (empty spool, heartbeat, no sync due: what runs every
+# 10 s on every node) against an event run, in alternating blocks of the
+# same run: wall time, CPU (user + sys) per run and peak RSS. Not run by
+# meson test.
 #
 #   tests/bench/bench_forwarder.sh [BUILD_DIR] [RUNS]
 set -eu
@@ -138,6 +142,53 @@ case $fwd_kb in
 esac
 "$fwd" -s "$tmp/spool" status | sed -n 1p | sed 's/^/spool after the runs: /'
 "$fwd" -s "$tmp/tls-spool" status | sed -n 1p | sed 's/^/https spool after the runs: /'
+
+# ---- a tick against an event run (same run, alternating blocks) ----
+printf '{"spool_dir": "%s", "node_name": "bench-tick", "sync_interval_s": 604800}\n' \
+    "$tmp/tick-spool" >"$tmp/tick.conf"
+"$fwd" -c "$tmp/tick.conf" -u "$url" tick 2>/dev/null || true	# epoch, sync schedule
+tick_hb=$("$fwd" -v -c "$tmp/tick.conf" -u "$url" tick 2>&1 | sed -n 's/.*; heartbeat \(.*\); sync.*/\1/p')
+# block KIND N: runs N runs of KIND, prints "wall_s user_s sys_s" (GNU time, children included)
+block() {
+	/usr/bin/time -f '%e %U %S' sh -c '
+		kind=$1 n=$2 fwd=$3 url=$4 tmp=$5 i=0
+		while [ $i -lt $n ]; do
+			if [ "$kind" = tick ]; then
+				"$fwd" -c "$tmp/tick.conf" -u "$url" tick 2>/dev/null
+			else
+				printf "node4\t127.0.0.1\tweb\tNodeSerial=S1,rack=t%d\n" "$i$$" |
+				    "$fwd" -u "$url" -s "$tmp/ev-spool" 2>/dev/null
+			fi
+			i=$((i + 1))
+		done' sh "$1" "$2" "$fwd" "$url" "$tmp" 2>&1 >/dev/null | tail -1
+}
+if [ -x /usr/bin/time ]; then
+	ev_w=0 ev_c=0 tk_w=0 tk_c=0 b=0
+	while [ $b -lt $blocks ]; do
+		set -- $(block event "$per")
+		ev_w=$(awk -v a="$ev_w" -v b="$1" 'BEGIN { print a + b }')
+		ev_c=$(awk -v a="$ev_c" -v b="$2" -v c="$3" 'BEGIN { print a + b + c }')
+		set -- $(block tick "$per")
+		tk_w=$(awk -v a="$tk_w" -v b="$1" 'BEGIN { print a + b }')
+		tk_c=$(awk -v a="$tk_c" -v b="$2" -v c="$3" 'BEGIN { print a + b + c }')
+		b=$((b + 1))
+	done
+	ev_kb=$(printf 'node4\t127.0.0.1\tweb\tNodeSerial=S1,rack=rss\n' |
+	    rss "$fwd" -u "$url" -s "$tmp/ev-spool")
+	tk_kb=$(rss "$fwd" -c "$tmp/tick.conf" -u "$url" tick)
+	echo "tick vs event: $runs runs each, in $blocks alternating blocks (tick: empty spool," \
+	    "heartbeat $tick_hb, no sync due)"
+	awk -v w="$ev_w" -v c="$ev_c" -v n="$runs" -v k="$ev_kb" 'BEGIN {
+		printf "event run: %d us wall, %d us CPU per run, peak RSS %s KiB\n", w * 1e6 / n, c * 1e6 / n, k }'
+	awk -v w="$tk_w" -v c="$tk_c" -v n="$runs" -v k="$tk_kb" 'BEGIN {
+		printf "tick:      %d us wall, %d us CPU per run, peak RSS %s KiB\n", w * 1e6 / n, c * 1e6 / n, k }'
+	awk -v a="$tk_w" -v b="$ev_w" -v c="$tk_c" -v d="$ev_c" 'BEGIN {
+		printf "tick/event: %.2fx wall, %.2fx CPU; every 10 s: %.3f%% of one core\n", a / b, c / d,
+		    c / '"$runs"' / 10 * 100 }'
+else
+	echo "tick vs event: skipped (/usr/bin/time missing)"
+fi
+
 loaded() {	# the libssl/libcurl sonames a run with these arguments loads
 	LD_DEBUG=files "$fwd" "$@" 2>&1 | grep -o 'lib\(ssl\|curl\)\.so\.[0-9]*' | sort -u |
 	    tr '\n' ' '

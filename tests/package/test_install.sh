@@ -141,6 +141,8 @@ tls_serves() {
 }
 check "clusterm serves HTTPS with the installed TLS shim" tls_serves
 check "clusterm.service enabled" test -L /etc/systemd/system/multi-user.target.wants/clusterm.service
+check "serf-forwarder-tick.timer enabled" \
+	test -L /etc/systemd/system/timers.target.wants/serf-forwarder-tick.timer
 check "man clusterm finds the page" sh -c 'man -w clusterm | grep -q clusterm.8.gz'
 
 # An operator's files, to see what removal keeps.
@@ -157,7 +159,8 @@ check "dpkg -P clusterm serf-forwarder" dpkg -P clusterm serf-forwarder
 check "purge removes the user, group, state, spool and conffiles" sh -c \
 	'! getent passwd clusterm && ! getent group clusterm && [ ! -e /var/lib/clusterm ] &&
 	 [ ! -e /var/spool/serf-forwarder ] && [ ! -e /etc/clusterm/clusterm.conf ] &&
-	 [ ! -e /etc/serf-forwarder.conf ] && [ ! -e /etc/systemd/system/multi-user.target.wants/clusterm.service ]'
+	 [ ! -e /etc/serf-forwarder.conf ] && [ ! -e /etc/systemd/system/multi-user.target.wants/clusterm.service ] &&
+	 [ ! -e /etc/systemd/system/timers.target.wants/serf-forwarder-tick.timer ]'
 check "purge keeps the operator's playbooks" test -f /etc/clusterm/ansible/site.yml
 check "dpkg -i after purge" dpkg -i "$1"/clusterm_*.deb "$1"/serf-forwarder_*.deb
 check "a fresh user and state dir after purge" mode_owner /var/lib/clusterm 700 clusterm:clusterm

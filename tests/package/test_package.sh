@@ -70,7 +70,10 @@ check "clusterm holds its programs, TLS shim, unit, configuration" files_in "$cm
 check "serf-forwarder holds its program, configuration, examples" files_in "$sf_deb" \
 	/usr/bin/serf-forwarder /etc/serf-forwarder.conf \
 	/usr/share/doc/serf-forwarder/examples/serf-forwarder.json \
-	/usr/share/doc/serf-forwarder/examples/serf.json
+	/usr/share/doc/serf-forwarder/examples/serf.json \
+	/usr/share/doc/serf-forwarder/examples/serf-agent.service \
+	/lib/systemd/system/serf-forwarder-tick.service \
+	/lib/systemd/system/serf-forwarder-tick.timer
 not_in() { # DEB PATH: PATH is not in DEB
 	dpkg-deb -c "$1" | awk '{print $NF}' | sed 's#^\./#/#; s#/$##' | grep -x "$2" && return 1
 	return 0
@@ -209,28 +212,63 @@ unit_ok() {
 	done
 }
 check "clusterm.service hardening and paths" unit_ok
-if ! command -v systemd-analyze >/dev/null; then
-	skip "systemd-analyze verify (systemd-analyze not installed)"
-else
-	# The unit names /usr/sbin/clusterm, which is only in the throwaway
-	# root: verify a copy pointing there, with the packaged man pages.
+sysd=$root/lib/systemd/system
+tick_ok() {
+	for line in Type=oneshot 'ExecStart=/usr/bin/serf-forwarder tick'; do
+		grep -qxF "$line" "$sysd/serf-forwarder-tick.service" ||
+			{ echo "service missing: $line"; return 1; }
+	done
+	for line in OnUnitActiveSec=10s OnBootSec=10s RandomizedDelaySec=10s AccuracySec=1s \
+	    WantedBy=timers.target; do
+		grep -qxF "$line" "$sysd/serf-forwarder-tick.timer" ||
+			{ echo "timer missing: $line"; return 1; }
+	done
+	# dh_installsystemd enables and starts the timer in the postinst
+	dpkg-deb -e "$sf_deb" "$tmp/ctl-tick" &&
+		grep -q 'serf-forwarder-tick.timer' "$tmp/ctl-tick/postinst" ||
+		{ echo "postinst does not enable serf-forwarder-tick.timer"; return 1; }
+}
+check "serf-forwarder-tick.timer every 10 s runs serf-forwarder tick, enabled" tick_ok
+agent_unit_ok() {
+	f=$root/usr/share/doc/serf-forwarder/examples/serf-agent.service
+	grep -q '/usr/local/bin/serf-forwarder -c' "$f" && { echo "$f calls /usr/local/bin"; return 1; }
+	grep -q '^ExecStartPost=-/usr/bin/serf-forwarder ' "$f"
+}
+check "example serf-agent.service calls /usr/bin/serf-forwarder" agent_unit_ok
+
+# verify_unit NAME FILE...: systemd-analyze verify on copies pointing into the
+# throwaway root, with the packaged man pages.
+verify_unit() {
+	name=$1
+	shift
+	if ! command -v systemd-analyze >/dev/null; then
+		skip "systemd-analyze verify $name (systemd-analyze not installed)"
+		return
+	fi
+	rm -rf "$tmp/unit"
 	mkdir "$tmp/unit"
-	sed "s#/usr/sbin/clusterm#$root/usr/sbin/clusterm#g" "$unit" >"$tmp/unit/clusterm.service"
-	if MANPATH=$root/usr/share/man systemd-analyze verify "$tmp/unit/clusterm.service" \
+	for f; do
+		sed "s#/usr/sbin/clusterm#$root/usr/sbin/clusterm#g; s#/usr/bin/serf-forwarder#$root/usr/bin/serf-forwarder#g" \
+			"$f" >"$tmp/unit/$(basename "$f")"
+	done
+	if (cd "$tmp/unit" && MANPATH=$root/usr/share/man systemd-analyze verify *) \
 	    >"$tmp/verify.log" 2>&1; then
 		if [ -s "$tmp/verify.log" ]; then
-			fail "systemd-analyze verify clusterm.service (warnings)"
+			fail "systemd-analyze verify $name (warnings)"
 			sed 's/^/    /' "$tmp/verify.log"
 		else
-			ok "systemd-analyze verify clusterm.service"
+			ok "systemd-analyze verify $name"
 		fi
 	elif grep -qi 'not booted\|Failed to connect\|Failed to initialize manager\|Operation not permitted' \
 	    "$tmp/verify.log"; then
-		skip "systemd-analyze verify (cannot run here: $(head -n 1 "$tmp/verify.log"))"
+		skip "systemd-analyze verify $name (cannot run here: $(head -n 1 "$tmp/verify.log"))"
 	else
-		fail "systemd-analyze verify clusterm.service"
+		fail "systemd-analyze verify $name"
 		sed 's/^/    /' "$tmp/verify.log"
 	fi
-fi
+}
+verify_unit clusterm.service "$unit"
+verify_unit serf-forwarder-tick.timer "$sysd/serf-forwarder-tick.timer" \
+	"$sysd/serf-forwarder-tick.service"
 
 finish

@@ -43,6 +43,10 @@ SERF_TIMING = {
 }
 
 FWD_TIMEOUT_S = 5
+# Beside each agent runs a tick loop, as on a node (serf-forwarder(1), TICK):
+# a tick every TICK_S seconds, a sync every SYNC_INTERVAL_S (less jitter).
+TICK_S = 1
+SYNC_INTERVAL_S = 30
 
 
 def log(msg):
@@ -69,6 +73,12 @@ _live = {"objs": [], "netns": [], "dirs": []}
 
 def _on_sigterm(signum, frame):
     for o in list(_live["objs"]):
+        t = getattr(o, "ticker", None)
+        if t is not None:
+            try:
+                os.killpg(t.pid, signal.SIGKILL)
+            except OSError:
+                pass
         p = getattr(o, "proc", None)
         try:
             if p is not None and p.poll() is None:
@@ -233,14 +243,15 @@ class Agent:
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.spool = os.path.join(self.dir, "spool")
-        self.fwd_conf = os.path.join(self.dir, "serf-forwarder.conf")
-        with open(self.fwd_conf, "w") as f:
-            json.dump({"urls": list(urls), "spool_dir": self.spool,
-                       "timeout_s": FWD_TIMEOUT_S}, f)
         self.port = port or (7946 if ns else free_port(ip_addr))
         self.addr = "%s:%d" % (ip_addr, self.port)
         # in a namespace of its own making nothing else listens: one RPC port per address
         self.rpc = "127.0.0.1:%d" % (7373 + int(ip_addr.rsplit(".", 1)[1]) if ns else free_port())
+        self.fwd_conf = os.path.join(self.dir, "serf-forwarder.conf")
+        with open(self.fwd_conf, "w") as f:
+            json.dump({"urls": list(urls), "spool_dir": self.spool,
+                       "timeout_s": FWD_TIMEOUT_S, "tick_s": TICK_S,
+                       "sync_interval_s": SYNC_INTERVAL_S, "rpc_addr": self.rpc}, f)
         t = {"NodeLabel": self.label}
         if self.serial:
             t["NodeSerial"] = self.serial
@@ -258,8 +269,11 @@ class Agent:
         with open(self.conf_path, "w") as f:
             json.dump(conf, f, indent=1)
         self.log_path = os.path.join(self.dir, "serf.log")
+        self.tick_log_path = os.path.join(self.dir, "tick.log")
         self.proc = None
         self.logf = None
+        self.ticker = None
+        self.tick_logf = None
 
     def _wrap(self, cmd):
         return (["ip", "netns", "exec", self.ns] if self.ns else []) + cmd
@@ -268,9 +282,47 @@ class Agent:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self._wrap([SERF, "agent", "-config-file", self.conf_path]),
                                      stdout=self.logf, stderr=subprocess.STDOUT)
+        self.start_ticks()
         if wait:
             self.wait_rpc()
         return self
+
+    def start_ticks(self):
+        """The tick loop a node runs beside its agent (no systemd here): a
+        shell loop in a process group of its own, stopped with the agent.
+        -t keeps the bound of the event runs (a tick caps it at tick_s)."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("SERF_") and k != "CLUSTERM_TOKEN"}
+        loop = 'while :; do "$0" -c "$1" -t "$2" tick; sleep "$3"; done'
+        self.tick_logf = open(self.tick_log_path, "ab")
+        self.ticker = subprocess.Popen(
+            self._wrap(["sh", "-c", loop, FORWARDER, self.fwd_conf, str(FWD_TIMEOUT_S),
+                        str(TICK_S)]),
+            stdout=self.tick_logf, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def stop_ticks(self):
+        """Stops the loop by its PID; a tick in progress finishes (within its
+        bound, as a POST in flight would), then the group is killed if left."""
+        t, self.ticker = self.ticker, None
+        if t is not None:
+            if t.poll() is None:
+                t.kill()
+                t.wait(10)
+            deadline = time.monotonic() + FWD_TIMEOUT_S + 5
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(t.pid, signal.SIGCONT)    # a SIGSTOPped tick finishes too
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            else:
+                try:
+                    os.killpg(t.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.tick_logf is not None:
+            self.tick_logf.close()
+            self.tick_logf = None
 
     def wait_rpc(self, timeout=20):
         def up():
@@ -297,7 +349,14 @@ class Agent:
         return {m["name"]: (m["status"], m.get("tags") or {}) for m in out["members"]}
 
     def signal(self, sig):
+        """A signal for the agent; SIGSTOP and SIGCONT hang or resume the
+        whole node, its tick loop too."""
         self.proc.send_signal(sig)
+        if sig in (signal.SIGSTOP, signal.SIGCONT) and self.ticker is not None:
+            try:
+                os.killpg(self.ticker.pid, sig)
+            except ProcessLookupError:
+                pass
 
     def kill(self):
         """SIGKILL: the agent dies without leaving."""
@@ -323,6 +382,7 @@ class Agent:
         self._close()
 
     def _close(self):
+        self.stop_ticks()
         if self.logf is not None:
             self.logf.close()
             self.logf = None
@@ -508,6 +568,12 @@ class SystemCase(unittest.TestCase):
             lines = [ln for ln in a.log().splitlines()
                      if "serf-forwarder" in ln or "ERR" in ln or "WARN" in ln]
             log("agent %s log (forwarder/errors, tail):\n%s" % (a.name, "\n".join(lines[-15:])))
+            try:
+                with open(a.tick_log_path, errors="replace") as f:
+                    ticks = [ln for ln in f.read().splitlines() if "debug:" not in ln]
+                log("agent %s tick log (tail):\n%s" % (a.name, "\n".join(ticks[-10:])))
+            except OSError:
+                pass
 
     def elapsed(self):
         return time.monotonic() - self.t0

@@ -1,13 +1,13 @@
 """System: clusterm is away while the serf cluster changes (the forwarders
-spool, then deliver in order), and clusterm loses its state dir (`sync`
-rebuilds it from the agents' views)."""
+spool, then their ticks deliver in order), and clusterm loses its state dir
+(`sync`, by hand or by the ticks, rebuilds it from the agents' views)."""
 
 import os
 import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sysutil import SystemCase, log, main  # noqa: E402
+from sysutil import SYNC_INTERVAL_S, TICK_S, SystemCase, log, main  # noqa: E402
 
 
 class Outage(SystemCase):
@@ -52,17 +52,18 @@ class Outage(SystemCase):
             self.assertGreater(depth[a.name], 0, a.name)
 
         cm.start()
-        # nothing arrives by itself yet: o4 and o5 are still unknown
-        self.assertNotIn(o4.node, self.states())
-        # o1 and o3 deliver by `flush`, o4 and o5 with their next event
-        for a in (o1, o3):
-            p = a.forwarder("flush")
-            self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertEqual(a.spool_status()["depth"], "0")
-        log("flush o1, o3; o6 joins: o4 and o5 deliver their spool before that event")
+        # every survivor's tick delivers its spool by itself: no flush, no
+        # serf event (a `flush` meanwhile is harmless: the spool lock orders them)
+        p = o1.forwarder("flush")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for a in survivors:
+            self.wait(lambda: a.spool_status()["depth"] == "0", 30,
+                      "%s spool emptied by its tick" % a.name)
+        self.wait(lambda: o4.node in self.states() and o5.node in self.states(), 30,
+                  "o4 and o5 known without any event")
+        log("the ticks delivered every spool; o6 joins")
         o6 = self.add_agent("o6", "127.0.0.216", join=[o1.addr], label="onode6", serial="X6")
         alive = survivors + [o6]
-        # o4's and o5's spools only empty through o6's join: nobody flushed them
         for a in alive:
             self.wait(lambda: a.spool_status()["depth"] == "0", 30, "%s spool empty" % a.name)
         for a in alive:
@@ -101,6 +102,38 @@ class Outage(SystemCase):
         self.assertEqual(hist[-1], "Disappeared")
         self.assertLessEqual(len(hist), 4, hist)
 
+    def wipe_and_restart(self, cm):
+        self.assertEqual(cm.stop(), 0)
+        shutil.rmtree(cm.state_dir)
+        os.makedirs(cm.state_dir)
+        os.chmod(cm.state_dir, 0o700)    # clusterm wants it private
+        cm.start()
+
+    def test_ticks_rebuild_a_wiped_state_dir(self):
+        """CONTRACT 11: restarted from an empty state dir, every node is back
+        in its right state within one tick plus one sync interval, without
+        any serf event or command."""
+        cm = self.start_clusterm(grace_s=1)
+        agents = self.start_agents("w", 230, 4)
+        self.wait_states({a.node: "Discovered" for a in agents}, 30)
+        dead = agents[3]
+        dead.kill()
+        self.wait_states({dead.node: "Disappeared"}, 60)
+        # The live nodes come back; the dead one, never known to the new
+        # state, is not made again by the failed member (CONTRACT 3.3).
+        want = {n: st for n, st in self.expected("w1").items() if n != dead.node}
+        self.wipe_and_restart(cm)
+        log("state dir wiped; nothing done by hand: the ticks' syncs rebuild it")
+        took = self.wait_states(want, TICK_S + SYNC_INTERVAL_S + 15,
+                                "states rebuilt by the ticks' syncs")
+        log("rebuilt %d nodes in %.1fs (tick %ds, sync interval %ds)"
+            % (len(want), took, TICK_S, SYNC_INTERVAL_S))
+        self.wait(lambda: cm.get("/api/v1/events?node=" + dead.node)[1]["events"], 30,
+                  "the failed member's report audited")
+        self.assertIsNone(cm.node(dead.node))
+        for a in agents[:3]:
+            self.assertEqual([e["new"] for e in self.state_events(a.node)], ["Discovered"])
+
     def test_sync_repairs_a_wiped_state_dir(self):
         cm = self.start_clusterm(grace_s=1)
         agents = self.start_agents("s", 220, 4)
@@ -113,11 +146,11 @@ class Outage(SystemCase):
         want = {n: st for n, st in self.expected("s1").items() if n != dead.node}
         self.assertEqual(self.expected("s1")[dead.node], "Disappeared")
 
-        self.assertEqual(cm.stop(), 0)
-        shutil.rmtree(cm.state_dir)
-        os.makedirs(cm.state_dir)
-        os.chmod(cm.state_dir, 0o700)    # clusterm wants it private
-        cm.start()
+        # what a `sync` by hand does alone: the ticks' own syncs would race
+        # with it (test_ticks_rebuild_a_wiped_state_dir shows those)
+        for a in agents:
+            a.stop_ticks()
+        self.wipe_and_restart(cm)
         self.assertEqual(self.states(), {})
         log("state dir wiped; clusterm knows no node; serf-forwarder sync on s1")
 
