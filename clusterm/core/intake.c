@@ -291,8 +291,13 @@ apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struc
 	char name[LIMIT_NODE_NAME_LEN + 1];
 
 	if (n == NULL) {
-		/* As contiv: news of the end of a node never known makes none; audited. */
-		if (unknown && report_node_name(r, name, sizeof(name)) == 0)
+		/*
+		 * As contiv: news of the end of a node never known makes none. An
+		 * event is audited; a snapshot's failed or left member is not (each
+		 * reporter's periodic sync would repeat it while serf remembers it).
+		 */
+		if (unknown && o->kind != REPORT_KIND_NONE &&
+		    report_node_name(r, name, sizeof(name)) == 0)
 			state_event(s, name, "report", "", mon_state_name(MON_DISAPPEARED),
 			    s->actor, "about a node never known: recorded, no node made");
 		return;

@@ -97,6 +97,8 @@ class Endpoints(unittest.TestCase):
         self.assertEqual(self.c.state_of("snap1"), "Discovered")
         self.assertEqual(self.c.state_of("snap2"), "Disappeared")
         self.assertIsNone(self.c.state_of("snap3"))
+        # A snapshot's failed member never known is not audited (syncs repeat it).
+        self.assertEqual(self.c.get("/api/v1/events?node=snap3")[1]["events"], [])
 
     def test_bad_inputs_change_nothing(self):
         before = nodes(self.c)
