@@ -139,6 +139,7 @@ instances_open(struct manager *m, const struct votes_params *initial)
 	lo.etcd.cert_file = c->etcd_cert_file;
 	lo.etcd.key_file = c->etcd_key_file;
 	lo.etcd.timeout_ms = INSTANCES_ETCD_TIMEOUT_MS;
+	lo.etcd.attempt_timeout_ms = c->endpoint_timeout_ms;
 	lo.prefix = c->etcd_prefix;
 	lo.instance_id = c->instance_id;
 	lo.advertise_url = c->advertise_url;

@@ -69,6 +69,9 @@ params_of(const struct conf *c)
 		.quorum = c->quorum,
 		.disruption_ratio = c->disruption_ratio,
 		.disruption_window_ms = c->disruption_window_s * 1000LL,
+		.reporter_stale_ms = c->reporter_stale_s * 1000LL,
+		.hb_timeout_ms = c->heartbeat_timeout_s * 1000LL,
+		.hb_interval_ms = c->heartbeat_interval_s * 1000LL,
 		.reap_after_ms = c->reap_after_s * 1000LL,
 	};
 	return p;
@@ -242,6 +245,9 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	m->conf.quorum = c.quorum;
 	m->conf.disruption_ratio = c.disruption_ratio;
 	m->conf.disruption_window_s = c.disruption_window_s;
+	m->conf.reporter_stale_s = c.reporter_stale_s;
+	m->conf.heartbeat_timeout_s = c.heartbeat_timeout_s;
+	m->conf.heartbeat_interval_s = c.heartbeat_interval_s;
 	m->conf.reap_after_s = c.reap_after_s;
 	m->conf.ansible = c.ansible;
 	state_unlock(m->state);

@@ -35,6 +35,12 @@
 #define LIMIT_STREAMS_DEFAULT		16
 #define LIMIT_STREAMS_MAX		64
 
+/*
+ * Reporters clusterm keeps (interned names with their records, CONTRACT
+ * 11): a POST from a new reporter past it is refused (503).
+ */
+#define LIMIT_REPORTERS			262144
+
 /* Store records. */
 #define LIMIT_RECORD_BYTES		(256 * 1024 * 1024)
 

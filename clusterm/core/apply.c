@@ -20,6 +20,9 @@ apply_op(struct state *s, struct op *op, void *arg)
 	case OP_PARAMS:
 		intake_apply_params(s, op);
 		break;
+	case OP_HEARTBEAT:
+		intake_apply_heartbeat(s, op);
+		break;
 	case OP_JOB_REQUEST:
 		lifecycle_apply_request(s, op);
 		break;

@@ -47,6 +47,9 @@ static const struct config_key base_keys[] = {
 	{ "monitor.quorum", CONFIG_INT, L(quorum), 0, 100000, 0, 0 },
 	{ "monitor.disruption_ratio", CONFIG_DOUBLE, L(disruption_ratio), 0, 0, 0.0, 1.0 },
 	{ "monitor.disruption_window_s", CONFIG_INT, L(disruption_window_s), 1, 86400, 0, 0 },
+	{ "monitor.reporter_stale_s", CONFIG_INT, L(reporter_stale_s), 1, 86400, 0, 0 },
+	{ "monitor.heartbeat_timeout_s", CONFIG_INT, L(heartbeat_timeout_s), 1, 86400, 0, 0 },
+	{ "monitor.heartbeat_interval_s", CONFIG_INT, L(heartbeat_interval_s), 0, 86400, 0, 0 },
 	{ "monitor.reap_after_s", CONFIG_INT, L(reap_after_s), 0, CONF_REAP_AFTER_MAX, 0, 0 },
 	{ "auth.tokens_file", CONFIG_STRING, S(tokens_file), 0, 0, 0, 0 },
 	{ "auth.reporter_from_cert", CONFIG_BOOL, L(reporter_from_cert), 0, 0, 0, 0 },
@@ -62,6 +65,8 @@ static const struct config_key base_keys[] = {
 	    CONF_LEASE_TTL_MAX, 0, 0 },
 	{ "store.etcd.snapshot_records", CONFIG_INT, L(snapshot_records),
 	    CONF_SNAPSHOT_RECORDS_MIN, CONF_SNAPSHOT_RECORDS_MAX, 0, 0 },
+	{ "store.etcd.endpoint_timeout_ms", CONFIG_INT, L(endpoint_timeout_ms),
+	    CONF_ENDPOINT_TIMEOUT_MS_MIN, CONF_ENDPOINT_TIMEOUT_MS_MAX, 0, 0 },
 	{ "store.etcd.ca_file", CONFIG_STRING, S(etcd_ca_file), 0, 0, 0, 0 },
 	{ "store.etcd.cert_file", CONFIG_STRING, S(etcd_cert_file), 0, 0, 0, 0 },
 	{ "store.etcd.key_file", CONFIG_STRING, S(etcd_key_file), 0, 0, 0, 0 },
@@ -97,11 +102,15 @@ conf_defaults(struct conf *c)
 	c->quorum = 0;
 	c->disruption_ratio = 0.55;
 	c->disruption_window_s = 60;
+	c->reporter_stale_s = 30;
+	c->heartbeat_timeout_s = 25;
+	c->heartbeat_interval_s = 10;
 	ansible_conf_defaults(&c->ansible);
 	snprintf(c->store_backend, sizeof(c->store_backend), "wal");
 	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/clusterm");
 	c->lease_ttl_s = 5;
 	c->snapshot_records = CONF_SNAPSHOT_RECORDS_DEFAULT;
+	c->endpoint_timeout_ms = CONF_ENDPOINT_TIMEOUT_MS_DEFAULT;
 }
 
 void

@@ -24,6 +24,10 @@
 #define CONF_SNAPSHOT_RECORDS_DEFAULT 20000
 #define CONF_SNAPSHOT_RECORDS_MIN 100
 #define CONF_SNAPSHOT_RECORDS_MAX 10000000
+/* store.etcd.endpoint_timeout_ms: an etcd member's time to answer before the next is tried. */
+#define CONF_ENDPOINT_TIMEOUT_MS_DEFAULT 1000
+#define CONF_ENDPOINT_TIMEOUT_MS_MIN 100
+#define CONF_ENDPOINT_TIMEOUT_MS_MAX 60000
 /* monitor.reap_after_s: at most a year (0 = never reap). */
 #define CONF_REAP_AFTER_MAX (366L * 86400)
 
@@ -38,6 +42,9 @@ struct conf {
 	long quorum;
 	double disruption_ratio;
 	long disruption_window_s;
+	long reporter_stale_s;		/* CONTRACT 11 */
+	long heartbeat_timeout_s;
+	long heartbeat_interval_s;
 	long reap_after_s;	/* forget Disappeared, Unallocated nodes after; 0 never */
 	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];
@@ -53,6 +60,7 @@ struct conf {
 	char etcd_prefix[CONF_STR];
 	long lease_ttl_s;
 	long snapshot_records;		/* store.etcd.snapshot_records */
+	long endpoint_timeout_ms;	/* store.etcd.endpoint_timeout_ms */
 	char etcd_ca_file[PATH_MAX];
 	char etcd_cert_file[PATH_MAX];
 	char etcd_key_file[PATH_MAX];

@@ -9,6 +9,7 @@
 #include "intake.h"
 #include "log.h"
 #include "oplog.h"
+#include "reporters.h"
 #include "state_impl.h"
 #include "votes.h"
 
@@ -118,21 +119,73 @@ set_state(struct state *s, struct node *n, enum mon_state to)
 		set_counts(s, n->self_rid, to != MON_DISAPPEARED);
 }
 
-/* Rules 2 and 3 from n's counts; the grace deadline goes on the timer heap. */
+/* A flag of CONTRACT 11 turns on or off: the node's audit log says why. */
+static void
+set_flag(struct state *s, struct node *n, const char *flag, bool *cur, bool to,
+    const char *why)
+{
+	if (*cur == to)
+		return;
+	*cur = to;
+	if (!s->recovering)
+		log_info("node %s: %s %s (%s)", n->name, flag, to ? "on" : "off", why);
+	state_event(s, n->name, flag, to ? "off" : "on", to ? "on" : "off", s->actor, why);
+}
+
+static void
+set_flags(struct state *s, struct node *n, const struct votes_result *vr,
+    const struct votes_life *life)
+{
+	char why[200];
+
+	if (vr->partitioned)
+		snprintf(why, sizeof(why), "%d of %d votes say gone, but the node itself "
+		    "was heard after the first gone-vote: alive, cut off from its peers",
+		    vr->gone, vr->alive + vr->gone);
+	else if (life != NULL && vr->gone * 2 > vr->alive + vr->gone)
+		snprintf(why, sizeof(why), "no sign of life from the node for %llds",
+		    s->params.hb_timeout_ms / 1000);
+	else
+		snprintf(why, sizeof(why), "the votes no longer say gone");
+	set_flag(s, n, "partitioned", &n->partitioned, vr->partitioned, why);
+	if (vr->unreachable)
+		snprintf(why, sizeof(why), "no heartbeat for %llds while %d counted votes say "
+		    "alive: the path to the manager is broken, not the node",
+		    s->params.hb_timeout_ms / 1000, vr->alive);
+	else if (life != NULL && s->now - life->hb_ms < s->params.hb_timeout_ms)
+		snprintf(why, sizeof(why), "heartbeats arrive again");
+	else
+		snprintf(why, sizeof(why), "the votes no longer say alive");
+	set_flag(s, n, "unreachable", &n->unreachable, vr->unreachable, why);
+}
+
+/*
+ * Rules 2 and 3 from n's counts, with the node's own evidence of life once
+ * it has sent a heartbeat; the deadline goes on the timer heap.
+ */
 static void
 evaluate(struct state *s, struct node *n)
 {
 	struct votes_result vr;
+	struct votes_life life, *lp = NULL;
 
 	if (n->mark != s->mark) {
 		n->mark = s->mark;
 		n->evals = 0;
 	}
 	n->evals++;
-	votes_evaluate(n, &s->params, s->now, &vr);
+	if (n->self_rid != VOTE_NO_REPORTER && s->reps[n->self_rid].hb_ms != 0) {
+		life.heard_ms = s->reps[n->self_rid].heard_ms;
+		life.hb_ms = s->reps[n->self_rid].hb_ms;
+		lp = &life;
+	}
+	votes_evaluate(n, &s->params, s->now, lp, &vr);
 	n->gone_since_ms = vr.gone_since_ms;
+	n->first_gone_ms = vr.first_gone_ms;
 	if (vr.deadline_ms != n->deadline_ms)
 		state_timer_set(s, n, vr.deadline_ms);
+	if (lp != NULL || n->partitioned || n->unreachable)
+		set_flags(s, n, &vr, lp);
 	set_state(s, n, vr.state);
 }
 
@@ -305,6 +358,8 @@ apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struc
 	if (o->reporter == NULL) {
 		/* Rule 1: an operator report sets the state and clears the votes. */
 		clear_votes(s, n);
+		set_flag(s, n, "partitioned", &n->partitioned, false, "operator report");
+		set_flag(s, n, "unreachable", &n->unreachable, false, "operator report");
 		set_state(s, n, alive ? MON_DISCOVERED : MON_DISAPPEARED);
 		return;
 	}
@@ -335,6 +390,21 @@ apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struc
 	}
 }
 
+/*
+ * Reporter rid was heard (any POST): its record, and its own node's
+ * evidence of life, which is evaluated again once it sends heartbeats.
+ */
+static void
+heard(struct state *s, uint32_t rid, const char *epoch, uint64_t seq, bool has_seq,
+    long long spool_depth)
+{
+	struct reporter *r = &s->reps[rid];
+
+	reporters_heard(s, rid, epoch, seq, has_seq, spool_depth);
+	if (r->hb_ms != 0 && r->node != VOTE_NO_REPORTER)
+		enqueue(s, inventory_at(s->inv, r->node));
+}
+
 void
 intake_apply_reports(struct state *s, struct op *op)
 {
@@ -346,12 +416,35 @@ intake_apply_reports(struct state *s, struct op *op)
 		wm = state_watermark(s, o->reporter);
 		if (wm != NULL && strcmp(wm->epoch, o->epoch) == 0 && o->seq <= wm->seq) {
 			op->res.duplicates = o->n;
+			/* Not applied again, but its sender was heard. */
+			if ((rid = state_reporter_find(s, o->reporter)) != VOTE_NO_REPORTER) {
+				begin(s, op, o->actor, "votes");
+				heard(s, rid, o->epoch, o->seq, o->has_seq, o->spool_depth);
+				drain(s);
+				if (s->changes > 0)
+					check_disruption(s);
+			}
 			return;
 		}
 	}
+	if (o->reporter != NULL && !reporters_room(s, o->reporter)) {
+		op->res.rc = -ENOSPC;
+		snprintf(op->res.err, sizeof(op->res.err), "clusterm keeps at most %d "
+		    "reporters (LIMIT_REPORTERS); reporter %s is not taken", LIMIT_REPORTERS,
+		    o->reporter);
+		return;
+	}
 	begin(s, op, o->actor, o->reporter != NULL ? "votes" : "operator report");
-	if (o->reporter != NULL)
+	if (o->reporter != NULL) {
 		rid = intern(s, o->reporter);
+		heard(s, rid, o->epoch, o->seq, o->has_seq, o->spool_depth);
+		if (o->kind == REPORT_KIND_NONE) {
+			s->reps[rid].sync_ms = s->now;
+		} else {
+			s->reps[rid].batches++;
+		}
+		s->reps[rid].reports += o->n;
+	}
 	for (size_t i = 0; i < o->n; i++)
 		apply_one(s, o, rid, &o->reports[i]);
 	drain(s);
@@ -368,9 +461,39 @@ intake_apply_tick(struct state *s, struct op *op)
 {
 	struct node *n;
 
+	uint32_t rid;
+
 	begin(s, op, "clusterm", "grace period over");
 	while ((n = state_timer_due(s, s->now)) != NULL)
 		evaluate(s, n);
+	/* Heartbeats gone stale: their nodes are judged again (in id order). */
+	while ((rid = reporters_hb_due(s, s->now)) != VOTE_NO_REPORTER)
+		if (s->reps[rid].node != VOTE_NO_REPORTER)
+			enqueue(s, inventory_at(s->inv, s->reps[rid].node));
+	drain(s);
+	if (s->changes > 0)
+		check_disruption(s);
+	op->res.state_changes = s->changes;
+}
+
+void
+intake_apply_heartbeat(struct state *s, struct op *op)
+{
+	const struct op_heartbeat *h = &op->u.hb;
+	uint32_t rid;
+
+	if (!reporters_room(s, h->reporter)) {
+		op->res.rc = -ENOSPC;
+		snprintf(op->res.err, sizeof(op->res.err), "clusterm keeps at most %d "
+		    "reporters (LIMIT_REPORTERS); reporter %s is not taken", LIMIT_REPORTERS,
+		    h->reporter);
+		return;
+	}
+	/* No vote, no watermark: the reporter's record and its node's life. */
+	begin(s, op, h->reporter, "heartbeat");
+	rid = intern(s, h->reporter);
+	reporters_heartbeat(s, rid);
+	heard(s, rid, h->epoch, h->seq, h->has_seq, h->spool_depth);
 	drain(s);
 	if (s->changes > 0)
 		check_disruption(s);
@@ -380,14 +503,16 @@ intake_apply_tick(struct state *s, struct op *op)
 void
 intake_apply_params(struct state *s, struct op *op)
 {
-	char why[160];
+	char why[320];
 
 	begin(s, op, "clusterm", "monitor parameters changed");
 	s->params = op->u.params;
 	snprintf(why, sizeof(why), "grace_s %lld, quorum %ld, disruption_ratio %g, "
-	    "disruption_window_s %lld, reap_after_s %lld", s->params.grace_ms / 1000,
+	    "disruption_window_s %lld, reporter_stale_s %lld, heartbeat_timeout_s %lld, "
+	    "heartbeat_interval_s %lld, reap_after_s %lld", s->params.grace_ms / 1000,
 	    s->params.quorum, s->params.disruption_ratio, s->params.disruption_window_ms / 1000,
-	    s->params.reap_after_ms / 1000);
+	    s->params.reporter_stale_ms / 1000, s->params.hb_timeout_ms / 1000,
+	    s->params.hb_interval_ms / 1000, s->params.reap_after_ms / 1000);
 	state_event(s, "", "config", "", "monitor", "clusterm", why);
 	/*
 	 * Pending grace periods are measured with the new length, and a node
@@ -395,7 +520,8 @@ intake_apply_params(struct state *s, struct op *op)
 	 */
 	for (size_t i = 0; i < inventory_count(s->inv); i++) {
 		struct node *n = inventory_at(s->inv, i);
-		if (n->gone_since_ms != 0 || n->oth_gone > 0 || n->self_kind == VOTE_GONE)
+		if (n->gone_since_ms != 0 || n->oth_gone > 0 || n->self_kind == VOTE_GONE ||
+		    n->partitioned || n->unreachable)
 			evaluate(s, n);
 	}
 	drain(s);
@@ -413,88 +539,4 @@ bool
 intake_vote_counted(const struct state *s, const struct node *n, const struct vote *v)
 {
 	return votes_counted(n, v, v->rid < s->nreps && s->reps[v->rid].counts);
-}
-
-/* ---- submitting ---- */
-
-int
-intake_apply(struct state *s, const struct report_batch *b, enum report_kind kind,
-    const struct intake_origin *o, struct intake_result *ret, char *err, size_t errlen)
-{
-	char actor[LIMIT_MEMBER_NAME_LEN + 128];
-	struct watermark *cur;
-	struct op op = { .kind = OP_REPORTS };
-	int rc;
-
-	memset(ret, 0, sizeof(*ret));
-	if (o->reporter != NULL && o->has_seq) {
-		/* Applied means durable: such a duplicate is answered at once. */
-		bool dup = false;
-		/* Never waits behind an applier: the apply step checks again anyway. */
-		if (pthread_rwlock_tryrdlock(&s->lock) == 0) {
-			cur = state_watermark(s, o->reporter);
-			dup = cur != NULL && strcmp(cur->epoch, o->epoch) == 0 &&
-			    o->seq <= cur->seq;
-			pthread_rwlock_unlock(&s->lock);
-		}
-		if (dup) {
-			ret->duplicates = b->n;
-			return 0;
-		}
-	}
-	/* The audit names the reporter and the token (or peer) it came with. */
-	snprintf(actor, sizeof(actor), "%s%s%s%s", o->reporter ? o->reporter : "",
-	    o->reporter ? " (" : "", o->remote ? o->remote : "operator", o->reporter ? ")" : "");
-	op.u.reports.reporter = o->reporter;
-	op.u.reports.epoch = o->epoch != NULL ? o->epoch : "";
-	op.u.reports.seq = o->seq;
-	op.u.reports.has_seq = o->has_seq;
-	op.u.reports.actor = actor;
-	op.u.reports.kind = (int)kind;
-	op.u.reports.reports = b->reports;
-	op.u.reports.n = b->n;
-	rc = oplog_submit(s, &op);
-	if (rc < 0) {
-		snprintf(err, errlen, "%s", op.res.err);
-		return rc;
-	}
-	ret->accepted = op.res.accepted;
-	ret->duplicates = op.res.duplicates;
-	ret->state_changes = op.res.state_changes;
-	return 0;
-}
-
-int
-intake_tick(struct state *s)
-{
-	struct op op = { .kind = OP_TICK };
-	long long next;
-	int rc;
-
-	pthread_rwlock_rdlock(&s->lock);
-	next = state_timer_next(s);
-	pthread_rwlock_unlock(&s->lock);
-	if (next == 0 || next > oplog_clock_ms(s))
-		return 0;
-	rc = oplog_submit(s, &op);
-	return rc < 0 ? rc : (int)op.res.state_changes;
-}
-
-int
-intake_set_params(struct state *s, const struct votes_params *p, const char *actor)
-{
-	struct op op = { .kind = OP_PARAMS };
-	bool same;
-
-	(void)actor;
-	pthread_rwlock_rdlock(&s->lock);
-	same = s->params.grace_ms == p->grace_ms && s->params.quorum == p->quorum &&
-	    s->params.disruption_ratio == p->disruption_ratio &&
-	    s->params.disruption_window_ms == p->disruption_window_ms &&
-	    s->params.reap_after_ms == p->reap_after_ms;
-	pthread_rwlock_unlock(&s->lock);
-	if (same)
-		return 0;
-	op.u.params = *p;
-	return oplog_submit(s, &op);
 }

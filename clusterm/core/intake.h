@@ -23,6 +23,7 @@ struct intake_origin {
 	uint64_t seq;
 	bool has_seq;
 	const char *remote;	/* the peer, named in the audit log for operator reports */
+	long long spool_depth;	/* X-Spool-Depth, -1 when absent */
 };
 
 struct intake_result {
@@ -37,14 +38,24 @@ struct intake_result {
  * Returns once the batch is durable and applied: 0, -EIO (the store failed:
  * nothing of it is visible; err says why) or -ENOMEM. A batch already
  * applied (same reporter, epoch and seq) is answered as duplicates, and
- * only once the operation that applied it is durable.
+ * only once the operation that applied it is durable. -ENOSPC (err says
+ * so) when the reporter is new and LIMIT_REPORTERS are kept already.
  */
 int intake_apply(struct state *s, const struct report_batch *b, enum report_kind kind,
     const struct intake_origin *o, struct intake_result *ret, char *err, size_t errlen);
 
 /*
- * Timers: when a grace deadline is due, logs a tick operation that
- * re-evaluates the nodes due. Called by the ticker; returns the number of
+ * A heartbeat of o->reporter (CONTRACT 11): through the log like any
+ * operation, never a batch (no dedupe, no watermark, no vote): it updates
+ * the reporter's record and its node's evidence of life. 0 once durable
+ * and applied; -EIO, -ENOMEM, -ENOSPC as intake_apply (err says why).
+ */
+int intake_heartbeat(struct state *s, const struct intake_origin *o, char *err,
+    size_t errlen);
+
+/*
+ * Timers: when a grace deadline is due or a heartbeat turns stale, logs a
+ * tick operation that re-evaluates the nodes due. Called by the ticker; returns the number of
  * state changes, or -EIO.
  */
 int intake_tick(struct state *s);
@@ -55,6 +66,7 @@ int intake_set_params(struct state *s, const struct votes_params *p, const char 
 /* The apply steps (apply.c calls them, write lock held). */
 void intake_apply_reports(struct state *s, struct op *op);
 void intake_apply_tick(struct state *s, struct op *op);
+void intake_apply_heartbeat(struct state *s, struct op *op);
 void intake_apply_params(struct state *s, struct op *op);
 /* Applier (s->now set): rule 5 again after the node count changed (a forget). */
 void intake_recheck_disruption(struct state *s);

@@ -75,6 +75,9 @@ struct node {
 	uint8_t self_kind;		/* enum vote_kind of its own vote */
 	uint32_t self_rid;		/* reporter id of its Node-Name, or none */
 	long long gone_since_ms;	/* gone majority seen since, 0 = none pending */
+	long long first_gone_ms;	/* first counted gone-vote of this run, 0 = none */
+	bool partitioned;		/* CONTRACT 11: gone-voted, yet heard from itself */
+	bool unreachable;		/* CONTRACT 11: voted alive, its heartbeats stopped */
 	long long deadline_ms;		/* grace deadline on the timer heap, 0 = none */
 	int32_t heap_idx;		/* position on the timer heap, -1 = none */
 	int32_t reap_idx;		/* position on the reap heap (forget.h), -1 = none */

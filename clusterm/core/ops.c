@@ -48,9 +48,10 @@ static size_t
 nfields(enum op_kind k)
 {
 	switch (k) {
-	case OP_REPORTS:	return 7;
+	case OP_REPORTS:	return 8;
 	case OP_TICK:		return 0;
-	case OP_PARAMS:		return 5;
+	case OP_PARAMS:		return 8;
+	case OP_HEARTBEAT:	return 5;
 	case OP_JOB_REQUEST:	return 8;
 	case OP_JOB_END:	return 6;
 	case OP_JOB_CANCEL:	return 2;
@@ -59,6 +60,20 @@ nfields(enum op_kind k)
 	case OP_CONFIG:		return 3;
 	case OP_FORGET:		return 3;
 	default:		return 0;
+	}
+}
+
+/*
+ * Fields a record of kind k must have: records written before fields were
+ * appended to a kind have fewer, and those fields take their defaults.
+ */
+static size_t
+nfields_min(enum op_kind k)
+{
+	switch (k) {
+	case OP_REPORTS:	return 7;
+	case OP_PARAMS:		return 4;
+	default:		return nfields(k);
 	}
 }
 
@@ -79,6 +94,16 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= msgpack_pack_array(pk, r->n);
 		for (size_t i = 0; i < r->n; i++)
 			rc |= mputil_pack_report(pk, &r->reports[i]);
+		rc |= msgpack_pack_int64(pk, r->spool_depth);
+		break;
+	}
+	case OP_HEARTBEAT: {
+		const struct op_heartbeat *h = &op->u.hb;
+		rc |= pack_cstr(pk, h->reporter != NULL ? h->reporter : "");
+		rc |= pack_cstr(pk, h->epoch != NULL ? h->epoch : "");
+		rc |= msgpack_pack_uint64(pk, h->seq);
+		rc |= h->has_seq ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+		rc |= msgpack_pack_int64(pk, h->spool_depth);
 		break;
 	}
 	case OP_TICK:
@@ -88,6 +113,9 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= msgpack_pack_int64(pk, op->u.params.quorum);
 		rc |= msgpack_pack_double(pk, op->u.params.disruption_ratio);
 		rc |= msgpack_pack_int64(pk, op->u.params.disruption_window_ms);
+		rc |= msgpack_pack_int64(pk, op->u.params.reporter_stale_ms);
+		rc |= msgpack_pack_int64(pk, op->u.params.hb_timeout_ms);
+		rc |= msgpack_pack_int64(pk, op->u.params.hb_interval_ms);
 		rc |= msgpack_pack_int64(pk, op->u.params.reap_after_ms);
 		break;
 	case OP_JOB_REQUEST: {
@@ -235,7 +263,7 @@ decode_report(struct arena *a, const msgpack_object *o, struct report *r)
 }
 
 static int
-decode_reports(struct arena *a, const msgpack_object *f, struct op *op)
+decode_reports(struct arena *a, const msgpack_object *f, size_t nf, struct op *op)
 {
 	struct op_reports *r = &op->u.reports;
 	const msgpack_object *list = &f[6];
@@ -265,6 +293,9 @@ decode_reports(struct arena *a, const msgpack_object *f, struct op *op)
 	r->reports = a->reports;
 	r->n = a->nreports;
 	r->movable = true;
+	r->spool_depth = -1;
+	if (nf > 7 && !mputil_get_i64(&f[7], &r->spool_depth))
+		return -EBADMSG;
 	return 0;
 }
 
@@ -301,28 +332,57 @@ decode_job(struct arena *a, const msgpack_object *f, struct op *op)
 	return 0;
 }
 
+/* The monitor parameters; fields appended later are optional (their defaults). */
 static int
-decode_fields(struct arena *a, const msgpack_object *f, uint32_t nf, struct op *op)
+decode_params(const msgpack_object *f, size_t nf, struct votes_params *p)
+{
+	long long v;
+
+	p->reporter_stale_ms = VOTES_REPORTER_STALE_MS_DEFAULT;
+	p->hb_timeout_ms = VOTES_HB_TIMEOUT_MS_DEFAULT;
+	p->hb_interval_ms = VOTES_HB_INTERVAL_MS_DEFAULT;
+	p->reap_after_ms = 0;
+	if (!mputil_get_i64(&f[0], &p->grace_ms) || !mputil_get_i64(&f[1], &v) ||
+	    (f[2].type != MSGPACK_OBJECT_FLOAT64 && f[2].type != MSGPACK_OBJECT_FLOAT32) ||
+	    !mputil_get_i64(&f[3], &p->disruption_window_ms) ||
+	    (nf > 4 && !mputil_get_i64(&f[4], &p->reporter_stale_ms)) ||
+	    (nf > 5 && !mputil_get_i64(&f[5], &p->hb_timeout_ms)) ||
+	    (nf > 6 && !mputil_get_i64(&f[6], &p->hb_interval_ms)) ||
+	    (nf > 7 && (!mputil_get_i64(&f[7], &p->reap_after_ms) || p->reap_after_ms < 0)))
+		return -EBADMSG;
+	p->quorum = (long)v;
+	p->disruption_ratio = f[2].via.f64;
+	return 0;
+}
+
+static int
+decode_heartbeat(struct arena *a, const msgpack_object *f, struct op *op)
+{
+	struct op_heartbeat *h = &op->u.hb;
+
+	h->reporter = str_of(a, &f[0], false);
+	h->epoch = str_of(a, &f[1], false);
+	if (BAD_STR(h->reporter) || BAD_STR(h->epoch) || h->reporter[0] == '\0' ||
+	    !mputil_get_u64(&f[2], &h->seq) || !get_bool(&f[3], &h->has_seq) ||
+	    !mputil_get_i64(&f[4], &h->spool_depth))
+		return -EBADMSG;
+	return 0;
+}
+
+static int
+decode_fields(struct arena *a, const msgpack_object *f, size_t nf, struct op *op)
 {
 	long long v;
 
 	switch (op->kind) {
 	case OP_REPORTS:
-		return decode_reports(a, f, op);
+		return decode_reports(a, f, nf, op);
 	case OP_TICK:
 		return 0;
 	case OP_PARAMS:
-		if (!mputil_get_i64(&f[0], &op->u.params.grace_ms) || !mputil_get_i64(&f[1], &v) ||
-		    (f[2].type != MSGPACK_OBJECT_FLOAT64 && f[2].type != MSGPACK_OBJECT_FLOAT32) ||
-		    !mputil_get_i64(&f[3], &op->u.params.disruption_window_ms))
-			return -EBADMSG;
-		op->u.params.quorum = (long)v;
-		op->u.params.disruption_ratio = f[2].via.f64;
-		/* Fields appended later: an older (shorter) record leaves them 0. */
-		if (nf > 4 && (!mputil_get_i64(&f[4], &op->u.params.reap_after_ms) ||
-		    op->u.params.reap_after_ms < 0))
-			return -EBADMSG;
-		return 0;
+		return decode_params(f, nf, &op->u.params);
+	case OP_HEARTBEAT:
+		return decode_heartbeat(a, f, op);
 	case OP_JOB_REQUEST:
 		return decode_job(a, f, op);
 	case OP_JOB_END:
@@ -370,19 +430,6 @@ decode_fields(struct arena *a, const msgpack_object *f, uint32_t nf, struct op *
 	default:
 		return -EBADMSG;
 	}
-}
-
-/*
- * Whether a record of kind may have nf fields: exactly its own, except the
- * parameters, which grow at the end (older records are shorter, newer ones
- * may carry more than this clusterm reads).
- */
-static bool
-size_ok(enum op_kind kind, uint32_t nf)
-{
-	if (kind == OP_PARAMS)
-		return nf >= 4;
-	return nf == nfields(kind);
 }
 
 void
@@ -436,8 +483,10 @@ ops_decode(const void *buf, size_t len, struct op *ret, char *err, size_t errlen
 		    version, OPS_VERSION);
 		goto out;
 	}
-	if (kind < OP_REPORTS || kind >= OP_KIND_END || !size_ok((enum op_kind)kind,
-	    up.data.via.array.size - OPS_HEAD)) {
+	if (kind < OP_REPORTS || kind >= OP_KIND_END ||
+	    up.data.via.array.size < OPS_HEAD + nfields_min((enum op_kind)kind) ||
+	    (up.data.via.array.size > OPS_HEAD + nfields((enum op_kind)kind) &&
+	    kind != OP_PARAMS)) {
 		snprintf(err, errlen, "malformed operation record (kind %lld)", kind);
 		goto out;
 	}

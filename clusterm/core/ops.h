@@ -8,10 +8,15 @@
  *
  * Record: ["O", OPS_VERSION, kind, time_ms, fields of the kind...]
  *   reports:     reporter | nil, epoch, seq, has_seq, actor, report kind,
- *                [{report map}...]
+ *                [{report map}...], spool_depth (-1 none; absent in older
+ *                records)
  *   tick:        (nothing)
  *   params:      grace_ms, quorum, disruption_ratio, disruption_window_ms,
- *                reap_after_ms (absent in older records: 0)
+ *                reporter_stale_ms, hb_timeout_ms, hb_interval_ms,
+ *                reap_after_ms (the last four absent in older records:
+ *                their defaults, reap_after_ms 0; fields appended later are
+ *                read when present)
+ *   heartbeat:   reporter, epoch, seq, has_seq, spool_depth
  *   job request: op, [node or address...], host_group, extra_vars, actor,
  *                comment, max_jobs, queue_jobs
  *   job end:     id, ok, exit_code, error, start_ms, end_ms
@@ -43,6 +48,7 @@ enum op_kind {
 	OP_GLOBALS,
 	OP_CONFIG,
 	OP_JOB_STARTED,
+	OP_HEARTBEAT,
 	OP_FORGET,
 	OP_KIND_END
 };
@@ -67,6 +73,16 @@ struct op_reports {
 	size_t n;
 	/* A decoded operation's reports may be taken over by the apply step. */
 	bool movable;
+	long long spool_depth;		/* X-Spool-Depth, -1 none */
+};
+
+/* A reporter's heartbeat (CONTRACT 11): no vote, its evidence of life. */
+struct op_heartbeat {
+	const char *reporter;
+	const char *epoch;		/* "" when absent */
+	uint64_t seq;			/* its current last seq, not a new one */
+	bool has_seq;
+	long long spool_depth;		/* X-Spool-Depth, -1 none */
 };
 
 struct op_job_request {
@@ -136,6 +152,7 @@ struct op {
 		struct op_job_started started;
 		struct op_job_cancel cancel;
 		struct op_text text;
+		struct op_heartbeat hb;
 		struct op_forget forget;
 	} u;
 	struct op_result res;

@@ -9,11 +9,21 @@
 #include "mpcheck.h"
 #include "mputil.h"
 #include "records.h"
+#include "reporters.h"
 #include "state.h"
 #include "state_impl.h"
 
-#define SNAP_FIELDS	15
-#define NODE_FIELDS	15
+/*
+ * Fields written; a snapshot of an older clusterm has the _MIN (what came
+ * later takes its defaults), one of a newer may have more (left unread).
+ */
+#define SNAP_FIELDS	16
+#define SNAP_FIELDS_MIN	15
+#define NODE_FIELDS	18
+#define NODE_FIELDS_MIN	15
+#define PARAMS_FIELDS	8
+#define PARAMS_FIELDS_MIN	4
+#define REP_FIELDS	9
 #define JOB_FIELDS	17
 
 static int
@@ -56,6 +66,31 @@ pack_node(msgpack_packer *pk, const struct node *n)
 		rc |= msgpack_pack_uint64(pk, v->seq);
 		rc |= msgpack_pack_int64(pk, v->received_ms);
 	}
+	rc |= msgpack_pack_int64(pk, n->first_gone_ms);
+	rc |= n->partitioned ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	rc |= n->unreachable ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	return rc;
+}
+
+/*
+ * A reporter's record (CONTRACT 11), in reporter id order; pos is its place
+ * in the heartbeat queue (-1 none), which equal times alone would not give.
+ */
+static int
+pack_reporter(msgpack_packer *pk, const struct reporter *r, long long pos)
+{
+	int rc = 0;
+
+	rc |= msgpack_pack_array(pk, REP_FIELDS);
+	rc |= pack_cstr(pk, r->epoch);
+	rc |= msgpack_pack_uint64(pk, r->last_seq);
+	rc |= msgpack_pack_int64(pk, r->heard_ms);
+	rc |= msgpack_pack_int64(pk, r->sync_ms);
+	rc |= msgpack_pack_int64(pk, r->hb_ms);
+	rc |= msgpack_pack_uint64(pk, r->batches);
+	rc |= msgpack_pack_uint64(pk, r->reports);
+	rc |= msgpack_pack_int64(pk, r->spool_depth);
+	rc |= msgpack_pack_int64(pk, pos);
 	return rc;
 }
 
@@ -120,11 +155,14 @@ records_encode_snapshot(const struct state *s, char **ret_buf, size_t *ret_len)
 	rc |= pack_cstr(&pk, "S");
 	rc |= msgpack_pack_uint8(&pk, RECORDS_SNAPSHOT_VERSION);
 	rc |= msgpack_pack_int64(&pk, s->clock_last_ms);
-	rc |= msgpack_pack_array(&pk, 5);
+	rc |= msgpack_pack_array(&pk, PARAMS_FIELDS);
 	rc |= msgpack_pack_int64(&pk, s->params.grace_ms);
 	rc |= msgpack_pack_int64(&pk, s->params.quorum);
 	rc |= msgpack_pack_double(&pk, s->params.disruption_ratio);
 	rc |= msgpack_pack_int64(&pk, s->params.disruption_window_ms);
+	rc |= msgpack_pack_int64(&pk, s->params.reporter_stale_ms);
+	rc |= msgpack_pack_int64(&pk, s->params.hb_timeout_ms);
+	rc |= msgpack_pack_int64(&pk, s->params.hb_interval_ms);
 	rc |= msgpack_pack_int64(&pk, s->params.reap_after_ms);
 	rc |= s->disruption ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
 	rc |= msgpack_pack_int64(&pk, s->disruption_changed_ms);
@@ -152,6 +190,21 @@ records_encode_snapshot(const struct state *s, char **ret_buf, size_t *ret_len)
 	    msgpack_pack_nil(&pk);
 	rc |= msgpack_pack_uint64(&pk, s->next_job_id);
 	rc |= msgpack_pack_uint64(&pk, s->next_event_id);
+	{
+		long long *pos = malloc((s->nreps ? s->nreps : 1) * sizeof(*pos)), k = 0;
+		if (pos == NULL) {
+			msgpack_sbuffer_destroy(&sb);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < s->nreps; i++)
+			pos[i] = -1;
+		for (uint32_t r = s->hb_head; r != VOTE_NO_REPORTER; r = s->reps[r].hb_next)
+			pos[r] = k++;
+		rc |= msgpack_pack_array(&pk, s->nreps);
+		for (uint32_t i = 0; i < s->nreps; i++)
+			rc |= pack_reporter(&pk, &s->reps[i], pos[i]);
+		free(pos);
+	}
 	if (rc != 0) {
 		msgpack_sbuffer_destroy(&sb);
 		return -ENOMEM;
@@ -220,7 +273,7 @@ decode_node(struct state *s, const msgpack_object *o)
 	struct node *n;
 	char *hg;
 
-	if (!is_array(o, NODE_FIELDS))
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < NODE_FIELDS_MIN)
 		return -EBADMSG;
 	f = o->via.array.ptr;
 	if (!get_str(&f[0], name, sizeof(name)) || inventory_get(s->inv, name) != NULL)
@@ -265,6 +318,41 @@ decode_node(struct state *s, const msgpack_object *o)
 		    NULL) < 0)
 			return -ENOMEM;
 	}
+	if (o->via.array.size >= NODE_FIELDS &&
+	    (!mputil_get_i64(&f[15], &n->first_gone_ms) ||
+	    f[16].type != MSGPACK_OBJECT_BOOLEAN || f[17].type != MSGPACK_OBJECT_BOOLEAN))
+		return -EBADMSG;
+	if (o->via.array.size >= NODE_FIELDS) {
+		n->partitioned = f[16].via.boolean;
+		n->unreachable = f[17].via.boolean;
+	}
+	return 0;
+}
+
+static int
+decode_reporter(struct state *s, uint32_t rid, const msgpack_object *o)
+{
+	struct reporter *r = &s->reps[rid];
+	const msgpack_object *f;
+	long long pos;
+	char *e;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < REP_FIELDS)
+		return -EBADMSG;
+	f = o->via.array.ptr;
+	if ((e = dup_str(&f[0])) == NULL)
+		return -EBADMSG;
+	free(r->epoch);
+	r->epoch = e;
+	if (!mputil_get_u64(&f[1], &r->last_seq) || !mputil_get_i64(&f[2], &r->heard_ms) ||
+	    !mputil_get_i64(&f[3], &r->sync_ms) || !mputil_get_i64(&f[4], &r->hb_ms) ||
+	    !mputil_get_u64(&f[5], &r->batches) || !mputil_get_u64(&f[6], &r->reports) ||
+	    !mputil_get_i64(&f[7], &r->spool_depth) || !mputil_get_i64(&f[8], &pos) ||
+	    pos < -1 || pos >= (long long)s->nreps)
+		return -EBADMSG;
+	/* Its place in the queue, until reporters_rebuild_queue() links them. */
+	r->hb_queued = pos >= 0;
+	r->hb_prev = pos >= 0 ? (uint32_t)pos : VOTE_NO_REPORTER;
 	return 0;
 }
 
@@ -348,7 +436,7 @@ decode_event(struct state *s, const msgpack_object *o)
 }
 
 static int
-decode_body(struct state *s, const msgpack_object *a)
+decode_body(struct state *s, const msgpack_object *a, uint32_t nf)
 {
 	const msgpack_object *p = &a[3];
 	long long v;
@@ -356,9 +444,8 @@ decode_body(struct state *s, const msgpack_object *a)
 	char *t;
 	int rc;
 
-	/* The parameters grow at the end: an older (shorter) array leaves the rest 0. */
 	if (!mputil_get_i64(&a[2], &s->clock_last_ms) || p->type != MSGPACK_OBJECT_ARRAY ||
-	    p->via.array.size < 4 ||
+	    p->via.array.size < PARAMS_FIELDS_MIN ||
 	    !mputil_get_i64(&p->via.array.ptr[0], &s->params.grace_ms) ||
 	    !mputil_get_i64(&p->via.array.ptr[1], &v) ||
 	    p->via.array.ptr[2].type != MSGPACK_OBJECT_FLOAT64 ||
@@ -367,9 +454,19 @@ decode_body(struct state *s, const msgpack_object *a)
 		return -EBADMSG;
 	s->params.quorum = (long)v;
 	s->params.disruption_ratio = p->via.array.ptr[2].via.f64;
+	s->params.reporter_stale_ms = VOTES_REPORTER_STALE_MS_DEFAULT;
+	s->params.hb_timeout_ms = VOTES_HB_TIMEOUT_MS_DEFAULT;
+	s->params.hb_interval_ms = VOTES_HB_INTERVAL_MS_DEFAULT;
 	s->params.reap_after_ms = 0;
-	if (p->via.array.size > 4 && (!mputil_get_i64(&p->via.array.ptr[4],
-	    &s->params.reap_after_ms) || s->params.reap_after_ms < 0))
+	if ((p->via.array.size > 4 &&
+	    !mputil_get_i64(&p->via.array.ptr[4], &s->params.reporter_stale_ms)) ||
+	    (p->via.array.size > 5 &&
+	    !mputil_get_i64(&p->via.array.ptr[5], &s->params.hb_timeout_ms)) ||
+	    (p->via.array.size > 6 &&
+	    !mputil_get_i64(&p->via.array.ptr[6], &s->params.hb_interval_ms)) ||
+	    (p->via.array.size > 7 &&
+	    (!mputil_get_i64(&p->via.array.ptr[7], &s->params.reap_after_ms) ||
+	    s->params.reap_after_ms < 0)))
 		return -EBADMSG;
 	s->disruption = a[4].via.boolean;
 	if (a[6].type != MSGPACK_OBJECT_ARRAY)
@@ -421,6 +518,15 @@ decode_body(struct state *s, const msgpack_object *a)
 		s->next_job_id = nj;
 	if (ne > s->next_event_id)
 		s->next_event_id = ne;
+	if (nf > 15) {
+		/* The reporters' records, one per reporter interned above. */
+		if (a[15].type != MSGPACK_OBJECT_ARRAY || a[15].via.array.size != s->nreps)
+			return -EBADMSG;
+		for (uint32_t i = 0; i < s->nreps; i++)
+			if ((rc = decode_reporter(s, i, &a[15].via.array.ptr[i])) < 0)
+				return rc;
+		reporters_rebuild_queue(s);
+	}
 	state_rebuild_derived(s);
 	return 0;
 }
@@ -452,7 +558,7 @@ records_decode_snapshot(struct state *s, const void *buf, size_t len, char *err,
 		    mputil_get_i64(&a[1], &version) ? version : -1LL, RECORDS_SNAPSHOT_VERSION);
 		goto out;
 	}
-	if (up.data.via.array.size != SNAP_FIELDS) {
+	if (up.data.via.array.size < SNAP_FIELDS_MIN) {
 		snprintf(err, errlen, "malformed snapshot");
 		goto out;
 	}
@@ -460,7 +566,7 @@ records_decode_snapshot(struct state *s, const void *buf, size_t len, char *err,
 		snprintf(err, errlen, "a second snapshot in one recovery");
 		goto out;
 	}
-	rc = decode_body(s, a);
+	rc = decode_body(s, a, up.data.via.array.size);
 	if (rc == -EBADMSG)
 		snprintf(err, errlen, "malformed snapshot");
 	else if (rc == -ENOMEM)

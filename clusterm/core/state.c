@@ -53,6 +53,7 @@ model_free(struct state *s)
 	for (uint32_t i = 0; i < s->nreps; i++) {
 		free(s->reps[i].name);
 		free(s->reps[i].voted);
+		free(s->reps[i].epoch);
 	}
 	free(s->reps);
 	strmap_free(s->rep_index);
@@ -79,6 +80,7 @@ model_init(struct state *s)
 	s->next_job_id = 1;
 	s->next_event_id = 1;
 	s->globals = strdup("{}");
+	s->hb_head = s->hb_tail = VOTE_NO_REPORTER;
 	s->events = calloc(STATE_EVENTS_KEEP, sizeof(*s->events));
 	s->inv = inventory_new();
 	s->wm_index = strmap_new();
@@ -167,6 +169,7 @@ state_new(const struct votes_params *params, state_apply_fn apply, void *apply_a
 	pthread_cond_init(&s->watch_cv, &cattr);
 	pthread_condattr_destroy(&cattr);
 	s->params = *params;
+	s->initial_params = *params;
 	s->apply = apply;
 	s->apply_arg = apply_arg;
 	s->started_ms = fsio_now_ms();
@@ -271,6 +274,9 @@ state_reporter(struct state *s, const char *name)
 	r->name = xstrdup(name);
 	r->node = VOTE_NO_REPORTER;
 	r->counts = true;
+	r->epoch = xstrdup("");
+	r->spool_depth = -1;
+	r->hb_prev = r->hb_next = VOTE_NO_REPORTER;
 	if (strmap_put(s->rep_index, r->name, (void *)(uintptr_t)(rid + 1)) < 0)
 		state_apply_oom("a reporter");
 	s->nreps++;

@@ -29,6 +29,17 @@ struct reporter {
 	bool counts;
 	uint32_t *voted;	/* ids of the nodes it has an entry on, each once */
 	uint32_t nvoted, capvoted;
+	/* Its record (CONTRACT 11, reporters.h): what it sent last, and when. */
+	char *epoch;		/* "" none */
+	uint64_t last_seq;
+	long long heard_ms;	/* its last POST, heartbeats included; 0 never */
+	long long sync_ms;	/* its last snapshot; 0 never */
+	long long hb_ms;	/* its last heartbeat; 0 never */
+	uint64_t batches, reports;
+	long long spool_depth;	/* X-Spool-Depth last sent, -1 never */
+	/* The heartbeat queue (reporters by hb_ms, oldest first), ids. */
+	uint32_t hb_prev, hb_next;
+	bool hb_queued;
 };
 
 struct state {
@@ -51,6 +62,7 @@ struct state {
 	uint32_t *recent;		/* ids of nodes turned Disappeared, oldest first */
 	long long *recent_ms;
 	size_t recent_head, recent_n, recent_cap, recent_live;
+	uint32_t hb_head, hb_tail;	/* the heartbeat queue, VOTE_NO_REPORTER empty */
 	uint32_t *heap;			/* node ids by grace deadline */
 	size_t nheap, capheap;
 	uint32_t *reap;			/* Disappeared, Unallocated node ids by disappeared_ms */
@@ -80,6 +92,7 @@ struct state {
 	int64_t applied_rev;		/* shared log: the position applied (write lock) */
 	bool key_partial;		/* shared log: part of a log key applied (write lock) */
 	struct state *reload;		/* shared log: the state a reload builds (its thread) */
+	struct votes_params initial_params;	/* what a replay of the whole log starts from */
 	uint64_t snap_bytes;		/* size of the last snapshot (ticker only) */
 	uint64_t snap_records;		/* log records that call for a snapshot */
 

@@ -158,9 +158,40 @@ votes_counted(const struct node *n, const struct vote *v, bool counts)
 	return counts;
 }
 
+/* Rule 3 for a gone-majority of a node that sends heartbeats (CONTRACT 11). */
+static void
+gone_with_life(const struct node *n, const struct votes_params *p, long long now_ms,
+    const struct votes_life *life, long long since, struct votes_result *ret)
+{
+	long long first = ret->first_gone_ms, dead_at;
+
+	if (life->heard_ms > first) {
+		/* Heard from itself after the first gone-vote: alive, cut off. */
+		if (now_ms - life->heard_ms < p->hb_timeout_ms) {
+			ret->state = MON_DISCOVERED;
+			ret->partitioned = true;
+			ret->deadline_ms = life->heard_ms + p->hb_timeout_ms;
+			return;
+		}
+		/* Its own signs stopped too: nothing says it is alive any more. */
+		dead_at = life->heard_ms + p->hb_timeout_ms;
+	} else {
+		/* One heartbeat interval for a heartbeat in flight. */
+		dead_at = first + p->hb_interval_ms;
+	}
+	if (dead_at < since + p->grace_ms)
+		dead_at = since + p->grace_ms;
+	if (now_ms >= dead_at) {
+		ret->state = MON_DISAPPEARED;
+		return;
+	}
+	ret->state = n->state;
+	ret->deadline_ms = dead_at;
+}
+
 void
 votes_evaluate(const struct node *n, const struct votes_params *p, long long now_ms,
-    struct votes_result *ret)
+    const struct votes_life *life, struct votes_result *ret)
 {
 	long long alive, gone;
 	bool gone_wins;
@@ -175,6 +206,11 @@ votes_evaluate(const struct node *n, const struct votes_params *p, long long now
 	ret->alive = (int)alive;
 	ret->gone = (int)gone;
 	ret->deadline_ms = 0;
+	ret->partitioned = ret->unreachable = false;
+	ret->first_gone_ms = gone == 0 ? 0 : n->first_gone_ms != 0 ? n->first_gone_ms : now_ms;
+	/* Its own leave (rule 4) is the last word on it: judged by votes alone. */
+	if (n->self_kind == VOTE_GONE)
+		life = NULL;
 
 	if (p->quorum > 0)
 		gone_wins = gone >= p->quorum;
@@ -184,6 +220,10 @@ votes_evaluate(const struct node *n, const struct votes_params *p, long long now
 	if (gone_wins) {
 		long long since = n->gone_since_ms != 0 ? n->gone_since_ms : now_ms;
 		ret->gone_since_ms = since;
+		if (life != NULL) {
+			gone_with_life(n, p, now_ms, life, since, ret);
+			return;
+		}
 		if (now_ms - since >= p->grace_ms) {
 			ret->state = MON_DISAPPEARED;
 		} else {
@@ -195,6 +235,9 @@ votes_evaluate(const struct node *n, const struct votes_params *p, long long now
 	}
 	ret->gone_since_ms = 0;
 	ret->state = alive > 0 ? MON_DISCOVERED : n->state;
+	/* Voted alive but silent: the path to the manager is broken, not the node. */
+	if (life != NULL && alive > 0 && now_ms - life->hb_ms >= p->hb_timeout_ms)
+		ret->unreachable = true;
 }
 
 bool

@@ -18,7 +18,25 @@ struct votes_params {
 	long quorum;			/* monitor.quorum, 0 = majority */
 	double disruption_ratio;	/* monitor.disruption_ratio */
 	long long disruption_window_ms;	/* monitor.disruption_window_s */
+	/* Appended later (CONTRACT 11); records without them take the defaults. */
+	long long reporter_stale_ms;	/* monitor.reporter_stale_s */
+	long long hb_timeout_ms;	/* monitor.heartbeat_timeout_s */
+	long long hb_interval_ms;	/* monitor.heartbeat_interval_s */
 	long long reap_after_ms;	/* monitor.reap_after_s, 0 = never (forget.h) */
+};
+
+/* The defaults of the fields above (also for records written without them). */
+#define VOTES_REPORTER_STALE_MS_DEFAULT	30000
+#define VOTES_HB_TIMEOUT_MS_DEFAULT	25000
+#define VOTES_HB_INTERVAL_MS_DEFAULT	10000
+
+/*
+ * The node's own evidence of life (CONTRACT 11), for a node that has sent a
+ * heartbeat: its last POST of any kind and its last heartbeat.
+ */
+struct votes_life {
+	long long heard_ms;		/* its last POST (heartbeats included) */
+	long long hb_ms;		/* its last heartbeat (never 0 here) */
 };
 
 struct votes_result {
@@ -26,6 +44,9 @@ struct votes_result {
 	long long gone_since_ms;	/* to store in the node (0 = none pending) */
 	long long deadline_ms;		/* when to evaluate again (0 = no timer) */
 	int alive, gone;		/* counted votes */
+	long long first_gone_ms;	/* to store in the node: first gone-vote of this run */
+	bool partitioned;		/* gone-voted but alive and heard: cut off from peers */
+	bool unreachable;		/* voted alive but its heartbeats stopped */
 };
 
 /* Whether a reporter's votes count (rule 2: it is not itself Disappeared). */
@@ -58,9 +79,16 @@ void votes_recount(struct node *n, votes_counts_fn fn, void *arg);
 /* Whether v (an entry of n) counts now; counts as for votes_record. */
 bool votes_counted(const struct node *n, const struct vote *v, bool counts);
 
-/* Rules 2 and 3 from n's counts: the state n should have at now_ms. */
+/*
+ * Rules 2 and 3 from n's counts: the state n should have at now_ms. life is
+ * NULL for a node that never sent a heartbeat (judged by its votes alone);
+ * otherwise CONTRACT 11 applies: a gone-majority against a node heard
+ * after the first gone-vote leaves it Discovered and partitioned, stale
+ * heartbeats under alive votes make it unreachable, and Disappeared needs
+ * no sign of life for a heartbeat interval after the first gone-vote.
+ */
 void votes_evaluate(const struct node *n, const struct votes_params *p, long long now_ms,
-    struct votes_result *ret);
+    const struct votes_life *life, struct votes_result *ret);
 
 /* Whether a report is its sender's own graceful leave (rule 4). */
 bool votes_is_self_leave(const struct report *r, const char *reporter);

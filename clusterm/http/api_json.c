@@ -99,6 +99,9 @@ api_node_json(struct state *s, const struct node *n, bool detail)
 	add_opt(o, "last_event", n->rep.event);
 	cJSON_AddStringToObject(o, "state", mon_state_name(n->state));
 	cJSON_AddStringToObject(o, "prev_state", mon_state_name(n->prev_state));
+	/* CONTRACT 11: gone-voted but heard from itself; voted alive but silent. */
+	cJSON_AddBoolToObject(o, "partitioned", n->partitioned);
+	cJSON_AddBoolToObject(o, "unreachable", n->unreachable);
 	cJSON_AddStringToObject(o, "status", node_status_name(n->status));
 	cJSON_AddStringToObject(o, "prev_status", node_status_name(n->prev_status));
 	cJSON_AddStringToObject(o, "host_group", n->host_group ? n->host_group : "");

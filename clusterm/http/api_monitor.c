@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api_json.h"
 #include "cm_limits.h"
@@ -18,9 +19,22 @@ origin(struct http_req *req, struct intake_origin *o)
 	const char *rep = http_header(req, "X-Reporter");
 	const char *ep = http_header(req, "X-Reporter-Epoch");
 	const char *seq = http_header(req, "X-Reporter-Seq");
+	const char *depth = http_header(req, "X-Spool-Depth");
 
 	memset(o, 0, sizeof(*o));
 	o->epoch = "";
+	o->spool_depth = -1;
+	if (depth != NULL) {
+		char *end;
+		long long v;
+		errno = 0;
+		v = strtoll(depth, &end, 10);
+		if (depth[0] < '0' || depth[0] > '9' || *end != '\0' || errno != 0) {
+			http_reply_error(req, 400, "X-Spool-Depth must be a decimal number");
+			return -1;
+		}
+		o->spool_depth = v;
+	}
 	if (rep == NULL) {
 		if (ep != NULL || seq != NULL) {
 			http_reply_error(req, 400, "X-Reporter-Epoch and X-Reporter-Seq need "
@@ -163,8 +177,11 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 	if (rc < 0) {
 		log_error("intake from %s (%s): %s", req->remote,
 		    o.reporter ? o.reporter : "operator", err);
-		/* The store refused: not ready to take reports; out of memory is ours. */
-		http_reply_error(req, rc == -EIO ? 503 : 500, "%s", err);
+		/*
+		 * The store refused, or the reporters' limit: not ready to take
+		 * them; out of memory is ours.
+		 */
+		http_reply_error(req, rc == -EIO || rc == -ENOSPC ? 503 : 500, "%s", err);
 		goto out;
 	}
 	metrics_reports(res.accepted, res.duplicates);
@@ -221,7 +238,73 @@ post_snapshot(struct http_req *req)
 	handle(req, REPORT_FORM_SNAPSHOT, REPORT_KIND_NONE, NULL);
 }
 
+/* Whether the request carries a body (a declared length, or chunks). */
+static bool
+has_body(struct http_req *req)
+{
+	const char *cl = http_header(req, "Content-Length");
+	const char *te = http_header(req, "Transfer-Encoding");
+
+	if (cl != NULL)
+		return strcmp(cl, "0") != 0;
+	return te != NULL && strcasecmp(te, "identity") != 0;
+}
+
+/*
+ * POST /monitor/heartbeat (CONTRACT 11): no body (or {}), the reporter
+ * headers. Never a batch: no dedupe, no watermark, no vote.
+ */
+static void
+post_heartbeat(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct intake_origin o;
+	char err[512];
+	cJSON *body, *out;
+	int rc;
+
+	if (origin(req, &o) < 0) {
+		metrics_rejected(REJECT_MALFORMED);
+		return;
+	}
+	if (o.reporter == NULL) {
+		metrics_rejected(REJECT_MALFORMED);
+		http_reply_error(req, 400, "a heartbeat needs the X-Reporter header (the serf "
+		    "name of the node sending it)");
+		return;
+	}
+	if (identity(req, &o, err, sizeof(err)) < 0) {
+		metrics_rejected(REJECT_AUTH);
+		log_warn("%s from %s (%s) refused: %s", req->path, req->remote, o.reporter,
+		    err);
+		http_reply_error(req, 403, "%s", err);
+		return;
+	}
+	if (has_body(req)) {
+		if (http_read_body(req) < 0)
+			return;
+		body = req->len > 0 ? cJSON_ParseWithLength(req->body, req->len) : NULL;
+		if (req->len > 0 && !cJSON_IsObject(body)) {
+			cJSON_Delete(body);
+			metrics_rejected(REJECT_MALFORMED);
+			http_reply_error(req, 400, "a heartbeat has no body, or {}");
+			return;
+		}
+		cJSON_Delete(body);
+	}
+	o.remote = api_actor(req);
+	rc = intake_heartbeat(m->state, &o, err, sizeof(err));
+	if (rc < 0) {
+		log_error("heartbeat from %s (%s): %s", req->remote, o.reporter, err);
+		http_reply_error(req, rc == -EIO || rc == -ENOSPC ? 503 : 500, "%s", err);
+		return;
+	}
+	out = cJSON_CreateObject();
+	http_reply_json(req, out != NULL ? 200 : 500, out);
+}
+
 const struct http_route api_monitor_routes[] = {
+	{ "POST", "/monitor/heartbeat", post_heartbeat, AUTH_REPORTER },
 	{ "POST", "/monitor/event", post_contiv, AUTH_REPORTER },
 	{ "POST", "/monitor/snapshot", post_snapshot, AUTH_REPORTER },
 	{ "POST", "/monitor/event/{}", post_event_batch, AUTH_REPORTER },

@@ -18,6 +18,7 @@
 #include "manager.h"
 #include "metrics.h"
 #include "oplog.h"
+#include "reporters.h"
 #include "votes.h"
 
 static int
@@ -445,7 +446,73 @@ get_events(struct http_req *req)
 	http_reply_json(req, arr != NULL ? 200 : 500, out);
 }
 
+static int
+by_reporter_name(const void *a, const void *b, void *arg)
+{
+	const struct state *s = arg;
+
+	return strcmp(state_reporter_name(s, *(const uint32_t *)a),
+	    state_reporter_name(s, *(const uint32_t *)b));
+}
+
+/*
+ * GET /api/v1/reporters (CONTRACT 11): every reporter's record by name,
+ * stale judged against this server's clock now.
+ */
+static void
+get_reporters(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	struct state *s = m->state;
+	long long now = oplog_clock_ms(s);
+	cJSON *out = cJSON_CreateObject(), *arr;
+	uint32_t *ids = NULL, n;
+	bool ok = out != NULL;
+
+	state_rdlock(s);
+	n = state_nreporters(s);
+	if (ok && (ids = malloc((n ? n : 1) * sizeof(*ids))) == NULL)
+		ok = false;
+	arr = ok ? cJSON_AddArrayToObject(out, "reporters") : NULL;
+	ok = ok && arr != NULL;
+	for (uint32_t i = 0; ok && i < n; i++)
+		ids[i] = i;
+	if (ok)
+		qsort_r(ids, n, sizeof(*ids), by_reporter_name, s);
+	for (uint32_t i = 0; ok && i < n; i++) {
+		struct reporter_view v;
+		cJSON *o = cJSON_CreateObject();
+		if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			ok = false;
+			break;
+		}
+		reporters_get(s, ids[i], &v);
+		cJSON_AddStringToObject(o, "name", v.name);
+		cJSON_AddStringToObject(o, "epoch", v.epoch);
+		cJSON_AddNumberToObject(o, "last_seq", (double)v.last_seq);
+		api_add_time(o, "last_heard", v.heard_ms);
+		api_add_time(o, "last_sync", v.sync_ms);
+		cJSON_AddNumberToObject(o, "batches", (double)v.batches);
+		cJSON_AddNumberToObject(o, "reports", (double)v.reports);
+		if (v.spool_depth >= 0)
+			cJSON_AddNumberToObject(o, "spool_depth", (double)v.spool_depth);
+		else
+			cJSON_AddNullToObject(o, "spool_depth");
+		cJSON_AddBoolToObject(o, "stale", reporters_stale(&v, state_params(s), now));
+	}
+	state_unlock(s);
+	free(ids);
+	if (!ok) {
+		cJSON_Delete(out);
+		http_reply_error(req, 500, "out of memory");
+		return;
+	}
+	http_reply_json(req, 200, out);
+}
+
 const struct http_route api_v1_routes[] = {
+	{ "GET", "/api/v1/reporters", get_reporters, AUTH_READER },
 	{ "GET", "/api/v1/jobs", get_jobs, AUTH_READER },
 	{ "POST", "/api/v1/jobs", post_job, AUTH_ADMIN },
 	{ "GET", "/api/v1/jobs/{}", get_job, AUTH_READER },

@@ -6,6 +6,8 @@
 
 #include "http.h"
 #include "metrics.h"
+#include "oplog.h"
+#include "reporters.h"
 
 static unsigned long long reports_accepted, reports_duplicate;
 static unsigned long long rejected[REJECT_COUNT];
@@ -78,6 +80,9 @@ metrics_render(struct state *s, const struct leader_view *cluster)
 {
 	struct out o = { .cap = 4096 };
 	size_t by_state[3] = { 0 }, by_status[NS_COUNT] = { 0 };
+	size_t partitioned = 0, unreachable = 0, fresh = 0, stale = 0;
+	unsigned long long spool = 0;
+	long long now = oplog_clock_ms(s);
 	struct store_stats st;
 	struct http_stats hs;
 	bool disruption;
@@ -94,6 +99,18 @@ metrics_render(struct state *s, const struct leader_view *cluster)
 		struct node *n = inventory_at(state_inventory(s), i);
 		by_state[n->state]++;
 		by_status[n->status]++;
+		partitioned += n->partitioned;
+		unreachable += n->unreachable;
+	}
+	for (uint32_t i = 0; i < state_nreporters(s); i++) {
+		struct reporter_view v;
+		reporters_get(s, i, &v);
+		if (reporters_stale(&v, state_params(s), now))
+			stale++;
+		else
+			fresh++;
+		if (v.spool_depth > 0)
+			spool += (unsigned long long)v.spool_depth;
 	}
 	disruption = state_disruption(s, NULL);
 	state_unlock(s);
@@ -123,6 +140,17 @@ metrics_render(struct state *s, const struct leader_view *cluster)
 	for (int i = 0; i < NS_COUNT; i++)
 		put(&o, "clusterm_nodes_by_status{status=\"%s\"} %zu\n", node_status_name(i),
 		    by_status[i]);
+	put(&o, "# HELP clusterm_nodes_flagged Nodes with a flag of their own evidence of "
+	    "life.\n# TYPE clusterm_nodes_flagged gauge\n"
+	    "clusterm_nodes_flagged{flag=\"partitioned\"} %zu\n"
+	    "clusterm_nodes_flagged{flag=\"unreachable\"} %zu\n", partitioned, unreachable);
+	put(&o, "# HELP clusterm_reporters Reporters known, fresh or stale (not heard for "
+	    "monitor.reporter_stale_s).\n# TYPE clusterm_reporters gauge\n"
+	    "clusterm_reporters{state=\"fresh\"} %zu\n"
+	    "clusterm_reporters{state=\"stale\"} %zu\n", fresh, stale);
+	put(&o, "# HELP clusterm_reporter_spool_depth Batches waiting in the reporters' "
+	    "spools, as they last said.\n# TYPE clusterm_reporter_spool_depth gauge\n"
+	    "clusterm_reporter_spool_depth %llu\n", spool);
 	put(&o, "# HELP clusterm_disruption 1 while in disruption mode.\n"
 	    "# TYPE clusterm_disruption gauge\nclusterm_disruption %d\n", disruption);
 	put(&o, "# HELP clusterm_store_failed 1 once the store refused a write.\n"

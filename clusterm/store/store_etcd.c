@@ -307,13 +307,15 @@ se_close(void *b)
 	pthread_mutex_unlock(&e->mu);
 	if (e->we != NULL)
 		etcd_abort(e->we);
-	if (e->watcher_on)
-		pthread_join(e->watcher, NULL);
+	if (e->pe != NULL)
+		etcd_abort(e->pe);
+	se_follow_join(e);
 	if (e->committer_on)
 		pthread_join(e->committer, NULL);
 	etcd_free(e->ce);
 	etcd_free(e->we);
 	etcd_free(e->re);
+	etcd_free(e->pe);
 	free(e->results);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
@@ -357,7 +359,8 @@ store_open_etcd(const struct store_etcd_opts *o, struct store **ret, char *err, 
 	e->leader = o->leader;
 	if ((rc = etcd_new(&o->etcd, &e->ce, err, errlen)) < 0 ||
 	    (rc = etcd_new(&o->etcd, &e->we, err, errlen)) < 0 ||
-	    (rc = etcd_new(&o->etcd, &e->re, err, errlen)) < 0) {
+	    (rc = etcd_new(&o->etcd, &e->re, err, errlen)) < 0 ||
+	    (rc = etcd_new(&o->etcd, &e->pe, err, errlen)) < 0) {
 		se_close(e);
 		return rc;
 	}

@@ -47,6 +47,11 @@ FWD_TIMEOUT_S = 5
 # a tick every TICK_S seconds, a sync every SYNC_INTERVAL_S (less jitter).
 TICK_S = 1
 SYNC_INTERVAL_S = 30
+# clusterm's heartbeat keys to match (clusterm.conf(5)): a heartbeat may be
+# in flight for a tick (the loop's sleep plus the tick's own run), and
+# HB_TIMEOUT_S without one makes a node voted alive unreachable.
+HB_INTERVAL_S = TICK_S + 1
+HB_TIMEOUT_S = 5
 
 
 def log(msg):
@@ -233,8 +238,9 @@ class Agent:
     its own spool dir and forwarder config."""
 
     def __init__(self, name, ip_addr, tmp, urls, label=None, serial=None, mgmt=None,
-                 tags=None, join=(), ns=None, port=None, serf_extra=None):
+                 tags=None, join=(), ns=None, port=None, serf_extra=None, ticks=True):
         self.name = name
+        self.ticks = ticks      # False: a node without the tick timer (no heartbeats)
         self.ip = ip_addr
         self.ns = ns
         self.label = label or name
@@ -282,7 +288,8 @@ class Agent:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self._wrap([SERF, "agent", "-config-file", self.conf_path]),
                                      stdout=self.logf, stderr=subprocess.STDOUT)
-        self.start_ticks()
+        if self.ticks:
+            self.start_ticks()
         if wait:
             self.wait_rpc()
         return self
@@ -459,7 +466,8 @@ class SystemCase(unittest.TestCase):
 
     def start_clusterm(self, grace_s=2, monitor=None, ns=None, host="127.0.0.1", args=(),
                        **conf):
-        config = {"monitor": {"grace_s": grace_s}}
+        config = {"monitor": {"grace_s": grace_s, "heartbeat_interval_s": HB_INTERVAL_S,
+                              "heartbeat_timeout_s": HB_TIMEOUT_S}}
         config["monitor"].update(monitor or {})
         config.update(conf)
         if ns:

@@ -110,6 +110,7 @@ fix_reports_at(struct state *s, long long t, const char *reporter, enum report_k
 	op.u.reports.kind = (int)kind;
 	op.u.reports.reports = r;
 	op.u.reports.n = n;
+	op.u.reports.spool_depth = -1;
 	fix_apply(s, &op);
 	for (size_t i = 0; i < n; i++)
 		report_finish(&r[i]);
@@ -126,7 +127,7 @@ fix_submit(struct state *s, const char *reporter, const char *epoch, uint64_t se
 	struct report r[FIX_MAXN];
 	struct report_batch b = { .reports = r };
 	struct intake_origin o = { .reporter = reporter, .epoch = epoch, .seq = seq,
-		.has_seq = reporter != NULL, .remote = "127.0.0.1" };
+		.has_seq = reporter != NULL, .remote = "127.0.0.1", .spool_depth = -1 };
 	int rc;
 
 	b.n = fix_words(names, w);

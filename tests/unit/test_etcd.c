@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,7 +61,7 @@ etcd_up(void)
 	}
 	endpoints[0] = url;
 	/* Ready when a read answers. */
-	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 1000 };
+	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 1000, 0 };
 	struct etcd *e;
 	char err[512];
 	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
@@ -99,7 +102,7 @@ etcd_down(void)
 static struct etcd *
 conn(void)
 {
-	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 3000 };
+	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 3000, 0 };
 	struct etcd *e;
 	char err[512];
 
@@ -273,7 +276,7 @@ wait_count(struct seen *s, int n)
 static struct store *
 open_store(const char *id, struct leader *l)
 {
-	struct store_etcd_opts o = { { endpoints, 1, NULL, NULL, NULL, 3000 }, "/s", id, l };
+	struct store_etcd_opts o = { { endpoints, 1, NULL, NULL, NULL, 3000, 0 }, "/s", id, l };
 	struct store *st;
 	char err[512];
 
@@ -288,7 +291,7 @@ START_TEST(test_store_shared_log)
 	static struct seen sa = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct seen sb = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct seen sc = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	struct leader_opts lo = { { endpoints, 1, NULL, NULL, NULL, 1000 }, "/s", "a",
+	struct leader_opts lo = { { endpoints, 1, NULL, NULL, NULL, 1000, 0 }, "/s", "a",
 	    "http://127.0.0.1:1", 3 };
 	struct leader *l;
 	char err[512];
@@ -374,6 +377,167 @@ START_TEST(test_store_shared_log)
 }
 END_TEST
 
+/*
+ * A listening socket that never answers (connections wait in its backlog):
+ * what a stopped or stalled etcd member looks like to a client.
+ */
+static int
+silent_endpoint(char *ret_url, size_t len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 16), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	snprintf(ret_url, len, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	return fd;
+}
+
+static int
+watch_stop_first(const struct etcd_event *ev, size_t n, int64_t header_rev, void *arg)
+{
+	(void)ev, (void)header_rev, (void)arg;
+	return n > 0 ? 7 : 0;
+}
+
+struct later {
+	struct etcd *e;
+	long after_ms, deadline_in_ms;
+};
+
+static void *
+set_deadline_later(void *arg)
+{
+	struct later *l = arg;
+
+	usleep((useconds_t)l->after_ms * 1000);
+	etcd_set_deadline(l->e, etcd_now_ms() + l->deadline_in_ms);
+	return NULL;
+}
+
+/* etcd_set_deadline(): every call ends by the instant, whatever its own timeouts. */
+START_TEST(test_deadline)
+{
+	char su[64], err[512];
+	const char *eps[1] = { su };
+	int fd = silent_endpoint(su, sizeof(su));
+	/* The call's own timeout and the endpoint's would wait for long. */
+	struct etcd_opts o = { eps, 1, NULL, NULL, NULL, 30000, 20000 };
+	struct etcd_range_req r = { .key = "x", .key_len = 1 };
+	struct etcd_op op = { .type = ETCD_OP_PUT, .key = "x", .key_len = 1, .value = "v",
+	    .value_len = 1 };
+	struct etcd_range_res res;
+	struct later l;
+	pthread_t th;
+	struct etcd *e;
+	int64_t t0, rev, compact = 0;
+	bool ok;
+
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	t0 = etcd_now_ms();
+	etcd_set_deadline(e, t0 + 300);
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), -EAGAIN);
+	ck_assert_int_ge(etcd_now_ms() - t0, 290);
+	ck_assert_int_lt(etcd_now_ms() - t0, 2000);
+	/* Passed: at once, a write too. */
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &op, 1, &ok, &rev, err, sizeof(err)), -EAGAIN);
+	ck_assert_int_lt(etcd_now_ms() - t0, 200);
+	ck_assert_ptr_nonnull(strstr(err, "deadline"));
+	/* Cleared, then set from another thread while a watch (no timeout) waits. */
+	etcd_set_deadline(e, 0);
+	l.e = e;
+	l.after_ms = 200;
+	l.deadline_in_ms = 100;
+	ck_assert_int_eq(pthread_create(&th, NULL, set_deadline_later, &l), 0);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_watch(e, "x", 1, NULL, 0, 1, watch_stop_first, NULL, NULL,
+	    &compact, err, sizeof(err)), -EAGAIN);
+	ck_assert_int_ge(etcd_now_ms() - t0, 290);
+	ck_assert_int_lt(etcd_now_ms() - t0, 2000);
+	pthread_join(th, NULL);
+	/* Out of range. */
+	o.attempt_timeout_ms = ETCD_ATTEMPT_MAX_MS + 1;
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)) == -EINVAL ? 0 : -1, 0);
+	etcd_free(l.e);
+	close(fd);
+}
+END_TEST
+
+/* A member that never answers is left for the next within the attempt timeout, then avoided. */
+START_TEST(test_endpoint_timeout)
+{
+	char su[64], err[512];
+	const char *eps[2] = { su, url };
+	int fd = silent_endpoint(su, sizeof(su));
+	struct etcd_opts o = { eps, 2, NULL, NULL, NULL, 10000, 300 };
+	struct etcd_range_req r = { .key = "at", .key_len = 2 };
+	struct etcd_op op = { .type = ETCD_OP_PUT, .key = "at", .key_len = 2, .value = "v",
+	    .value_len = 1 };
+	struct etcd_range_res res;
+	struct etcd *e, *w;
+	int64_t t0, rev, compact = 0;
+	bool ok;
+
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	ck_assert_int_eq(etcd_new(&o, &w, err, sizeof(err)), 0);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &op, 1, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert(ok);
+	ck_assert_int_ge(etcd_now_ms() - t0, 290);
+	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
+	ck_assert_str_eq(etcd_endpoint(e), url);
+	/* The next call goes to the member that answered, at once. */
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 1);
+	etcd_range_res_free(&res);
+	ck_assert_int_lt(etcd_now_ms() - t0, 280);
+	/* A count alone, at a revision: no key-value. */
+	r.count_only = true;
+	r.revision = rev;
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 0);
+	ck_assert_int_eq(res.count, 1);
+	ck_assert_int_ge(res.header_rev, rev);
+	r.revision = rev - 1;
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_int_eq(res.count, 0);
+	r.count_only = false;
+	r.revision = 0;
+	/*
+	 * Skipped (a stale watch there): both are avoided now, tried from the
+	 * next; the silent one is left again within its attempt timeout.
+	 */
+	etcd_skip_endpoint(e);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	etcd_range_res_free(&res);
+	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
+	ck_assert_str_eq(etcd_endpoint(e), url);
+	/* What one connection learned, another knows: straight to the member that answers. */
+	etcd_free(e);
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	etcd_range_res_free(&res);
+	ck_assert_int_lt(etcd_now_ms() - t0, 280);
+	/* A watch too starts on the member that answers. */
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_watch(w, "at", 2, NULL, 0, rev, watch_stop_first, NULL, NULL,
+	    &compact, err, sizeof(err)), 7);
+	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
+	ck_assert_str_eq(etcd_endpoint(w), url);
+	etcd_free(e);
+	etcd_free(w);
+	close(fd);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -383,11 +547,13 @@ suite(void)
 
 	tcase_add_test(pure, test_base64);
 	tcase_add_test(pure, test_prefix_end);
+	tcase_add_test(pure, test_deadline);
 	suite_add_tcase(s, pure);
 	tcase_add_checked_fixture(real, etcd_up, etcd_down);
 	tcase_set_timeout(real, 60);
 	tcase_add_test(real, test_txn_range_lease);
 	tcase_add_test(real, test_store_shared_log);
+	tcase_add_test(real, test_endpoint_timeout);
 	suite_add_tcase(s, real);
 	return s;
 }

@@ -20,7 +20,8 @@
 #include "tests/fuzz/fuzz_state.h"
 
 static const struct votes_params params0 = { .grace_ms = 0, .quorum = 0,
-	.disruption_ratio = 0.55, .disruption_window_ms = 60000 };
+	.disruption_ratio = 0.55, .disruption_window_ms = 60000,
+	.reporter_stale_ms = 30000, .hb_timeout_ms = 25000, .hb_interval_ms = 10000 };
 
 static char err[512];
 
@@ -41,7 +42,7 @@ rm_tree(const char *dir)
 
 /* ---- operation records ---- */
 
-#define NOPS	12
+#define NOPS	14
 
 static const char *const req_names[] = { "m1", "w1-serial" };
 static const char *const req_addrs[] = { "10.0.0.7", "node7.example.org" };
@@ -81,7 +82,7 @@ make_op(int i, struct op *op, struct report reps[2])
 		break;
 	case 4:
 		op->kind = OP_PARAMS;
-		op->u.params = (struct votes_params){ 7000, 2, 0.4, 90000, 3000 };
+		op->u.params = (struct votes_params){ 7000, 2, 0.4, 90000, 30000, 25000, 10000, 3000 };
 		break;
 	case 5:
 	case 6:
@@ -110,6 +111,13 @@ make_op(int i, struct op *op, struct report reps[2])
 		op->u.text = (struct op_text){ i == 10 ? "{\"timeout_s\":5}" : NULL, "admin",
 			i == 10 ? "keys: timeout_s" : "back to the file's" };
 		break;
+	case 12:
+	case 13:
+		op->kind = OP_HEARTBEAT;
+		op->u.hb = (struct op_heartbeat){ .reporter = "n1", .epoch = i == 12 ? "ep" : "",
+			.seq = i == 12 ? 77 : 0, .has_seq = i == 12,
+			.spool_depth = i == 12 ? 3 : -1 };
+		break;
 	}
 }
 
@@ -135,12 +143,20 @@ same_op(const struct op *a, const struct op *b)
 		ck_assert_int_eq(a->u.reports.has_seq, b->u.reports.has_seq);
 		ck_assert_str_eq(a->u.reports.actor, b->u.reports.actor);
 		ck_assert_int_eq(a->u.reports.kind, b->u.reports.kind);
+		ck_assert_int_eq(a->u.reports.spool_depth, b->u.reports.spool_depth);
 		ck_assert_uint_eq(a->u.reports.n, b->u.reports.n);
 		for (size_t i = 0; i < a->u.reports.n; i++)
 			ck_assert(report_equal(&a->u.reports.reports[i], &b->u.reports.reports[i]));
 		break;
 	case OP_PARAMS:
 		ck_assert(memcmp(&a->u.params, &b->u.params, sizeof(a->u.params)) == 0);
+		break;
+	case OP_HEARTBEAT:
+		ck_assert_str_eq(a->u.hb.reporter, b->u.hb.reporter);
+		ck_assert_str_eq(a->u.hb.epoch, b->u.hb.epoch);
+		ck_assert_uint_eq(a->u.hb.seq, b->u.hb.seq);
+		ck_assert_int_eq(a->u.hb.has_seq, b->u.hb.has_seq);
+		ck_assert_int_eq(a->u.hb.spool_depth, b->u.hb.spool_depth);
 		break;
 	case OP_JOB_REQUEST:
 		ck_assert_int_eq(a->u.job.op, b->u.job.op);
@@ -232,6 +248,9 @@ same_node(const struct state *sa, const struct node *a, const struct state *sb,
 	ck_assert_int_eq(a->disappeared_ms, b->disappeared_ms);
 	ck_assert_int_eq(a->recent_ms, b->recent_ms);
 	ck_assert_uint_eq(a->last_job, b->last_job);
+	ck_assert_int_eq(a->first_gone_ms, b->first_gone_ms);
+	ck_assert_int_eq(a->partitioned, b->partitioned);
+	ck_assert_int_eq(a->unreachable, b->unreachable);
 	ck_assert_msg(a->oth_alive == b->oth_alive && a->oth_gone == b->oth_gone &&
 	    a->self_kind == b->self_kind, "%s: counts %u/%u/%u vs %u/%u/%u", a->name,
 	    a->oth_alive, a->oth_gone, a->self_kind, b->oth_alive, b->oth_gone, b->self_kind);
@@ -284,7 +303,19 @@ same_state(struct state *a, struct state *b)
 		ck_assert_str_eq(a->reps[i].name, b->reps[i].name);
 		ck_assert_int_eq(a->reps[i].counts, b->reps[i].counts);
 		ck_assert_uint_eq(a->reps[i].node, b->reps[i].node);
+		/* The reporters' records (CONTRACT 11). */
+		ck_assert_str_eq(a->reps[i].epoch, b->reps[i].epoch);
+		ck_assert_uint_eq(a->reps[i].last_seq, b->reps[i].last_seq);
+		ck_assert_int_eq(a->reps[i].heard_ms, b->reps[i].heard_ms);
+		ck_assert_int_eq(a->reps[i].sync_ms, b->reps[i].sync_ms);
+		ck_assert_int_eq(a->reps[i].hb_ms, b->reps[i].hb_ms);
+		ck_assert_uint_eq(a->reps[i].batches, b->reps[i].batches);
+		ck_assert_uint_eq(a->reps[i].reports, b->reps[i].reports);
+		ck_assert_int_eq(a->reps[i].spool_depth, b->reps[i].spool_depth);
+		ck_assert_int_eq(a->reps[i].hb_queued, b->reps[i].hb_queued);
 	}
+	ck_assert_uint_eq(a->hb_head, b->hb_head);
+	ck_assert_uint_eq(a->hb_tail, b->hb_tail);
 	ck_assert_uint_eq(a->nwms, b->nwms);
 	for (size_t i = 0; i < a->nwms; i++) {
 		struct watermark *w = state_watermark(b, a->wms[i]->reporter);
@@ -365,7 +396,7 @@ build_rich(struct state *s)
 	struct op op = { .kind = OP_PARAMS, .time_ms = 1000 };
 	struct report r;
 
-	op.u.params = (struct votes_params){ 5000, 0, 0.3, 60000, 0 };
+	op.u.params = (struct votes_params){ 5000, 0, 0.3, 60000, 30000, 25000, 10000, 0 };
 	fix_apply(s, &op);
 	for (const char *m = "abcde"; *m != '\0'; m++) {
 		char who[2] = { *m, '\0' };
@@ -530,6 +561,66 @@ START_TEST(test_recovery)
 	copy = snapshot_copy(s);
 	state_close(s);
 	s = open_dir(dir);
+	same_state(copy, s);
+	state_close(s);
+	state_close(copy);
+	rm_tree(dir);
+}
+END_TEST
+
+static void
+heartbeat_ok(struct state *s, const char *reporter, uint64_t seq, long long depth)
+{
+	struct intake_origin o = { .reporter = reporter, .epoch = "e1", .seq = seq,
+		.has_seq = true, .remote = "127.0.0.1", .spool_depth = depth };
+
+	ck_assert_msg(intake_heartbeat(s, &o, err, sizeof(err)) == 0, "%s", err);
+}
+
+/*
+ * The reporters' records (CONTRACT 11) come back from a snapshot and from
+ * the log behind it: heartbeats, batches, snapshots, spool depths.
+ */
+START_TEST(test_reporter_records_recovery)
+{
+	char dir[] = "/tmp/test_state.XXXXXX";
+	struct state *s, *copy;
+	struct intake_result r;
+	uint32_t rid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	s = open_dir(dir);
+	submit_ok(s, "a", 1, REPORT_KIND_DISCOVERED, "a b c");
+	submit_ok(s, "b", 1, REPORT_KIND_DISCOVERED, "a b c");
+	heartbeat_ok(s, "a", 1, 0);
+	heartbeat_ok(s, "b", 1, 4);
+	ck_assert_msg(oplog_maybe_snapshot(s, true, err, sizeof(err)) == 1, "%s", err);
+	/* After the snapshot: in the log only. */
+	heartbeat_ok(s, "c", 0, 2);
+	submit_ok(s, "a", 2, REPORT_KIND_DISAPPEARED, "c");
+	ck_assert_int_eq(fix_submit(s, "b", "e1", 2, REPORT_KIND_NONE, "a b", &r, err,
+	    sizeof(err)), 0);
+	heartbeat_ok(s, "a", 2, 1);
+	pthread_rwlock_rdlock(&s->lock);
+	rid = state_reporter_find(s, "a");
+	ck_assert_uint_eq(s->reps[rid].batches, 2);
+	ck_assert_uint_eq(s->reps[rid].reports, 4);
+	ck_assert_uint_eq(s->reps[rid].last_seq, 2);
+	ck_assert_int_eq(s->reps[rid].spool_depth, 1);
+	ck_assert_int_ne(s->reps[rid].hb_ms, 0);
+	rid = state_reporter_find(s, "b");
+	ck_assert_int_ne(s->reps[rid].sync_ms, 0);
+	ck_assert_int_eq(s->reps[rid].spool_depth, 4);
+	ck_assert_int_eq(s->hb_tail, state_reporter_find(s, "a"));
+	pthread_rwlock_unlock(&s->lock);
+	copy = snapshot_copy(s);
+	state_close(s);
+
+	s = open_dir(dir);
+	same_state(copy, s);
+	state_close(copy);
+	/* And a snapshot of the recovered state gives them again. */
+	copy = snapshot_copy(s);
 	same_state(copy, s);
 	state_close(s);
 	state_close(copy);
@@ -733,6 +824,7 @@ main(void)
 	tcase_add_loop_test(tc, test_op_roundtrip, 0, NOPS);
 	tcase_add_test(tc, test_snapshot_roundtrip);
 	tcase_add_test(tc, test_recovery);
+	tcase_add_test(tc, test_reporter_records_recovery);
 	tcase_add_test(tc, test_clock_monotonic);
 	tcase_add_test(tc, test_clock_after_reopen);
 	tcase_add_test(tc, test_fuzz_regressions);
