@@ -81,7 +81,7 @@ static void *
 ticker(void *arg)
 {
 	struct manager *m = arg;
-	long long last_snap = fsio_mono_ms();
+	long long last_snap = fsio_mono_ms(), last_reconcile = fsio_mono_ms();
 	char err[512];
 
 	pthread_mutex_lock(&tick_mu);
@@ -106,6 +106,12 @@ ticker(void *arg)
 			log_error("timer: the store refused a state change");
 		if (forget_tick(m->state) < 0)
 			log_error("reaper: the store refused a state change");
+		if (fsio_mono_ms() - last_reconcile >= m->conf.reconcile_s * 1000LL) {
+			last_reconcile = fsio_mono_ms();
+			if (lifecycle_reconcile(m->lc) < 0)
+				log_warn("job reconcile: the store refused a job change; again in "
+				    "%ld s", m->conf.reconcile_s);
+		}
 		if (fsio_mono_ms() - last_snap >= SNAPSHOT_CHECK_MS) {
 			last_snap = fsio_mono_ms();
 			int rc = oplog_maybe_snapshot(m->state, false, err, sizeof(err));

@@ -40,6 +40,8 @@ static const struct config_key base_keys[] = {
 	{ "manager.state_dir", CONFIG_STRING, S(state_dir), 0, 0, 0, 0 },
 	{ "manager.max_jobs", CONFIG_INT, L(max_jobs), 1, 64, 0, 0 },
 	{ "manager.queue_jobs", CONFIG_BOOL, L(queue_jobs), 0, 0, 0, 0 },
+	{ "manager.reconcile_s", CONFIG_INT, L(reconcile_s), CONF_RECONCILE_MIN,
+	    CONF_RECONCILE_MAX, 0, 0 },
 	{ "manager.max_streams", CONFIG_INT, L(max_streams), 1, LIMIT_STREAMS_MAX, 0, 0 },
 	{ "manager.max_body_bytes", CONFIG_INT, L(max_body_bytes), 1024,
 	    LIMIT_BODY_BYTES_MAX, 0, 0 },
@@ -96,6 +98,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/clusterm");
 	c->max_jobs = 1;
 	c->queue_jobs = false;
+	c->reconcile_s = CONF_RECONCILE_DEFAULT;
 	c->max_streams = LIMIT_STREAMS_DEFAULT;
 	c->max_body_bytes = LIMIT_BODY_BYTES_DEFAULT;
 	c->grace_s = 5;

@@ -13,6 +13,10 @@
 #define CONF_STR 512
 /* The highest TCP port; 0 asks for a free one. */
 #define CONF_PORT_MAX 65535
+/* manager.reconcile_s: the default and bounds (seconds). */
+#define CONF_RECONCILE_DEFAULT	5
+#define CONF_RECONCILE_MIN	1
+#define CONF_RECONCILE_MAX	3600
 /* store.etcd.lease_ttl_s bounds, and endpoints in the list. */
 #define CONF_LEASE_TTL_MIN 2
 #define CONF_LEASE_TTL_MAX 600
@@ -36,6 +40,7 @@ struct conf {
 	char state_dir[PATH_MAX];
 	long max_jobs;
 	bool queue_jobs;	/* at max_jobs: wait as Queued instead of 409 */
+	long reconcile_s;	/* the leader's job reconcile period */
 	long max_streams;	/* followed logs and other streams open at once */
 	long max_body_bytes;
 	long grace_s;

@@ -12,14 +12,16 @@
 #   4. a hung member: SIGSTOP of the first etcd endpoint of 3 instances
 #      (it accepts connections and never answers) until every instance
 #      has answered a monitor POST 200 and one leads (target: under
-#      lease_ttl_s + 2 s), then SIGCONT.
+#      lease_ttl_s + 2 s), then SIGCONT;
+#   5. failover by kind (bench_failover.py): kill -9, SIGSTOP and black-holed
+#      links of the leader, median and max of FAILOVERS runs each.
 #
 #   tests/bench/bench_etcd.sh [BUILD_DIR]        (default: build-bench)
 #
 # Environment: DURATION (s per wrk run, 10), REPS (interleaved runs, 3),
 # THREADS (wrk threads, 2), CONNS (connections, 64), NODES (node-name
 # space, 100000), TTL (lease_ttl_s, 3), FAILOVERS (5), PORTS (range for
-# every server, 24000-25999: below the ephemeral ports), SKIP (parts to leave out: intake size txn failover hang), SIZE_S (the size
+# every server, 24000-25999: below the ephemeral ports), SKIP (parts to leave out: intake size txn failover hang kinds), SIZE_S (the size
 # part's intake, 60), SNAP_RECORDS (its store.etcd.snapshot_records, 20000).
 #
 # Every server (etcd members, clusterm) is started here on 127.0.0.1 with
@@ -496,6 +498,17 @@ EOF
 fi
 
 echo
+# 5. failover by kind of fault (bench_failover.py: its own etcd cluster and
+# instances, their links through relays): kill -9, SIGSTOP, black-holed links.
+FK=()
+if ! skip kinds; then
+	while IFS= read -r line; do
+		echo "$line"
+		case $line in "failover "*:*) FK+=("$line") ;; esac
+	done < <(HA_PORTS=$PORTS python3 "$SRC/tests/bench/bench_failover.py" --build "$BUILD" \
+	    --runs "$FAILOVERS" --ttl "$TTL")
+fi
+
 echo "| measure | value |"
 echo "|---|---|"
 echo "| batched intake, clusterm on WAL | $WAL_RS node-reports/s ($WAL_REQ req/s) |"
@@ -503,6 +516,11 @@ echo "| batched intake, clusterm on etcd (3 members) | $ETCD_RS node-reports/s (
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, 1 connection | $TXN1 txn/s |"
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, $CONNS connections | $TXNC txn/s = $(awk -v t="$TXNC" -v b="$BATCH" 'BEGIN { if (t == "-") print "-"; else printf "%.0f", t * b }') node-reports/s at one txn per batch |"
 echo "| failover, kill -9 of the leader to a job accepted (median of $FAILOVERS) | $FO_MED s ($FO_ALL) |"
+for line in "${FK[@]}"; do
+	# "failover KIND: median M s, max X s (all ...)"
+	kind=${line#failover }
+	echo "| failover, ${kind%%:*} of the leader to a job accepted (lease_ttl_s $TTL, $FAILOVERS runs) | ${kind#*: } |"
+done
 echo "| a hung member (SIGSTOP of the first endpoint) to a 200 on every instance / one leader | $HANG_W s / $HANG_L s (target < $((TTL + 2)) s) |"
 echo "| etcd size under $SIZE_S s of intake (snapshot_records $SNAP_RECORDS): db file (in use) MiB, log keys |$SIZES |"
 echo "bench: etcd log keys after the intake runs: $LOGV"
