@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "forget.h"
+#include "lifecycle.h"
 #include "lifecycle_impl.h"
 #include "log.h"
 #include "oplog.h"
