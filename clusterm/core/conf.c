@@ -52,6 +52,7 @@ static const struct config_key base_keys[] = {
 	{ "monitor.reporter_stale_s", CONFIG_INT, L(reporter_stale_s), 1, 86400, 0, 0 },
 	{ "monitor.heartbeat_timeout_s", CONFIG_INT, L(heartbeat_timeout_s), 1, 86400, 0, 0 },
 	{ "monitor.heartbeat_interval_s", CONFIG_INT, L(heartbeat_interval_s), 0, 86400, 0, 0 },
+	{ "monitor.reap_after_s", CONFIG_INT, L(reap_after_s), 0, CONF_REAP_AFTER_MAX, 0, 0 },
 	{ "auth.tokens_file", CONFIG_STRING, S(tokens_file), 0, 0, 0, 0 },
 	{ "auth.reporter_from_cert", CONFIG_BOOL, L(reporter_from_cert), 0, 0, 0, 0 },
 	{ "tls.cert_file", CONFIG_STRING, S(cert_file), 0, 0, 0, 0 },
@@ -261,16 +262,24 @@ addr_valid(const char *a)
 	if (colon == NULL || colon == a)
 		return false;
 	port = strtol(colon + 1, &end, 10);
-	return *end == '\0' && end != colon + 1 && port >= 0 && port <= 65535;
+	return *end == '\0' && end != colon + 1 && port >= 0 && port <= CONF_PORT_MAX;
+}
+
+int
+conf_addr_check(const char *what, const char *addr, char *err, size_t errlen)
+{
+	if (addr_valid(addr))
+		return 0;
+	snprintf(err, errlen, "%s: '%.200s' is not HOST:PORT (port 0-%d, 0 picks a free one)",
+	    what, addr, CONF_PORT_MAX);
+	return -EINVAL;
 }
 
 int
 conf_check(const struct conf *c, char *err, size_t errlen)
 {
-	if (!addr_valid(c->addr)) {
-		snprintf(err, errlen, "manager.addr: '%s' is not HOST:PORT", c->addr);
+	if (conf_addr_check("manager.addr", c->addr, err, errlen) < 0)
 		return -EINVAL;
-	}
 	if (c->state_dir[0] != '/') {
 		snprintf(err, errlen, "manager.state_dir: '%s' must be an absolute path",
 		    c->state_dir);

@@ -11,6 +11,8 @@
 
 #define CONF_DEFAULT_PATH "/etc/clusterm/clusterm.conf"
 #define CONF_STR 512
+/* The highest TCP port; 0 asks for a free one. */
+#define CONF_PORT_MAX 65535
 /* manager.reconcile_s: the default and bounds (seconds). */
 #define CONF_RECONCILE_DEFAULT	5
 #define CONF_RECONCILE_MIN	1
@@ -30,6 +32,8 @@
 #define CONF_ENDPOINT_TIMEOUT_MS_DEFAULT 1000
 #define CONF_ENDPOINT_TIMEOUT_MS_MIN 100
 #define CONF_ENDPOINT_TIMEOUT_MS_MAX 60000
+/* monitor.reap_after_s: at most a year (0 = never reap). */
+#define CONF_REAP_AFTER_MAX (366L * 86400)
 
 struct conf {
 	char addr[CONF_STR];
@@ -46,6 +50,7 @@ struct conf {
 	long reporter_stale_s;		/* CONTRACT 11 */
 	long heartbeat_timeout_s;
 	long heartbeat_interval_s;
+	long reap_after_s;	/* forget Disappeared, Unallocated nodes after; 0 never */
 	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];
 	bool reporter_from_cert;	/* mutual TLS: X-Reporter must be the cert's CN */
@@ -97,6 +102,12 @@ void conf_free(struct conf *c);
 
 /* Whether the etcd backend is configured. */
 bool conf_is_etcd(const struct conf *c);
+
+/*
+ * Checks an address "HOST:PORT" / "[V6]:PORT"; on failure err names it as
+ * what ("-l", "manager.addr"). 0 or -EINVAL.
+ */
+int conf_addr_check(const char *what, const char *addr, char *err, size_t errlen);
 
 /* Checks what can be checked without starting: paths usable, values sane. */
 int conf_check(const struct conf *c, char *err, size_t errlen);

@@ -60,6 +60,7 @@ model_free(struct state *s)
 	free(s->recent);
 	free(s->recent_ms);
 	free(s->heap);
+	free(s->reap);
 	free(s->work);
 	free(s->round);
 	for (size_t i = 0; i < s->njobs; i++)
@@ -126,6 +127,8 @@ state_reset(struct state *s)
 	s->recent_head = s->recent_n = s->recent_cap = s->recent_live = 0;
 	s->heap = NULL;
 	s->nheap = s->capheap = 0;
+	s->reap = NULL;
+	s->nreap = s->capreap = 0;
 	s->work = NULL;
 	s->nwork = s->capwork = 0;
 	s->round = NULL;

@@ -65,6 +65,8 @@ struct state {
 	uint32_t hb_head, hb_tail;	/* the heartbeat queue, VOTE_NO_REPORTER empty */
 	uint32_t *heap;			/* node ids by grace deadline */
 	size_t nheap, capheap;
+	uint32_t *reap;			/* Disappeared, Unallocated node ids by disappeared_ms */
+	size_t nreap, capreap;
 	uint32_t *work;			/* nodes to evaluate again in this operation */
 	size_t nwork, capwork;
 	uint32_t *round;		/* the cascade round being evaluated (intake.c) */

@@ -82,7 +82,7 @@ make_op(int i, struct op *op, struct report reps[2])
 		break;
 	case 4:
 		op->kind = OP_PARAMS;
-		op->u.params = (struct votes_params){ 7000, 2, 0.4, 90000, 30000, 25000, 10000 };
+		op->u.params = (struct votes_params){ 7000, 2, 0.4, 90000, 30000, 25000, 10000, 3000 };
 		break;
 	case 5:
 	case 6:
@@ -396,7 +396,7 @@ build_rich(struct state *s)
 	struct op op = { .kind = OP_PARAMS, .time_ms = 1000 };
 	struct report r;
 
-	op.u.params = (struct votes_params){ 5000, 0, 0.3, 60000, 30000, 25000, 10000 };
+	op.u.params = (struct votes_params){ 5000, 0, 0.3, 60000, 30000, 25000, 10000, 0 };
 	fix_apply(s, &op);
 	for (const char *m = "abcde"; *m != '\0'; m++) {
 		char who[2] = { *m, '\0' };
@@ -523,6 +523,7 @@ START_TEST(test_recovery)
 	ck_assert_msg(oplog_maybe_snapshot(s, true, err, sizeof(err)) == 1, "%s", err);
 	/* After the snapshot: the log holds these. */
 	submit_ok(s, "b", 2, REPORT_KIND_DISAPPEARED, "c");
+	submit_ok(s, NULL, 0, REPORT_KIND_DISCOVERED, "z");
 	submit_ok(s, NULL, 0, REPORT_KIND_DISAPPEARED, "z");
 	ck_assert_int_eq(lifecycle_set_config(s, "{\"timeout_s\":9}", "test", err,
 	    sizeof(err)), 0);
