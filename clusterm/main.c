@@ -21,6 +21,7 @@
 
 #include "cm_limits.h"
 #include "conf.h"
+#include "forget.h"
 #include "fsio.h"
 #include "http.h"
 #include "httpc.h"
@@ -71,6 +72,7 @@ params_of(const struct conf *c)
 		.reporter_stale_ms = c->reporter_stale_s * 1000LL,
 		.hb_timeout_ms = c->heartbeat_timeout_s * 1000LL,
 		.hb_interval_ms = c->heartbeat_interval_s * 1000LL,
+		.reap_after_ms = c->reap_after_s * 1000LL,
 		.observers = (uint32_t)c->observers,
 	};
 	return p;
@@ -80,7 +82,7 @@ static void *
 ticker(void *arg)
 {
 	struct manager *m = arg;
-	long long last_snap = fsio_mono_ms();
+	long long last_snap = fsio_mono_ms(), last_reconcile = fsio_mono_ms();
 	char err[512];
 
 	pthread_mutex_lock(&tick_mu);
@@ -103,6 +105,14 @@ ticker(void *arg)
 		}
 		if (intake_tick(m->state) < 0)
 			log_error("timer: the store refused a state change");
+		if (forget_tick(m->state) < 0)
+			log_error("reaper: the store refused a state change");
+		if (fsio_mono_ms() - last_reconcile >= m->conf.reconcile_s * 1000LL) {
+			last_reconcile = fsio_mono_ms();
+			if (lifecycle_reconcile(m->lc) < 0)
+				log_warn("job reconcile: the store refused a job change; again in "
+				    "%ld s", m->conf.reconcile_s);
+		}
 		if (fsio_mono_ms() - last_snap >= SNAPSHOT_CHECK_MS) {
 			last_snap = fsio_mono_ms();
 			int rc = oplog_maybe_snapshot(m->state, false, err, sizeof(err));
@@ -144,22 +154,35 @@ check_state_dir(const char *dir)
 }
 
 
-/* Loads the file (when given or present) and applies the flags over it. */
+/*
+ * Loads the file (when given or present) and applies the flags over it. A
+ * flag's error names the flag, a file's error the file and the key.
+ */
 static int
 load_conf(struct conf *c, const char *file, bool file_given, const char *addr,
     const char *dir)
 {
+	bool from_file = file_given || access(CONF_DEFAULT_PATH, F_OK) == 0;
 	char err[1024];
 
 	conf_defaults(c);
-	if (file_given || access(CONF_DEFAULT_PATH, F_OK) == 0) {
-		if (conf_load(c, file, err, sizeof(err), warn_cb, NULL) < 0) {
-			log_error("%s", err);
-			return -1;
-		}
+	if (addr != NULL && conf_addr_check("-l", addr, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
 	}
-	if (addr != NULL)
-		snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	if (dir != NULL && dir[0] != '/') {
+		log_error("-d: '%s' must be an absolute path", dir);
+		return -1;
+	}
+	if (from_file && conf_load(c, file, err, sizeof(err), warn_cb, NULL) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (addr != NULL && (size_t)snprintf(c->addr, sizeof(c->addr), "%s", addr) >=
+	    sizeof(c->addr)) {
+		log_error("-l: address too long");
+		return -1;
+	}
 	if (dir != NULL && (size_t)snprintf(c->state_dir, sizeof(c->state_dir), "%s", dir) >=
 	    sizeof(c->state_dir)) {
 		log_error("-d: path too long");
@@ -170,8 +193,11 @@ load_conf(struct conf *c, const char *file, bool file_given, const char *addr,
 		return -1;
 	}
 	if (conf_check(c, err, sizeof(err)) < 0) {
-		log_error("%s%s%s", file_given || access(CONF_DEFAULT_PATH, F_OK) == 0 ?
-		    file : "", file_given ? ": " : "", err);
+		/* The flags were checked above: what is left came from the file (or a default). */
+		if (from_file)
+			log_error("%s: %s", file, err);
+		else
+			log_error("%s", err);
 		return -1;
 	}
 	return 0;
@@ -229,11 +255,12 @@ reload(struct manager *m, const char *file, bool file_given, struct http_server 
 	m->conf.reporter_stale_s = c.reporter_stale_s;
 	m->conf.heartbeat_timeout_s = c.heartbeat_timeout_s;
 	m->conf.heartbeat_interval_s = c.heartbeat_interval_s;
+	m->conf.reap_after_s = c.reap_after_s;
 	m->conf.observers = c.observers;
 	m->conf.ansible = c.ansible;
 	state_unlock(m->state);
-	log_info("reloaded monitor and ansible sections (grace %lds, quorum %ld)",
-	    c.grace_s, c.quorum);
+	log_info("reloaded monitor and ansible sections (grace %lds, quorum %ld, reap after "
+	    "%lds)", c.grace_s, c.quorum, c.reap_after_s);
 }
 
 /* What main() sets up, kept for the orderly stop. */
@@ -254,6 +281,7 @@ static int
 parse_flags(int argc, char **argv, struct daemon *d, const char **addr, const char **dir)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -411,7 +439,7 @@ start_http(struct daemon *d)
 {
 	static struct http_route routes[MAX_ROUTES];
 	const struct http_route *tables[] = { api_monitor_routes, api_v1_routes,
-		api_contiv_routes, api_stream_routes, api_ui_routes };
+		api_contiv_routes, api_config_routes, api_stream_routes, api_ui_routes };
 	struct manager *m = &d->m;
 	struct http_opts ho;
 	char err[1024];
@@ -443,7 +471,7 @@ start_http(struct daemon *d)
 	ho.tls_pem = d->tls_path;
 	ho.tls_ca = m->conf.ca_file;
 	if (http_start(&ho, &d->http, err, sizeof(err)) < 0) {
-		log_error("manager.addr: %s", err);
+		log_error("%s", err);
 		return -1;
 	}
 	http_set_auth(d->http, d->auth);

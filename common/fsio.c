@@ -155,26 +155,49 @@ out:
 	return r;
 }
 
+/* mkdir of path; when it creates it, an fsync of its parent makes the entry durable. */
+static int
+mkdir_durable(char *path, mode_t mode)
+{
+	char *slash;
+	int rc;
+
+	if (mkdir(path, mode) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	for (slash = path + strlen(path); slash > path && slash[-1] == '/'; slash--)
+		;
+	while (slash > path && slash[-1] != '/')
+		slash--;
+	if (slash == path)
+		return fsio_fsync_dir(".");
+	if (slash == path + 1)
+		return fsio_fsync_dir("/");
+	slash[-1] = '\0';
+	rc = fsio_fsync_dir(path);
+	slash[-1] = '/';
+	return rc;
+}
+
 int
 fsio_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
 	size_t len = strlen(path);
+	int rc;
 
 	if (len == 0 || len >= sizeof(buf))
 		return -ENAMETOOLONG;
 	memcpy(buf, path, len + 1);
 	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
+		if (*p != '/' || p[-1] == '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -errno;
+		rc = mkdir_durable(buf, mode);
 		*p = '/';
+		if (rc < 0)
+			return rc;
 	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return mkdir_durable(buf, mode);
 }
 
 long long

@@ -33,7 +33,10 @@ int fsio_write_atomic_nosync(const char *dir, const char *name, const void *buf,
  * buffer. -EFBIG when larger. */
 int fsio_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 
-/* mkdir -p with mode for the directories it creates. */
+/*
+ * mkdir -p with mode for the directories it creates, each made durable (an
+ * fsync of its parent after its mkdir). 0 or -errno.
+ */
 int fsio_mkdir_p(const char *path, mode_t mode);
 
 /*

@@ -228,7 +228,7 @@ report_json_decode(const char *body, size_t len, enum report_form form,
 	root = cJSON_ParseWithLength(body, len);
 	if (root == NULL) {
 		snprintf(err, errlen, "body is not valid JSON");
-		return -EINVAL;
+		return -EBADMSG;
 	}
 
 	switch (form) {

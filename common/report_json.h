@@ -35,7 +35,8 @@ void report_batch_finish(struct report_batch *b);
 
 /*
  * Decodes and validates a body. Every element is validated: one bad element
- * fails the whole decode. On failure returns -EINVAL (malformed or invalid),
+ * fails the whole decode. On failure returns -EBADMSG (not JSON at all),
+ * -EINVAL (the wrong shape or an invalid report),
  * -E2BIG (a limit: too many reports, tags, too deep, string too long) or
  * -ENOMEM, and writes one sentence into err. ret is written only on success.
  */

@@ -1,9 +1,13 @@
 /*
- * etcd's v3 JSON gateway over libcurl: one curl handle per struct etcd
- * (connections kept alive), endpoints tried in turn within one deadline.
+ * etcd's v3 JSON gateway over libcurl: one curl handle per struct etcd, run
+ * by a multi handle of its own (connections kept alive, deadlines looked at
+ * while a transfer waits), endpoints tried in turn within one deadline.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,182 +21,11 @@
 #include "etcd_impl.h"
 #include "fsio.h"
 
-/* A connect gets at most this, so a dead endpoint leaves time for the next. */
-#define ETCD_CONNECT_MS		1000
+/* How often a running call looks at its deadlines and its stop flag. */
+#define ETCD_POLL_MS		50
+/* How often a stream looks whether its endpoint failed for another connection. */
+#define ETCD_HEALTH_POLL_MS	200
 
-
-/* ---- base64 ---- */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t
-etcd_b64_encode(const void *buf, size_t len, char *ret)
-{
-	const unsigned char *p = buf;
-	size_t o = 0, i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		ret[o++] = b64[p[i] >> 2];
-		ret[o++] = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-		ret[o++] = b64[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-		ret[o++] = b64[p[i + 2] & 63];
-	}
-	if (i < len) {
-		ret[o++] = b64[p[i] >> 2];
-		if (i + 1 < len) {
-			ret[o++] = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-			ret[o++] = b64[(p[i + 1] & 15) << 2];
-		} else {
-			ret[o++] = b64[(p[i] & 3) << 4];
-			ret[o++] = '=';
-		}
-		ret[o++] = '=';
-	}
-	ret[o] = '\0';
-	return o;
-}
-
-static int
-b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int
-etcd_b64_decode(const char *s, size_t len, char *ret, size_t *ret_len)
-{
-	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int v;
-		if (s[i] == '=')
-			break;
-		if ((v = b64_val(s[i])) < 0)
-			return -EBADMSG;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			ret[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	*ret_len = o;
-	return 0;
-}
-
-void
-etcd_prefix_end(const char *prefix, size_t len, char *ret, size_t *ret_len)
-{
-	memcpy(ret, prefix, len);
-	*ret_len = len;
-	while (*ret_len > 0) {
-		unsigned char c = (unsigned char)ret[*ret_len - 1];
-		if (c < 0xff) {
-			ret[*ret_len - 1] = (char)(c + 1);
-			return;
-		}
-		(*ret_len)--;
-	}
-	/* All 0xff: the whole key space after it ("\0" means that to etcd). */
-	ret[0] = '\0';
-	*ret_len = 1;
-}
-
-/* ---- JSON helpers ---- */
-
-int
-etcd_add_b64(cJSON *o, const char *name, const char *buf, size_t len)
-{
-	char *t = malloc(4 * ((len + 2) / 3) + 1);
-
-	if (t == NULL)
-		return -ENOMEM;
-	etcd_b64_encode(buf, len, t);
-	cJSON *v = cJSON_AddStringToObject(o, name, t);
-	free(t);
-	return v == NULL ? -ENOMEM : 0;
-}
-
-int
-etcd_add_i64(cJSON *o, const char *name, int64_t v)
-{
-	char t[32];
-
-	snprintf(t, sizeof(t), "%" PRId64, v);
-	return cJSON_AddStringToObject(o, name, t) == NULL ? -ENOMEM : 0;
-}
-
-/* An int64 field: a JSON string (or a number); absent is 0. */
-int64_t
-etcd_get_i64(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	if (cJSON_IsString(v))
-		return strtoll(v->valuestring, NULL, 10);
-	if (cJSON_IsNumber(v))
-		return (int64_t)v->valuedouble;
-	return 0;
-}
-
-/* A base64 field into a malloc'd NUL-terminated buffer (absent: ""). */
-int
-etcd_get_b64(const cJSON *o, const char *name, char **ret, size_t *ret_len)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	const char *s = cJSON_IsString(v) ? v->valuestring : "";
-	size_t sl = strlen(s);
-	char *b = malloc(3 * (sl / 4) + 4);
-
-	if (b == NULL)
-		return -ENOMEM;
-	if (etcd_b64_decode(s, sl, b, ret_len) < 0) {
-		free(b);
-		return -EBADMSG;
-	}
-	b[*ret_len] = '\0';
-	*ret = b;
-	return 0;
-}
-
-void
-etcd_kv_free(struct etcd_kv *kv)
-{
-	free(kv->key);
-	free(kv->value);
-	memset(kv, 0, sizeof(*kv));
-}
-
-int
-etcd_kv_parse(const cJSON *o, struct etcd_kv *kv, bool want_value)
-{
-	memset(kv, 0, sizeof(*kv));
-	if (!cJSON_IsObject(o))
-		return -EBADMSG;
-	if (etcd_get_b64(o, "key", &kv->key, &kv->key_len) < 0)
-		return -EBADMSG;
-	if (want_value && etcd_get_b64(o, "value", &kv->value, &kv->value_len) < 0) {
-		etcd_kv_free(kv);
-		return -EBADMSG;
-	}
-	kv->create_rev = etcd_get_i64(o, "create_revision");
-	kv->mod_rev = etcd_get_i64(o, "mod_revision");
-	kv->version = etcd_get_i64(o, "version");
-	kv->lease = etcd_get_i64(o, "lease");
-	return 0;
-}
 
 /* ---- the connection ---- */
 
@@ -206,9 +39,15 @@ etcd_new(const struct etcd_opts *o, struct etcd **ret, char *err, size_t errlen)
 		    ETCD_MAX_ENDPOINTS);
 		return -EINVAL;
 	}
+	if (o->attempt_timeout_ms < 0 || o->attempt_timeout_ms > ETCD_ATTEMPT_MAX_MS) {
+		snprintf(err, errlen, "etcd: an endpoint timeout of %ld ms (%d to %d)",
+		    o->attempt_timeout_ms, ETCD_ATTEMPT_MIN_MS, ETCD_ATTEMPT_MAX_MS);
+		return -EINVAL;
+	}
 	e = calloc(1, sizeof(*e));
 	if (e == NULL || (e->endpoints = calloc(o->nendpoints, sizeof(char *))) == NULL ||
-	    (e->curl = curl_easy_init()) == NULL) {
+	    (e->avoid_until = calloc(o->nendpoints, sizeof(*e->avoid_until))) == NULL ||
+	    (e->curl = curl_easy_init()) == NULL || (e->multi = curl_multi_init()) == NULL) {
 		etcd_free(e);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -228,6 +67,10 @@ etcd_new(const struct etcd_opts *o, struct etcd **ret, char *err, size_t errlen)
 	snprintf(e->cert, sizeof(e->cert), "%s", o->cert_file ? o->cert_file : "");
 	snprintf(e->key, sizeof(e->key), "%s", o->key_file ? o->key_file : "");
 	e->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 3000;
+	e->attempt_ms = o->attempt_timeout_ms > 0 ? o->attempt_timeout_ms : ETCD_ATTEMPT_MS;
+	if (e->attempt_ms < ETCD_ATTEMPT_MIN_MS)
+		e->attempt_ms = ETCD_ATTEMPT_MIN_MS;
+	atomic_init(&e->deadline_ms, 0);
 	pthread_mutex_init(&e->fd_mu, NULL);
 	e->stream_fd = -1;
 	*ret = e;
@@ -241,11 +84,26 @@ etcd_free(struct etcd *e)
 		return;
 	if (e->curl != NULL)
 		curl_easy_cleanup(e->curl);
+	if (e->multi != NULL)
+		curl_multi_cleanup(e->multi);
 	pthread_mutex_destroy(&e->fd_mu);
 	for (size_t i = 0; i < e->n; i++)
 		free(e->endpoints[i]);
 	free(e->endpoints);
+	free(e->avoid_until);
 	free(e);
+}
+
+int64_t
+etcd_now_ms(void)
+{
+	return (int64_t)fsio_mono_ms();
+}
+
+void
+etcd_set_deadline(struct etcd *e, int64_t deadline_ms)
+{
+	atomic_store(&e->deadline_ms, deadline_ms > 0 ? deadline_ms : 0);
 }
 
 const char *
@@ -254,6 +112,12 @@ etcd_endpoint(const struct etcd *e)
 	return e->n > 0 && e->last[0] != '\0' ? e->endpoints[e->cur] : "";
 }
 
+void
+etcd_skip_endpoint(struct etcd *e)
+{
+	e->avoid_until[e->cur] = fsio_mono_ms() + ETCD_AVOID_MS;
+	e->cur = (e->cur + 1) % e->n;
+}
 
 /* A stream's socket, so that etcd_abort() can end it at once. */
 static int
@@ -289,101 +153,318 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	if (k->b->len + n > ETCD_MAX_REPLY_BYTES || buf_add(k->b, ptr, n) < 0)
 		return 0;
 	k->started = true;
-	if (k->idle_ms > 0)
-		k->idle_deadline = fsio_mono_ms() + k->idle_ms;
 	if (k->on_data != NULL && (k->stop_rc = k->on_data(k)) != 0)
 		return 0;
 	return n;
 }
 
-static int
-progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+/* The earlier of a call's own deadline and etcd_set_deadline()'s (0: none). */
+static long long
+deadline_of(struct etcd *e, long long call_deadline)
 {
-	struct sink *k = arg;
+	long long set = (long long)atomic_load(&e->deadline_ms);
 
-	(void)dt, (void)dn, (void)ut, (void)un;
-	if (k->stop != NULL && *k->stop)
-		return 1;
-	if (k->idle_ms > 0 && fsio_mono_ms() > k->idle_deadline)
-		return 1;
-	return 0;
+	if (set > 0 && (call_deadline == 0 || set < call_deadline))
+		return set;
+	return call_deadline;
+}
+
+/*
+ * What the connections of this process have learned of the endpoints: one
+ * found silent, unreachable or without its member (5xx) by one connection
+ * is tried last by all, and a watch streaming from it ends (a member that
+ * stopped answering requests sends its watches nothing either). A success
+ * there clears it. URL -> when it last failed; the oldest goes when full.
+ */
+#define HEALTH_SLOTS		64
+static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct health {
+	char url[512];
+	long long failed_ms;
+} health[HEALTH_SLOTS];
+
+static void
+health_set(const char *url, long long failed_ms)
+{
+	struct health *slot = NULL;
+
+	pthread_mutex_lock(&health_mu);
+	for (size_t i = 0; i < HEALTH_SLOTS; i++) {
+		if (strcmp(health[i].url, url) == 0) {
+			slot = &health[i];
+			break;
+		}
+		if (slot == NULL || health[i].failed_ms < slot->failed_ms)
+			slot = &health[i];
+	}
+	if (strcmp(slot->url, url) == 0)
+		slot->failed_ms = failed_ms;
+	else if (failed_ms != 0 && snprintf(slot->url, sizeof(slot->url), "%s", url) <
+	    (int)sizeof(slot->url))
+		slot->failed_ms = failed_ms;
+	pthread_mutex_unlock(&health_mu);
+}
+
+/* When url last failed for any connection within ETCD_AVOID_MS, else 0. */
+static long long
+health_failed(const char *url, long long now)
+{
+	long long t = 0;
+
+	pthread_mutex_lock(&health_mu);
+	for (size_t i = 0; i < HEALTH_SLOTS; i++)
+		if (strcmp(health[i].url, url) == 0) {
+			t = health[i].failed_ms;
+			break;
+		}
+	pthread_mutex_unlock(&health_mu);
+	return t != 0 && now - t < ETCD_AVOID_MS ? t : 0;
+}
+
+/* Endpoint i failed: tried last by this connection, and by all when shared. */
+static void
+mark_failed(struct etcd *e, size_t i, bool shared)
+{
+	long long now = fsio_mono_ms();
+
+	e->avoid_until[i] = now + ETCD_AVOID_MS;
+	if (shared)
+		health_set(e->endpoints[i], now);
+}
+
+/*
+ * The order of one call's tries: from the endpoint that answered last, each
+ * once, those that failed within ETCD_AVOID_MS (here or for another
+ * connection) after the others.
+ */
+static size_t
+try_order(const struct etcd *e, long long now, size_t *ret)
+{
+	bool late[ETCD_MAX_ENDPOINTS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		late[i] = e->avoid_until[i] > now || health_failed(e->endpoints[i], now) != 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t t = 0; t < e->n; t++) {
+			size_t i = (e->cur + t) % e->n;
+			if (late[i] == (pass == 1))
+				ret[n++] = i;
+		}
+	return n;
+}
+
+/* How one try ended. */
+enum try_end {
+	TRY_DONE,		/* curl finished: *ret_cc says how */
+	TRY_STOPPED,		/* *k->stop, or etcd_abort() */
+	TRY_NO_ANSWER,		/* nothing within the endpoint's attempt timeout */
+	TRY_DEADLINE,		/* the call's deadline (or etcd_set_deadline()'s) passed */
+	TRY_PEER_FAILED,	/* a stream whose endpoint failed for another connection */
+};
+
+/*
+ * Runs the transfer set up on e->curl until it ends, its endpoint has sent
+ * nothing by no_answer_at, the deadline passes or the caller stops it;
+ * every ETCD_POLL_MS at most it looks.
+ */
+static enum try_end
+try_once(struct etcd *e, size_t i, struct sink *k, long long no_answer_at,
+    long long call_deadline, CURLcode *ret_cc)
+{
+	long long since = fsio_mono_ms(), next_health = since + ETCD_HEALTH_POLL_MS;
+	enum try_end end = TRY_DONE;
+	int running = 1, left;
+	CURLMsg *msg;
+
+	*ret_cc = CURLE_OK;
+	if (curl_multi_add_handle(e->multi, e->curl) != CURLM_OK) {
+		*ret_cc = CURLE_OUT_OF_MEMORY;
+		return TRY_DONE;
+	}
+	for (;;) {
+		long long now, dl, wait = ETCD_POLL_MS;
+		if (curl_multi_perform(e->multi, &running) != CURLM_OK) {
+			*ret_cc = CURLE_RECV_ERROR;
+			running = -1;
+			break;
+		}
+		if (running == 0)
+			break;
+		now = fsio_mono_ms();
+		dl = deadline_of(e, call_deadline);
+		if ((k->stop != NULL && *k->stop) || e->aborted) {
+			end = TRY_STOPPED;
+			break;
+		}
+		if (!k->started && now >= no_answer_at) {
+			end = TRY_NO_ANSWER;
+			break;
+		}
+		if (dl > 0 && now >= dl) {
+			end = TRY_DEADLINE;
+			break;
+		}
+		if (k->on_data != NULL && k->started && now >= next_health) {
+			if (health_failed(e->endpoints[i], now) > since) {
+				end = TRY_PEER_FAILED;
+				break;
+			}
+			next_health = now + ETCD_HEALTH_POLL_MS;
+		}
+		if (!k->started && no_answer_at - now < wait)
+			wait = no_answer_at - now;
+		if (dl > 0 && dl - now < wait)
+			wait = dl - now;
+		curl_multi_poll(e->multi, NULL, 0, (int)(wait > 0 ? wait : 1), NULL);
+	}
+	if (running == 0)
+		while ((msg = curl_multi_info_read(e->multi, &left)) != NULL)
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == e->curl)
+				*ret_cc = msg->data.result;
+	/* A transfer cut short closes its connection: none is reused half-read. */
+	curl_multi_remove_handle(e->multi, e->curl);
+	return end;
+}
+
+/* Appends one try's failure to why ("; " between two), cut at its end. */
+static void __attribute__((format(printf, 3, 4)))
+add_why(char *why, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(why);
+	va_list ap;
+
+	if (used > 0 && used + 2 < len) {
+		memcpy(why + used, "; ", 3);
+		used += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Sets e->curl up for one try of body to url. */
+static void
+setup(struct etcd *e, const char *url, const char *body, struct curl_slist *hdr,
+    struct sink *k, char *cerr, long connect_ms)
+{
+	curl_easy_reset(e->curl);
+	curl_easy_setopt(e->curl, CURLOPT_URL, url);
+	curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPIDLE, 2L);
+	curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPINTVL, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms > 0 ? connect_ms : 1L);
+	if (e->ca[0] != '\0')
+		curl_easy_setopt(e->curl, CURLOPT_CAINFO, e->ca);
+	if (e->cert[0] != '\0')
+		curl_easy_setopt(e->curl, CURLOPT_SSLCERT, e->cert);
+	if (e->key[0] != '\0')
+		curl_easy_setopt(e->curl, CURLOPT_SSLKEY, e->key);
+	if (k->stop != NULL) {
+		curl_easy_setopt(e->curl, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+		curl_easy_setopt(e->curl, CURLOPT_SOCKOPTDATA, e);
+	}
 }
 
 /*
  * POSTs body to path at one endpoint after another until one answers, all
- * within timeout_ms (0: no bound, streaming). The reply is in k->b (an
- * HTTP status in *ret_status). -EAGAIN when none answered.
+ * within timeout_ms (0: no bound, streaming) and etcd_set_deadline()'s
+ * instant. Each endpoint gets e->attempt_ms to send its first byte; one
+ * that does not, or cannot be reached, or answers 5xx, is left for the next
+ * and tried after the others for ETCD_AVOID_MS. A request left unanswered
+ * may still be applied by its member, even later: the caller's -EAGAIN
+ * covers that. The reply is in k->b, its HTTP status in *ret_status.
  */
 int
 etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, long timeout_ms,
     long *ret_status, char *err, size_t errlen)
 {
-	long long deadline = fsio_mono_ms() + timeout_ms;
+	long long now = fsio_mono_ms();
+	long long call_deadline = timeout_ms > 0 ? now + timeout_ms : 0;
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	char url[512], why[CURL_ERROR_SIZE + 600] = "no endpoint tried";
+	char url[512], why[CURL_ERROR_SIZE + 1200] = "";
+	size_t order[ETCD_MAX_ENDPOINTS], norder = try_order(e, now, order);
 	int rc = -EAGAIN;
 
+	if (hdr != NULL && k->require_leader)
+		hdr = curl_slist_append(hdr, "Grpc-Metadata-hasleader: true");
 	if (hdr == NULL) {
 		snprintf(err, errlen, "out of memory");
+		curl_slist_free_all(hdr);
 		return -ENOMEM;
 	}
-	for (size_t t = 0; t < e->n; t++) {
-		size_t i = (e->cur + t) % e->n;
-		long left = timeout_ms > 0 ? (long)(deadline - fsio_mono_ms()) : 0;
+	for (size_t t = 0; t < norder; t++) {
+		size_t i = order[t];
+		long long dl = deadline_of(e, call_deadline), no_answer_at;
 		char cerr[CURL_ERROR_SIZE] = "";
+		enum try_end end;
 		CURLcode cc;
 
-		if (timeout_ms > 0 && left <= 0)
+		now = fsio_mono_ms();
+		if (dl > 0 && now >= dl) {
+			if (t == 0)
+				add_why(why, sizeof(why), "the deadline passed before %s%s was "
+				    "sent", e->endpoints[i], path);
 			break;
+		}
+		no_answer_at = now + e->attempt_ms;
 		buf_reset(k->b);
+		k->started = false;
+		k->stop_rc = 0;
 		snprintf(url, sizeof(url), "%s%s", e->endpoints[i], path);
-		curl_easy_reset(e->curl);
-		curl_easy_setopt(e->curl, CURLOPT_URL, url);
-		curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-		curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, hdr);
-		curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, write_cb);
-		curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, k);
-		curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, cerr);
-		curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-		curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPIDLE, 2L);
-		curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPINTVL, 1L);
-		curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS,
-		    timeout_ms > 0 && left < ETCD_CONNECT_MS ? left : (long)ETCD_CONNECT_MS);
-		if (timeout_ms > 0)
-			curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, left);
-		if (k->stop != NULL || k->idle_ms > 0) {
-			curl_easy_setopt(e->curl, CURLOPT_NOPROGRESS, 0L);
-			curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
-			curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, k);
-		}
-		if (e->ca[0] != '\0')
-			curl_easy_setopt(e->curl, CURLOPT_CAINFO, e->ca);
-		if (e->cert[0] != '\0')
-			curl_easy_setopt(e->curl, CURLOPT_SSLCERT, e->cert);
-		if (e->key[0] != '\0')
-			curl_easy_setopt(e->curl, CURLOPT_SSLKEY, e->key);
-		k->idle_deadline = fsio_mono_ms() + k->idle_ms;
-		if (k->stop != NULL) {
-			curl_easy_setopt(e->curl, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
-			curl_easy_setopt(e->curl, CURLOPT_SOCKOPTDATA, e);
-		}
-		cc = curl_easy_perform(e->curl);
+		setup(e, url, body, hdr, k, cerr, dl > 0 && dl - now < e->attempt_ms ?
+		    (long)(dl - now) : e->attempt_ms);
+		end = try_once(e, i, k, no_answer_at, call_deadline, &cc);
 		if (k->stop != NULL) {
 			pthread_mutex_lock(&e->fd_mu);
 			e->stream_fd = -1;
 			pthread_mutex_unlock(&e->fd_mu);
 		}
+		if (end == TRY_STOPPED && k->stop != NULL && *k->stop) {
+			e->cur = i;
+			rc = 0;
+			goto out;
+		}
+		if (end == TRY_STOPPED) {
+			add_why(why, sizeof(why), "%s: the call was aborted", url);
+			break;
+		}
+		if (end == TRY_PEER_FAILED) {
+			add_why(why, sizeof(why), "%s: another connection found it failing; the "
+			    "stream ends", url);
+			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
+			e->cur = i;
+			break;
+		}
+		if (end == TRY_NO_ANSWER || (end == TRY_DEADLINE && !k->started)) {
+			/*
+			 * Connected perhaps, but silent: stopped, stalled, cut off.
+			 * A deadline shorter than the attempt's is no proof: here only.
+			 */
+			mark_failed(e, i, end == TRY_NO_ANSWER);
+			add_why(why, sizeof(why), "%s: no answer within %lld ms%s", url,
+			    fsio_mono_ms() - now, end == TRY_DEADLINE ? " (the deadline)" : "");
+			if (end == TRY_DEADLINE)
+				break;
+			continue;
+		}
+		if (end == TRY_DEADLINE) {
+			add_why(why, sizeof(why), "%s: the reply was not whole by the deadline", url);
+			break;
+		}
 		if (cc == CURLE_WRITE_ERROR && k->stop_rc != 0) {
 			rc = k->stop_rc;
 			e->cur = i;
-			goto out;
-		}
-		if (cc == CURLE_ABORTED_BY_CALLBACK && k->stop != NULL && *k->stop) {
-			e->cur = i;
-			rc = 0;
+			e->avoid_until[i] = 0;
+			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			goto out;
 		}
 		if (cc == CURLE_OK) {
@@ -391,23 +472,29 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 			curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &st);
 			if (st >= 500 && st != 500) {
 				/* A gateway without its member (503 etc.): try the next. */
-				snprintf(why, sizeof(why), "%s answered HTTP %ld", url, st);
+				mark_failed(e, i, true);
+				add_why(why, sizeof(why), "%s answered HTTP %ld", url, st);
 				continue;
 			}
 			*ret_status = st;
 			e->cur = i;
+			e->avoid_until[i] = 0;
+			if (health_failed(e->endpoints[i], fsio_mono_ms()) != 0)
+				health_set(e->endpoints[i], 0);
 			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			rc = 0;
 			goto out;
 		}
-		snprintf(why, sizeof(why), "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
+		add_why(why, sizeof(why), "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
 		if (k->on_data != NULL && k->started) {
 			/* A stream that had started and broke: the caller reconnects. */
 			e->cur = i;
+			snprintf(e->last, sizeof(e->last), "%s", e->endpoints[i]);
 			break;
 		}
+		mark_failed(e, i, true);
 	}
-	snprintf(err, errlen, "etcd: %s", why);
+	snprintf(err, errlen, "etcd: %s", why[0] != '\0' ? why : "no endpoint tried");
 out:
 	curl_slist_free_all(hdr);
 	return rc;

@@ -6,6 +6,7 @@
 #define ETCD_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,15 +22,19 @@
 
 struct etcd {
 	CURL *curl;
+	CURLM *multi;			/* runs curl: its connections are kept here */
 	char **endpoints;
 	size_t n;
 	size_t cur;			/* the one that answered last */
+	long long *avoid_until;		/* per endpoint: failed, tried last until then */
+	long attempt_ms;		/* an endpoint's time to answer */
 	char ca[4096], cert[4096], key[4096];
 	long timeout_ms;
+	_Atomic int64_t deadline_ms;	/* etcd_set_deadline(), 0 none */
 	char last[256];
 	pthread_mutex_t fd_mu;		/* the stream's socket, for etcd_abort() */
 	int stream_fd;			/* -1 when no stream runs */
-	bool aborted;
+	atomic_bool aborted;		/* etcd_abort(): every call ends */
 };
 
 /* Where a reply goes: collected, or (watch) handed over as it arrives. */
@@ -41,12 +46,13 @@ struct sink {
 	int stop_rc;
 	bool started;			/* bytes have arrived */
 	const volatile int *stop;
-	long long idle_deadline, idle_ms;
+	bool require_leader;		/* a watch: only on a member that has a leader */
 };
 
 /*
  * POSTs body to path at one endpoint after another until one answers, all
- * within timeout_ms (0: no bound, streaming). The reply is in k->b, its
+ * within timeout_ms (0: no bound, streaming) and etcd_set_deadline()'s
+ * instant, each endpoint within e->attempt_ms. The reply is in k->b, its
  * status in *ret_status. -EAGAIN when none answered.
  */
 int etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k,

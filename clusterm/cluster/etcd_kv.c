@@ -85,6 +85,7 @@ etcd_range(struct etcd *e, const struct etcd_range_req *r, struct etcd_range_res
 	    r->max_create_rev) < 0) ||
 	    (r->limit > 0 && etcd_add_i64(req, "limit", r->limit) < 0) ||
 	    (r->keys_only && cJSON_AddTrueToObject(req, "keys_only") == NULL) ||
+	    (r->count_only && cJSON_AddTrueToObject(req, "count_only") == NULL) ||
 	    (r->sort_by_create && (cJSON_AddStringToObject(req, "sort_order", "ASCEND") == NULL ||
 	    cJSON_AddStringToObject(req, "sort_target", "CREATE") == NULL))) {
 		snprintf(err, errlen, "out of memory");

@@ -31,8 +31,11 @@ watch_result(struct watch_ctx *w, const cJSON *root)
 
 	if (!cJSON_IsObject(r)) {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "error");
-		snprintf(w->err, sizeof(w->err), "etcd watch: %.200s", cJSON_IsObject(m) ?
-		    "the gateway ended the stream with an error" : "a message without a result");
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "message");
+		/* With a leader required, "etcdserver: no leader" when the member lost it. */
+		snprintf(w->err, sizeof(w->err), "etcd watch: %s%.200s", cJSON_IsObject(m) ?
+		    "the gateway ended the stream: " : "a message without a result",
+		    cJSON_IsString(t) ? t->valuestring : "");
 		return -EAGAIN;
 	}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "canceled"))) {
@@ -113,7 +116,8 @@ etcd_watch(struct etcd *e, const char *key, size_t key_len, const char *range_en
 {
 	struct watch_ctx w = { .fn = fn, .arg = arg };
 	struct buf b;
-	struct sink k = { .b = &b, .on_data = watch_data, .arg = &w, .stop = stop };
+	struct sink k = { .b = &b, .on_data = watch_data, .arg = &w, .stop = stop,
+	    .require_leader = true };
 	cJSON *req = cJSON_CreateObject(), *c;
 	char *body = NULL;
 	long st = 0;
@@ -126,6 +130,7 @@ etcd_watch(struct etcd *e, const char *key, size_t key_len, const char *range_en
 	    etcd_add_i64(c, "start_revision", start_rev) < 0 ||
 	    /* Big catch-ups in pieces of etcd's request size, not one huge line. */
 	    cJSON_AddTrueToObject(c, "fragment") == NULL ||
+	    cJSON_AddTrueToObject(c, "progress_notify") == NULL ||
 	    (body = cJSON_PrintUnformatted(req)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;

@@ -16,8 +16,6 @@
 #include "leader.h"
 #include "log.h"
 
-/* A lease is taken as gone this long before its TTL runs out here. */
-#define LEADER_MARGIN_MS	500
 
 struct leader {
 	struct etcd *e;
@@ -34,6 +32,8 @@ struct leader {
 	pthread_cond_t cv;
 	struct leader_view view;
 	int64_t fence;			/* create revision of our key while leading */
+	int64_t won_rev;		/* etcd's revision when this term began, 0 none */
+	bool lapsed;			/* the lease ran out here, then a renewal worked */
 	char last_leader[LEADER_ID_MAX];	/* the leader the last read saw */
 };
 
@@ -88,10 +88,17 @@ register_key(struct leader *l, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether the lease still lives by this instance's clock. l->mu held. */
+static bool
+lease_alive(struct leader *l)
+{
+	return fsio_mono_ms() < l->renewed_sent_ms + l->ttl_s * 1000 - LEADER_MARGIN_MS;
+}
+
 /* Reads the instances; fills v and returns the create revision of our key (0: none). */
 static int
-read_instances(struct leader *l, struct leader_view *v, int64_t *ret_mine, char *err,
-    size_t errlen)
+read_instances(struct leader *l, struct leader_view *v, int64_t *ret_mine, int64_t *ret_rev,
+    char *err, size_t errlen)
 {
 	struct etcd_range_req r = { .key = l->prefix, .key_len = strlen(l->prefix),
 	    .sort_by_create = true };
@@ -108,6 +115,7 @@ read_instances(struct leader *l, struct leader_view *v, int64_t *ret_mine, char 
 	if (rc < 0)
 		return rc;
 	*ret_mine = 0;
+	*ret_rev = res.header_rev;
 	v->n = 0;
 	v->leader[0] = v->leader_url[0] = '\0';
 	for (size_t i = 0; i < res.n && v->n < LEADER_MAX_INSTANCES; i++) {
@@ -139,16 +147,34 @@ read_instances(struct leader *l, struct leader_view *v, int64_t *ret_mine, char 
 	return 0;
 }
 
-/* Sets the role; the hooks run outside the lock. */
+/* Sets the role (rev: etcd's revision as of the read that gave it); hooks outside the lock. */
 static void
-set_role(struct leader *l, bool leading, int64_t fence)
+set_role(struct leader *l, bool leading, int64_t fence, int64_t rev)
 {
 	bool was;
 
 	pthread_mutex_lock(&l->mu);
 	was = l->view.is_leader;
+	/* The lease ran out here meanwhile: that term is over, whatever etcd says now. */
+	if (l->lapsed && was) {
+		l->lapsed = false;
+		l->view.is_leader = false;
+		l->fence = 0;
+		l->won_rev = 0;
+		pthread_mutex_unlock(&l->mu);
+		log_warn("leader: the lease of %s ran out here before its renewal", l->view.self);
+		if (l->hooks.on_depose != NULL)
+			l->hooks.on_depose(l->hooks.arg);
+		pthread_mutex_lock(&l->mu);
+		was = false;
+	}
+	l->lapsed = false;
 	l->view.is_leader = leading;
 	l->fence = leading ? fence : 0;
+	if (leading && (!was || l->won_rev == 0))
+		l->won_rev = rev;
+	else if (!leading)
+		l->won_rev = 0;
 	pthread_mutex_unlock(&l->mu);
 	if (leading && !was) {
 		log_info("leader: this instance (%s) leads now", l->view.self);
@@ -182,9 +208,15 @@ step(struct leader *l, long long *next_renew)
 {
 	char err[512] = "";
 	struct leader_view v;
-	int64_t mine = 0;
+	int64_t mine = 0, rev = 0;
+	bool alive;
 	int rc = 0;
 
+	/* While leading, no call outlasts the lease's time left here (0: no bound). */
+	pthread_mutex_lock(&l->mu);
+	etcd_set_deadline(l->e, l->view.is_leader ?
+	    l->renewed_sent_ms + l->ttl_s * 1000 - LEADER_MARGIN_MS : 0);
+	pthread_mutex_unlock(&l->mu);
 	if (l->lease == 0) {
 		rc = register_key(l, err, sizeof(err));
 		if (rc < 0)
@@ -201,16 +233,18 @@ step(struct leader *l, long long *next_renew)
 			log_warn("leader: the lease of %s expired in etcd; registering again",
 			    l->view.self);
 			l->lease = 0;
-			set_role(l, false, 0);
+			set_role(l, false, 0, 0);
 			return;
 		}
 		pthread_mutex_lock(&l->mu);
+		if (!lease_alive(l))
+			l->lapsed = true;
 		l->renewed_sent_ms = sent;
 		pthread_mutex_unlock(&l->mu);
 		*next_renew = sent + l->ttl_s * 1000 / 3;
 	}
 	memset(&v, 0, sizeof(v));
-	rc = read_instances(l, &v, &mine, err, sizeof(err));
+	rc = read_instances(l, &v, &mine, &rev, err, sizeof(err));
 	if (rc < 0)
 		goto fail;
 	pthread_mutex_lock(&l->mu);
@@ -227,17 +261,19 @@ step(struct leader *l, long long *next_renew)
 	if (mine == 0) {
 		/* Our key is gone (expired, deleted): register again. */
 		l->lease = 0;
-		set_role(l, false, 0);
+		set_role(l, false, 0, 0);
 		return;
 	}
-	set_role(l, mine > 0, mine > 0 ? mine : 0);
+	set_role(l, mine > 0, mine > 0 ? mine : 0, rev);
 	return;
 fail:
 	set_etcd(l, false, err);
 	/* Without a renewal for the lease's whole TTL it is as good as gone. */
-	if (l->lease != 0 &&
-	    fsio_mono_ms() - l->renewed_sent_ms > l->ttl_s * 1000 - LEADER_MARGIN_MS) {
-		set_role(l, false, 0);
+	pthread_mutex_lock(&l->mu);
+	alive = lease_alive(l);
+	pthread_mutex_unlock(&l->mu);
+	if (l->lease != 0 && !alive) {
+		set_role(l, false, 0, 0);
 		pthread_mutex_lock(&l->mu);
 		l->view.leader[0] = l->view.leader_url[0] = '\0';
 		pthread_mutex_unlock(&l->mu);
@@ -339,7 +375,8 @@ leader_stop(struct leader *l)
 	pthread_mutex_unlock(&l->mu);
 	if (l->thread != 0)
 		pthread_join(l->thread, NULL);
-	set_role(l, false, 0);
+	set_role(l, false, 0, 0);
+	etcd_set_deadline(l->e, 0);	/* the revoke gets the call's own timeout */
 	if (l->lease != 0 && etcd_lease_revoke(l->e, l->lease, err, sizeof(err)) < 0)
 		log_warn("leader: revoking the lease: %s", err);
 	etcd_free(l->e);
@@ -364,7 +401,7 @@ leader_fence(struct leader *l, char *ret_key, size_t len)
 	pthread_mutex_lock(&l->mu);
 	f = l->fence;
 	/* Past the lease's life here, even a leader that has not noticed yet writes nothing. */
-	if (f != 0 && fsio_mono_ms() - l->renewed_sent_ms > l->ttl_s * 1000 - LEADER_MARGIN_MS)
+	if (f != 0 && !lease_alive(l))
 		f = 0;
 	if (ret_key != NULL)
 		snprintf(ret_key, len, "%s", l->key);
@@ -379,10 +416,33 @@ leader_is_leader(struct leader *l)
 
 	pthread_mutex_lock(&l->mu);
 	/* Past the lease's life here it leads no more, noticed or not (as leader_fence). */
-	b = l->view.is_leader &&
-	    fsio_mono_ms() - l->renewed_sent_ms <= l->ttl_s * 1000 - LEADER_MARGIN_MS;
+	b = l->view.is_leader && lease_alive(l);
 	pthread_mutex_unlock(&l->mu);
 	return b;
+}
+
+long long
+leader_deadline_ms(struct leader *l)
+{
+	long long d = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->view.is_leader)
+		d = l->renewed_sent_ms + l->ttl_s * 1000 - LEADER_MARGIN_MS;
+	pthread_mutex_unlock(&l->mu);
+	return d;
+}
+
+int64_t
+leader_won_rev(struct leader *l)
+{
+	int64_t r = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->view.is_leader && lease_alive(l))
+		r = l->won_rev;
+	pthread_mutex_unlock(&l->mu);
+	return r;
 }
 
 bool

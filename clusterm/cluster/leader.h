@@ -25,6 +25,8 @@
 #define LEADER_URL_MAX		256
 /* How often the instances are read (and so how soon a takeover is seen). */
 #define LEADER_POLL_MS		250
+/* The lease is taken as gone this long before its TTL runs out here. */
+#define LEADER_MARGIN_MS	500
 
 struct leader_opts {
 	struct etcd_opts etcd;
@@ -85,7 +87,22 @@ int64_t leader_fence(struct leader *l, char *ret_key, size_t len);
 /* Whether the last lease renewal and read worked (why gets the error if not). */
 bool leader_etcd_ok(struct leader *l, char *why, size_t len);
 
-/* Whether this instance leads now. */
+/* Whether this instance leads now (its lease lives by its own clock). */
 bool leader_is_leader(struct leader *l);
+
+/*
+ * The lease as a local deadline: CLOCK_MONOTONIC ms past which this
+ * instance no longer leads, whatever its thread is waiting for (the send
+ * time of the last answered renewal, plus lease_ttl_s, minus
+ * LEADER_MARGIN_MS); 0 while it does not lead.
+ */
+long long leader_deadline_ms(struct leader *l);
+
+/*
+ * etcd's revision as of the read that made this instance the leader (its
+ * term began then); 0 while it does not lead. A new term (a lease that ran
+ * out here and was renewed after all) gets a new revision.
+ */
+int64_t leader_won_rev(struct leader *l);
 
 #endif

@@ -1,5 +1,6 @@
 /* Dispatches a durable operation to its apply step. */
 #include "apply.h"
+#include "forget.h"
 #include "intake.h"
 #include "lifecycle.h"
 
@@ -13,6 +14,8 @@ apply_op(struct state *s, struct op *op, void *arg)
 		break;
 	case OP_TICK:
 		intake_apply_tick(s, op);
+		if (forget_apply_tick(s, op) > 0)
+			intake_recheck_disruption(s);
 		break;
 	case OP_PARAMS:
 		intake_apply_params(s, op);
@@ -35,6 +38,11 @@ apply_op(struct state *s, struct op *op, void *arg)
 	case OP_GLOBALS:
 	case OP_CONFIG:
 		lifecycle_apply_text(s, op);
+		break;
+	case OP_FORGET:
+		forget_apply(s, op);
+		if (op->res.rc == 0)
+			intake_recheck_disruption(s);
 		break;
 	default:
 		break;

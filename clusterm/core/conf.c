@@ -41,6 +41,8 @@ static const struct config_key base_keys[] = {
 	{ "manager.state_dir", CONFIG_STRING, S(state_dir), 0, 0, 0, 0 },
 	{ "manager.max_jobs", CONFIG_INT, L(max_jobs), 1, 64, 0, 0 },
 	{ "manager.queue_jobs", CONFIG_BOOL, L(queue_jobs), 0, 0, 0, 0 },
+	{ "manager.reconcile_s", CONFIG_INT, L(reconcile_s), CONF_RECONCILE_MIN,
+	    CONF_RECONCILE_MAX, 0, 0 },
 	{ "manager.max_streams", CONFIG_INT, L(max_streams), 1, LIMIT_STREAMS_MAX, 0, 0 },
 	{ "manager.max_body_bytes", CONFIG_INT, L(max_body_bytes), 1024,
 	    LIMIT_BODY_BYTES_MAX, 0, 0 },
@@ -51,6 +53,7 @@ static const struct config_key base_keys[] = {
 	{ "monitor.reporter_stale_s", CONFIG_INT, L(reporter_stale_s), 1, 86400, 0, 0 },
 	{ "monitor.heartbeat_timeout_s", CONFIG_INT, L(heartbeat_timeout_s), 1, 86400, 0, 0 },
 	{ "monitor.heartbeat_interval_s", CONFIG_INT, L(heartbeat_interval_s), 0, 86400, 0, 0 },
+	{ "monitor.reap_after_s", CONFIG_INT, L(reap_after_s), 0, CONF_REAP_AFTER_MAX, 0, 0 },
 	{ "monitor.observers", CONFIG_INT, L(observers), 0, RINGS_MAX_K, 0, 0 },
 	{ "auth.tokens_file", CONFIG_STRING, S(tokens_file), 0, 0, 0, 0 },
 	{ "auth.reporter_from_cert", CONFIG_BOOL, L(reporter_from_cert), 0, 0, 0, 0 },
@@ -66,6 +69,8 @@ static const struct config_key base_keys[] = {
 	    CONF_LEASE_TTL_MAX, 0, 0 },
 	{ "store.etcd.snapshot_records", CONFIG_INT, L(snapshot_records),
 	    CONF_SNAPSHOT_RECORDS_MIN, CONF_SNAPSHOT_RECORDS_MAX, 0, 0 },
+	{ "store.etcd.endpoint_timeout_ms", CONFIG_INT, L(endpoint_timeout_ms),
+	    CONF_ENDPOINT_TIMEOUT_MS_MIN, CONF_ENDPOINT_TIMEOUT_MS_MAX, 0, 0 },
 	{ "store.etcd.ca_file", CONFIG_STRING, S(etcd_ca_file), 0, 0, 0, 0 },
 	{ "store.etcd.cert_file", CONFIG_STRING, S(etcd_cert_file), 0, 0, 0, 0 },
 	{ "store.etcd.key_file", CONFIG_STRING, S(etcd_key_file), 0, 0, 0, 0 },
@@ -95,6 +100,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/clusterm");
 	c->max_jobs = 1;
 	c->queue_jobs = false;
+	c->reconcile_s = CONF_RECONCILE_DEFAULT;
 	c->max_streams = LIMIT_STREAMS_DEFAULT;
 	c->max_body_bytes = LIMIT_BODY_BYTES_DEFAULT;
 	c->grace_s = 5;
@@ -110,6 +116,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/clusterm");
 	c->lease_ttl_s = 5;
 	c->snapshot_records = CONF_SNAPSHOT_RECORDS_DEFAULT;
+	c->endpoint_timeout_ms = CONF_ENDPOINT_TIMEOUT_MS_DEFAULT;
 }
 
 void
@@ -258,16 +265,24 @@ addr_valid(const char *a)
 	if (colon == NULL || colon == a)
 		return false;
 	port = strtol(colon + 1, &end, 10);
-	return *end == '\0' && end != colon + 1 && port >= 0 && port <= 65535;
+	return *end == '\0' && end != colon + 1 && port >= 0 && port <= CONF_PORT_MAX;
+}
+
+int
+conf_addr_check(const char *what, const char *addr, char *err, size_t errlen)
+{
+	if (addr_valid(addr))
+		return 0;
+	snprintf(err, errlen, "%s: '%.200s' is not HOST:PORT (port 0-%d, 0 picks a free one)",
+	    what, addr, CONF_PORT_MAX);
+	return -EINVAL;
 }
 
 int
 conf_check(const struct conf *c, char *err, size_t errlen)
 {
-	if (!addr_valid(c->addr)) {
-		snprintf(err, errlen, "manager.addr: '%s' is not HOST:PORT", c->addr);
+	if (conf_addr_check("manager.addr", c->addr, err, errlen) < 0)
 		return -EINVAL;
-	}
 	if (c->state_dir[0] != '/') {
 		snprintf(err, errlen, "manager.state_dir: '%s' must be an absolute path",
 		    c->state_dir);

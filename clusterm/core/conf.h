@@ -11,6 +11,12 @@
 
 #define CONF_DEFAULT_PATH "/etc/clusterm/clusterm.conf"
 #define CONF_STR 512
+/* The highest TCP port; 0 asks for a free one. */
+#define CONF_PORT_MAX 65535
+/* manager.reconcile_s: the default and bounds (seconds). */
+#define CONF_RECONCILE_DEFAULT	5
+#define CONF_RECONCILE_MIN	1
+#define CONF_RECONCILE_MAX	3600
 /* store.etcd.lease_ttl_s bounds, and endpoints in the list. */
 #define CONF_LEASE_TTL_MIN 2
 #define CONF_LEASE_TTL_MAX 600
@@ -22,12 +28,19 @@
 #define CONF_SNAPSHOT_RECORDS_DEFAULT 20000
 #define CONF_SNAPSHOT_RECORDS_MIN 100
 #define CONF_SNAPSHOT_RECORDS_MAX 10000000
+/* store.etcd.endpoint_timeout_ms: an etcd member's time to answer before the next is tried. */
+#define CONF_ENDPOINT_TIMEOUT_MS_DEFAULT 1000
+#define CONF_ENDPOINT_TIMEOUT_MS_MIN 100
+#define CONF_ENDPOINT_TIMEOUT_MS_MAX 60000
+/* monitor.reap_after_s: at most a year (0 = never reap). */
+#define CONF_REAP_AFTER_MAX (366L * 86400)
 
 struct conf {
 	char addr[CONF_STR];
 	char state_dir[PATH_MAX];
 	long max_jobs;
 	bool queue_jobs;	/* at max_jobs: wait as Queued instead of 409 */
+	long reconcile_s;	/* the leader's job reconcile period */
 	long max_streams;	/* followed logs and other streams open at once */
 	long max_body_bytes;
 	long grace_s;
@@ -37,6 +50,7 @@ struct conf {
 	long reporter_stale_s;		/* CONTRACT 11 */
 	long heartbeat_timeout_s;
 	long heartbeat_interval_s;
+	long reap_after_s;	/* forget Disappeared, Unallocated nodes after; 0 never */
 	long observers;		/* monitor.observers: K, 0 = every reporter counts */
 	struct ansible_conf ansible;
 	char tokens_file[PATH_MAX];
@@ -52,6 +66,7 @@ struct conf {
 	char etcd_prefix[CONF_STR];
 	long lease_ttl_s;
 	long snapshot_records;		/* store.etcd.snapshot_records */
+	long endpoint_timeout_ms;	/* store.etcd.endpoint_timeout_ms */
 	char etcd_ca_file[PATH_MAX];
 	char etcd_cert_file[PATH_MAX];
 	char etcd_key_file[PATH_MAX];
@@ -88,6 +103,12 @@ void conf_free(struct conf *c);
 
 /* Whether the etcd backend is configured. */
 bool conf_is_etcd(const struct conf *c);
+
+/*
+ * Checks an address "HOST:PORT" / "[V6]:PORT"; on failure err names it as
+ * what ("-l", "manager.addr"). 0 or -EINVAL.
+ */
+int conf_addr_check(const char *what, const char *addr, char *err, size_t errlen);
 
 /* Checks what can be checked without starting: paths usable, values sane. */
 int conf_check(const struct conf *c, char *err, size_t errlen);

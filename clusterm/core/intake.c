@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cm_limits.h"
+#include "forget.h"
 #include "intake.h"
 #include "log.h"
 #include "observers.h"
@@ -101,6 +102,7 @@ set_state(struct state *s, struct node *n, enum mon_state to)
 	if (!inventory_set_state(n, to, s->now))
 		return;
 	s->changes++;
+	forget_watch(s, n);
 	if (to == MON_DISAPPEARED) {
 		s->gone_count++;
 		state_window_enter(s, n, s->now);
@@ -285,9 +287,13 @@ self_leave(const struct report *r, int kind, const char *reporter)
 	return kind == REPORT_KIND_DISAPPEARED && votes_is_self_leave(r, reporter);
 }
 
-/* The node a report is about, created when new, its report brought up to date. */
+/*
+ * The node a report is about, its report brought up to date; created when
+ * new if create (a report that it is alive), else NULL with *ret_unknown.
+ */
 static struct node *
-node_of(struct state *s, const struct report *r, bool movable)
+node_of(struct state *s, const struct report *r, bool movable, bool create,
+    bool *ret_unknown)
 {
 	char name[LIMIT_NODE_NAME_LEN + 1];
 	struct node *n;
@@ -300,6 +306,10 @@ node_of(struct state *s, const struct report *r, bool movable)
 	    report_node_name(r, name, sizeof(name)) < 0)
 		return NULL;
 	n = inventory_get(s->inv, name);
+	if (n == NULL && !create) {
+		*ret_unknown = true;
+		return NULL;
+	}
 	if (n == NULL && inventory_add(s->inv, name, &n) < 0)
 		state_apply_oom("a node");
 	if (report_equal(&n->rep, r))
@@ -332,13 +342,24 @@ apply_one(struct state *s, const struct op_reports *o, uint32_t rid, const struc
 {
 	/* Read the report before node_of(), which may take its strings over. */
 	bool alive = report_alive(r, o->kind), fresh = false;
-	bool leave = self_leave(r, o->kind, o->reporter);
+	bool leave = self_leave(r, o->kind, o->reporter), unknown = false;
 	bool join = r->event != NULL && strcmp(r->event, "member-join") == 0;
-	struct node *n = node_of(s, r, o->movable);
+	struct node *n = node_of(s, r, o->movable, alive && !leave, &unknown);
 	struct reporter *rep;
+	char name[LIMIT_NODE_NAME_LEN + 1];
 
-	if (n == NULL)
+	if (n == NULL) {
+		/*
+		 * As contiv: news of the end of a node never known makes none. An
+		 * event is audited; a snapshot's failed or left member is not (each
+		 * reporter's periodic sync would repeat it while serf remembers it).
+		 */
+		if (unknown && o->kind != REPORT_KIND_NONE &&
+		    report_node_name(r, name, sizeof(name)) == 0)
+			state_event(s, name, "report", "", mon_state_name(MON_DISAPPEARED),
+			    s->actor, "about a node never known: recorded, no node made");
 		return;
+	}
 	/* Observers: a node off the rings reporting its own join starts afresh. */
 	if (join && alive && observers_fresh_join(s, n, rid))
 		clear_votes(s, n);
@@ -496,11 +517,11 @@ intake_apply_params(struct state *s, struct op *op)
 	s->params = op->u.params;
 	snprintf(why, sizeof(why), "grace_s %lld, quorum %ld, disruption_ratio %g, "
 	    "disruption_window_s %lld, reporter_stale_s %lld, heartbeat_timeout_s %lld, "
-	    "heartbeat_interval_s %lld, observers %u", s->params.grace_ms / 1000,
-	    s->params.quorum, s->params.disruption_ratio,
+	    "heartbeat_interval_s %lld, reap_after_s %lld, observers %u",
+	    s->params.grace_ms / 1000, s->params.quorum, s->params.disruption_ratio,
 	    s->params.disruption_window_ms / 1000, s->params.reporter_stale_ms / 1000,
 	    s->params.hb_timeout_ms / 1000, s->params.hb_interval_ms / 1000,
-	    s->params.observers);
+	    s->params.reap_after_ms / 1000, s->params.observers);
 	/* A new K: the rings again from the Discovered nodes, every node recounted. */
 	observers_set_k(s, s->params.observers);
 	state_event(s, "", "config", "", "monitor", "clusterm", why);
@@ -517,6 +538,12 @@ intake_apply_params(struct state *s, struct op *op)
 	drain(s);
 	check_disruption(s);
 	op->res.state_changes = s->changes;
+}
+
+void
+intake_recheck_disruption(struct state *s)
+{
+	check_disruption(s);
 }
 
 bool

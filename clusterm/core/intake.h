@@ -68,6 +68,8 @@ void intake_apply_reports(struct state *s, struct op *op);
 void intake_apply_tick(struct state *s, struct op *op);
 void intake_apply_heartbeat(struct state *s, struct op *op);
 void intake_apply_params(struct state *s, struct op *op);
+/* Applier (s->now set): rule 5 again after the node count changed (a forget). */
+void intake_recheck_disruption(struct state *s);
 
 /* Whether reporter rid's vote v on n counts now (lock held). */
 bool intake_vote_counted(const struct state *s, const struct node *n, const struct vote *v);

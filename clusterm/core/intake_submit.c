@@ -137,6 +137,7 @@ intake_set_params(struct state *s, const struct votes_params *p, const char *act
 	    s->params.reporter_stale_ms == p->reporter_stale_ms &&
 	    s->params.hb_timeout_ms == p->hb_timeout_ms &&
 	    s->params.hb_interval_ms == p->hb_interval_ms &&
+	    s->params.reap_after_ms == p->reap_after_ms &&
 	    s->params.observers == p->observers;
 	pthread_rwlock_unlock(&s->lock);
 	if (same)

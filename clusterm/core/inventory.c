@@ -164,9 +164,12 @@ inventory_add(struct inventory *inv, const char *name, struct node **ret_node)
 		return -ENOMEM;
 	report_init(&n->rep);
 	n->state = n->prev_state = MON_UNKNOWN;
-	n->status = n->prev_status = NS_UNALLOCATED;
+	/* contiv's: a node is born Unallocated, coming from Incomplete. */
+	n->status = NS_UNALLOCATED;
+	n->prev_status = NS_INCOMPLETE;
 	n->self_rid = VOTE_NO_REPORTER;
 	n->heap_idx = -1;
+	n->reap_idx = -1;
 	n->name = strdup(name);
 	n->host_group = strdup("");
 	if (n->name == NULL || n->host_group == NULL || append(inv, n) < 0) {
@@ -315,6 +318,34 @@ inventory_put(struct inventory *inv, struct node *n)
 	if (strmap_put(inv->by_name, cur->name, cur) < 0)
 		return -ENOMEM;
 	return index_member(inv, cur, NULL);
+}
+
+int
+inventory_remove(struct inventory *inv, struct node *n)
+{
+	char *member = NULL;
+	uint32_t id = n->id;
+	int rc = 0;
+
+	if (id >= inv->n || inv->nodes[id] != n)
+		return -ENOENT;
+	strmap_del(inv->by_name, n->name);
+	if (n->rep.name != NULL && strmap_get(inv->by_member, n->rep.name) == n) {
+		strmap_del(inv->by_member, n->rep.name);
+		/* Another node carrying the Node-Name takes it (n is skipped). */
+		if ((member = strdup(n->rep.name)) == NULL)
+			rc = -ENOMEM;
+		else
+			rc = reindex_member(inv, n, member);
+		free(member);
+	}
+	memmove(&inv->nodes[id], &inv->nodes[id + 1], (inv->n - id - 1) * sizeof(*inv->nodes));
+	inv->n--;
+	for (size_t i = id; i < inv->n; i++)
+		inv->nodes[i]->id = (uint32_t)i;
+	node_finish(n);
+	free(n);
+	return rc;
 }
 
 bool

@@ -81,6 +81,7 @@ struct node {
 	bool unreachable;		/* CONTRACT 11: voted alive, its heartbeats stopped */
 	long long deadline_ms;		/* grace deadline on the timer heap, 0 = none */
 	int32_t heap_idx;		/* position on the timer heap, -1 = none */
+	int32_t reap_idx;		/* position on the reap heap (forget.h), -1 = none */
 	long long state_ms;		/* last state change */
 	long long disappeared_ms;	/* last turn to Disappeared, 0 = never */
 	long long recent_ms;		/* its entry in the disruption window, 0 none */
@@ -91,6 +92,13 @@ struct node {
 };
 
 struct inventory;
+
+/*
+ * The refusal for a node name nobody knows (two %s: the name twice). It
+ * carries contiv's words, which scripts grep for, and ours.
+ */
+#define INVENTORY_NO_SUCH_NODE \
+	"no such node: %.128s (node with name or address \"%.128s\" doesn't exists)"
 
 struct inventory *inventory_new(void);
 void inventory_free(struct inventory *inv);
@@ -104,7 +112,8 @@ size_t inventory_count(const struct inventory *inv);
 struct node *inventory_at(const struct inventory *inv, size_t i);
 
 /*
- * Adds a node named name in state Unknown, status Unallocated. -EEXIST when
+ * Adds a node named name in state Unknown, status Unallocated (prev_status
+ * Incomplete, as contiv has it). -EEXIST when
  * it exists, -ENOMEM. *ret_node points into the table until the next add.
  */
 int inventory_add(struct inventory *inv, const char *name, struct node **ret_node);
@@ -122,6 +131,14 @@ int inventory_take_report(struct inventory *inv, struct node *n, struct report *
  * recovery.
  */
 int inventory_put(struct inventory *inv, struct node *n);
+
+/*
+ * Removes n and frees it: the nodes after it move down one id (the order
+ * stays), so whatever holds ids must be rebuilt (state_rebuild_derived).
+ * Its Node-Name goes to the newest other node carrying it. 0, -ENOENT,
+ * -ENOMEM (the node is removed all the same).
+ */
+int inventory_remove(struct inventory *inv, struct node *n);
 
 /* Frees a node's members (not the node itself). */
 void node_finish(struct node *n);

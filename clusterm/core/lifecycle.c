@@ -115,16 +115,29 @@ keep_log(struct lifecycle *lc, uint64_t id)
 		    (unsigned long long)id, strerror(-rc));
 }
 
+/*
+ * The runner's outcome goes into the log. Refused (etcd away, an ambiguous
+ * answer), it is kept, and the reconcile retries it until it commits.
+ */
 static void
 on_done(const struct job_outcome *o, void *arg)
 {
 	struct lifecycle *lc = arg;
+	struct lc_unsent u = { .id = o->id, .kind = OP_JOB_END, .inflight = true };
 	int rc;
 
-	rc = lifecycle_submit_end(lc->s, o->id, o->state == JOB_COMPLETE, o->exit_code, o->error,
-	    o->start_ms, o->end_ms > 0 ? o->end_ms : fsio_now_ms());
+	u.ok = o->state == JOB_COMPLETE;
+	u.exit_code = o->exit_code;
+	snprintf(u.error, sizeof(u.error), "%s", o->error);
+	u.start_ms = o->start_ms;
+	u.end_ms = o->end_ms > 0 ? o->end_ms : fsio_now_ms();
+	lifecycle_unsent_put(lc, &u);
+	rc = lifecycle_unsent_submit(lc, &u);
+	lifecycle_unsent_done(lc, o->id, OP_JOB_END, rc == 0);
 	if (rc < 0) {
-		log_error("job %llu: the store refused its outcome", (unsigned long long)o->id);
+		log_error("job %llu: the store refused its outcome (%s%s%s); kept, it is "
+		    "retried", (unsigned long long)o->id, jobs_state_name(o->state),
+		    o->error[0] ? ": " : "", o->error);
 		return;
 	}
 	log_info("job %llu: %s%s%s", (unsigned long long)o->id,
@@ -135,23 +148,23 @@ on_done(const struct job_outcome *o, void *arg)
 /*
  * The runner started a step: its group goes into the log (one fsync, on the
  * runner's thread, not under its lock), so that a restart after a crash
- * can end what the step left running.
+ * can end what the step left running. Refused, it is kept and retried.
  */
 static void
 on_start(uint64_t id, const struct jobs_proc *p, long long start_ms, void *arg)
 {
 	struct lifecycle *lc = arg;
-	struct op op = { .kind = OP_JOB_STARTED };
+	struct lc_unsent u = { .id = id, .kind = OP_JOB_STARTED, .inflight = true };
+	int rc;
 
-	op.u.started.id = id;
-	op.u.started.pgid = (int)p->pgrp;
-	op.u.started.sid = (int)p->sid;
-	op.u.started.start_ticks = p->start_ticks;
-	op.u.started.boot_id = lc->boot_id;
-	op.u.started.start_ms = start_ms;
-	if (oplog_submit(lc->s, &op) < 0)
-		log_error("job %llu: the store refused the start of process group %ld",
-		    (unsigned long long)id, (long)p->pgrp);
+	u.p = *p;
+	u.start_ms = start_ms;
+	lifecycle_unsent_put(lc, &u);
+	rc = lifecycle_unsent_submit(lc, &u);
+	lifecycle_unsent_done(lc, id, OP_JOB_STARTED, rc == 0);
+	if (rc < 0)
+		log_error("job %llu: the store refused the start of process group %ld; kept, "
+		    "it is retried", (unsigned long long)id, (long)p->pgrp);
 }
 
 int
@@ -187,8 +200,10 @@ lifecycle_start(struct state *s, const struct ansible_conf *conf, const char *st
 	jc.on_done = on_done;
 	jc.on_start = on_start;
 	jc.arg = lc;
+	pthread_mutex_init(&lc->unsent_mu, NULL);
 	rc = jobs_start(&jc, &lc->runner);
 	if (rc < 0) {
+		pthread_mutex_destroy(&lc->unsent_mu);
 		free(lc);
 		return rc;
 	}
@@ -202,7 +217,14 @@ lifecycle_stop(struct lifecycle *lc)
 	if (lc == NULL)
 		return;
 	jobs_stop(lc->runner);
+	pthread_mutex_destroy(&lc->unsent_mu);
 	free(lc);
+}
+
+int
+lifecycle_set_deadline(struct lifecycle *lc, jobs_deadline_fn fn, void *arg)
+{
+	return jobs_set_deadline(lc->runner, fn, arg);
 }
 void
 lifecycle_live(struct lifecycle *lc, const struct job_rec *j, int *ret_status,
@@ -304,7 +326,8 @@ lifecycle_submit(struct lifecycle *lc, const struct lc_request *r, uint64_t *ret
 	}
 	/* Durable now: the playbook may start. */
 	rc = lifecycle_plan_start(lc, op.res.job_id, why, sizeof(why));
-	if (rc < 0) {
+	/* -EEXIST: the reconcile found it first and started it. */
+	if (rc < 0 && rc != -EEXIST) {
 		log_error("job %llu: cannot start: %s", (unsigned long long)op.res.job_id, why);
 		if (lifecycle_submit_end(lc->s, op.res.job_id, false, -1, why, 0, 0) < 0)
 			log_error("job %llu: the store refused its outcome",

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ansible.h"
+#include "jobs.h"
 #include "state.h"
 
 #define LC_GROUP_MASTER		"service-master"
@@ -28,6 +29,10 @@
  */
 #define LC_ORPHAN_WAIT_MS	5000
 #define LC_ORPHAN_POLL_MS	50
+/* Job ends and starts that the store refused, kept for the reconcile to retry. */
+#define LC_MAX_UNSENT		256
+/* Active jobs that the runner did not hold, remembered from one reconcile to the next. */
+#define LC_MAX_UNHELD		256
 
 struct lifecycle;
 
@@ -97,6 +102,25 @@ void lifecycle_live(struct lifecycle *lc, const struct job_rec *j, int *ret_stat
  * records). Returns the number of jobs so ended.
  */
 int lifecycle_abandon(struct lifecycle *lc);
+
+/*
+ * Several instances: the lease as a deadline (see jobs_set_deadline): no
+ * process of a job starts past it, and a watchdog ends those running when
+ * it passes. Call once, right after lifecycle_start. -errno.
+ */
+int lifecycle_set_deadline(struct lifecycle *lc, jobs_deadline_fn fn, void *arg);
+
+/*
+ * The leader's reconcile (every manager.reconcile_s): retries the job ends
+ * and starts the store refused until they commit; then each job recorded
+ * Queued or Running that the runner does not hold, and did not hold at the
+ * previous call either (so that a start or end under way is not taken for
+ * a lost one), is started (Queued: handed to the runner, when its nodes
+ * allow) or ended Errored ("no instance runs it"), its nodes taking the
+ * failure path's status. Returns the number of jobs so started or ended,
+ * or -errno (the store refused one: the next call tries again).
+ */
+int lifecycle_reconcile(struct lifecycle *lc);
 
 /* Whether the job is still queued or running in the runner. */
 bool lifecycle_running(struct lifecycle *lc, uint64_t id);

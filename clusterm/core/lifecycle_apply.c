@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forget.h"
 #include "inventory.h"
 #include "jobs.h"
 #include "lifecycle.h"
@@ -25,6 +26,7 @@ move(struct state *s, struct node *n, enum node_status to, const char *actor,
 	rc = inventory_set_status(n, to);
 	if (rc < 0)
 		return rc;
+	forget_watch(s, n);
 	state_event(s, n->name, "status", node_status_name(from), node_status_name(to), actor,
 	    why);
 	return 0;

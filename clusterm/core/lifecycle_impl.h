@@ -9,6 +9,7 @@
 #define LIFECYCLE_IMPL_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,18 @@
 
 struct ansible_conf;
 
+/* A job's end or start that the store did not take (yet): kept and retried. */
+struct lc_unsent {
+	uint64_t id;
+	enum op_kind kind;		/* OP_JOB_END or OP_JOB_STARTED */
+	bool inflight;			/* its first submit is under way */
+	bool ok;
+	int exit_code;
+	char error[JOBS_ERROR_SIZE];
+	long long start_ms, end_ms;
+	struct jobs_proc p;		/* OP_JOB_STARTED: the step's process */
+};
+
 struct lifecycle {
 	struct state *s;
 	const struct ansible_conf *conf;
@@ -31,6 +44,11 @@ struct lifecycle {
 	long max_jobs;
 	bool queue_jobs;
 	char boot_id[JOBS_BOOT_ID_SIZE];	/* "" when unknown */
+	pthread_mutex_t unsent_mu;	/* the two lists below */
+	struct lc_unsent unsent[LC_MAX_UNSENT];
+	size_t nunsent;
+	uint64_t unheld[LC_MAX_UNHELD];	/* active, not the runner's, at the last reconcile */
+	size_t nunheld;
 };
 
 /* ---- lifecycle.c ---- */
@@ -43,6 +61,19 @@ bool lifecycle_is_active(const struct job_rec *j);
 /* Submits a job's end (OP_JOB_END) and waits for it: oplog_submit's result. */
 int lifecycle_submit_end(struct state *s, uint64_t id, bool ok, int exit_code,
     const char *error, long long start_ms, long long end_ms);
+
+/* ---- lifecycle_reconcile.c ---- */
+
+/*
+ * Keeps u (copied) as under way (inflight) or refused; an entry of the same
+ * job and kind is replaced. When the list is full the oldest goes.
+ */
+void lifecycle_unsent_put(struct lifecycle *lc, const struct lc_unsent *u);
+/* The submit of job id's kind is done: committed (drop it) or refused (retry it). */
+void lifecycle_unsent_done(struct lifecycle *lc, uint64_t id, enum op_kind kind,
+    bool committed);
+/* Submits u (OP_JOB_END or OP_JOB_STARTED) and waits: oplog_submit's result. */
+int lifecycle_unsent_submit(struct lifecycle *lc, const struct lc_unsent *u);
 
 /* ---- lifecycle_rules.c ---- */
 

@@ -165,7 +165,7 @@ check_nodes(struct state *s, const struct op_job_request *r, char *err, size_t e
 		}
 		if (n == NULL) {
 			/* contiv's words, which scripts grep for. */
-			lifecycle_say(err, errlen, "node with name or address \"%.128s\" doesn't exists",
+			lifecycle_say(err, errlen, INVENTORY_NO_SUCH_NODE, r->names[i],
 			    r->names[i]);
 			return -ENOENT;
 		}

@@ -209,6 +209,7 @@ leader_only(const struct op *op)
 	case OP_JOB_END:
 	case OP_JOB_STARTED:
 	case OP_JOB_CANCEL:
+	case OP_FORGET:		/* checked against the jobs, which are the leader's */
 		return true;
 	default:
 		return false;

@@ -91,6 +91,10 @@ oplog_submit_shared(struct state *s, struct pending *p, struct op *op)
 			if (rc == -EPERM)
 				snprintf(op->res.err, sizeof(op->res.err), "this instance does not "
 				    "lead now; the leader makes this change");
+			else if (rc == -EAGAIN)
+				snprintf(op->res.err, sizeof(op->res.err), "etcd did not confirm "
+				    "the operation in time; it may still be committed (%.200s)",
+				    why[0] != '\0' ? why : strerror(-rc));
 			else
 				snprintf(op->res.err, sizeof(op->res.err), "etcd did not commit the "
 				    "operation (%.250s)", why[0] != '\0' ? why : strerror(-rc));
@@ -110,7 +114,10 @@ oplog_submit_shared(struct state *s, struct pending *p, struct op *op)
 /*
  * A reload builds a state of its own, which replaces the one in force only
  * when whole: readers keep the last state known meanwhile, and a failed
- * reload leaves it.
+ * reload leaves it. It starts where every replay of the log starts (the
+ * contract's default monitor parameters, a snapshot's when there is one),
+ * not from the parameters in force, so that it ends as every other
+ * instance's state.
  */
 static void
 follow_reset(void *arg)
@@ -118,7 +125,7 @@ follow_reset(void *arg)
 	struct state *s = arg;
 
 	state_close(s->reload);
-	s->reload = state_new(&s->params, s->apply, s->apply_arg);
+	s->reload = state_new(&s->initial_params, s->apply, s->apply_arg);
 	if (s->reload == NULL)
 		state_apply_oom("a reload of the state");
 	s->reload->recovering = true;	/* a replay: no log line per change */

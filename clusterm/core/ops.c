@@ -51,7 +51,7 @@ nfields(enum op_kind k)
 	switch (k) {
 	case OP_REPORTS:	return 8;
 	case OP_TICK:		return 0;
-	case OP_PARAMS:		return 8;
+	case OP_PARAMS:		return 9;
 	case OP_HEARTBEAT:	return 5;
 	case OP_JOB_REQUEST:	return 8;
 	case OP_JOB_END:	return 6;
@@ -59,6 +59,7 @@ nfields(enum op_kind k)
 	case OP_JOB_STARTED:	return 6;
 	case OP_GLOBALS:
 	case OP_CONFIG:		return 3;
+	case OP_FORGET:		return 3;
 	default:		return 0;
 	}
 }
@@ -116,6 +117,7 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= msgpack_pack_int64(pk, op->u.params.reporter_stale_ms);
 		rc |= msgpack_pack_int64(pk, op->u.params.hb_timeout_ms);
 		rc |= msgpack_pack_int64(pk, op->u.params.hb_interval_ms);
+		rc |= msgpack_pack_int64(pk, op->u.params.reap_after_ms);
 		rc |= msgpack_pack_uint32(pk, op->u.params.observers);
 		break;
 	case OP_JOB_REQUEST: {
@@ -161,6 +163,11 @@ pack_fields(msgpack_packer *pk, const struct op *op)
 		rc |= pack_cstr(pk, op->u.text.json);
 		rc |= pack_cstr(pk, op->u.text.actor != NULL ? op->u.text.actor : "");
 		rc |= pack_cstr(pk, op->u.text.comment != NULL ? op->u.text.comment : "");
+		break;
+	case OP_FORGET:
+		rc |= pack_cstr(pk, op->u.forget.name != NULL ? op->u.forget.name : "");
+		rc |= pack_cstr(pk, op->u.forget.actor != NULL ? op->u.forget.actor : "");
+		rc |= pack_cstr(pk, op->u.forget.comment != NULL ? op->u.forget.comment : "");
 		break;
 	default:
 		return -1;
@@ -336,13 +343,15 @@ decode_params(const msgpack_object *f, size_t nf, struct votes_params *p)
 	p->reporter_stale_ms = VOTES_REPORTER_STALE_MS_DEFAULT;
 	p->hb_timeout_ms = VOTES_HB_TIMEOUT_MS_DEFAULT;
 	p->hb_interval_ms = VOTES_HB_INTERVAL_MS_DEFAULT;
+	p->reap_after_ms = 0;
 	if (!mputil_get_i64(&f[0], &p->grace_ms) || !mputil_get_i64(&f[1], &v) ||
 	    (f[2].type != MSGPACK_OBJECT_FLOAT64 && f[2].type != MSGPACK_OBJECT_FLOAT32) ||
 	    !mputil_get_i64(&f[3], &p->disruption_window_ms) ||
 	    (nf > 4 && !mputil_get_i64(&f[4], &p->reporter_stale_ms)) ||
 	    (nf > 5 && !mputil_get_i64(&f[5], &p->hb_timeout_ms)) ||
 	    (nf > 6 && !mputil_get_i64(&f[6], &p->hb_interval_ms)) ||
-	    (nf > 7 && (!mputil_get_i64(&f[7], &k) || k < 0 || k > RINGS_MAX_K)))
+	    (nf > 7 && (!mputil_get_i64(&f[7], &p->reap_after_ms) || p->reap_after_ms < 0)) ||
+	    (nf > 8 && (!mputil_get_i64(&f[8], &k) || k < 0 || k > RINGS_MAX_K)))
 		return -EBADMSG;
 	p->observers = (uint32_t)k;
 	p->quorum = (long)v;
@@ -416,6 +425,12 @@ decode_fields(struct arena *a, const msgpack_object *f, size_t nf, struct op *op
 		    BAD_STR(op->u.text.comment) || (op->kind == OP_GLOBALS && op->u.text.json == NULL))
 			return -EBADMSG;
 		return 0;
+	case OP_FORGET:
+		op->u.forget.name = str_of(a, &f[0], false);
+		op->u.forget.actor = str_of(a, &f[1], false);
+		op->u.forget.comment = str_of(a, &f[2], false);
+		return BAD_STR(op->u.forget.name) || BAD_STR(op->u.forget.actor) ||
+		    BAD_STR(op->u.forget.comment) ? -EBADMSG : 0;
 	default:
 		return -EBADMSG;
 	}

@@ -13,7 +13,8 @@
  *   tick:        (nothing)
  *   params:      grace_ms, quorum, disruption_ratio, disruption_window_ms,
  *                reporter_stale_ms, hb_timeout_ms, hb_interval_ms,
- *                observers (absent in older records: their defaults, K = 0;
+ *                reap_after_ms, observers (the last five absent in older
+ *                records: their defaults, reap_after_ms 0, observers 0;
  *                fields appended later are read when present)
  *   heartbeat:   reporter, epoch, seq, has_seq, spool_depth
  *   job request: op, [node or address...], host_group, extra_vars, actor,
@@ -23,6 +24,7 @@
  *                process: its group, session, /proc start time, the boot)
  *   job cancel:  id, actor
  *   globals, config: json | nil, actor, comment
+ *   forget:      node name, actor, comment
  */
 #ifndef OPS_H
 #define OPS_H
@@ -47,6 +49,7 @@ enum op_kind {
 	OP_CONFIG,
 	OP_JOB_STARTED,
 	OP_HEARTBEAT,
+	OP_FORGET,
 	OP_KIND_END
 };
 
@@ -117,6 +120,13 @@ struct op_job_cancel {
 	const char *actor;
 };
 
+/* DELETE /api/v1/nodes/{name}: forget a Disappeared node (forget.h). */
+struct op_forget {
+	const char *name;
+	const char *actor;
+	const char *comment;		/* why, "" none */
+};
+
 struct op_text {
 	const char *json;		/* NULL: back to the file's (config only) */
 	const char *actor;
@@ -143,6 +153,7 @@ struct op {
 		struct op_job_cancel cancel;
 		struct op_text text;
 		struct op_heartbeat hb;
+		struct op_forget forget;
 	} u;
 	struct op_result res;
 	void *owned;			/* a decoded operation's memory (ops_free) */

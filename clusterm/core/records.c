@@ -21,7 +21,7 @@
 #define SNAP_FIELDS_MIN	15
 #define NODE_FIELDS	18
 #define NODE_FIELDS_MIN	15
-#define PARAMS_FIELDS	9
+#define PARAMS_FIELDS	10
 #define PARAMS_FIELDS_MIN	4
 #define REP_FIELDS	9
 #define JOB_FIELDS	17
@@ -163,6 +163,7 @@ records_encode_snapshot(const struct state *s, char **ret_buf, size_t *ret_len)
 	rc |= msgpack_pack_int64(&pk, s->params.reporter_stale_ms);
 	rc |= msgpack_pack_int64(&pk, s->params.hb_timeout_ms);
 	rc |= msgpack_pack_int64(&pk, s->params.hb_interval_ms);
+	rc |= msgpack_pack_int64(&pk, s->params.reap_after_ms);
 	rc |= msgpack_pack_uint32(&pk, s->params.observers);
 	rc |= msgpack_pack_uint64(&pk, rings_version(s->rings));
 	rc |= s->disruption ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
@@ -458,19 +459,23 @@ decode_body(struct state *s, const msgpack_object *a, uint32_t nf)
 	s->params.reporter_stale_ms = VOTES_REPORTER_STALE_MS_DEFAULT;
 	s->params.hb_timeout_ms = VOTES_HB_TIMEOUT_MS_DEFAULT;
 	s->params.hb_interval_ms = VOTES_HB_INTERVAL_MS_DEFAULT;
+	s->params.reap_after_ms = 0;
 	if ((p->via.array.size > 4 &&
 	    !mputil_get_i64(&p->via.array.ptr[4], &s->params.reporter_stale_ms)) ||
 	    (p->via.array.size > 5 &&
 	    !mputil_get_i64(&p->via.array.ptr[5], &s->params.hb_timeout_ms)) ||
 	    (p->via.array.size > 6 &&
-	    !mputil_get_i64(&p->via.array.ptr[6], &s->params.hb_interval_ms)))
+	    !mputil_get_i64(&p->via.array.ptr[6], &s->params.hb_interval_ms)) ||
+	    (p->via.array.size > 7 &&
+	    (!mputil_get_i64(&p->via.array.ptr[7], &s->params.reap_after_ms) ||
+	    s->params.reap_after_ms < 0)))
 		return -EBADMSG;
 	/* Appended: observers (K) and the rings' version; the rings are rebuilt. */
 	s->params.observers = 0;
-	if (p->via.array.size > 8) {
+	if (p->via.array.size > 9) {
 		uint64_t rv;
-		if (!mputil_get_i64(&p->via.array.ptr[7], &v) || v < 0 || v > RINGS_MAX_K ||
-		    !mputil_get_u64(&p->via.array.ptr[8], &rv))
+		if (!mputil_get_i64(&p->via.array.ptr[8], &v) || v < 0 || v > RINGS_MAX_K ||
+		    !mputil_get_u64(&p->via.array.ptr[9], &rv))
 			return -EBADMSG;
 		s->params.observers = (uint32_t)v;
 		rings_set_version(s->rings, rv);

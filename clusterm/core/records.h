@@ -3,7 +3,10 @@
  * msgpack stays inside this module.
  *
  *   ["S", RECORDS_SNAPSHOT_VERSION, clock_ms, [grace_ms, quorum, ratio,
- *    window_ms, observers, rings_version], disruption, disruption_changed_ms, [reporter name...],
+ *    window_ms, reporter_stale_ms, hb_timeout_ms, hb_interval_ms,
+ *    reap_after_ms, observers, rings_version (the last six absent in older
+ *    snapshots)], disruption,
+ *    disruption_changed_ms, [reporter name...],
  *    [[reporter, epoch, seq]...], [node...], [job...], globals, [event...],
  *    config | nil, next_job_id, next_event_id]
  *   node:  [name, {report}, state, prev_state, status, prev_status,

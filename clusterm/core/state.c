@@ -61,6 +61,7 @@ model_free(struct state *s)
 	free(s->recent);
 	free(s->recent_ms);
 	free(s->heap);
+	free(s->reap);
 	free(s->work);
 	free(s->round);
 	for (size_t i = 0; i < s->njobs; i++)
@@ -129,6 +130,8 @@ state_reset(struct state *s)
 	s->recent_head = s->recent_n = s->recent_cap = s->recent_live = 0;
 	s->heap = NULL;
 	s->nheap = s->capheap = 0;
+	s->reap = NULL;
+	s->nreap = s->capreap = 0;
 	s->work = NULL;
 	s->nwork = s->capwork = 0;
 	s->round = NULL;
@@ -169,6 +172,7 @@ state_new(const struct votes_params *params, state_apply_fn apply, void *apply_a
 	pthread_cond_init(&s->watch_cv, &cattr);
 	pthread_condattr_destroy(&cattr);
 	s->params = *params;
+	s->initial_params = *params;
 	s->apply = apply;
 	s->apply_arg = apply_arg;
 	s->started_ms = fsio_now_ms();

@@ -66,7 +66,7 @@ struct audit_event {
 	uint64_t id;
 	long long time_ms;
 	char *node;		/* "" when not about a node */
-	char *kind;		/* "state", "status", "request", "job", "config" */
+	char *kind;		/* "state", "status", "request", "job", "config", "forget", "report" */
 	char *old_val, *new_val;
 	char *actor;		/* token name, remote address, reporter or "clusterm" */
 	char *comment;

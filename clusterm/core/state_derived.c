@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "forget.h"
 #include "state.h"
 #include "state_impl.h"
 
@@ -242,6 +243,12 @@ state_rebuild_derived(struct state *s)
 				state_timer_set(s, nd, d);
 			if (nd->recent_ms != 0)
 				w[nw++] = nd;
+		}
+		/* The reap heap too (forget.c): its members follow from the nodes. */
+		s->nreap = 0;
+		for (size_t i = 0; i < n; i++) {
+			inventory_at(s->inv, i)->reap_idx = -1;
+			forget_watch(s, inventory_at(s->inv, i));
 		}
 		qsort(w, nw, sizeof(*w), by_recent);
 		for (size_t i = 0; i < nw; i++) {

@@ -67,6 +67,8 @@ struct state {
 	uint32_t hb_head, hb_tail;	/* the heartbeat queue, VOTE_NO_REPORTER empty */
 	uint32_t *heap;			/* node ids by grace deadline */
 	size_t nheap, capheap;
+	uint32_t *reap;			/* Disappeared, Unallocated node ids by disappeared_ms */
+	size_t nreap, capreap;
 	uint32_t *work;			/* nodes to evaluate again in this operation */
 	size_t nwork, capwork;
 	uint32_t *round;		/* the cascade round being evaluated (intake.c) */
@@ -92,6 +94,7 @@ struct state {
 	int64_t applied_rev;		/* shared log: the position applied (write lock) */
 	bool key_partial;		/* shared log: part of a log key applied (write lock) */
 	struct state *reload;		/* shared log: the state a reload builds (its thread) */
+	struct votes_params initial_params;	/* what a replay of the whole log starts from */
 	uint64_t snap_bytes;		/* size of the last snapshot (ticker only) */
 	uint64_t snap_records;		/* log records that call for a snapshot */
 

@@ -22,6 +22,7 @@ struct votes_params {
 	long long reporter_stale_ms;	/* monitor.reporter_stale_s */
 	long long hb_timeout_ms;	/* monitor.heartbeat_timeout_s */
 	long long hb_interval_ms;	/* monitor.heartbeat_interval_s */
+	long long reap_after_ms;	/* monitor.reap_after_s, 0 = never (forget.h) */
 	uint32_t observers;		/* monitor.observers (K), 0 = every reporter */
 };
 

@@ -213,9 +213,8 @@ lifecycle_post(struct http_req *req, int op, int ok_status, const char *path_nod
 	/* Jobs run on the leader: a follower passes the request on. */
 	if (api_forward_to_leader(req, false))
 		return;
-	if (http_read_body(req) < 0)
+	if (http_read_json(req, NULL, &body) < 0)
 		return;
-	body = cJSON_ParseWithLength(req->body, req->len);
 	if (!cJSON_IsObject(body)) {
 		http_reply_error(req, 400, "body must be a JSON object");
 		goto out;

@@ -221,7 +221,8 @@ handle(struct http_req *req, enum report_form form, enum report_kind kind,
 		return;
 	rc = report_json_decode(req->body, req->len, form, &b, err, sizeof(err));
 	if (rc < 0) {
-		metrics_rejected(rc == -E2BIG ? REJECT_LIMIT : REJECT_INVALID);
+		metrics_rejected(rc == -E2BIG ? REJECT_LIMIT : rc == -EBADMSG ? REJECT_MALFORMED :
+		    REJECT_INVALID);
 		http_reply_error(req, 400, "%s", err);
 		return;
 	}

@@ -53,20 +53,36 @@ get_ui_file(struct http_req *req)
 	send_asset(req, req->params[0]);
 }
 
+/* A redirect to /ui/ with status (301 or 302), for /ui and for /. */
+static void
+redirect_ui(struct http_req *req, int status)
+{
+	static const char body[] = "see /ui/\n";
+
+	req->status = status;
+	metrics_http(status);
+	mg_printf(req->conn, "HTTP/1.1 %d %s\r\nLocation: /ui/\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-cache\r\n" UI_SECURITY_HEADERS "\r\n%s", status,
+	    status == 301 ? "Moved Permanently" : "Found", sizeof(body) - 1, body);
+}
+
 /* /ui without the slash: the page's relative links need it. */
 static void
 get_ui_redirect(struct http_req *req)
 {
-	static const char body[] = "see /ui/\n";
+	redirect_ui(req, 301);
+}
 
-	req->status = 301;
-	metrics_http(301);
-	mg_printf(req->conn, "HTTP/1.1 301 Moved Permanently\r\nLocation: /ui/\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
-	    "Cache-Control: no-cache\r\n" UI_SECURITY_HEADERS "\r\n%s", sizeof(body) - 1, body);
+/* The root: a browser pointed at the manager lands on the dashboard. */
+static void
+get_root(struct http_req *req)
+{
+	redirect_ui(req, 302);
 }
 
 const struct http_route api_ui_routes[] = {
+	{ "GET", "/", get_root, AUTH_OPEN },
 	{ "GET", "/ui", get_ui_redirect, AUTH_OPEN },
 	{ "GET", "/ui/", get_ui_index, AUTH_OPEN },
 	{ "GET", "/ui/{}", get_ui_file, AUTH_OPEN },

@@ -9,10 +9,12 @@
 #include "api_forward.h"
 #include "api_jobs.h"
 #include "api_json.h"
+#include "forget.h"
 #include "fsio.h"
 #include "intake.h"
 #include "jobs.h"
 #include "lifecycle.h"
+#include "log.h"
 #include "manager.h"
 #include "metrics.h"
 #include "oplog.h"
@@ -81,7 +83,7 @@ get_node(struct http_req *req)
 		out = api_node_json(s, n, true);
 	state_unlock(s);
 	if (n == NULL) {
-		http_reply_error(req, 404, "no such node: %s", req->params[0]);
+		http_reply_error(req, 404, INVENTORY_NO_SUCH_NODE, req->params[0], req->params[0]);
 		return;
 	}
 	http_reply_json(req, 200, out);
@@ -300,6 +302,60 @@ post_job_cancel(struct http_req *req)
 	http_reply_json(req, 202, out);
 }
 
+/* Longest "why" an operator may give a forget (?comment=, or the body's "comment"). */
+#define FORGET_COMMENT_MAX	256
+
+/*
+ * DELETE /api/v1/nodes/{name}: forgets a Disappeared node in no job. The
+ * why comes from ?comment= or an optional body {"comment": "..."}.
+ */
+static void
+delete_node(struct http_req *req)
+{
+	struct manager *m = req->ctx;
+	char why[FORGET_COMMENT_MAX + 1] = "", err[512];
+	const char *len = http_header(req, "Content-Length");
+	cJSON *body = NULL, *out;
+	int rc;
+
+	/* Checked against the jobs, which are the leader's. */
+	if (api_forward_to_leader(req, false))
+		return;
+	if (http_query(req, "comment", why, sizeof(why)) && strlen(why) >= FORGET_COMMENT_MAX) {
+		http_reply_error(req, 400, "comment: longer than %d bytes", FORGET_COMMENT_MAX);
+		return;
+	}
+	if (len != NULL && strcmp(len, "0") != 0) {
+		const cJSON *c;
+
+		if (http_read_json(req, NULL, &body) < 0)
+			return;
+		c = cJSON_GetObjectItemCaseSensitive(body, "comment");
+		if (!cJSON_IsObject(body) || (c != NULL && (!cJSON_IsString(c) ||
+		    strlen(c->valuestring) >= FORGET_COMMENT_MAX))) {
+			http_reply_error(req, 400, "the body is optional: {\"comment\": \"<why, at "
+			    "most %d bytes>\"}", FORGET_COMMENT_MAX - 1);
+			cJSON_Delete(body);
+			return;
+		}
+		if (c != NULL)
+			snprintf(why, sizeof(why), "%s", c->valuestring);
+		cJSON_Delete(body);
+	}
+	rc = forget_node(m->state, req->params[0], api_actor(req), why, err, sizeof(err));
+	if (rc < 0) {
+		log_info("forget of node %.128s by %s refused: %s", req->params[0], api_actor(req),
+		    err);
+		http_reply_error(req, rc == -ENOENT ? 404 : rc == -EPERM || rc == -EBUSY ? 409 :
+		    rc == -EIO ? 503 : 500, "%s", err);
+		return;
+	}
+	out = cJSON_CreateObject();
+	if (out != NULL)
+		cJSON_AddStringToObject(out, "forgotten", req->params[0]);
+	http_reply_json(req, 200, out);
+}
+
 static void
 post_job(struct http_req *req)
 {
@@ -466,6 +522,7 @@ const struct http_route api_v1_routes[] = {
 	{ "GET", "/api/v1/cluster", api_cluster_get, AUTH_READER },
 	{ "GET", "/api/v1/nodes", get_nodes, AUTH_READER },
 	{ "GET", "/api/v1/nodes/{}", get_node, AUTH_READER },
+	{ "DELETE", "/api/v1/nodes/{}", delete_node, AUTH_ADMIN },
 	{ "GET", "/api/v1/whoami", get_whoami, AUTH_READER },
 	{ "GET", "/healthz", get_healthz, AUTH_OPEN },
 	{ "GET", "/metrics", get_metrics, AUTH_READER },

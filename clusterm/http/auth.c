@@ -57,6 +57,17 @@ auth_member_name_valid(const char *s)
 	return n > 0 && n <= LIMIT_MEMBER_NAME_LEN && text_visible(s, n, false);
 }
 
+const char *
+auth_role_name(enum auth_role r)
+{
+	switch (r) {
+	case AUTH_REPORTER: return "reporter";
+	case AUTH_READER: return "reader";
+	case AUTH_ADMIN: return "admin";
+	default: return "anyone";
+	}
+}
+
 static int
 role_parse(const char *s)
 {
@@ -101,6 +112,13 @@ add_token(struct auth *a, const cJSON *it, const char *path, size_t i, char *err
 		snprintf(err, errlen, "auth.tokens_file: %s: token %s: token must be %d "
 		    "to %d characters of [A-Za-z0-9-._~+/=]", path, name->valuestring,
 		    AUTH_TOKEN_MIN_LEN, AUTH_TOKEN_MAX_LEN);
+		return -EINVAL;
+	}
+	/* The example file's tokens would let anyone who read the package in. */
+	if (strstr(tok->valuestring, AUTH_PLACEHOLDER) != NULL) {
+		snprintf(err, errlen, "auth.tokens_file: %s: token %s still holds the "
+		    "placeholder %s of the example: put a secret of your own there (e.g. "
+		    "openssl rand -hex 24)", path, name->valuestring, AUTH_PLACEHOLDER);
 		return -EINVAL;
 	}
 	if (rep != NULL && (!cJSON_IsString(rep) ||

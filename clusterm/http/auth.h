@@ -23,6 +23,8 @@ enum auth_role {
 #define AUTH_TOKEN_MIN_LEN	16
 #define AUTH_TOKEN_MAX_LEN	256
 #define AUTH_MAX_TOKENS		1024
+/* The packaged examples' tokens hold this: such a token is refused, not served. */
+#define AUTH_PLACEHOLDER	"CHANGE-ME"
 
 struct auth;
 
@@ -45,6 +47,9 @@ size_t auth_count(const struct auth *a);
  */
 int auth_check(const struct auth *a, const char *authorization, enum auth_role need,
     struct auth_id *ret_id);
+
+/* "reporter", "reader", "admin" ("anyone" for AUTH_OPEN). */
+const char *auth_role_name(enum auth_role r);
 
 /* Whether the header carries any known token (whatever its role). */
 bool auth_valid(const struct auth *a, const char *authorization);

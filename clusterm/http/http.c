@@ -24,6 +24,8 @@
 #define HTTP_THREADS_DEFAULT	128
 #define HTTP_REQUEST_TIMEOUT_MS	"5000"
 #define HTTP_KEEPALIVE_MS	"5000"
+/* A 401 says what to send. */
+#define HTTP_401_SENTENCE	"missing or bad token: send Authorization: Bearer <token>"
 /* Unread body bytes over max_body that a refusal still reads and drops. */
 #define HTTP_DRAIN_SLACK	((size_t)1024 * 1024)
 
@@ -161,51 +163,6 @@ http_header(struct http_req *req, const char *name)
 	return mg_get_header(req->conn, name);
 }
 
-int
-http_client_cn(struct http_req *req, char *buf, size_t len)
-{
-	const struct mg_request_info *ri = mg_get_request_info(req->conn);
-	const char *p, *cn = NULL;
-	size_t n = 0;
-
-	if (ri->client_cert == NULL || ri->client_cert->subject == NULL)
-		return -ENOENT;
-	/*
-	 * civetweb gives the subject as OpenSSL's one-line form,
-	 * "/C=DE/O=Example/CN=n1", where a '/' inside a value is written "\/":
-	 * split at unescaped slashes only, so that O=evil\/CN=n1 is no CN.
-	 * More than one CN component is refused, not guessed; so is a CN
-	 * holding an escape (no reporter name needs one).
-	 */
-	p = ri->client_cert->subject;
-	if (*p != '/')
-		return -EINVAL;
-	while (*p == '/') {
-		const char *start = ++p;
-		bool esc = false;
-
-		for (; *p != '\0'; p++) {
-			if (esc)
-				esc = false;
-			else if (*p == '\\')
-				esc = true;
-			else if (*p == '/')
-				break;
-		}
-		if ((size_t)(p - start) >= 3 && strncmp(start, "CN=", 3) == 0) {
-			if (cn != NULL)
-				return -EINVAL;
-			cn = start + 3;
-			n = (size_t)(p - cn);
-		}
-	}
-	if (cn == NULL || n == 0 || n >= len || memchr(cn, '\\', n) != NULL)
-		return -EINVAL;
-	memcpy(buf, cn, n);
-	buf[n] = '\0';
-	return 0;
-}
-
 bool
 http_query(struct http_req *req, const char *name, char *buf, size_t len)
 {
@@ -295,6 +252,23 @@ http_read_body(struct http_req *req)
 	return 0;
 }
 
+int
+http_read_json(struct http_req *req, const char *prefix, cJSON **ret)
+{
+	cJSON *root;
+
+	if (http_read_body(req) < 0)
+		return -1;
+	root = cJSON_ParseWithLength(req->body, req->len);
+	if (root == NULL) {
+		count_reject(HTTP_REJECT_MALFORMED);
+		http_reply_error(req, 400, "%sbody is not valid JSON", prefix != NULL ? prefix : "");
+		return -1;
+	}
+	*ret = root;
+	return 0;
+}
+
 /* Matches path against pattern; {} captures one non-empty segment. */
 static bool
 match(const char *pattern, const char *path, const char **caps, char *store, size_t cap_len)
@@ -365,10 +339,12 @@ check_token(struct http_server *h, struct http_req *req, const struct http_route
 			pthread_rwlock_unlock(&h->auth_lock);
 			count_reject(HTTP_REJECT_AUTH);
 			if (st == 401)
-				http_reply_error(req, 401, "missing or unknown bearer token");
+				http_reply_error(req, 401, HTTP_401_SENTENCE);
 			else
-				http_reply_error(req, 403, "token %s may not %s %s",
-				    req->token_name, req->method, req->path);
+				http_reply_error(req, 403, "token '%s' has role %s; this needs "
+				    "%s (%s %.200s)", req->token_name,
+				    auth_role_name(req->token_role), auth_role_name(r->role),
+				    req->method, req->path);
 			return req->status;
 		}
 	}
@@ -426,7 +402,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	pthread_rwlock_unlock(&h->auth_lock);
 	if (hidden) {
 		count_reject(HTTP_REJECT_AUTH);
-		http_reply_error(&req, 401, "missing or unknown bearer token");
+		http_reply_error(&req, 401, HTTP_401_SENTENCE);
 	} else if (found == -EOPNOTSUPP)
 		http_reply_error(&req, 405, "method %s not allowed on %s", req.method, req.path);
 	else
@@ -504,7 +480,9 @@ http_start(const struct http_opts *o, struct http_server **ret, char *err, size_
 	ed.text_buffer_size = sizeof(errtxt);
 	h->mg = mg_start2(&init, &ed);
 	if (h->mg == NULL) {
-		snprintf(err, errlen, "cannot listen on %s: %s", o->addr,
+		int e = http_bind_errno(o->addr);
+
+		snprintf(err, errlen, "cannot listen on %s: %s", o->addr, e != 0 ? strerror(e) :
 		    errtxt[0] ? errtxt : "civetweb failed to start");
 		pthread_rwlock_destroy(&h->auth_lock);
 		free(h);

@@ -94,6 +94,13 @@ int http_route_find(const struct http_route *routes, const char *method, const c
 
 /* Starts serving. On failure err says why (port in use, bad address). */
 int http_start(const struct http_opts *o, struct http_server **ret, char *err, size_t errlen);
+
+/*
+ * Why addr ("host:port", "[v6]:port") cannot be listened on: civetweb says
+ * only "Failed to setup server ports", so http_start() binds a socket of
+ * its own to find the errno. 0 when that bind works.
+ */
+int http_bind_errno(const char *addr);
 /*
  * Replaces the tokens in force (NULL: no authentication); the server takes
  * a and frees the previous set once no request uses it.
@@ -113,6 +120,14 @@ void http_stop(struct http_server *h);
  * even if it sends its body without waiting for one).
  */
 int http_read_body(struct http_req *req);
+
+/*
+ * http_read_body, then the body parsed into *ret (the caller frees it with
+ * cJSON_Delete). An unparsable body is answered 400 "<prefix>body is not
+ * valid JSON" (prefix: contiv's wording, or NULL) and counted malformed.
+ * 0, or -1 when the reply has been sent.
+ */
+int http_read_json(struct http_req *req, const char *prefix, cJSON **ret);
 
 const char *http_header(struct http_req *req, const char *name);
 

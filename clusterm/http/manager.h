@@ -24,6 +24,7 @@ struct manager {
 extern const struct http_route api_monitor_routes[];
 extern const struct http_route api_v1_routes[];
 extern const struct http_route api_contiv_routes[];
+extern const struct http_route api_config_routes[];
 extern const struct http_route api_stream_routes[];
 extern const struct http_route api_ui_routes[];
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobs.h"
@@ -201,6 +202,33 @@ jobs_abandon(struct jobs *j)
 	return n;
 }
 
+int
+jobs_set_deadline(struct jobs *j, jobs_deadline_fn fn, void *arg)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	if (j->watchdog_on || fn == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&j->lock);
+	j->deadline_fn = fn;
+	j->deadline_arg = arg;
+	pthread_mutex_unlock(&j->lock);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->wd_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&j->wd_mu, NULL);
+	r = pthread_create(&j->watchdog, NULL, jobs_watchdog_main, j);
+	if (r != 0) {
+		pthread_cond_destroy(&j->wd_cv);
+		pthread_mutex_destroy(&j->wd_mu);
+		return -r;
+	}
+	j->watchdog_on = true;
+	return 0;
+}
+
 unsigned
 jobs_active(struct jobs *j)
 {
@@ -280,6 +308,15 @@ jobs_stop(struct jobs *j)
 	wake(j);
 	pthread_mutex_unlock(&j->lock);
 	pthread_join(j->thread, NULL);
+	if (j->watchdog_on) {
+		pthread_mutex_lock(&j->wd_mu);
+		j->wd_stop = true;
+		pthread_cond_broadcast(&j->wd_cv);
+		pthread_mutex_unlock(&j->wd_mu);
+		pthread_join(j->watchdog, NULL);
+		pthread_cond_destroy(&j->wd_cv);
+		pthread_mutex_destroy(&j->wd_mu);
+	}
 	pthread_mutex_destroy(&j->lock);
 	close(j->wake_fd);
 	free(j);

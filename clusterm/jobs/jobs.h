@@ -62,6 +62,19 @@ int jobs_cancel(struct jobs *j, uint64_t id);
  */
 int jobs_abandon(struct jobs *j);
 
+/*
+ * From now on every process start (a step, the failure step, a queued
+ * job's first step) is checked against fn's deadline right before the
+ * fork, and by the child again right before its exec: past it nothing
+ * starts and the job ends Errored, stopped. A watchdog thread of its own
+ * (independent of the runner thread, which may be in a callback) looks at
+ * the deadline every JOBS_WATCHDOG_MS and, once it has passed, sends
+ * SIGTERM to every running step's process group, SIGKILL after
+ * JOBS_STOP_GRACE_MS (no failure step runs). Called once, before any
+ * job is submitted. -errno when the watchdog thread cannot start.
+ */
+int jobs_set_deadline(struct jobs *j, jobs_deadline_fn fn, void *arg);
+
 /* Jobs queued or running. */
 unsigned jobs_active(struct jobs *j);
 

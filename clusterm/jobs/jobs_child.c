@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsio.h"
@@ -111,9 +112,10 @@ above_stdio(int fd)
  */
 static void __attribute__((noreturn))
 child(const char *exe, char *const *argv, char *const *envp, int log_fd, int err_fd,
-    pid_t parent)
+    pid_t parent, long long not_after)
 {
 	struct sigaction dfl;
+	struct timespec ts;
 	sigset_t none;
 	struct rlimit rl;
 	int fd, e;
@@ -150,6 +152,12 @@ child(const char *exe, char *const *argv, char *const *envp, int log_fd, int err
 		for (fd = 4; fd < (int)rl.rlim_cur; fd++)
 			(void)close(fd);
 	}
+	/* The last moment before the exec: the parent may have been stopped since its check. */
+	if (not_after != JOBS_NO_DEADLINE && (clock_gettime(CLOCK_MONOTONIC, &ts) < 0 ||
+	    ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 >= not_after)) {
+		errno = ETIME;
+		goto fail;
+	}
 	execve(exe, argv, envp);
 fail:
 	e = errno;
@@ -160,7 +168,7 @@ fail:
 
 /* See jobs_impl.h; the child's side is child(). */
 int
-jobs_child_spawn(struct job *job, struct step *s)
+jobs_child_spawn(struct job *job, struct step *s, long long not_after)
 {
 	int pfd[2], e = 0, st;
 	pid_t pid, parent = getpid(), w;
@@ -188,7 +196,7 @@ jobs_child_spawn(struct job *job, struct step *s)
 		goto out;
 	}
 	if (pid == 0)
-		child(exe, s->argv, s->envp, job->log_fd, pfd[1], parent);
+		child(exe, s->argv, s->envp, job->log_fd, pfd[1], parent, not_after);
 	close(pfd[1]);
 	pfd[1] = -1;
 	/* The group exists before the first kill; EACCES once the child has exec'd. */

@@ -21,6 +21,7 @@ enum term {
 	TERM_TIMEOUT,
 	TERM_CANCEL,
 	TERM_STOP,
+	TERM_LEASE,	/* the deadline passed (jobs_set_deadline) */
 };
 
 struct step {
@@ -77,6 +78,13 @@ struct jobs {
 	jobs_start_fn on_start;
 	void *arg;
 	bool stopping;
+	jobs_deadline_fn deadline_fn;	/* NULL: no deadline */
+	void *deadline_arg;
+	pthread_t watchdog;
+	bool watchdog_on;
+	pthread_mutex_t wd_mu;		/* the watchdog's sleep and stop */
+	pthread_cond_t wd_cv;
+	bool wd_stop;
 };
 
 /* ---- jobs_job.c ---- */
@@ -105,14 +113,25 @@ void jobs_job_log(struct job *job, const char *fmt, ...) __attribute__((format(p
 
 /*
  * Starts one step of the job in a process group of its own (fork, exec;
- * see jobs.h). 0 or -errno, exec errors included; on success job->pid,
- * pidfd and started are set and the start callback is due.
+ * see jobs.h). not_after: a CLOCK_MONOTONIC ms past which the child does
+ * not exec (-ETIME), JOBS_NO_DEADLINE for none. 0 or -errno, exec errors
+ * included; on success job->pid, pidfd and started are set and the start
+ * callback is due.
  */
-int jobs_child_spawn(struct job *job, struct step *s);
+int jobs_child_spawn(struct job *job, struct step *s, long long not_after);
 
 /* ---- jobs_runner.c ---- */
 
 /* The runner thread's body; arg is the struct jobs. Returns NULL. */
 void *jobs_runner_main(void *arg);
+/* The deadline now (JOBS_NO_DEADLINE without one). */
+long long jobs_deadline_now(struct jobs *j);
+/* SIGTERM to the current step's group; SIGKILL follows after the grace. Lock held. */
+void jobs_terminate(struct jobs *j, struct job *job, enum term why, long long now);
+
+/* ---- jobs_watchdog.c ---- */
+
+/* The watchdog thread's body; arg is the struct jobs. Returns NULL. */
+void *jobs_watchdog_main(void *arg);
 
 #endif

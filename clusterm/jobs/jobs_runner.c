@@ -44,10 +44,37 @@ set_error(struct job *job, const char *fmt, ...)
 	va_end(ap);
 }
 
+long long
+jobs_deadline_now(struct jobs *j)
+{
+	return j->deadline_fn != NULL ? j->deadline_fn(j->deadline_arg) : JOBS_NO_DEADLINE;
+}
+
+/*
+ * Whether a process may start now (the deadline has not passed); else the
+ * job ends Errored, stopped, with why in its log. Lock held.
+ */
+static bool
+may_start(struct jobs *j, struct job *job, long long *ret_not_after)
+{
+	long long d = jobs_deadline_now(j);
+
+	*ret_not_after = d;
+	if (d == JOBS_NO_DEADLINE || fsio_mono_ms() < d)
+		return true;
+	jobs_job_log(job, "this instance no longer leads: nothing more of the job starts here");
+	set_error(job, "the instance that ran it stopped leading");
+	job->out.stopped = true;
+	job->cur = -1;
+	job_finish(job, JOB_ERRORED);
+	return false;
+}
+
 /* Starts the failure step, or ends the job Errored when there is none. */
 static void
-run_failure(struct job *job, long long now)
+run_failure(struct jobs *j, struct job *job, long long now)
 {
+	long long not_after;
 	int r;
 
 	job->cur = -1;
@@ -55,9 +82,17 @@ run_failure(struct job *job, long long now)
 		job_finish(job, JOB_ERRORED);
 		return;
 	}
+	if (!may_start(j, job, &not_after))
+		return;
 	job->in_failure = true;
 	jobs_job_log(job, "failure step (%s): %s", job->failure.title, job->failure.argv[0]);
-	r = jobs_child_spawn(job, &job->failure);
+	r = jobs_child_spawn(job, &job->failure, not_after);
+	if (r == -ETIME) {
+		(void)may_start(j, job, &not_after);
+		if (!job->done)
+			job_finish(job, JOB_ERRORED);
+		return;
+	}
 	if (r < 0) {
 		jobs_job_log(job, "failure step (%s) could not start: %s", job->failure.title,
 		    strerror(-r));
@@ -70,8 +105,9 @@ run_failure(struct job *job, long long now)
 
 /* Starts main step i (or, past the last, completes the job). */
 static void
-run_step(struct job *job, size_t i, long long now)
+run_step(struct jobs *j, struct job *job, size_t i, long long now)
 {
+	long long not_after;
 	int r;
 
 	if (i >= job->nsteps) {
@@ -79,10 +115,22 @@ run_step(struct job *job, size_t i, long long now)
 		job_finish(job, JOB_COMPLETE);
 		return;
 	}
+	if (!may_start(j, job, &not_after))
+		return;
 	job->cur = (int)i;
 	jobs_job_log(job, "step %zu/%zu (%s): %s", i + 1, job->nsteps, job->steps[i].title,
 	    job->steps[i].argv[0]);
-	r = jobs_child_spawn(job, &job->steps[i]);
+	r = jobs_child_spawn(job, &job->steps[i], not_after);
+	if (r == -ETIME) {
+		/* The child saw the deadline pass before its exec. */
+		(void)may_start(j, job, &not_after);
+		if (!job->done) {
+			set_error(job, "the instance that ran it stopped leading");
+			job->out.stopped = true;
+			job_finish(job, JOB_ERRORED);
+		}
+		return;
+	}
 	if (r < 0) {
 		jobs_job_log(job, "step %zu/%zu (%s) could not start: %s", i + 1, job->nsteps,
 		    job->steps[i].title, strerror(-r));
@@ -90,31 +138,32 @@ run_step(struct job *job, size_t i, long long now)
 		    job->steps[i].title, job->steps[i].argv[0], strerror(-r));
 		job->out.failed_step = (int)i;
 		job->out.exit_code = -1;
-		run_failure(job, now);
+		run_failure(j, job, now);
 	}
 }
 
 static void
-start_job(struct job *job, long long now)
+start_job(struct jobs *j, struct job *job, long long now)
 {
 	job->state = JOB_RUNNING;
 	job->out.start_ms = fsio_now_ms();
 	job->deadline = job->timeout_s > 0 ? now + job->timeout_s * 1000 : 0;
-	run_step(job, 0, now);
+	run_step(j, job, 0, now);
 }
 
-/* SIGTERM to the current step's group; SIGKILL follows after the grace. */
-static void
-terminate(struct jobs *j, struct job *job, enum term why, long long now)
+void
+jobs_terminate(struct jobs *j, struct job *job, enum term why, long long now)
 {
+	bool quick = why == TERM_STOP || why == TERM_LEASE;
+
 	if (job->pid <= 0 || job->term != TERM_NONE)
 		return;
 	job->term = why;
 	jobs_job_log(job, "%s: sending SIGTERM to process group %ld",
-	    why == TERM_TIMEOUT ? "timed out" : why == TERM_CANCEL ? "cancelled" : "stopping",
-	    (long)job->pid);
+	    why == TERM_TIMEOUT ? "timed out" : why == TERM_CANCEL ? "cancelled" :
+	    why == TERM_LEASE ? "this instance no longer leads" : "stopping", (long)job->pid);
 	(void)kill(-job->pid, SIGTERM);
-	job->kill_at = now + (why == TERM_STOP && j->grace_ms > JOBS_STOP_GRACE_MS ?
+	job->kill_at = now + (quick && j->grace_ms > JOBS_STOP_GRACE_MS ?
 	    JOBS_STOP_GRACE_MS : j->grace_ms);
 }
 
@@ -132,7 +181,7 @@ decode_status(int st, int *code, int *sig)
 
 /* The current step's leader has ended with wait status st. */
 static void
-step_ended(struct job *job, int st, long long now)
+step_ended(struct jobs *j, struct job *job, int st, long long now)
 {
 	const char *title;
 	int code, sig;
@@ -169,7 +218,7 @@ step_ended(struct job *job, int st, long long now)
 		    job->nsteps, title, code);
 
 	if (why == TERM_NONE && code == 0) {
-		run_step(job, (size_t)job->cur + 1, now);
+		run_step(j, job, (size_t)job->cur + 1, now);
 		return;
 	}
 	job->out.failed_step = job->cur;
@@ -186,6 +235,10 @@ step_ended(struct job *job, int st, long long now)
 	case TERM_STOP:
 		set_error(job, "clusterm stopped during step %d (%s)", job->cur + 1, title);
 		break;
+	case TERM_LEASE:
+		set_error(job, "the instance that ran it stopped leading during step %d (%s)",
+		    job->cur + 1, title);
+		break;
 	case TERM_NONE:
 		if (sig != 0)
 			set_error(job, "step %d (%s) was killed by signal %d", job->cur + 1,
@@ -195,7 +248,7 @@ step_ended(struct job *job, int st, long long now)
 			    title, code);
 		break;
 	}
-	run_failure(job, now);
+	run_failure(j, job, now);
 }
 
 /*
@@ -204,7 +257,7 @@ step_ended(struct job *job, int st, long long now)
  * the kill cannot reach a process that reused the id.
  */
 static void
-check_exit(struct job *job, long long now)
+check_exit(struct jobs *j, struct job *job, long long now)
 {
 	siginfo_t si;
 	int st = 0;
@@ -217,7 +270,7 @@ check_exit(struct job *job, long long now)
 		if (errno == EINTR)
 			return;
 		/* ECHILD: someone else reaped it (SIGCHLD ignored?); nothing to wait for. */
-		step_ended(job, 0xff00, now);
+		step_ended(j, job, 0xff00, now);
 		return;
 	}
 	if (si.si_pid != job->pid)
@@ -228,7 +281,7 @@ check_exit(struct job *job, long long now)
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		st = 0xff00;	/* exit status 255 */
-	step_ended(job, st, now);
+	step_ended(j, job, st, now);
 }
 
 static unsigned
@@ -262,21 +315,21 @@ advance(struct jobs *j, long long now)
 			}
 			continue;
 		}
-		check_exit(job, now);
+		check_exit(j, job, now);
 		if (job->done)
 			continue;
 		if ((j->stopping || job->abandon_req) && !job->out.stopped) {
 			job->out.stopped = true;
-			terminate(j, job, TERM_STOP, now);
+			jobs_terminate(j, job, TERM_STOP, now);
 		}
 		if (job->cancel_req) {
 			job->cancel_req = false;
 			job->out.cancelled = true;
-			terminate(j, job, TERM_CANCEL, now);
+			jobs_terminate(j, job, TERM_CANCEL, now);
 		}
 		if (job->deadline > 0 && now >= job->deadline && job->term == TERM_NONE) {
 			job->out.timed_out = true;
-			terminate(j, job, TERM_TIMEOUT, now);
+			jobs_terminate(j, job, TERM_TIMEOUT, now);
 		}
 		if (job->kill_at > 0 && now >= job->kill_at && job->pid > 0) {
 			jobs_job_log(job, "sending SIGKILL to process group %ld", (long)job->pid);
@@ -290,7 +343,7 @@ advance(struct jobs *j, long long now)
 	for (struct job *job = j->head; job != NULL && running < j->max_jobs; job = job->next) {
 		if (job->state != JOB_QUEUED || job->done)
 			continue;
-		start_job(job, now);
+		start_job(j, job, now);
 		if (!job->done)
 			running++;
 	}

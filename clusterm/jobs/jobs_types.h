@@ -27,6 +27,10 @@
 #define JOBS_VARS_OPTION	"--extra-vars"
 /* Poll period when pidfd_open is not available. */
 #define JOBS_POLL_FALLBACK_MS	50
+/* How often the watchdog looks at the deadline (jobs_set_deadline). */
+#define JOBS_WATCHDOG_MS	50
+/* A deadline getter's "no limit". */
+#define JOBS_NO_DEADLINE	(-1LL)
 
 struct jobs;
 
@@ -109,6 +113,15 @@ struct jobs_proc {
  */
 typedef void (*jobs_start_fn)(uint64_t id, const struct jobs_proc *p, long long start_ms,
     void *arg);
+
+/*
+ * The instant (CLOCK_MONOTONIC ms) until which this runner may run
+ * processes: past it none starts, and those running are ended (see
+ * jobs_set_deadline). JOBS_NO_DEADLINE for no limit; 0 for none at all.
+ * Called from the runner and the watchdog threads, without the runner's
+ * lock: it must not block.
+ */
+typedef long long (*jobs_deadline_fn)(void *arg);
 
 struct jobs_conf {
 	unsigned max_jobs;	/* jobs running at once, >= 1 */

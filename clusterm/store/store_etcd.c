@@ -119,15 +119,69 @@ take_batch(struct se *e, size_t *ret_bytes)
 }
 
 /* Puts one batch as one log key: 0, -EPERM (fence), -E2BIG, or etcd's error. */
+/*
+ * Runs a commit guarded by the tail key's version: a txn that a silent
+ * member proposes late (after the client moved on, maybe after its log key
+ * was snapshotted and deleted) finds the version moved and writes nothing,
+ * so no operation is applied twice. A failed compare is told apart by
+ * reading the tail: still at our version, the fence failed (-EPERM); at
+ * this batch's name, an earlier attempt of this very call committed;
+ * moved by a late attempt of an earlier batch, the version is taken and
+ * the txn sent once more.
+ */
+static int
+commit_guarded(struct se *e, const struct etcd_cmp *fence, bool fenced,
+    const struct etcd_op ops[2], int64_t *ret_rev, char *err, size_t errlen)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct etcd_cmp cmp[2];
+		struct etcd_range_req rq = { .key = e->tail_key, .key_len = strlen(e->tail_key) };
+		struct etcd_range_res res;
+		size_t n = 0;
+		bool ok = false;
+		int rc;
+
+		if (fenced)
+			cmp[n++] = *fence;
+		cmp[n++] = (struct etcd_cmp){ .key = e->tail_key, .key_len = strlen(e->tail_key),
+		    .target = ETCD_CMP_VERSION, .value = e->tail_version };
+		rc = etcd_txn(e->ce, cmp, n, ops, 2, &ok, ret_rev, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (ok) {
+			e->tail_version++;
+			return 0;
+		}
+		if ((rc = etcd_range(e->ce, &rq, &res, err, errlen)) < 0)
+			return rc;
+		int64_t version = res.n == 1 ? res.kvs[0].version : 0;
+		bool mine = res.n == 1 && res.kvs[0].value_len == ops[1].value_len &&
+		    memcmp(res.kvs[0].value, ops[1].value, ops[1].value_len) == 0;
+		int64_t rev = res.n == 1 ? res.kvs[0].mod_rev : 0;
+		etcd_range_res_free(&res);
+		if (version == e->tail_version) {
+			snprintf(err, errlen, "this instance no longer leads (its leader key is gone)");
+			return -EPERM;
+		}
+		e->tail_version = version;
+		if (mine) {
+			*ret_rev = rev;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "this instance's log tail keeps moving (a member applies old "
+	    "writes late); try again");
+	return -EAGAIN;
+}
+
 static int
 commit_batch(struct se *e, struct rec *batch, size_t bytes, int64_t *ret_rev, char *err,
     size_t errlen)
 {
-	struct etcd_cmp cmp;
+	struct etcd_cmp cmp = { 0 };
 	struct etcd_op op = { .type = ETCD_OP_PUT };
-	char key[900], fkey[600];
+	char key[900], fkey[600], seqv[17];
 	size_t off = 0;
-	bool ok = false;
 	int64_t fence = 0;
 	char *val;
 	int rc;
@@ -161,12 +215,11 @@ commit_batch(struct se *e, struct rec *batch, size_t bytes, int64_t *ret_rev, ch
 	op.key_len = (size_t)snprintf(key, sizeof(key), "%s%016" PRIx64, e->mine, batch->seq);
 	op.value = val;
 	op.value_len = off;
-	rc = etcd_txn(e->ce, &cmp, fence != 0 ? 1 : 0, &op, 1, &ok, ret_rev, err, errlen);
+	snprintf(seqv, sizeof(seqv), "%016" PRIx64, batch->seq);
+	struct etcd_op ops[2] = { op, { .type = ETCD_OP_PUT, .key = e->tail_key,
+	    .key_len = strlen(e->tail_key), .value = seqv, .value_len = strlen(seqv) } };
+	rc = commit_guarded(e, &cmp, fence != 0, ops, ret_rev, err, errlen);
 	free(val);
-	if (rc == 0 && !ok) {
-		snprintf(err, errlen, "this instance no longer leads (its leader key is gone)");
-		rc = -EPERM;
-	}
 	return rc;
 }
 
@@ -307,13 +360,15 @@ se_close(void *b)
 	pthread_mutex_unlock(&e->mu);
 	if (e->we != NULL)
 		etcd_abort(e->we);
-	if (e->watcher_on)
-		pthread_join(e->watcher, NULL);
+	if (e->pe != NULL)
+		etcd_abort(e->pe);
+	se_follow_join(e);
 	if (e->committer_on)
 		pthread_join(e->committer, NULL);
 	etcd_free(e->ce);
 	etcd_free(e->we);
 	etcd_free(e->re);
+	etcd_free(e->pe);
 	free(e->results);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
@@ -357,7 +412,8 @@ store_open_etcd(const struct store_etcd_opts *o, struct store **ret, char *err, 
 	e->leader = o->leader;
 	if ((rc = etcd_new(&o->etcd, &e->ce, err, errlen)) < 0 ||
 	    (rc = etcd_new(&o->etcd, &e->we, err, errlen)) < 0 ||
-	    (rc = etcd_new(&o->etcd, &e->re, err, errlen)) < 0) {
+	    (rc = etcd_new(&o->etcd, &e->re, err, errlen)) < 0 ||
+	    (rc = etcd_new(&o->etcd, &e->pe, err, errlen)) < 0) {
 		se_close(e);
 		return rc;
 	}
@@ -367,6 +423,7 @@ store_open_etcd(const struct store_etcd_opts *o, struct store **ret, char *err, 
 	snprintf(e->logp, sizeof(e->logp), "%s/log/", o->prefix);
 	etcd_prefix_end(e->logp, strlen(e->logp), e->logend, &e->logendlen);
 	snprintf(e->mine, sizeof(e->mine), "%s%s/%s/", e->logp, o->instance_id, boot);
+	snprintf(e->tail_key, sizeof(e->tail_key), "%s/tail/%s/%s", o->prefix, o->instance_id, boot);
 	snprintf(e->snapp, sizeof(e->snapp), "%s/snap/", o->prefix);
 	snprintf(e->cur_key, sizeof(e->cur_key), "%s/snap/current", o->prefix);
 	snprintf(e->jobp, sizeof(e->jobp), "%s/joblog/", o->prefix);

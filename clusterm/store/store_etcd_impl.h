@@ -20,6 +20,13 @@
 
 /* How long a committed revision may wait for the watch before it is restarted. */
 #define SE_WATCH_LAG_MS		2000
+/*
+ * How often the watch is checked against etcd's revision (a read on a
+ * connection of its own); a revision it has not brought SE_WATCH_LAG_MS
+ * after a read showed it, while log keys up to it exist, restarts it on
+ * the next endpoint.
+ */
+#define SE_CHECK_MS		1000
 /* Between two tries of a broken watch. */
 #define SE_RETRY_MS		200
 /* Keys read per range while recovering, deleted per txn behind a snapshot. */
@@ -38,9 +45,12 @@ struct rec {
 
 struct se {
 	struct etcd *ce, *we, *re;	/* committer, watcher, recovery and snapshots */
+	struct etcd *pe;		/* the watch's check */
 	struct leader *leader;
 	char logp[300], logend[300], mine[800], snapp[300], cur_key[320], jobp[300];
 	size_t logendlen;
+	char tail_key[820];		/* <prefix>/tail/<id>/<boot>: this run's last log key */
+	int64_t tail_version;		/* its version = log keys this run committed */
 
 	pthread_mutex_t mu;		/* everything below but the connections */
 	pthread_cond_t cv;		/* queue and outcomes */
@@ -55,6 +65,13 @@ struct se {
 	bool watcher_on;
 	volatile int wflag;		/* 1: stop, 2: restart the watch */
 	struct store_follow f;
+	pthread_t checker;
+	bool checker_on;
+	bool reloading;			/* the watcher reloads from the snapshot */
+	int64_t verified_rev;		/* no log key the watch has not brought up to it */
+	int64_t check_rev;		/* a revision read, the watch not there yet, 0 none */
+	long long check_ms;		/* when check_rev was read */
+	uint64_t watch_restarts;	/* by the check */
 
 	int64_t applied_rev, head_rev, snap_rev, compacted_rev;
 	int64_t own_rev;		/* newest revision this instance committed */
@@ -76,6 +93,8 @@ int64_t se_json_int(const cJSON *o, const char *name);
 int se_recover(void *b, store_visit_fn on_snapshot, store_visit_fn on_record, void *arg,
     store_warn_fn warn, void *warn_arg, char *err, size_t errlen);
 int se_follow(void *b, const struct store_follow *f);
+/* Stops the follower's threads (the store stops: e->stopping and wflag set). */
+void se_follow_join(struct se *e);
 int se_snapshot_begin(void *b, uint64_t *ret_gen);
 int se_snapshot_commit(void *b, uint64_t gen, const void *buf, size_t len);
 int se_put_joblog(void *b, uint64_t id, const void *buf, size_t len);

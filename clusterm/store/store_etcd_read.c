@@ -272,13 +272,18 @@ watcher(void *arg)
 
 	while (e->wflag != 1) {
 		int64_t from, compact = 0;
+		bool restart;
 		int rc;
 
 		pthread_mutex_lock(&e->mu);
 		from = e->applied_rev + 1;
+		restart = e->wflag == 2;
 		if (e->wflag == 2)
 			e->wflag = 0;
 		pthread_mutex_unlock(&e->mu);
+		/* Found stale: on the next member, the silent one tried last. */
+		if (restart)
+			etcd_skip_endpoint(e->we);
 		rc = etcd_watch(e->we, e->logp, strlen(e->logp), e->logend, e->logendlen, from,
 		    watch_cb, e, &e->wflag, &compact, err, sizeof(err));
 		if (e->wflag == 1)
@@ -288,9 +293,15 @@ watcher(void *arg)
 			    e->f.arg, 0 };
 			log_warn("etcd: the log from revision %" PRId64 " is compacted (up to %"
 			    PRId64 "); reloading the state from the snapshot", from, compact);
+			pthread_mutex_lock(&e->mu);
+			e->reloading = true;
+			pthread_mutex_unlock(&e->mu);
 			e->f.on_reset(e->f.arg);
 			rc = load(e, &cb, err, sizeof(err));
 			e->f.on_reload_done(e->f.arg, rc == 0);
+			pthread_mutex_lock(&e->mu);
+			e->reloading = false;
+			pthread_mutex_unlock(&e->mu);
 			if (rc < 0) {
 				log_error("etcd: reloading: %s; the state in force stays until a "
 				    "reload works", err);
@@ -300,10 +311,161 @@ watcher(void *arg)
 			continue;
 		}
 		if (rc < 0 && e->wflag == 0) {
+			/* Refused (no leader there) or broken: the next member first. */
+			etcd_skip_endpoint(e->we);
 			se_set_err(e, err);
 			log_warn("%s; watching again", err);
 			se_sleep(e, SE_RETRY_MS);
 		}
+	}
+	return NULL;
+}
+
+/* ---- the watch's check ---- */
+
+/*
+ * Whether the log changed between the watch's position and rev (a put or a
+ * delete the watch has not brought): the counts of log keys at both
+ * revisions, read from etcd's index (no value is read). 1 yes, 0 no, < 0
+ * etcd's error. A position etcd has compacted is behind too.
+ */
+static int
+log_changed(struct se *e, int64_t rev, char *err, size_t errlen)
+{
+	struct etcd_range_req r = { .key = e->logp, .key_len = strlen(e->logp),
+	    .range_end = e->logend, .range_end_len = e->logendlen, .count_only = true };
+	struct etcd_range_res at, now;
+	int64_t applied;
+	int rc;
+
+	pthread_mutex_lock(&e->mu);
+	applied = e->applied_rev;
+	pthread_mutex_unlock(&e->mu);
+	if (applied >= rev)
+		return 0;
+	r.revision = applied;
+	rc = etcd_range(e->pe, &r, &at, err, errlen);
+	if (rc == -ECANCELED) {
+		snprintf(err, errlen, "its revision %" PRId64 " is compacted", applied);
+		return 1;
+	}
+	if (rc < 0)
+		return rc;
+	r.revision = rev;
+	if ((rc = etcd_range(e->pe, &r, &now, err, errlen)) < 0) {
+		etcd_range_res_free(&at);
+		return rc;
+	}
+	rc = at.count != now.count;
+	if (rc)
+		snprintf(err, errlen, "%" PRId64 " log keys at revision %" PRId64 ", %" PRId64
+		    " at %" PRId64, at.count, applied, now.count, rev);
+	etcd_range_res_free(&at);
+	etcd_range_res_free(&now);
+	pthread_mutex_lock(&e->mu);
+	/* Brought meanwhile: not missed. */
+	if (e->applied_rev >= rev)
+		rc = 0;
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+/*
+ * One check of the watch: etcd's revision now, by a read of one key (the
+ * snapshot's), on a connection of its own. A revision the watch has not
+ * reached SE_WATCH_LAG_MS after a read showed it is looked into: when the
+ * log changed between the watch's position and it (or the snapshot covers
+ * revisions past the position), the stream is stale (a member stopped, cut
+ * off from its peers, or a connection that holds without data) and the
+ * watch starts again on the next member. Other keys' writes move the
+ * revision too: with the log unchanged, the watch is complete up to it.
+ */
+static void
+check_watch(struct se *e)
+{
+	struct etcd_range_req r = { .key = e->cur_key, .key_len = strlen(e->cur_key) };
+	struct etcd_range_res res;
+	char err[512], why[600];
+	int64_t srev = 0, target = 0;
+	long long now;
+	bool behind = false;
+	int rc;
+
+	if (etcd_range(e->pe, &r, &res, err, sizeof(err)) < 0)
+		return;		/* etcd unreachable: the watch cannot do better */
+	if (res.n > 0) {
+		cJSON *j = cJSON_ParseWithLength(res.kvs[0].value, res.kvs[0].value_len);
+		srev = se_json_int(j, "rev");
+		cJSON_Delete(j);
+	}
+	now = fsio_mono_ms();
+	pthread_mutex_lock(&e->mu);
+	if (e->applied_rev > e->verified_rev)
+		e->verified_rev = e->applied_rev;
+	if (e->reloading || e->wflag != 0) {
+		e->check_rev = 0;
+	} else {
+		if (e->check_rev != 0 && e->verified_rev >= e->check_rev)
+			e->check_rev = 0;
+		if (e->check_rev == 0 && res.header_rev > e->verified_rev) {
+			e->check_rev = res.header_rev;
+			e->check_ms = now;
+		}
+		if (e->check_rev != 0 && now - e->check_ms >= SE_WATCH_LAG_MS) {
+			target = e->check_rev;
+			behind = srev > e->applied_rev;
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	etcd_range_res_free(&res);
+	if (target == 0)
+		return;
+	if (behind) {
+		snprintf(why, sizeof(why), "the snapshot covers up to revision %" PRId64, srev);
+	} else {
+		rc = log_changed(e, target, err, sizeof(err));
+		if (rc < 0)
+			return;
+		behind = rc == 1;
+		snprintf(why, sizeof(why), "%s", err);
+	}
+	pthread_mutex_lock(&e->mu);
+	if (!behind) {
+		if (target > e->verified_rev)
+			e->verified_rev = target;
+		e->check_rev = 0;
+	} else if (e->wflag == 0 && !e->reloading) {
+		log_warn("etcd: the watch (on %s) has not brought revision %" PRId64 " for %lld "
+		    "ms (%s); watching again on the next member", etcd_endpoint(e->we), target,
+		    now - e->check_ms, why);
+		e->wflag = 2;
+		e->check_ms = now;	/* the new watch's time */
+		e->watch_restarts++;
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* Every SE_CHECK_MS until the store stops (e->cv is broadcast for other reasons too). */
+static void *
+checker(void *arg)
+{
+	struct se *e = arg;
+	long long next = fsio_mono_ms() + SE_CHECK_MS;
+
+	for (;;) {
+		long long now = fsio_mono_ms();
+		bool stopping;
+		pthread_mutex_lock(&e->mu);
+		stopping = e->stopping;
+		pthread_mutex_unlock(&e->mu);
+		if (stopping)
+			break;
+		if (now < next) {
+			se_sleep(e, (long)(next - now));
+			continue;
+		}
+		check_watch(e);
+		next = fsio_mono_ms() + SE_CHECK_MS;
 	}
 	return NULL;
 }
@@ -317,5 +479,18 @@ se_follow(void *b, const struct store_follow *f)
 	if (pthread_create(&e->watcher, NULL, watcher, e) != 0)
 		return -EAGAIN;
 	e->watcher_on = true;
+	if (pthread_create(&e->checker, NULL, checker, e) != 0)
+		return -EAGAIN;
+	e->checker_on = true;
 	return 0;
+}
+
+void
+se_follow_join(struct se *e)
+{
+	if (e->watcher_on)
+		pthread_join(e->watcher, NULL);
+	if (e->checker_on)
+		pthread_join(e->checker, NULL);
+	e->watcher_on = e->checker_on = false;
 }

@@ -8,14 +8,20 @@
 #      1 connection and at CONNS;
 #   3. failover: kill -9 of the leader of 3 instances until a surviving
 #      instance accepts a job (POST /discover/nodes answered 200), median
-#      of FAILOVERS runs.
+#      of FAILOVERS runs;
+#   4. a hung member: SIGSTOP of the first etcd endpoint of 3 instances
+#      (it accepts connections and never answers) until every instance
+#      has answered a monitor POST 200 and one leads (target: under
+#      lease_ttl_s + 2 s), then SIGCONT;
+#   5. failover by kind (bench_failover.py): kill -9, SIGSTOP and black-holed
+#      links of the leader, median and max of FAILOVERS runs each.
 #
 #   tests/bench/bench_etcd.sh [BUILD_DIR]        (default: build-bench)
 #
 # Environment: DURATION (s per wrk run, 10), REPS (interleaved runs, 3),
 # THREADS (wrk threads, 2), CONNS (connections, 64), NODES (node-name
 # space, 100000), TTL (lease_ttl_s, 3), FAILOVERS (5), PORTS (range for
-# every server, 24000-25999: below the ephemeral ports), SKIP (parts to leave out: intake size txn failover), SIZE_S (the size
+# every server, 24000-25999: below the ephemeral ports), SKIP (parts to leave out: intake size txn failover hang kinds), SIZE_S (the size
 # part's intake, 60), SNAP_RECORDS (its store.etcd.snapshot_records, 20000).
 #
 # Every server (etcd members, clusterm) is started here on 127.0.0.1 with
@@ -403,7 +409,106 @@ EOF
 	FO_ALL=${fos[*]}
 fi
 
+HANG_W=- HANG_L=-
+if ! skip hang; then
+	HPORT=() HPID=()
+	for i in 1 2 3; do
+		HPORT+=("$(port)")
+		write_conf "$TMP/h$i.conf" "${HPORT[$((i - 1))]}" "h$i" etcd "/bench-hang-$$"
+		start_bg pid "$TMP/h$i.log" "$CLUSTERM" -c "$TMP/h$i.conf"
+		HPID+=("$pid")
+	done
+	for i in 0 1 2; do wait_http "http://127.0.0.1:${HPORT[$i]}/healthz" 200 "${HPID[$i]}"; done
+	# One leader, then SIGSTOP of the first endpoint's member; the time to a
+	# 200 on every instance (a thread each, polling every 100 ms) and to one
+	# leader that all name; SIGCONT. Timed in one process.
+	out=$(python3 - "${EPIDS[0]}" "$((TTL + 20))" "${HPORT[@]}" <<'EOF'
+import http.client, json, os, signal, sys, threading, time
+pid, bound, ports = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+
+def get(p, path):
+    c = http.client.HTTPConnection("127.0.0.1", int(p), timeout=3)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        c.close()
+
+def one_leader():
+    roles, named = [], set()
+    for p in ports:
+        try:
+            st, b = get(p, "/healthz")
+        except (OSError, ValueError):
+            return False
+        roles.append(b.get("role"))
+        named.add(b.get("leader"))
+    return roles.count("leader") == 1 and len(named) == 1 and None not in named
+
+t = time.monotonic()
+while not one_leader():
+    if time.monotonic() - t > 30:
+        sys.exit("no leader before the hang")
+    time.sleep(0.05)
+first = {}
+os.kill(pid, signal.SIGSTOP)
+t0 = time.monotonic()
+try:
+    def writer(p):
+        k = 0
+        while time.monotonic() - t0 < bound:
+            k += 1
+            body = json.dumps([{"Node-Name": "hang-%s-%d" % (p, k), "Node-Label": "hang",
+                                "Node-Mgmt-Address": "127.0.251.1", "Node-Role": "worker",
+                                "Serf-Event": "member-join"}])
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", int(p), timeout=15)
+                c.request("POST", "/monitor/event/discovered", body,
+                          {"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                c.close()
+                if r.status == 200:
+                    first[p] = time.monotonic() - t0
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+    ths = [threading.Thread(target=writer, args=(p,)) for p in ports]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    if len(first) != len(ports):
+        sys.exit("instances without a 200 within %.0f s of the hang: %s" % (
+            bound, sorted(set(ports) - set(first))))
+    while not one_leader():
+        if time.monotonic() - t0 > bound:
+            sys.exit("no single leader within %.0f s of the hang" % bound)
+        time.sleep(0.05)
+    print("%.3f %.3f" % (max(first.values()), time.monotonic() - t0))
+finally:
+    os.kill(pid, signal.SIGCONT)
+EOF
+	)
+	HANG_W=${out% *} HANG_L=${out#* }
+	echo "hang: first endpoint's member stopped: a 200 on every instance after $HANG_W s, one leader agreed after $HANG_L s (target < $((TTL + 2)) s)"
+	for i in 0 1 2; do stop_pid "${HPID[$i]}"; forget_pid "${HPID[$i]}"; done
+fi
+
 echo
+# 5. failover by kind of fault (bench_failover.py: its own etcd cluster and
+# instances, their links through relays): kill -9, SIGSTOP, black-holed links.
+FK=()
+if ! skip kinds; then
+	while IFS= read -r line; do
+		echo "$line"
+		case $line in "failover "*:*) FK+=("$line") ;; esac
+	done < <(HA_PORTS=$PORTS python3 "$SRC/tests/bench/bench_failover.py" --build "$BUILD" \
+	    --runs "$FAILOVERS" --ttl "$TTL")
+fi
+
 echo "| measure | value |"
 echo "|---|---|"
 echo "| batched intake, clusterm on WAL | $WAL_RS node-reports/s ($WAL_REQ req/s) |"
@@ -411,6 +516,12 @@ echo "| batched intake, clusterm on etcd (3 members) | $ETCD_RS node-reports/s (
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, 1 connection | $TXN1 txn/s |"
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, $CONNS connections | $TXNC txn/s = $(awk -v t="$TXNC" -v b="$BATCH" 'BEGIN { if (t == "-") print "-"; else printf "%.0f", t * b }') node-reports/s at one txn per batch |"
 echo "| failover, kill -9 of the leader to a job accepted (median of $FAILOVERS) | $FO_MED s ($FO_ALL) |"
+for line in "${FK[@]}"; do
+	# "failover KIND: median M s, max X s (all ...)"
+	kind=${line#failover }
+	echo "| failover, ${kind%%:*} of the leader to a job accepted (lease_ttl_s $TTL, $FAILOVERS runs) | ${kind#*: } |"
+done
+echo "| a hung member (SIGSTOP of the first endpoint) to a 200 on every instance / one leader | $HANG_W s / $HANG_L s (target < $((TTL + 2)) s) |"
 echo "| etcd size under $SIZE_S s of intake (snapshot_records $SNAP_RECORDS): db file (in use) MiB, log keys |$SIZES |"
 echo "bench: etcd log keys after the intake runs: $LOGV"
 echo "bench: done"

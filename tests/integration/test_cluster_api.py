@@ -436,6 +436,12 @@ class Config(unittest.TestCase):
         self.check({"store": {"backend": "etcd", "etcd": {"prefix": "x"}}}, 1,
                    "store.etcd.prefix")
         self.check({"manager": {"instance_id": "mgr/a"}}, 1, "manager.instance_id")
+        # An etcd member's time to answer: 100 ms to 60 s.
+        for bad in (50, 60001, "1000"):
+            self.check({"store": {"backend": "etcd", "etcd": {"endpoint_timeout_ms": bad}}}, 1,
+                       "store.etcd.endpoint_timeout_ms")
+        self.check({"store": {"backend": "etcd", "etcd": {"endpoint_timeout_ms": 250}},
+                    "manager": {"instance_id": INSTANCE}}, 0)
 
 
 if __name__ == "__main__":

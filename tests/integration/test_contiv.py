@@ -109,7 +109,7 @@ class Contiv(unittest.TestCase):
             (go_body('"extra_vars":7', NO_EVENT), "extra_vars"),
             (go_body('"extra_vars":"{}"', '"bogus":1'), "bogus"),
             (b"[1]\n", "JSON object"),
-            (b"{\n", "JSON object"),
+            (b"{\n", "body is not valid JSON"),
         ]
         for body, text in cases:
             with self.subTest(body=body):
@@ -162,6 +162,58 @@ class Contiv(unittest.TestCase):
             with self.subTest(body=body):
                 self.refused("/config", body, 400, text)
                 self.assertEqual(self.ansible(), before)
+
+    # contiv's TestSetGetConfigFailureNotPermitted: clusterctl config get shows
+    # serf, inventory and manager; a set that changes one of them is refused
+    # with contiv's sentence and status (500), nothing applied; the round trip
+    # of what get showed passes.
+    def test_config_fixed_sections(self):
+        st, got, _ = self.c.get("/config")
+        self.assertEqual(st, 200, got)
+        self.assertEqual(got["serf"], {"Addr": "127.0.0.1:7373", "AuthKey": "", "Timeout": 0})
+        self.assertEqual(got["inventory"], {})
+        self.assertEqual(got["manager"], {"addr": "127.0.0.1:%d" % self.c.port})
+        got["ansible"]["user"] = "roundtrip"
+        body = go_body('"config":' + json.dumps(got, separators=(",", ":")), NO_EVENT)
+        st, reply, _ = self.c.post("/config", body)
+        self.assertEqual(st, 200, reply)
+        self.assertEqual(self.ansible()["user"], "roundtrip")
+        before = self.ansible()
+        changed = [
+            ("serf", contiv_config({"user": "other"}, serf_addr="10.1.1.1:7373")),
+            ("manager", go_body('"config":{"manager":{"addr":"0.0.0.0:9999"},'
+                                '"ansible":{"user":"other"}}', NO_EVENT)),
+            ("inventory", go_body('"config":{"inventory":{"collins":{"URL":"http://c:9000"}},'
+                                  '"ansible":{"user":"other"}}', NO_EVENT)),
+        ]
+        for section, body in changed:
+            with self.subTest(section=section):
+                self.refused("/config", body, 500,
+                             "\"%s\" configuration can't be changed. Only changes to "
+                             "ansible configuration are allowed." % section)
+                self.assertEqual(self.ansible(), before)
+
+    # contiv's TestDiscoverNodeSuccess: a disappeared report about a node never
+    # known creates none (contiv ignores it); it is audited. A new node comes
+    # from Incomplete.
+    def test_disappeared_unknown_node_creates_none(self):
+        body = go_body('"monitor_event":{"name":"Disappeared","nodes":'
+                       '[{"label":"ghost","serial":"1","addr":"10.9.9.1"}]}')
+        st, reply, _ = self.c.post("/monitor/event", body)
+        self.assertEqual(st, 200, reply)
+        st, reply, _ = self.c.get("/info/node/ghost-1")
+        self.assertEqual(st, 404, reply)
+        self.assertIn("doesn't exists", reply["error"])
+        self.assertNotIn("ghost-1", self.c.get("/info/nodes")[1])
+        st, ev, _ = self.c.get("/api/v1/events?node=ghost-1")
+        self.assertEqual([e["kind"] for e in ev["events"]], ["report"])
+        body = go_body('"monitor_event":{"name":"Discovered","nodes":'
+                       '[{"label":"ghost","serial":"1","addr":"10.9.9.1"}]}')
+        self.assertEqual(self.c.post("/monitor/event", body)[0], 200)
+        st, node, _ = self.c.get("/info/node/ghost-1")
+        self.assertEqual(st, 200, node)
+        self.assertEqual(node["inventory_state"]["status"], "Unallocated")
+        self.assertEqual(node["inventory_state"]["prev_status"], "Incomplete")
 
     # contiv's monitor: PostMonitorEvent(monitor.Discovered.String(), ...),
     # one node per POST, its fields label, serial, addr.

@@ -7,6 +7,8 @@ the reporters' records."""
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -14,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from util import Clusterm, report, request, wait_until  # noqa: E402
+from util import CLUSTERM, Clusterm, report, request, wait_until  # noqa: E402
 
 EPOCH = "ep-1"
 
@@ -216,6 +218,47 @@ class Auth(unittest.TestCase):
             for n in os.listdir(d):
                 os.unlink(os.path.join(d, n))
             os.rmdir(d)
+
+
+class Config(unittest.TestCase):
+    def test_keys_range_checked_and_named(self):
+        d = tempfile.mkdtemp(prefix="clusterm-hb-")
+        path = os.path.join(d, "c.conf")
+        try:
+            for key, val, words in (("heartbeat_timeout_s", 0, "between 1 and 86400"),
+                                    ("heartbeat_interval_s", -1, "between 0 and 86400"),
+                                    ("reporter_stale_s", "30", "integer")):
+                with open(path, "w") as f:
+                    json.dump({"monitor": {key: val}}, f)
+                p = subprocess.run([CLUSTERM, "-n", "-c", path], capture_output=True,
+                                   text=True, timeout=10)
+                self.assertEqual(p.returncode, 1, (key, p.stderr))
+                self.assertIn("monitor." + key, p.stderr)
+                self.assertIn(words, p.stderr)
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
+            os.rmdir(d)
+
+    def test_sighup_applies_reporter_stale_s(self):
+        c = Clusterm(config={"monitor": {"reporter_stale_s": 3600}})
+        try:
+            c.start()
+            Forwarder(c, "sh1").heartbeat()
+            self.assertFalse(reporters(c)["sh1"]["stale"])
+            c.config["monitor"]["reporter_stale_s"] = 1
+            with open(os.path.join(c.tmp, "clusterm.conf"), "w") as f:
+                json.dump(c.config, f)
+            c.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "reloaded monitor" in c.log(), what="reload log line")
+            wait_until(lambda: reporters(c)["sh1"]["stale"], timeout=10, interval=0.2,
+                       what="sh1 stale under the reloaded key")
+            ev = c.get("/api/v1/events?limit=1000")[1]["events"]
+            self.assertTrue(any(e["kind"] == "config" and "reporter_stale_s 1," in e["comment"]
+                                for e in ev), ev)
+            self.assertEqual(c.stop(), 0)
+        finally:
+            c.cleanup()
 
 
 GRACE_S, HB_TIMEOUT_S, HB_INTERVAL_S = 1, 3, 2

@@ -64,7 +64,7 @@ class Endpoints(unittest.TestCase):
         self.assertEqual(body["monitoring_state"], {"label": "ci-1", "serial_number": "SN",
                                                     "management_address": "10.1.0.1"})
         self.assertEqual(body["inventory_state"], {"name": "ci-1-SN", "status": "Unallocated",
-                                                   "prev_status": "Unallocated",
+                                                   "prev_status": "Incomplete",
                                                    "state": "Discovered", "prev_state": "Unknown"})
         self.assertEqual(body["configuration_state"]["inventory_name"], "ci-1-SN")
         self.assertEqual(body["configuration_state"]["ssh_address"], "10.1.0.1")
@@ -87,12 +87,18 @@ class Endpoints(unittest.TestCase):
             "name": "disappeared", "nodes": [{"label": "one", "serial": "x", "addr": "10.2.0.1"}]}})
         self.assertEqual(st, 200)
         self.assertEqual(self.c.state_of("one-x"), "Disappeared")
+        # snap2 is known first: a failed member never known makes no node (contiv).
+        self.c.post("/monitor/event/discovered", [report("snap2", "10.2.0.6")])
         st, body, _ = self.c.post("/monitor/snapshot", {"members": [
             dict(report("snap1", "10.2.0.5"), **{"Serf-Status": "alive"}),
-            dict(report("snap2", "10.2.0.6"), **{"Serf-Status": "failed"})]})
-        self.assertEqual((st, body["accepted"]), (200, 2))
+            dict(report("snap2", "10.2.0.6"), **{"Serf-Status": "failed"}),
+            dict(report("snap3", "10.2.0.7"), **{"Serf-Status": "failed"})]})
+        self.assertEqual((st, body["accepted"]), (200, 3))
         self.assertEqual(self.c.state_of("snap1"), "Discovered")
         self.assertEqual(self.c.state_of("snap2"), "Disappeared")
+        self.assertIsNone(self.c.state_of("snap3"))
+        # A snapshot's failed member never known is not audited (syncs repeat it).
+        self.assertEqual(self.c.get("/api/v1/events?node=snap3")[1]["events"], [])
 
     def test_bad_inputs_change_nothing(self):
         before = nodes(self.c)

@@ -152,6 +152,14 @@ man_ok() {
 check "man pages clusterm(8) clusterm.conf(5) clusterctl(1) serf-forwarder(1), gzipped" \
 	man_ok man8/clusterm.8 man5/clusterm.conf.5 man1/clusterctl.1 man1/serf-forwarder.1
 
+# -- clusterctl's bash completion
+completion_ok() {
+	f=$root/usr/share/bash-completion/completions/clusterctl
+	[ -f "$f" ] || { echo "missing: $f"; return 1; }
+	bash -n "$f" && grep -q 'complete .*clusterctl' "$f"
+}
+check "clusterctl's bash completion in the clusterm package" completion_ok
+
 # -- conffiles and control fields
 ctrl() { # DEB DIR: the control archive of DEB unpacked into DIR
 	mkdir -p "$2" && dpkg-deb --ctrl-tarfile "$1" | tar -xf - -C "$2"

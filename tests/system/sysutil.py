@@ -249,12 +249,11 @@ class Agent:
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.spool = os.path.join(self.dir, "spool")
-        self.fwd_conf = os.path.join(self.dir, "serf-forwarder.conf")
         self.port = port or (7946 if ns else free_port(ip_addr))
         self.addr = "%s:%d" % (ip_addr, self.port)
         # in a namespace of its own making nothing else listens: one RPC port per address
         self.rpc = "127.0.0.1:%d" % (7373 + int(ip_addr.rsplit(".", 1)[1]) if ns else free_port())
-        # a tick has no SERF_RPC_ADDR: its sync asks this agent through rpc_addr
+        self.fwd_conf = os.path.join(self.dir, "serf-forwarder.conf")
         with open(self.fwd_conf, "w") as f:
             json.dump({"urls": list(urls), "spool_dir": self.spool,
                        "timeout_s": FWD_TIMEOUT_S, "tick_s": TICK_S,

@@ -10,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "etcd.h"
 #include "fsio.h"
+#include "le.h"
 #include "leader.h"
 #include "store.h"
 #include "store_etcd.h"
@@ -58,7 +62,7 @@ etcd_up(void)
 	}
 	endpoints[0] = url;
 	/* Ready when a read answers. */
-	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 1000 };
+	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 1000, 0 };
 	struct etcd *e;
 	char err[512];
 	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
@@ -99,7 +103,7 @@ etcd_down(void)
 static struct etcd *
 conn(void)
 {
-	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 3000 };
+	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 3000, 0 };
 	struct etcd *e;
 	char err[512];
 
@@ -273,7 +277,7 @@ wait_count(struct seen *s, int n)
 static struct store *
 open_store(const char *id, struct leader *l)
 {
-	struct store_etcd_opts o = { { endpoints, 1, NULL, NULL, NULL, 3000 }, "/s", id, l };
+	struct store_etcd_opts o = { { endpoints, 1, NULL, NULL, NULL, 3000, 0 }, "/s", id, l };
 	struct store *st;
 	char err[512];
 
@@ -288,7 +292,7 @@ START_TEST(test_store_shared_log)
 	static struct seen sa = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct seen sb = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct seen sc = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	struct leader_opts lo = { { endpoints, 1, NULL, NULL, NULL, 1000 }, "/s", "a",
+	struct leader_opts lo = { { endpoints, 1, NULL, NULL, NULL, 1000, 0 }, "/s", "a",
 	    "http://127.0.0.1:1", 3 };
 	struct leader *l;
 	char err[512];
@@ -374,6 +378,230 @@ START_TEST(test_store_shared_log)
 }
 END_TEST
 
+/*
+ * A listening socket that never answers (connections wait in its backlog):
+ * what a stopped or stalled etcd member looks like to a client.
+ */
+static int
+silent_endpoint(char *ret_url, size_t len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 16), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	snprintf(ret_url, len, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	return fd;
+}
+
+static int
+watch_stop_first(const struct etcd_event *ev, size_t n, int64_t header_rev, void *arg)
+{
+	(void)ev, (void)header_rev, (void)arg;
+	return n > 0 ? 7 : 0;
+}
+
+struct later {
+	struct etcd *e;
+	long after_ms, deadline_in_ms;
+};
+
+static void *
+set_deadline_later(void *arg)
+{
+	struct later *l = arg;
+
+	usleep((useconds_t)l->after_ms * 1000);
+	etcd_set_deadline(l->e, etcd_now_ms() + l->deadline_in_ms);
+	return NULL;
+}
+
+
+/*
+ * A txn a silent member proposes late (after the client moved on, and after
+ * the leader's snapshot deleted the log key it puts) is refused by the tail
+ * key's version: the operation is not applied twice. A tail moved by such a
+ * late write of an earlier batch does not stop the next commit.
+ */
+START_TEST(test_late_write_refused)
+{
+	static struct seen sx = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct store *x = open_store("x", NULL);
+	struct store_follow fx = { seen_reset, seen_reload_done, seen_snapshot, seen_record, &sx };
+	struct etcd *e = conn();
+	struct etcd_range_req r = { .key = "/s/tail/x/", .key_len = 10, .range_end = "/s/tail/x0",
+	    .range_end_len = 10 };
+	struct etcd_range_res res;
+	char err[512], tail[128], logkey[256], logval[8];
+	int64_t rev;
+	uint64_t seq;
+	bool ok;
+
+	ck_assert_int_eq(store_follow(x, &fx), 0);
+	ck_assert_int_eq(store_append(x, "x1", 2, &seq), 0);
+	ck_assert_int_eq(store_wait(x, seq), 0);
+	wait_count(&sx, 1);
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 1);
+	ck_assert_int_eq(res.kvs[0].version, 1);
+	snprintf(tail, sizeof(tail), "%.*s", (int)res.kvs[0].key_len, res.kvs[0].key);
+	/* The log key: /s/log/x/<boot>/<seq>, the boot being the tail's last part. */
+	snprintf(logkey, sizeof(logkey), "/s/log/x/%s/%s", strrchr(tail, '/') + 1,
+	    res.kvs[0].value);
+	etcd_range_res_free(&res);
+	struct etcd_op del = { .type = ETCD_OP_DELETE, .key = logkey, .key_len = strlen(logkey) };
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &del, 1, &ok, &rev, err, sizeof(err)), 0);
+	/* The first attempt of x1's commit, proposed late: what the committer sent. */
+	le_put32((uint8_t *)logval, 2);
+	memcpy(logval + 4, "x1", 2);
+	struct etcd_cmp at0 = { tail, strlen(tail), ETCD_CMP_VERSION, 0 };
+	struct etcd_op late[2] = {
+		{ .type = ETCD_OP_PUT, .key = logkey, .key_len = strlen(logkey), .value = logval,
+		    .value_len = 6 },
+		{ .type = ETCD_OP_PUT, .key = tail, .key_len = strlen(tail), .value = "x",
+		    .value_len = 1 },
+	};
+	ck_assert_int_eq(etcd_txn(e, &at0, 1, late, 2, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert(!ok);
+	/* An earlier batch's late write moved the tail: the next commit still goes. */
+	struct etcd_op bump = { .type = ETCD_OP_PUT, .key = tail, .key_len = strlen(tail),
+	    .value = "0", .value_len = 1 };
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &bump, 1, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_append(x, "x2", 2, &seq), 0);
+	ck_assert_int_eq(store_wait(x, seq), 0);
+	wait_count(&sx, 2);
+	usleep(200000);
+	ck_assert_int_eq(seen_count(&sx), 2);
+	ck_assert_str_eq(sx.recs[0], "x1");
+	ck_assert_str_eq(sx.recs[1], "x2");
+	store_close(x);
+	etcd_free(e);
+}
+END_TEST
+
+/* etcd_set_deadline(): every call ends by the instant, whatever its own timeouts. */
+START_TEST(test_deadline)
+{
+	char su[64], err[512];
+	const char *eps[1] = { su };
+	int fd = silent_endpoint(su, sizeof(su));
+	/* The call's own timeout and the endpoint's would wait for long. */
+	struct etcd_opts o = { eps, 1, NULL, NULL, NULL, 30000, 20000 };
+	struct etcd_range_req r = { .key = "x", .key_len = 1 };
+	struct etcd_op op = { .type = ETCD_OP_PUT, .key = "x", .key_len = 1, .value = "v",
+	    .value_len = 1 };
+	struct etcd_range_res res;
+	struct later l;
+	pthread_t th;
+	struct etcd *e;
+	int64_t t0, rev, compact = 0;
+	bool ok;
+
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	t0 = etcd_now_ms();
+	etcd_set_deadline(e, t0 + 300);
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), -EAGAIN);
+	ck_assert_int_ge(etcd_now_ms() - t0, 290);
+	ck_assert_int_lt(etcd_now_ms() - t0, 2000);
+	/* Passed: at once, a write too. */
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &op, 1, &ok, &rev, err, sizeof(err)), -EAGAIN);
+	ck_assert_int_lt(etcd_now_ms() - t0, 200);
+	ck_assert_ptr_nonnull(strstr(err, "deadline"));
+	/* Cleared, then set from another thread while a watch (no timeout) waits. */
+	etcd_set_deadline(e, 0);
+	l.e = e;
+	l.after_ms = 200;
+	l.deadline_in_ms = 100;
+	ck_assert_int_eq(pthread_create(&th, NULL, set_deadline_later, &l), 0);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_watch(e, "x", 1, NULL, 0, 1, watch_stop_first, NULL, NULL,
+	    &compact, err, sizeof(err)), -EAGAIN);
+	ck_assert_int_ge(etcd_now_ms() - t0, 290);
+	ck_assert_int_lt(etcd_now_ms() - t0, 2000);
+	pthread_join(th, NULL);
+	/* Out of range. */
+	o.attempt_timeout_ms = ETCD_ATTEMPT_MAX_MS + 1;
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)) == -EINVAL ? 0 : -1, 0);
+	etcd_free(l.e);
+	close(fd);
+}
+END_TEST
+
+/* A member that never answers is left for the next within the attempt timeout, then avoided. */
+START_TEST(test_endpoint_timeout)
+{
+	char su[64], err[512];
+	const char *eps[2] = { su, url };
+	int fd = silent_endpoint(su, sizeof(su));
+	struct etcd_opts o = { eps, 2, NULL, NULL, NULL, 10000, 300 };
+	struct etcd_range_req r = { .key = "at", .key_len = 2 };
+	struct etcd_op op = { .type = ETCD_OP_PUT, .key = "at", .key_len = 2, .value = "v",
+	    .value_len = 1 };
+	struct etcd_range_res res;
+	struct etcd *e, *w;
+	int64_t t0, rev, compact = 0;
+	bool ok;
+
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	ck_assert_int_eq(etcd_new(&o, &w, err, sizeof(err)), 0);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &op, 1, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert(ok);
+	ck_assert_int_ge(etcd_now_ms() - t0, 290);
+	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
+	ck_assert_str_eq(etcd_endpoint(e), url);
+	/* The next call goes to the member that answered, at once. */
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 1);
+	etcd_range_res_free(&res);
+	ck_assert_int_lt(etcd_now_ms() - t0, 280);
+	/* A count alone, at a revision: no key-value. */
+	r.count_only = true;
+	r.revision = rev;
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_uint_eq(res.n, 0);
+	ck_assert_int_eq(res.count, 1);
+	ck_assert_int_ge(res.header_rev, rev);
+	r.revision = rev - 1;
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	ck_assert_int_eq(res.count, 0);
+	r.count_only = false;
+	r.revision = 0;
+	/*
+	 * Skipped (a stale watch there): both are avoided now, tried from the
+	 * next; the silent one is left again within its attempt timeout.
+	 */
+	etcd_skip_endpoint(e);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	etcd_range_res_free(&res);
+	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
+	ck_assert_str_eq(etcd_endpoint(e), url);
+	/* What one connection learned, another knows: straight to the member that answers. */
+	etcd_free(e);
+	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
+	etcd_range_res_free(&res);
+	ck_assert_int_lt(etcd_now_ms() - t0, 280);
+	/* A watch too starts on the member that answers. */
+	t0 = etcd_now_ms();
+	ck_assert_int_eq(etcd_watch(w, "at", 2, NULL, 0, rev, watch_stop_first, NULL, NULL,
+	    &compact, err, sizeof(err)), 7);
+	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
+	ck_assert_str_eq(etcd_endpoint(w), url);
+	etcd_free(e);
+	etcd_free(w);
+	close(fd);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -383,11 +611,14 @@ suite(void)
 
 	tcase_add_test(pure, test_base64);
 	tcase_add_test(pure, test_prefix_end);
+	tcase_add_test(pure, test_deadline);
 	suite_add_tcase(s, pure);
 	tcase_add_checked_fixture(real, etcd_up, etcd_down);
 	tcase_set_timeout(real, 60);
 	tcase_add_test(real, test_txn_range_lease);
 	tcase_add_test(real, test_store_shared_log);
+	tcase_add_test(real, test_late_write_refused);
+	tcase_add_test(real, test_endpoint_timeout);
 	suite_add_tcase(s, real);
 	return s;
 }

@@ -1343,6 +1343,94 @@ START_TEST(test_boot_id)
 }
 END_TEST
 
+/* The deadline of the runner in the deadline tests (jobs_set_deadline). */
+static volatile long long test_deadline = JOBS_NO_DEADLINE;
+
+static long long
+get_deadline(void *arg)
+{
+	(void)arg;
+	return test_deadline;
+}
+
+/*
+ * Past the deadline the watchdog ends the running step's group (SIGTERM),
+ * no failure step runs, and the queued job starts nothing.
+ */
+START_TEST(test_deadline_watchdog)
+{
+	struct jobs *j = start_runner(1, 1);
+	struct sstep slow, fail, q;
+	struct job_outcome o;
+	long long t0;
+	pid_t pid;
+	char *log;
+
+	test_deadline = JOBS_NO_DEADLINE;
+	ck_assert_int_eq(jobs_set_deadline(j, get_deadline, NULL), 0);
+	script("slow.sh", "echo $$ > %s/slow.pid\nexec sleep 30\n", tmp);
+	script("fail.sh", "touch %s/failure-ran\n", tmp);
+	script("q.sh", "touch %s/q-ran\n", tmp);
+	sstep_init(&slow, "configure", "slow.sh");
+	sstep_init(&fail, "cleanup", "fail.sh");
+	sstep_init(&q, "configure", "q.sh");
+	ck_assert_int_eq(submit(j, 40, &slow.step, 1, &fail.step, 60), 0);
+	ck_assert_int_eq(submit(j, 41, &q.step, 1, NULL, 60), 0);
+	pid = read_pid("slow.pid");
+	t0 = fsio_mono_ms();
+	test_deadline = t0;
+	wait_outcome(40, &o);
+	ck_assert_msg(fsio_mono_ms() - t0 < 2000, "the watchdog took %lld ms",
+	    fsio_mono_ms() - t0);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.stopped);
+	ck_assert(!o.failure_step_ran);
+	ck_assert_int_eq(o.signal, SIGTERM);
+	ck_assert_ptr_nonnull(strstr(o.error, "stopped leading"));
+	ck_assert_int_eq(kill(pid, 0), -1);
+	wait_outcome(41, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.stopped);
+	ck_assert_int_eq(o.start_ms == 0 || o.failed_step == -1, 1);
+	ck_assert(!exists("failure-ran"));
+	ck_assert(!exists("q-ran"));
+	log = job_log(40);
+	ck_assert_ptr_nonnull(strstr(log, "this instance no longer leads: sending SIGTERM"));
+	free(log);
+	jobs_stop(j);
+	assert_no_children();
+	test_deadline = JOBS_NO_DEADLINE;
+}
+END_TEST
+
+/* A deadline already past: the job starts nothing; later, without one, jobs run again. */
+START_TEST(test_deadline_past_starts_nothing)
+{
+	struct jobs *j = start_runner(1, 0);
+	struct sstep s;
+	struct job_outcome o;
+
+	test_deadline = fsio_mono_ms() - 1;
+	ck_assert_int_eq(jobs_set_deadline(j, get_deadline, NULL), 0);
+	ck_assert_int_eq(jobs_set_deadline(j, get_deadline, NULL), -EINVAL);
+	script("touch.sh", "touch %s/ran\n", tmp);
+	sstep_init(&s, "configure", "touch.sh");
+	ck_assert_int_eq(submit(j, 42, &s.step, 1, NULL, 60), 0);
+	wait_outcome(42, &o);
+	ck_assert_int_eq(o.state, JOB_ERRORED);
+	ck_assert(o.stopped);
+	ck_assert(!exists("ran"));
+	test_deadline = fsio_mono_ms() + 60000;
+	ck_assert_int_eq(submit(j, 43, &s.step, 1, NULL, 60), 0);
+	wait_outcome(43, &o);
+	ck_assert_int_eq(o.state, JOB_COMPLETE);
+	ck_assert(exists("ran"));
+	jobs_stop(j);
+	assert_no_children();
+	test_deadline = JOBS_NO_DEADLINE;
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1374,6 +1462,8 @@ main(void)
 	tcase_add_test(tc, test_group_check_fake);
 	tcase_add_test(tc, test_group_signal_real);
 	tcase_add_test(tc, test_boot_id);
+	tcase_add_test(tc, test_deadline_watchdog);
+	tcase_add_test(tc, test_deadline_past_starts_nothing);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(ta, setup, teardown);

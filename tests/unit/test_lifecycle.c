@@ -419,6 +419,62 @@ check_inventory(uint64_t id, const char *tag)
 }
 
 /* An update of a master and a worker without a new group keeps each one's own. */
+/* A job recorded (through the log only: no runner holds it), as a lost start leaves it. */
+static uint64_t
+record_only(const char *node, bool started)
+{
+	const char *v[1] = { node };
+	struct op op = { .kind = OP_JOB_REQUEST };
+
+	op.u.job = (struct op_job_request){ .op = JOB_OP_COMMISSION, .names = v, .n = 1,
+		.host_group = LC_GROUP_MASTER, .extra_vars = "", .actor = "test", .comment = "",
+		.max_jobs = 4, .queue_jobs = true };
+	ck_assert_int_eq(oplog_submit(S, &op), 0);
+	ck_assert_int_eq(op.res.rc, 0);
+	if (started) {
+		struct op st = { .kind = OP_JOB_STARTED };
+		st.u.started = (struct op_job_started){ .id = op.res.job_id, .boot_id = "" };
+		ck_assert_int_eq(oplog_submit(S, &st), 0);
+	}
+	return op.res.job_id;
+}
+
+/*
+ * The reconcile: a job recorded Queued that no runner holds is started at
+ * the second pass (the first only remembers it: a start may be under way);
+ * one recorded Running is ended Errored, its node taking the failure
+ * path's status; nothing more to do after that.
+ */
+START_TEST(test_reconcile)
+{
+	struct job_rec *j;
+	uint64_t q, r;
+
+	operator("m1 m2", true);
+	q = record_only("m1", false);
+	r = record_only("m2", true);
+	ck_assert(!lifecycle_running(LC, q) && !lifecycle_running(LC, r));
+	ck_assert_int_eq(lifecycle_reconcile(LC), 0);
+	pthread_rwlock_rdlock(&S->lock);
+	ck_assert_int_eq(state_job_get(S, q)->status, JOB_QUEUED);
+	ck_assert_int_eq(state_job_get(S, r)->status, JOB_RUNNING);
+	pthread_rwlock_unlock(&S->lock);
+	ck_assert_int_eq(lifecycle_reconcile(LC), 2);
+	wait_job(q, JOB_COMPLETE);
+	wait_job(r, JOB_ERRORED);
+	ck_assert_int_eq(status_of("m1"), NS_ALLOCATED);
+	ck_assert_int_eq(status_of("m2"), NS_UNALLOCATED);
+	pthread_rwlock_rdlock(&S->lock);
+	ck_assert_ptr_nonnull(j = state_job_get(S, r));
+	ck_assert_str_eq(j->error, "no instance runs it");
+	pthread_rwlock_unlock(&S->lock);
+	ck_assert(has_file(tmp, "ran-1-"));
+	ck_assert(!has_file(tmp, "ran-2-"));
+	ck_assert_int_eq(lifecycle_reconcile(LC), 0);
+	ck_assert_int_eq(lifecycle_reconcile(LC), 0);
+}
+END_TEST
+
 START_TEST(test_update_keeps_groups)
 {
 	struct job_rec *j;
@@ -462,6 +518,7 @@ main(void)
 	tcase_add_loop_test(tc, test_refusal, 0, sizeof(refusals) / sizeof(refusals[0]));
 	tcase_add_test(tc, test_queue_jobs);
 	tcase_add_test(tc, test_update_keeps_groups);
+	tcase_add_test(tc, test_reconcile);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -34,7 +34,7 @@ static const struct {
 	{ "[{\"Node-Label\":\"n1\"}]", REPORT_FORM_ARRAY, -EINVAL, 0, "Node-Mgmt-Address" },
 	{ "[1]", REPORT_FORM_ARRAY, -EINVAL, 0, "not a JSON object" },
 	{ "{\"Node-Label\":\"n1\"}", REPORT_FORM_ARRAY, -EINVAL, 0, "array" },
-	{ "[{", REPORT_FORM_ARRAY, -EINVAL, 0, "not valid JSON" },
+	{ "[{", REPORT_FORM_ARRAY, -EBADMSG, 0, "not valid JSON" },
 	{ "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]", REPORT_FORM_ARRAY, -E2BIG, 0, "nesting" },
 	{ "{\"Node-Label\":\"n1\",\"Node-Mgmt-Address\":\"h.example\"}", REPORT_FORM_SINGLE,
 	    0, 1, NULL },

@@ -85,7 +85,7 @@ make_op(int i, struct op *op, struct report reps[2])
 		op->u.params = (struct votes_params){ .grace_ms = 7000, .quorum = 2,
 			.disruption_ratio = 0.4, .disruption_window_ms = 90000,
 			.reporter_stale_ms = 30000, .hb_timeout_ms = 25000, .hb_interval_ms = 10000,
-			.observers = 3 };
+			.reap_after_ms = 3000, .observers = 3 };
 		break;
 	case 5:
 	case 6:
@@ -401,7 +401,8 @@ build_rich(struct state *s)
 
 	op.u.params = (struct votes_params){ .grace_ms = 5000,
 	    .disruption_ratio = 0.3, .disruption_window_ms = 60000,
-	    .reporter_stale_ms = 30000, .hb_timeout_ms = 25000, .hb_interval_ms = 10000 };
+	    .reporter_stale_ms = 30000, .hb_timeout_ms = 25000, .hb_interval_ms = 10000,
+	    .reap_after_ms = 0 };
 	fix_apply(s, &op);
 	for (const char *m = "abcde"; *m != '\0'; m++) {
 		char who[2] = { *m, '\0' };
@@ -528,6 +529,7 @@ START_TEST(test_recovery)
 	ck_assert_msg(oplog_maybe_snapshot(s, true, err, sizeof(err)) == 1, "%s", err);
 	/* After the snapshot: the log holds these. */
 	submit_ok(s, "b", 2, REPORT_KIND_DISAPPEARED, "c");
+	submit_ok(s, NULL, 0, REPORT_KIND_DISCOVERED, "z");
 	submit_ok(s, NULL, 0, REPORT_KIND_DISAPPEARED, "z");
 	ck_assert_int_eq(lifecycle_set_config(s, "{\"timeout_s\":9}", "test", err,
 	    sizeof(err)), 0);

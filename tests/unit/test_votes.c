@@ -313,6 +313,71 @@ START_TEST(test_disruption)
 }
 END_TEST
 
+/*
+ * CONTRACT 11 in votes_evaluate alone: a node with gone and alive votes of
+ * others, its own evidence of life (heard, heartbeat), at a time. grace 5 s,
+ * heartbeat timeout 25 s, heartbeat interval 10 s.
+ */
+static const struct life_case {
+	const char *what;
+	int gone, alive;		/* counted votes of other reporters */
+	enum mon_state current;
+	long long first_gone, gone_since;	/* as stored in the node (0 none) */
+	long long heard, hb;		/* its evidence; hb 0 = never a heartbeat */
+	long long now;
+	enum mon_state want;
+	bool partitioned, unreachable;
+	long long deadline;
+} life_cases[] = {
+	{ "gone-majority, heard after the first gone-vote: partitioned", 3, 1,
+	    MON_DISCOVERED, 10000, 10000, 12000, 12000, 20000, MON_DISCOVERED, true, false,
+	    12000 + 25000 },
+	{ "partitioned, then silent for the timeout: Disappeared", 3, 1, MON_DISCOVERED,
+	    10000, 10000, 12000, 12000, 37000, MON_DISAPPEARED, false, false, 0 },
+	{ "gone-majority, silent: held for the heartbeat interval past the grace", 3, 1,
+	    MON_DISCOVERED, 10000, 10000, 9000, 9000, 15000, MON_DISCOVERED, false, false,
+	    20000 },
+	{ "gone-majority, silent for grace and interval: Disappeared", 3, 1, MON_DISCOVERED,
+	    10000, 10000, 9000, 9000, 20000, MON_DISAPPEARED, false, false, 0 },
+	{ "the grace longer than the interval decides", 3, 0, MON_DISCOVERED, 10000, 16000,
+	    9000, 9000, 20500, MON_DISCOVERED, false, false, 21000 },
+	{ "alive votes, heartbeat stale: unreachable", 0, 3, MON_DISCOVERED, 0, 0, 1000,
+	    1000, 26000, MON_DISCOVERED, false, true, 0 },
+	{ "alive votes, heartbeat fresh: nothing", 0, 3, MON_DISCOVERED, 0, 0, 1000, 1000,
+	    25999, MON_DISCOVERED, false, false, 0 },
+	{ "no heartbeat ever: judged as before", 3, 1, MON_DISCOVERED, 10000, 10000, 12000,
+	    0, 15000, MON_DISAPPEARED, false, false, 0 },
+};
+
+START_TEST(test_life_rules)
+{
+	const struct life_case *lc = &life_cases[_i];
+	struct votes_params p = { .grace_ms = 5000, .quorum = 0, .disruption_ratio = 0.55,
+		.disruption_window_ms = 60000, .reporter_stale_ms = 30000,
+		.hb_timeout_ms = 25000, .hb_interval_ms = 10000 };
+	struct votes_life life = { .heard_ms = lc->heard, .hb_ms = lc->hb };
+	struct votes_result r;
+	struct node n;
+	uint32_t rid = 0;
+
+	memset(&n, 0, sizeof(n));
+	n.self_rid = 1000;
+	n.state = lc->current;
+	n.first_gone_ms = lc->first_gone;
+	n.gone_since_ms = lc->gone_since;
+	for (int i = 0; i < lc->gone; i++)
+		ck_assert_int_eq(votes_record(&n, rid++, VOTE_GONE, 1, 1, true, NULL), 0);
+	for (int i = 0; i < lc->alive; i++)
+		ck_assert_int_eq(votes_record(&n, rid++, VOTE_ALIVE, 1, 1, true, NULL), 0);
+	votes_evaluate(&n, &p, lc->now, lc->hb != 0 ? &life : NULL, &r);
+	ck_assert_msg(r.state == lc->want && r.partitioned == lc->partitioned &&
+	    r.unreachable == lc->unreachable && r.deadline_ms == lc->deadline,
+	    "%s: state %s partitioned %d unreachable %d deadline %lld", lc->what,
+	    mon_state_name(r.state), r.partitioned, r.unreachable, r.deadline_ms);
+	free(n.votes.slots);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -322,6 +387,7 @@ main(void)
 	int failed;
 
 	tcase_add_loop_test(tc, test_rules, 0, sizeof(cases) / sizeof(cases[0]));
+	tcase_add_loop_test(tc, test_life_rules, 0, sizeof(life_cases) / sizeof(life_cases[0]));
 	tcase_add_test(tc, test_newer_vote_replaces_older);
 	tcase_add_test(tc, test_counted_flags);
 	tcase_add_test(tc, test_table_grows);
