@@ -375,8 +375,12 @@ class Bench:
         return r
 
     async def ticks(self, deadline, limit):
-        """Tick rounds until one hands out no new assignment; returns the rounds."""
+        """Tick rounds until one hands out no new assignment; returns the rounds.
+        0 with K=0: as in bench_scale.sh, ticks only with observers (a node
+        that sent a heartbeat is judged with one heartbeat interval more)."""
         d = self.d
+        if self.a.k == 0:
+            return 0
         for rnd in range(1, limit + 1):
             changed = await d.pool(d.nodes[1:], d.tick_run, deadline)
             if changed == 0:
@@ -393,9 +397,7 @@ class Bench:
         try:
             await d.pool(d.nodes[1:], d.boot_run, deadline)
             t_runs = time.monotonic()
-            rounds = 0
-            if a.k > 0:
-                rounds = await self.ticks(deadline, TICK_ROUNDS)
+            rounds = await self.ticks(deadline, TICK_ROUNDS)
 
             async def all_discovered():
                 return (await metrics(self.mconn)).get("Discovered", 0) >= a.n
@@ -435,7 +437,7 @@ class Bench:
         rounds = await self.ticks(t + a.timeout, 1)
         self.last_reports = (await metrics(self.mconn)).get("reports", 0)
         print("        tick round after fail1: %.2f s, %s" % (
-            time.monotonic() - t, "assignments changed" if rounds < 0 else "no change"))
+            time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
         return r
 
     async def fail10(self):
@@ -472,7 +474,7 @@ class Bench:
         t = time.monotonic()
         rounds = await self.ticks(t + a.timeout, 1)
         print("        tick round after fail10: %.2f s, %s" % (
-            time.monotonic() - t, "assignments changed" if rounds < 0 else "no change"))
+            time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
         return r
 
 
