@@ -90,8 +90,18 @@ class Conn:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     async def request(self, method, path, headers=b"", body=b""):
-        if self.w is None:
-            await self.open()
+        """A connection left idle may have been closed by clusterm: one new try
+        (nothing of the request was read then; a repeated batch would be
+        counted a duplicate by its seq anyway)."""
+        if self.w is not None:
+            try:
+                return await self.once(method, path, headers, body)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                self.close()
+        await self.open()
+        return await self.once(method, path, headers, body)
+
+    async def once(self, method, path, headers, body):
         self.w.write(b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: %d\r\n\r\n%s"
                      % (method, path, headers, len(body), body))
         head = await self.r.readuntil(b"\r\n\r\n")
