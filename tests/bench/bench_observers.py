@@ -152,6 +152,8 @@ class Driver:
         self.errors = 0
         self.first_error = ""
         self.assignments = 0	# replies whose assignment a node took
+        self.by_origin = {}	# reports sent, by what sent them
+        self.skip_repeat = False	# not serf-forwarder's behaviour: see --skip-repeat
 
     def headers(self, node, seq):
         h = b"X-Reporter: %s\r\nX-Reporter-Epoch: %s\r\nX-Reporter-Seq: %d\r\nX-Spool-Depth: 0\r\n" % (
@@ -171,9 +173,10 @@ class Driver:
             return None
         return json.loads(data).get("observe")
 
-    async def post(self, conn, node, kind, members, event):
+    async def post(self, conn, node, kind, members, event, origin):
         """One batch (in chunks of BATCH_MAX): returns the last "observe" replied."""
         ob = None
+        self.by_origin[origin] = self.by_origin.get(origin, 0) + len(members)
         for c in range(0, len(members), BATCH_MAX):
             chunk = members[c:c + BATCH_MAX]
             node.seq += 1
@@ -187,8 +190,9 @@ class Driver:
                 ob = o
         return ob
 
-    async def take(self, conn, node, ob):
-        """cmd_observe_take: keeps a new assignment, reports the new subjects seen alive."""
+    async def take(self, conn, node, ob, sent=None):
+        """cmd_observe_take: keeps a new assignment, reports the new subjects seen
+        alive (added to the set sent when given)."""
         for _ in range(OBSERVE_ROUNDS):
             if ob is None:
                 return
@@ -205,22 +209,29 @@ class Driver:
             if on:
                 new = sorted(i for i in node.subj if i not in self.gone and
                              (old is None or i not in old))
+                if new and sent is not None:
+                    sent.update(new)
                 if new:
-                    ob = await self.post(conn, node, b"discovered", new, b"member-join")
+                    ob = await self.post(conn, node, b"discovered", new, b"member-join",
+                                         "new subjects")
 
     async def boot_run(self, conn, node):
         """member-join with all N members, the first run of this node."""
-        ob = await self.post(conn, node, b"discovered", [node.idx], b"member-join")
+        ob = await self.post(conn, node, b"discovered", [node.idx], b"member-join", "own")
+        sent = set()
         if ob is not None:
-            await self.take(conn, node, ob)
+            await self.take(conn, node, ob, sent)
         else:
             node.ver, node.subj = 0, None	# answered without: observers off
         if node.subj is None:
             rest = [i for i in range(1, self.n + 1) if i != node.idx]
         else:
             rest = sorted(i for i in node.subj if i != node.idx)
+            if self.skip_repeat:
+                rest = [i for i in rest if i not in sent]
         if rest:
-            ob = await self.post(conn, node, b"discovered", rest, b"member-join")
+            ob = await self.post(conn, node, b"discovered", rest, b"member-join",
+                                 "event batch")
             await self.take(conn, node, ob)
 
     async def tick_run(self, conn, node):
@@ -238,7 +249,7 @@ class Driver:
             mine = [v for v in victims if v in node.subj]
         if not mine:
             return
-        ob = await self.post(conn, node, b"disappeared", mine, b"member-failed")
+        ob = await self.post(conn, node, b"disappeared", mine, b"member-failed", "failed")
         await self.take(conn, node, ob)
 
     async def pool(self, items, fn, deadline):
@@ -361,10 +372,12 @@ class Bench:
         self.a = args
         self.cm = cm
         self.d = Driver(cm.port, args.n, args.conns)
+        self.d.skip_repeat = args.skip_repeat
         self.mconn = Conn(cm.port)
         self.results = {}
 
     def begin(self):
+        self.d.by_origin = {}
         return (time.monotonic(), self.cm.cpu_s(), self.d.requests, self.d.reports)
 
     async def end(self, name, b, t_done, extra=""):
@@ -376,26 +389,32 @@ class Bench:
         r["reports_cm_phase"] = r["reports_cm"] - self.last_reports
         self.last_reports = r["reports_cm"]
         self.results[name] = r
-        print("%-7s %s  reports at clusterm %d (phase %d), requests %d, clusterm CPU %.1f s, "
-              "peak RSS %.0f MB, nodes %s%s" % (
+        r["by_origin"] = dict(self.d.by_origin)
+        print("%-7s %s  reports at clusterm %d (phase %d: %s), requests %d, clusterm CPU "
+              "%.1f s, peak RSS %.0f MB, nodes %s%s" % (
                   name, "TIMEOUT" if r["s"] is None else "%.2f s" % r["s"],
-                  r["reports_cm"], r["reports_cm_phase"], r["requests"], r["cpu_s"],
-                  r["rss_mb"], {k: v for k, v in m.items() if k != "reports"}, extra),
-              flush=True)
+                  r["reports_cm"], r["reports_cm_phase"],
+                  ", ".join("%s %d" % kv for kv in sorted(r["by_origin"].items())),
+                  r["requests"], r["cpu_s"], r["rss_mb"],
+                  {k: v for k, v in m.items() if k != "reports"}, extra), flush=True)
         return r
 
     async def ticks(self, deadline, limit):
-        """Tick rounds until one hands out no new assignment; returns the rounds.
+        """Tick rounds until one hands out no new assignment. Returns the rounds
+        (negative when the last one still changed some) and when the last round
+        that changed an assignment ended (None: the first changed nothing).
         0 with K=0: as in bench_scale.sh, ticks only with observers (a node
         that sent a heartbeat is judged with one heartbeat interval more)."""
         d = self.d
+        t_changed = None
         if self.a.k == 0:
-            return 0
+            return 0, None
         for rnd in range(1, limit + 1):
             changed = await d.pool(d.nodes[1:], d.tick_run, deadline)
             if changed == 0:
-                return rnd
-        return -limit
+                return rnd, t_changed
+            t_changed = time.monotonic()
+        return -limit, t_changed
 
     async def boot(self):
         a, d = self.a, self.d
@@ -404,19 +423,32 @@ class Bench:
         deadline = b[0] + a.timeout
         t_done = None
         extra = ""
+        pconn = Conn(self.cm.port)
+
+        async def all_discovered():
+            return (await metrics(pconn)).get("Discovered", 0) >= a.n
+        poller = asyncio.ensure_future(wait_until(all_discovered, 0.25, deadline))
         try:
             await d.pool(d.nodes[1:], d.boot_run, deadline)
             t_runs = time.monotonic()
-            rounds = await self.ticks(deadline, TICK_ROUNDS)
-
-            async def all_discovered():
-                return (await metrics(self.mconn)).get("Discovered", 0) >= a.n
-            t_disc = await wait_until(all_discovered, 0.1, deadline)
-            t_done = None if t_disc is None else max(t_disc, time.monotonic())
-            extra = ", event runs %.2f s, tick rounds %d%s" % (
-                t_runs - b[0], abs(rounds), " (still changing)" if rounds < 0 else "")
+            rounds, t_changed = await self.ticks(deadline, TICK_ROUNDS)
+            t_ticks = time.monotonic()
+            t_disc = await poller
+            # Absorbed: all Discovered, and the last tick round that handed out
+            # an assignment over (the round after it, which changed nothing,
+            # only proves it and is not counted).
+            t_settled = t_changed if t_changed is not None else t_runs
+            t_done = None if t_disc is None or rounds < 0 else max(t_disc, t_settled)
+            extra = (", all Discovered at %s s, event runs %.2f s, tick rounds %d%s "
+                     "(all over at %.2f s)" % (
+                         "-" if t_disc is None else "%.2f" % (t_disc - b[0]), t_runs - b[0],
+                         abs(rounds), " (still changing)" if rounds < 0 else "",
+                         t_ticks - b[0]))
         except TimeoutError:
             extra = ", stopped at the deadline"
+        finally:
+            poller.cancel()
+            pconn.close()
         return await self.end("boot", b, t_done, extra)
 
     async def fail1(self):
@@ -444,7 +476,7 @@ class Bench:
             vnode.name.decode(), len(obs), t_posted - b[0]))
         r["observers"] = len(obs)
         t = time.monotonic()
-        rounds = await self.ticks(t + a.timeout, 1)
+        rounds, _ = await self.ticks(t + a.timeout, 1)
         self.last_reports = (await metrics(self.mconn)).get("reports", 0)
         print("        tick round after fail1: %.2f s, %s" % (
             time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
@@ -470,6 +502,7 @@ class Bench:
             pass
         t_posted = time.monotonic()
         t_dec = await poller
+        rss_before_list = self.cm.hwm_mb()
         # Exact check: every victim Disappeared, every live node Discovered.
         st, data = self.cm.get("/api/v1/nodes")
         doc = json.loads(data)
@@ -477,12 +510,14 @@ class Bench:
         bad_victims = [i for i in d.gone if states.get("n%d" % i) != "Disappeared"]
         bad_live = [x.idx for x in live if states.get("n%d" % x.idx) != "Discovered"]
         r = await self.end("fail10", b, t_dec, ", %d killed, %d reporters posted in %.2f s, "
-                           "victims not Disappeared %d, live nodes not Discovered %d%s" % (
+                           "victims not Disappeared %d, live nodes not Discovered %d%s; peak RSS before "
+                           "GET /api/v1/nodes %.0f MB" % (
                                len(victims), len(obs), t_posted - b[0], len(bad_victims),
-                               len(bad_live), " (e.g. n%d)" % bad_live[0] if bad_live else ""))
+                               len(bad_live), " (e.g. n%d)" % bad_live[0] if bad_live else "",
+                               rss_before_list))
         r.update(killed=len(victims), bad_victims=len(bad_victims), bad_live=len(bad_live))
         t = time.monotonic()
-        rounds = await self.ticks(t + a.timeout, 1)
+        rounds, _ = await self.ticks(t + a.timeout, 1)
         print("        tick round after fail10: %.2f s, %s" % (
             time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
         return r
@@ -515,6 +550,10 @@ def main():
     p.add_argument("--timeout", type=float, default=300, help="s per phase (default 300)")
     p.add_argument("--build", default=os.path.join(src, "build"), help="build dir")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    p.add_argument("--skip-repeat", action="store_true",
+                   help="NOT what serf-forwarder does today: the first event run leaves "
+                   "out of its batch the subjects it has just reported on taking its "
+                   "assignment (what such a change would save)")
     args = p.parse_args()
     if args.n < 20:
         p.error("-n must be at least 20")
@@ -527,8 +566,8 @@ def main():
     ok = False
     try:
         cm = Clusterm(binary, args.k, tmp)
-        print("observers: N=%d K=%d conns=%d clusterm %s (pid %d, port %d), cpus %d" % (
-            args.n, args.k, args.conns, binary, cm.pid, cm.port, os.cpu_count()), flush=True)
+        print("observers: N=%d K=%d conns=%d%s clusterm %s (pid %d, port %d), cpus %d" % (
+            args.n, args.k, args.conns, " skip-repeat" if args.skip_repeat else "", binary, cm.pid, cm.port, os.cpu_count()), flush=True)
         cm.wait_ready()
         bench = asyncio.run(run(args, cm))
         res = bench.results
