@@ -10,15 +10,7 @@
 static void
 queue(struct state *s, struct node *n)
 {
-	if (s->nwork == s->capwork) {
-		size_t cap = s->capwork ? s->capwork * 2 : 256;
-		uint32_t *v = realloc(s->work, cap * sizeof(*v));
-		if (v == NULL)
-			state_apply_oom("the cascade");
-		s->work = v;
-		s->capwork = cap;
-	}
-	s->work[s->nwork++] = n->id;
+	state_work_push(s, n->id);
 }
 
 /* The reporter id speaking for node o (its Node-Name bound to it), or none. */

@@ -28,6 +28,21 @@ state_apply_oom(const char *what)
 	abort();
 }
 
+/* Puts node id on the apply step's work list (nodes to evaluate again). */
+void
+state_work_push(struct state *s, uint32_t id)
+{
+	if (s->nwork == s->capwork) {
+		size_t cap = s->capwork ? s->capwork * 2 : 256;
+		uint32_t *v = realloc(s->work, cap * sizeof(*v));
+		if (v == NULL)
+			state_apply_oom("the cascade");
+		s->work = v;
+		s->capwork = cap;
+	}
+	s->work[s->nwork++] = id;
+}
+
 static char *
 xstrdup(const char *v)
 {

@@ -122,4 +122,7 @@ struct state {
 	bool watch_closed;		/* state_wake_watchers(s, true): shutting down */
 };
 
+/* Puts node id on the apply step's work list (write lock held). */
+void state_work_push(struct state *s, uint32_t id);
+
 #endif
