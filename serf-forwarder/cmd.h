@@ -75,8 +75,20 @@ struct observe;
 struct batch;
 /* Loads the assignment from the spool dir and sets X-Observe-Version (cmd_observe.c). */
 void cmd_observe_load(struct ctx *c, struct observe *o);
-/* Drops b's reports on members that are neither self nor o's subjects; returns how many. */
-size_t cmd_observe_filter(const struct observe *o, const char *self, struct batch *b);
+/*
+ * Drops b's reports on members that are neither self nor o's subjects;
+ * returns how many. With left, copies of them are added there (-ENOMEM
+ * leaves them out of left only: they were left out of b anyway).
+ */
+size_t cmd_observe_filter(const struct observe *o, const char *self, struct batch *b,
+    struct batch *left);
+/*
+ * Moves back into b the reports of left that o now wants (a member that
+ * became a subject in this run: its gone report must not be lost);
+ * returns how many. -ENOMEM: none moved.
+ */
+int cmd_observe_restore(const struct observe *o, const char *self, struct batch *b,
+    struct batch *left);
 /*
  * Takes a reply's "observe" (json, malloc'd, freed here; NULL: none): a new
  * assignment is saved and replaces *o; with sp, the members seen among its

@@ -517,6 +517,7 @@ cmd_event(struct ctx *c)
 	int r;
 
 	batch_init(&b);
+	batch_init(&e.left);
 	if (e.event == NULL || e.event[0] == '\0') {
 		log_error("SERF_EVENT is not set: run by serf, or give a command");
 		cmd_usage(stderr);
@@ -542,7 +543,7 @@ cmd_event(struct ctx *c)
 		event_note_members(&e, &b);
 		noted = true;
 	}
-	e.nfiltered = cmd_observe_filter(&obs, e.self, &b);
+	e.nfiltered = cmd_observe_filter(&obs, e.self, &b, &e.left);
 
 	r = cmd_open_spool(c, true, &e.sp, &e.seen, &pending);
 	/* A tick has no SERF_SELF_NAME: it takes the last event run's. */
@@ -604,6 +605,7 @@ out:
 	observe_finish(&obs);
 	seen_free(e.seen);
 	spool_close(e.sp);
+	batch_finish(&e.left);
 	batch_finish(&b);
 	return e.rc;
 }

@@ -28,6 +28,7 @@ struct event_run {
 	bool drained;		/* nothing older waits in the spool */
 	char *observe;		/* the newest reply's "observe" (malloc'd) or NULL */
 	size_t nfiltered;	/* members left out: not this node's subjects */
+	struct batch left;	/* their reports, for a new assignment that wants them */
 	size_t nprobe;		/* chunks posted first to learn the assignment */
 	bool compacted;
 	int rc;

@@ -117,7 +117,11 @@ event_learn(struct event_run *e, struct observe *obs, struct batch *b, bool *not
 		}
 		cmd_observe_take(e->c, e->sp, e->self, obs, e->observe);
 		e->observe = NULL;
-		e->nfiltered += cmd_observe_filter(obs, e->self, b);
+		e->nfiltered += cmd_observe_filter(obs, e->self, b, NULL);
+		/* Members that became subjects now: their reports go after all. */
+		if ((r = cmd_observe_restore(obs, e->self, b, &e->left)) < 0)
+			goto oom;
+		e->nfiltered -= (size_t)r;
 	}
 	goto out;
 oom:

@@ -43,12 +43,15 @@ cmd_observe_load(struct ctx *c, struct observe *o)
 }
 
 size_t
-cmd_observe_filter(const struct observe *o, const char *self, struct batch *b)
+cmd_observe_filter(const struct observe *o, const char *self, struct batch *b,
+    struct batch *left)
 {
 	size_t left_out = 0;
 
 	for (size_t i = b->n; i-- > 0;) {
 		if (!observe_wants(o, self, b->reports[i].name)) {
+			if (left != NULL && batch_add_copy(left, &b->reports[i]) < 0)
+				log_warn("observers: out of memory keeping a left-out report");
 			batch_remove(b, i);
 			left_out++;
 		}
@@ -56,54 +59,96 @@ cmd_observe_filter(const struct observe *o, const char *self, struct batch *b)
 	return left_out;
 }
 
+int
+cmd_observe_restore(const struct observe *o, const char *self, struct batch *b,
+    struct batch *left)
+{
+	int moved = 0;
+
+	for (size_t i = left->n; i-- > 0;) {
+		if (!observe_wants(o, self, left->reports[i].name))
+			continue;
+		if (batch_add_copy(b, &left->reports[i]) < 0)
+			return -ENOMEM;
+		batch_remove(left, i);
+		moved++;
+	}
+	return moved;
+}
+
+/*
+ * The reports of seen on members among now's subjects that old did not
+ * have (all of them when old filtered nothing) into nb, as kind. -ENOMEM.
+ */
+static int
+new_subjects(struct batch *nb, enum report_kind kind, const char *self, const struct batch *seen,
+    const struct observe *old, const struct observe *now)
+{
+	nb->kind = kind;
+	nb->t_ms = fsio_now_ms();
+	if ((nb->reporter = strdup(self)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < seen->n; i++) {
+		const char *name = seen->reports[i].name;
+		if (name == NULL || !observe_has(now, name) ||
+		    (old->known && old->on && observe_has(old, name)))
+			continue;
+		if (batch_add_copy(nb, &seen->reports[i]) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /*
  * Queues the members seen among the subjects of now that old did not have
- * (all of them when old filtered nothing) and delivers the spool. Returns
- * a further assignment from those replies (malloc'd) or NULL.
+ * (all of them when old filtered nothing), alive as discovered and gone as
+ * disappeared (a failure seen while the member was not a subject yet is
+ * not lost), and delivers the spool. Returns a further assignment from
+ * those replies (malloc'd) or NULL.
  */
 static char *
 report_new_subjects(struct ctx *c, struct spool *sp, const char *self,
     const struct observe *old, const struct observe *now)
 {
-	struct batch seen, nb;
+	struct batch seen, gone, nb[2];
 	struct deliver_stats st;
 	bool compacted = false;
 	char *next = NULL;
+	size_t queued = 0;
 	int r;
 
-	batch_init(&nb);
-	if (observe_members_load(c->cfg.spool_dir, &seen) < 0) {
+	batch_init(&nb[0]);
+	batch_init(&nb[1]);
+	if (observe_members_load(c->cfg.spool_dir, &seen, &gone) < 0) {
 		batch_finish(&seen);
 		return NULL;
 	}
-	nb.kind = REPORT_KIND_DISCOVERED;
-	nb.t_ms = fsio_now_ms();
-	if ((nb.reporter = strdup(self)) == NULL)
+	if (new_subjects(&nb[0], REPORT_KIND_DISCOVERED, self, &seen, old, now) < 0 ||
+	    new_subjects(&nb[1], REPORT_KIND_DISAPPEARED, self, &gone, old, now) < 0)
 		goto out;
-	for (size_t i = 0; i < seen.n; i++) {
-		const char *name = seen.reports[i].name;
-		if (name == NULL || !observe_has(now, name) ||
-		    (old->known && old->on && observe_has(old, name)))
+	for (int i = 0; i < 2; i++) {
+		if (nb[i].n == 0)
 			continue;
-		if (batch_add_copy(&nb, &seen.reports[i]) < 0)
+		if ((r = spool_assign(sp, &nb[i])) < 0 ||
+		    (r = spool_push(sp, &nb[i], (unsigned long long)c->cfg.spool_max_bytes,
+		    &compacted)) < 0) {
+			log_warn("observers: the %zu members seen among the new subjects not "
+			    "queued: spool %s: %s", nb[i].n, c->cfg.spool_dir, strerror(-r));
 			goto out;
+		}
+		queued += nb[i].n;
 	}
-	if (nb.n == 0)
+	if (queued == 0)
 		goto out;
-	if ((r = spool_assign(sp, &nb)) < 0 ||
-	    (r = spool_push(sp, &nb, (unsigned long long)c->cfg.spool_max_bytes,
-	    &compacted)) < 0) {
-		log_warn("observers: the %zu members seen among the new subjects not "
-		    "queued: spool %s: %s", nb.n, c->cfg.spool_dir, strerror(-r));
-		goto out;
-	}
 	r = deliver_spool(sp, &c->dopts, &st, cmd_on_note, c->cfg.spool_dir);
 	log_info("observers: %zu members seen among the new subjects of version %llu %s",
-	    nb.n, now->version, r == 0 ? "delivered" : "queued in the spool");
+	    queued, now->version, r == 0 ? "delivered" : "queued in the spool");
 	next = st.observe;
 out:
-	batch_finish(&nb);
+	batch_finish(&nb[0]);
+	batch_finish(&nb[1]);
 	batch_finish(&seen);
+	batch_finish(&gone);
 	return next;
 }
 

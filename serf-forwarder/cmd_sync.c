@@ -170,7 +170,7 @@ cmd_sync_as(struct ctx *c, const char *self, bool *ret_unreached)
 		/* Observers in force: the view of itself and its subjects only. */
 		struct observe obs;
 		cmd_observe_load(c, &obs);
-		cmd_observe_filter(&obs, self, &b);
+		cmd_observe_filter(&obs, self, &b, NULL);
 		observe_finish(&obs);
 	}
 	if (cmd_open_spool(c, false, &sp, NULL, &pending) < 0) {

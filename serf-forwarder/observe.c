@@ -238,8 +238,9 @@ log_line(char kind, const struct report *r)
 }
 
 int
-observe_members_load(const char *dir, struct batch *ret)
+observe_members_load(const char *dir, struct batch *ret, struct batch *ret_gone)
 {
+	struct batch gone;
 	struct seen_line *v = NULL;
 	char path[4096];
 	char *buf = NULL;
@@ -247,6 +248,9 @@ observe_members_load(const char *dir, struct batch *ret)
 	int r = 0;
 
 	batch_init(ret);
+	batch_init(&gone);
+	if (ret_gone != NULL)
+		batch_init(ret_gone);
 	if (snprintf(path, sizeof(path), "%s/%s", dir, OBSERVE_MEMBERS_FILE) >=
 	    (int)sizeof(path) || fsio_read_file(path, OBSERVE_MEMBERS_MAX, &buf, &len) < 0)
 		return 0;
@@ -260,12 +264,15 @@ observe_members_load(const char *dir, struct batch *ret)
 		distinct++;
 		if (v[i].kind == 'D')
 			r = batch_add(ret, &v[i].rep);
+		else
+			r = batch_add(&gone, &v[i].rep);
 	}
 	if (r == 0 && n > 2 * distinct + 64) {
-		/* Compacted to the members seen alive, one line each (a hint: no fsync). */
+		/* Compacted to one line a member, its last (a hint: no fsync). */
 		struct buf_text { char *p; size_t len, cap; } out = { 0 };
-		for (size_t i = 0; i < ret->n; i++) {
-			char *line = log_line('D', &ret->reports[i]);
+		for (size_t i = 0; i < ret->n + gone.n; i++) {
+			char *line = i < ret->n ? log_line('D', &ret->reports[i]) :
+			    log_line('G', &gone.reports[i - ret->n]);
 			size_t l;
 			if (line == NULL)
 				break;
@@ -294,6 +301,10 @@ out:
 		report_finish(&v[i].rep);
 	free(v);
 	free(buf);
+	if (r == 0 && ret_gone != NULL)
+		*ret_gone = gone;
+	else
+		batch_finish(&gone);
 	return r;
 }
 

@@ -62,9 +62,10 @@ bool observe_has(const struct observe *o, const char *name);
 /*
  * The members seen alive: loads dir/members into ret (the last report of
  * each member whose last line says alive; kind unset), empty when absent or
- * unreadable. 0 or -ENOMEM.
+ * unreadable; with ret_gone (may be NULL), those whose last line says gone
+ * go there. 0 or -ENOMEM.
  */
-int observe_members_load(const char *dir, struct batch *ret);
+int observe_members_load(const char *dir, struct batch *ret, struct batch *ret_gone);
 /* Appends b's reports to dir/members (b's kind: seen alive or gone). 0 or -errno. */
 int observe_members_update(const char *dir, const struct batch *b);
 

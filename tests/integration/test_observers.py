@@ -269,6 +269,30 @@ class RealForwarder(unittest.TestCase):
             if n != victim:
                 self.assertEqual(c.state_of(n), "Discovered", n)
 
+    def test_gone_report_kept_for_a_new_subject(self):
+        """A member-failed about a member that is not a subject under the
+        assignment held, but is under the one clusterm hands out next, is
+        delivered when that assignment arrives (here by the tick), not lost
+        with the reports the old assignment left out."""
+        c = self.c
+        for n in FNAMES:
+            self.fwd(n, "member-join", lines(FNAMES))
+        for n in FNAMES:
+            self.fwd(n, cmd=["tick"])
+        victim = FNAMES[2]
+        watcher = c.node(victim)["observers"][0]
+        held = self.assignment(watcher)
+        self.assertIn(victim, held["subjects"])
+        # the watcher holds an older assignment that does not name the victim
+        with open(os.path.join(self.spool(watcher), "observe"), "w") as f:
+            json.dump({"version": max(1, held["version"] - 1) if held["version"] > 1 else
+                       held["version"] + 1000, "subjects": []}, f)
+        p = self.fwd(watcher, "member-failed", lines([victim]))
+        p = self.fwd(watcher, cmd=["tick"])
+        self.assertIn(victim, self.assignment(watcher)["subjects"], p.stderr)
+        gone = {v["reporter"] for v in c.node(victim)["votes"] if v["vote"] == "gone"}
+        self.assertIn(watcher, gone, p.stderr)
+
     def test_assignment_file_kept_and_malformed_ignored(self):
         c = self.c
         self.fwd("fw0", "member-join", lines(["fw0"]))
