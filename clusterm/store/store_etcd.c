@@ -120,6 +120,51 @@ take_batch(struct se *e, size_t *ret_bytes)
 
 /* Puts one batch as one log key: 0, -EPERM (fence), -E2BIG, or etcd's error. */
 /*
+ * A commit etcd did not confirm in time may still apply later: moving the
+ * tail on past the version it compares makes sure it never does, so the
+ * answer is definite. The tail then holding this batch's name means it did
+ * commit (0, *ret_rev its revision); moved by the settle, it did not (-EIO,
+ * err says so). etcd still silent: rc, uncertain as before.
+ */
+static int
+settle(struct se *e, const struct etcd_op ops[2], int rc, int64_t *ret_rev, char *err,
+    size_t errlen)
+{
+	struct etcd_cmp cmp = { .key = e->tail_key, .key_len = strlen(e->tail_key),
+	    .target = ETCD_CMP_VERSION, .value = e->tail_version };
+	struct etcd_op seal = { .type = ETCD_OP_PUT, .key = e->tail_key,
+	    .key_len = strlen(e->tail_key), .value = "-", .value_len = 1 };
+	struct etcd_range_req rq = { .key = e->tail_key, .key_len = strlen(e->tail_key) };
+	struct etcd_range_res res;
+	char why[256];
+	int64_t rev;
+	bool ok = false;
+
+	if (etcd_txn(e->ce, &cmp, 1, &seal, 1, &ok, &rev, why, sizeof(why)) < 0)
+		return rc;
+	if (ok) {
+		e->tail_version++;
+		snprintf(err, errlen, "etcd did not confirm it in time and it was not "
+		    "committed (made sure of)");
+		return -EIO;
+	}
+	if (etcd_range(e->ce, &rq, &res, why, sizeof(why)) < 0)
+		return rc;
+	bool mine = res.n == 1 && res.kvs[0].value_len == ops[1].value_len &&
+	    memcmp(res.kvs[0].value, ops[1].value, ops[1].value_len) == 0;
+	if (res.n == 1) {
+		e->tail_version = res.kvs[0].version;
+		*ret_rev = res.kvs[0].mod_rev;
+	}
+	etcd_range_res_free(&res);
+	if (mine)
+		return 0;
+	/* Moved by a late write of an earlier batch: this one's compare fails now. */
+	snprintf(err, errlen, "etcd did not confirm it in time and it was not committed");
+	return -EIO;
+}
+
+/*
  * Runs a commit guarded by the tail key's version: a txn that a silent
  * member proposes late (after the client moved on, maybe after its log key
  * was snapshotted and deleted) finds the version moved and writes nothing,
@@ -146,6 +191,8 @@ commit_guarded(struct se *e, const struct etcd_cmp *fence, bool fenced,
 		cmp[n++] = (struct etcd_cmp){ .key = e->tail_key, .key_len = strlen(e->tail_key),
 		    .target = ETCD_CMP_VERSION, .value = e->tail_version };
 		rc = etcd_txn(e->ce, cmp, n, ops, 2, &ok, ret_rev, err, errlen);
+		if (rc == -EAGAIN)
+			return settle(e, ops, rc, ret_rev, err, errlen);
 		if (rc < 0)
 			return rc;
 		if (ok) {
