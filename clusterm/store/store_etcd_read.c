@@ -324,10 +324,11 @@ watcher(void *arg)
 /* ---- the watch's check ---- */
 
 /*
- * Whether the log changed between the watch's position and rev (a put or a
- * delete the watch has not brought): the counts of log keys at both
- * revisions, read from etcd's index (no value is read). 1 yes, 0 no, < 0
- * etcd's error. A position etcd has compacted is behind too.
+ * Whether the log changed between the watch's position and rev: a log key
+ * created after the position and alive at rev, which the watch has not
+ * brought (log keys are put once and only deleted behind a snapshot, which
+ * the caller checks apart), read from etcd's index (no value is read). 1
+ * yes, 0 no, < 0 etcd's error. A position etcd has compacted is behind too.
  */
 static int
 log_changed(struct se *e, int64_t rev, char *err, size_t errlen)
@@ -343,24 +344,33 @@ log_changed(struct se *e, int64_t rev, char *err, size_t errlen)
 	pthread_mutex_unlock(&e->mu);
 	if (applied >= rev)
 		return 0;
-	r.revision = applied;
-	rc = etcd_range(e->pe, &r, &at, err, errlen);
-	if (rc == -ECANCELED) {
-		snprintf(err, errlen, "its revision %" PRId64 " is compacted", applied);
-		return 1;
-	}
-	if (rc < 0)
-		return rc;
-	r.revision = rev;
-	if ((rc = etcd_range(e->pe, &r, &now, err, errlen)) < 0) {
+	if (applied > 0) {
+		r.revision = applied;
+		rc = etcd_range(e->pe, &r, &at, err, errlen);
+		if (rc == -ECANCELED) {
+			snprintf(err, errlen, "its revision %" PRId64 " is compacted", applied);
+			return 1;
+		}
+		if (rc < 0)
+			return rc;
 		etcd_range_res_free(&at);
-		return rc;
 	}
-	rc = at.count != now.count;
+	/*
+	 * The keys created after the position (sorted, as recovery reads them:
+	 * etcd then filters before it truncates to the limit).
+	 */
+	r.count_only = false;
+	r.keys_only = true;
+	r.sort_by_create = true;
+	r.limit = 1;
+	r.revision = rev;
+	r.min_create_rev = applied + 1;
+	if ((rc = etcd_range(e->pe, &r, &now, err, errlen)) < 0)
+		return rc;
+	rc = now.n > 0;
 	if (rc)
-		snprintf(err, errlen, "%" PRId64 " log keys at revision %" PRId64 ", %" PRId64
-		    " at %" PRId64, at.count, applied, now.count, rev);
-	etcd_range_res_free(&at);
+		snprintf(err, errlen, "a log key created at revision %" PRId64 ", after %" PRId64
+		    ", not brought", now.kvs[0].create_rev, applied);
 	etcd_range_res_free(&now);
 	pthread_mutex_lock(&e->mu);
 	/* Brought meanwhile: not missed. */
