@@ -378,7 +378,8 @@ int rings_rebuild(struct rings *r, uint32_t k, const char *const *names, size_t 
 
 			tmp.ring[i][j] = (struct ring_entry){ rings_hash(i, nm), nm };
 		}
-		qsort(tmp.ring[i], m, sizeof(struct ring_entry), qsort_cmp);
+		if (m > 0)	/* no rings allocated for no names */
+			qsort(tmp.ring[i], m, sizeof(struct ring_entry), qsort_cmp);
 	}
 	free_entries(r);
 	free(r->removed);
