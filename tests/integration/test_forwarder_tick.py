@@ -310,9 +310,10 @@ class TickSync(TickBase):
         self.assertRun(p)
         self.assertIn("node name sy1 (from serf info)", p.stderr)
         last, due = self.read_sync()
-        self.assertEqual(last, 0)
         self.assertLessEqual(due - time.time() * 1000, 3000)
         if "sync due in" in p.stderr:
+            # the random point is ahead (it may fall on this very tick: synced)
+            self.assertEqual(last, 0)
             self.assertIsNone(self.cm.state_of("sy1-S1"))
             self.assertEqual(metric(self.cm, "clusterm_reports_received_total"), reports)
             self.wait_due(due)
