@@ -11,7 +11,6 @@ Measured figures are printed on stdout ("ha: ..." lines)."""
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -21,8 +20,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from util import FORWARDER, report, reporter_headers, wait_until  # noqa: E402
 from fwd_util import member_line, run_fwd, status  # noqa: E402
+from relay_util import Relay  # noqa: E402
 from etcd_util import (EtcdCluster, Manager, group_members, have_etcd,  # noqa: E402
-                       pick_port, proc_alive, same_everywhere)
+                       proc_alive, same_everywhere)
 
 TTL_S = 3
 FAILOVER_BOUND_S = TTL_S + 2
@@ -76,88 +76,6 @@ def have_ansible():
 
 def figure(text):
     print("ha: " + text, flush=True)
-
-
-class Relay:
-    """A TCP relay on 127.0.0.1 to one target port. close() drops every
-    connection and the listener (new connections are refused); reopen()
-    listens on the same port again."""
-
-    def __init__(self, target_port):
-        self.target = target_port
-        self.port = pick_port()
-        self.lock = threading.Lock()
-        self.socks = []
-        self.listener = None
-        self.thread = None
-        self.reopen()
-
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def reopen(self):
-        ls = socket.socket()
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", self.port))
-        ls.listen(64)
-        ls.settimeout(0.05)
-        self.listener = ls
-        self.open = True
-        self.thread = threading.Thread(target=self._accept, args=(ls,), daemon=True)
-        self.thread.start()
-
-    def _accept(self, ls):
-        while self.open:
-            try:
-                c, _ = ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                u = socket.create_connection(("127.0.0.1", self.target), timeout=2)
-            except OSError:
-                c.close()
-                continue
-            c.settimeout(None)
-            u.settimeout(None)
-            with self.lock:
-                if not self.open:
-                    c.close()
-                    u.close()
-                    return
-                self.socks += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        with self.lock:
-            self.open = False
-            socks, self.socks = self.socks, []
-        self.listener.close()
-        self.thread.join(2)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
 
 
 def read_pid_line(path):
