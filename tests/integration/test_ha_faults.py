@@ -28,7 +28,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from util import report, wait_until  # noqa: E402
 from etcd_util import EtcdCluster, Manager, have_etcd, same_everywhere  # noqa: E402
-from test_ha import Relay  # noqa: E402
+from relay_util import Relay  # noqa: E402
 
 TTL_S = 3
 FAILOVER_BOUND_S = TTL_S + 2
@@ -43,7 +43,7 @@ def figure(text):
 
 
 class StallRelay(Relay):
-    """The relay of test_ha that stall() makes hold every byte (connections
+    """relay_util's relay, but stall() makes it hold every byte (connections
     stay open, new ones are accepted, nothing is forwarded either way) until
     unstall(); stall(watch_only=True) holds only the connections of watches
     (their first bytes "POST /v3/watch"), the other requests flowing."""
@@ -67,7 +67,9 @@ class StallRelay(Relay):
             return False
         return not self.watch_only or src in self.watch_socks or dst in self.watch_socks
 
-    def _pump(self, src, dst):
+    def _pump(self, src, dst, conn, upstream):
+        # Overrides relay_util's pump (same arguments): bytes of either way
+        # are held while stalled, not only etcd's answers.
         first = True
         try:
             while True:
