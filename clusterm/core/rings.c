@@ -1,34 +1,17 @@
 /*
- * K rings of member names as sorted arrays (see rings.h). Every ring holds
- * the same names (one copy each, shared by the rings), ordered by
- * (rings_hash(k, name), name).
+ * K rings of member names (see rings.h). Each member has a slot: its name
+ * (one copy, shared by the rings) and one tree node per ring. Ring k is a
+ * treap of the slots ordered by (rings_hash(k, name), name) whose
+ * priorities are a second mix of that hash, so the shape is fixed by the
+ * members alone and expected O(log N) deep; a name finds its slot in an
+ * open-addressing table keyed by ring 0's hash. A member's neighbour on a
+ * ring is its in-order successor or predecessor (wrapping at the ends).
  */
-#include "rings.h"
+#include "rings_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The members whose observers one insert or removal may change. */
-#define AFFECTED_MAX (RINGS_MAX_K + 2)
-
-struct ring_entry {
-	uint64_t h;
-	char *name;	/* shared by the rings, owned by struct rings */
-};
-
-struct rings {
-	uint32_t k;
-	uint32_t nrings;	/* max(k, 1): ring 0 also lists the members when k = 0 */
-	size_t n, cap;
-	struct ring_entry *ring[RINGS_MAX_K];
-	uint64_t version;
-	char *removed;		/* the last name removed, alive for its delta */
-	struct rings_pair delta[2 * AFFECTED_MAX * RINGS_MAX_K];
-	size_t ndelta;
-	const char *before[AFFECTED_MAX][RINGS_MAX_K];
-	size_t nbefore[AFFECTED_MAX];
-};
 
 uint64_t rings_hash(uint32_t k, const char *name)
 {
@@ -44,10 +27,7 @@ uint64_t rings_hash(uint32_t k, const char *name)
 		h *= 0x100000001b3ULL;
 	}
 	/* SplitMix64's finalizer spreads FNV's weak low bits. */
-	h += 0x9e3779b97f4a7c15ULL;
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-	return h ^ (h >> 31);
+	return rings_mix64(h + 0x9e3779b97f4a7c15ULL);
 }
 
 struct rings *rings_new(uint32_t k)
@@ -61,19 +41,29 @@ struct rings *rings_new(uint32_t k)
 		return NULL;
 	r->k = k;
 	r->nrings = k ? k : 1;
+	for (uint32_t i = 0; i < RINGS_MAX_K; i++)
+		r->root[i] = NIL;
 	return r;
 }
 
 static void free_entries(struct rings *r)
 {
-	if (r->ring[0])
-		for (size_t i = 0; i < r->n; i++)
-			free(r->ring[0][i].name);
+	for (uint32_t s = 0; r->name && s < r->top; s++)
+		free(r->name[s]);
+	free(r->name);
+	free(r->freeslot);
+	free(r->tab);
 	for (uint32_t i = 0; i < RINGS_MAX_K; i++) {
-		free(r->ring[i]);
-		r->ring[i] = NULL;
+		free(r->t[i]);
+		r->t[i] = NULL;
+		r->root[i] = NIL;
 	}
-	r->n = r->cap = 0;
+	r->name = NULL;
+	r->freeslot = NULL;
+	r->tab = NULL;
+	r->tabcap = 0;
+	r->n = 0;
+	r->cap = r->top = r->nfree = 0;
 }
 
 void rings_free(struct rings *r)
@@ -104,40 +94,11 @@ static int qsort_cmp(const void *a, const void *b)
 	return entry_cmp(x->h, x->name, b);
 }
 
-/* The first index of ring i whose entry is not below (h, name). */
-static size_t lower_bound(const struct rings *r, uint32_t i, uint64_t h, const char *name)
-{
-	size_t lo = 0, hi = r->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (entry_cmp(h, name, &r->ring[i][mid]) > 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* name's index on ring i, or -1. */
-static long find(const struct rings *r, uint32_t i, const char *name)
-{
-	uint64_t h;
-	size_t pos;
-
-	if (r->n == 0)
-		return -1;
-	h = rings_hash(i, name);
-	pos = lower_bound(r, i, h, name);
-	if (pos < r->n && entry_cmp(h, name, &r->ring[i][pos]) == 0)
-		return (long)pos;
-	return -1;
-}
+/* ---- observers and subjects ---- */
 
 bool rings_contains(const struct rings *r, const char *name)
 {
-	return find(r, 0, name) >= 0;
+	return rings_slot_of(r, name) != NIL;
 }
 
 static bool has(const char *const *list, size_t n, const char *p)
@@ -157,20 +118,20 @@ static size_t neighbours(const struct rings *r, const char *name, int dir,
     const char **ret, size_t max)
 {
 	size_t cnt = 0;
-	long pos;
+	uint32_t s;
 
-	if (r->k == 0 || (pos = find(r, 0, name)) < 0)
+	if (r->k == 0 || (s = rings_slot_of(r, name)) == NIL)
 		return 0;
 	if (r->n - 1 <= r->k) {
-		for (size_t j = 0; j < r->n && cnt < max; j++)
-			if (j != (size_t)pos)
-				ret[cnt++] = r->ring[0][j].name;
+		uint32_t x = rings_first(r, 0);
+
+		for (size_t j = 0; j < r->n && cnt < max; j++, x = rings_succ(r, 0, x))
+			if (x != s)
+				ret[cnt++] = r->name[x];
 		return cnt;
 	}
 	for (uint32_t i = 0; i < r->k && cnt < max; i++) {
-		size_t p = i == 0 ? (size_t)pos : (size_t)find(r, i, name);
-		size_t q = dir > 0 ? (p + 1) % r->n : (p + r->n - 1) % r->n;
-		const char *o = r->ring[i][q].name;
+		const char *o = r->name[dir > 0 ? rings_succ(r, i, s) : rings_pred(r, i, s)];
 
 		if (!has(ret, cnt, o))
 			ret[cnt++] = o;
@@ -192,11 +153,15 @@ size_t rings_subjects(const struct rings *r, const char *name, const char **ret,
 
 bool rings_is_observer(const struct rings *r, const char *subject, const char *observer)
 {
-	const char *obs[RINGS_MAX_K];
-	size_t n = rings_observers(r, subject, obs, RINGS_MAX_K);
+	uint32_t s, o;
 
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(obs[i], observer) == 0)
+	if (r->k == 0 || (s = rings_slot_of(r, subject)) == NIL ||
+	    (o = rings_slot_of(r, observer)) == NIL || s == o)
+		return false;
+	if (r->n - 1 <= r->k)
+		return true;
+	for (uint32_t i = 0; i < r->k; i++)
+		if (rings_succ(r, i, s) == o)
 			return true;
 	return false;
 }
@@ -207,24 +172,46 @@ const struct rings_pair *rings_delta(const struct rings *r, size_t *ret_n)
 	return r->delta;
 }
 
-static int reserve(struct rings *r, size_t want)
+/* ---- changes ---- */
+
+/* Room for cap slots on nrings rings. -ENOMEM (what grew keeps its room). */
+static int grow(struct rings *r, uint32_t nrings, uint32_t cap)
 {
-	size_t cap;
+	char **nm;
+	uint32_t *fs;
 
-	if (want <= r->cap)
+	if (cap <= r->cap)
 		return 0;
-	cap = r->cap ? r->cap * 2 : 64;
-	while (cap < want)
-		cap *= 2;
-	for (uint32_t i = 0; i < r->nrings; i++) {
-		struct ring_entry *e = realloc(r->ring[i], cap * sizeof(*e));
+	if (!(nm = realloc(r->name, cap * sizeof(*nm))))
+		return -ENOMEM;
+	r->name = nm;
+	if (!(fs = realloc(r->freeslot, cap * sizeof(*fs))))
+		return -ENOMEM;
+	r->freeslot = fs;
+	for (uint32_t i = 0; i < nrings; i++) {
+		struct tnode *t = realloc(r->t[i], cap * sizeof(*t));
 
-		if (!e)
-			return -ENOMEM;	/* the rings grown so far keep their room */
-		r->ring[i] = e;
+		if (!t)
+			return -ENOMEM;
+		r->t[i] = t;
 	}
 	r->cap = cap;
 	return 0;
+}
+
+/* Room for one more member (a free slot and a table entry). -ENOMEM. */
+static int reserve_one(struct rings *r)
+{
+	if (r->nfree == 0 && r->top == r->cap) {
+		uint32_t cap;
+
+		if (r->cap >= SLOTS_MAX)
+			return -ENOMEM;
+		cap = r->cap == 0 ? 64 : r->cap > SLOTS_MAX / 2 ? SLOTS_MAX : 2 * r->cap;
+		if (grow(r, r->nrings, cap) < 0)
+			return -ENOMEM;
+	}
+	return rings_tab_reserve(r, r->n + 1);
 }
 
 /* Adds p to the affected list unless there. */
@@ -232,6 +219,15 @@ static void affect(const char **aff, size_t *naff, const char *p)
 {
 	if (!has(aff, *naff, p) && *naff < AFFECTED_MAX)
 		aff[(*naff)++] = p;
+}
+
+/* Every member, ring 0's order, into the affected list. */
+static void affect_all(const struct rings *r, const char **aff, size_t *naff)
+{
+	uint32_t x = r->n ? rings_first(r, 0) : NIL;
+
+	for (size_t j = 0; j < r->n; j++, x = rings_succ(r, 0, x))
+		affect(aff, naff, r->name[x]);
 }
 
 /* Records the observers of every affected member before the change. */
@@ -264,38 +260,37 @@ static void diff_after(struct rings *r, const char **aff, size_t naff)
 int rings_insert(struct rings *r, const char *name)
 {
 	const char *aff[AFFECTED_MAX];
-	size_t naff = 0, pos[RINGS_MAX_K];
+	size_t naff = 0;
 	uint64_t h[RINGS_MAX_K];
+	uint32_t s;
 	char *copy;
 
 	free(r->removed);
 	r->removed = NULL;
 	r->ndelta = 0;
-	if (rings_contains(r, name))
+	for (uint32_t i = 0; i < r->nrings; i++)
+		h[i] = rings_hash(i, name);
+	if (rings_slot_of_h(r, h[0], name) != NIL)
 		return -EEXIST;
-	if (reserve(r, r->n + 1) < 0)
+	if (reserve_one(r) < 0)
 		return -ENOMEM;
 	copy = strdup(name);
 	if (!copy)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < r->nrings; i++) {
-		h[i] = rings_hash(i, name);
-		pos[i] = lower_bound(r, i, h[i], name);
-	}
 	if (r->k > 0 && r->n <= (size_t)r->k + 1) {
-		for (size_t j = 0; j < r->n; j++)
-			affect(aff, &naff, r->ring[0][j].name);
+		affect_all(r, aff, &naff);
 	} else if (r->k > 0) {
 		for (uint32_t i = 0; i < r->k; i++)
-			affect(aff, &naff, r->ring[i][(pos[i] + r->n - 1) % r->n].name);
+			affect(aff, &naff, r->name[rings_pred_of_key(r, i, h[i], name)]);
 	}
 	snapshot_before(r, aff, naff);
+	s = r->nfree > 0 ? r->freeslot[--r->nfree] : r->top++;
+	r->name[s] = copy;
 	for (uint32_t i = 0; i < r->nrings; i++) {
-		struct ring_entry *e = r->ring[i];
-
-		memmove(&e[pos[i] + 1], &e[pos[i]], (r->n - pos[i]) * sizeof(*e));
-		e[pos[i]] = (struct ring_entry){ h[i], copy };
+		r->t[i][s].h = h[i];
+		rings_tree_insert(r, i, s);
 	}
+	rings_tab_add(r, s);
 	r->n++;
 	r->nbefore[naff] = 0;
 	if (r->k > 0)
@@ -308,35 +303,31 @@ int rings_insert(struct rings *r, const char *name)
 int rings_remove(struct rings *r, const char *name)
 {
 	const char *aff[AFFECTED_MAX];
-	size_t naff = 0, pos[RINGS_MAX_K];
+	size_t naff = 0;
+	uint32_t s;
 	char *gone;
-	long p0;
 
 	free(r->removed);
 	r->removed = NULL;
 	r->ndelta = 0;
-	if ((p0 = find(r, 0, name)) < 0)
+	if ((s = rings_slot_of(r, name)) == NIL)
 		return -ENOENT;
-	gone = r->ring[0][p0].name;
-	for (uint32_t i = 0; i < r->nrings; i++)
-		pos[i] = i == 0 ? (size_t)p0 : (size_t)find(r, i, name);
+	gone = r->name[s];
 	if (r->k > 0) {
 		affect(aff, &naff, gone);
 		if (r->n <= (size_t)r->k + 2) {
-			for (size_t j = 0; j < r->n; j++)
-				affect(aff, &naff, r->ring[0][j].name);
+			affect_all(r, aff, &naff);
 		} else {
 			for (uint32_t i = 0; i < r->k; i++)
-				affect(aff, &naff,
-				    r->ring[i][(pos[i] + r->n - 1) % r->n].name);
+				affect(aff, &naff, r->name[rings_pred(r, i, s)]);
 		}
 	}
 	snapshot_before(r, aff, naff);
-	for (uint32_t i = 0; i < r->nrings; i++) {
-		struct ring_entry *e = r->ring[i];
-
-		memmove(&e[pos[i]], &e[pos[i] + 1], (r->n - pos[i] - 1) * sizeof(*e));
-	}
+	rings_tab_del(r, s);
+	for (uint32_t i = 0; i < r->nrings; i++)
+		rings_tree_remove(r, i, s);
+	r->name[s] = NULL;
+	r->freeslot[r->nfree++] = s;	/* room: a slot below top */
 	r->n--;
 	r->removed = gone;	/* no longer findable: its observers are now none */
 	diff_after(r, aff, naff);
@@ -344,42 +335,73 @@ int rings_remove(struct rings *r, const char *name)
 	return 0;
 }
 
+/* A ring_entry (first, for qsort_cmp) with its slot. */
+struct sort_entry {
+	struct ring_entry e;
+	uint32_t slot;
+};
+
+/*
+ * Fills tmp (k rings, empty) with names[0..n), duplicates once: slots in
+ * ring 0's order, each ring sorted and built as a treap. -ENOMEM.
+ */
+static int build(struct rings *tmp, const char *const *names, size_t n)
+{
+	struct sort_entry *e = malloc((n ? n : 1) * sizeof(*e));
+	uint32_t *slots = malloc((n ? n : 1) * sizeof(*slots));
+	uint32_t *stack = malloc((n ? n : 1) * sizeof(*stack));
+	uint32_t m = 0;
+	int ret = -ENOMEM;
+
+	if (!e || !slots || !stack || n > SLOTS_MAX)
+		goto out;
+	for (size_t j = 0; j < n; j++)
+		e[j].e = (struct ring_entry){ rings_hash(0, names[j]), (char *)names[j] };
+	qsort(e, n, sizeof(*e), qsort_cmp);
+	if (grow(tmp, tmp->nrings, n > 64 ? (uint32_t)n : 64) < 0 || rings_tab_reserve(tmp, n) < 0)
+		goto out;
+	for (size_t j = 0; j < n; j++) {
+		if (m > 0 && strcmp(tmp->name[m - 1], e[j].e.name) == 0)
+			continue;
+		if (!(tmp->name[m] = strdup(e[j].e.name)))
+			goto out;
+		tmp->t[0][m].h = e[j].e.h;
+		slots[m] = m;
+		tmp->top = ++m;
+		rings_tab_add(tmp, m - 1);
+	}
+	tmp->n = m;
+	rings_tree_build(tmp, 0, slots, m, stack);
+	for (uint32_t i = 1; i < tmp->nrings; i++) {
+		for (uint32_t s = 0; s < m; s++) {
+			tmp->t[i][s].h = rings_hash(i, tmp->name[s]);
+			e[s] = (struct sort_entry){ { tmp->t[i][s].h, tmp->name[s] }, s };
+		}
+		qsort(e, m, sizeof(*e), qsort_cmp);
+		for (uint32_t j = 0; j < m; j++)
+			slots[j] = e[j].slot;
+		rings_tree_build(tmp, i, slots, m, stack);
+	}
+	ret = 0;
+out:
+	free(e);
+	free(slots);
+	free(stack);
+	return ret;
+}
+
 int rings_rebuild(struct rings *r, uint32_t k, const char *const *names, size_t n)
 {
 	struct rings tmp = { .k = k, .nrings = k ? k : 1 };
-	size_t m = 0;
-	int ret = -ENOMEM;
+	int rc;
 
 	if (k > RINGS_MAX_K)
 		return -EINVAL;
-	if (n > 0 && reserve(&tmp, n) < 0)
-		goto fail;
-	for (size_t j = 0; j < n; j++) {
-		char *copy = strdup(names[j]);
-
-		if (!copy)
-			goto fail;
-		tmp.ring[0][j] = (struct ring_entry){ rings_hash(0, copy), copy };
-		tmp.n = j + 1;
-	}
-	if (n > 0)
-		qsort(tmp.ring[0], n, sizeof(struct ring_entry), qsort_cmp);
-	for (size_t j = 0; j < tmp.n; j++) {
-		if (m > 0 && strcmp(tmp.ring[0][m - 1].name, tmp.ring[0][j].name) == 0) {
-			free(tmp.ring[0][j].name);
-			continue;
-		}
-		tmp.ring[0][m++] = tmp.ring[0][j];
-	}
-	tmp.n = m;
-	for (uint32_t i = 1; i < tmp.nrings; i++) {
-		for (size_t j = 0; j < m; j++) {
-			char *nm = tmp.ring[0][j].name;
-
-			tmp.ring[i][j] = (struct ring_entry){ rings_hash(i, nm), nm };
-		}
-		if (m > 0)	/* no rings allocated for no names */
-			qsort(tmp.ring[i], m, sizeof(struct ring_entry), qsort_cmp);
+	for (uint32_t i = 0; i < RINGS_MAX_K; i++)
+		tmp.root[i] = NIL;
+	if ((rc = build(&tmp, names, n)) < 0) {
+		free_entries(&tmp);
+		return rc;
 	}
 	free_entries(r);
 	free(r->removed);
@@ -388,11 +410,15 @@ int rings_rebuild(struct rings *r, uint32_t k, const char *const *names, size_t 
 	r->nrings = tmp.nrings;
 	r->n = tmp.n;
 	r->cap = tmp.cap;
-	memcpy(r->ring, tmp.ring, sizeof(r->ring));
+	r->top = tmp.top;
+	r->nfree = 0;
+	r->name = tmp.name;
+	r->freeslot = tmp.freeslot;
+	r->tab = tmp.tab;
+	r->tabcap = tmp.tabcap;
+	memcpy(r->t, tmp.t, sizeof(r->t));
+	memcpy(r->root, tmp.root, sizeof(r->root));
 	r->ndelta = 0;
 	r->version++;
 	return 0;
-fail:
-	free_entries(&tmp);
-	return ret;
 }
