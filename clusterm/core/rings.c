@@ -53,6 +53,9 @@ static void free_entries(struct rings *r)
 	free(r->name);
 	free(r->freeslot);
 	free(r->tab);
+	free(r->next);
+	free(r->prev);
+	r->next = r->prev = NULL;
 	for (uint32_t i = 0; i < RINGS_MAX_K; i++) {
 		free(r->t[i]);
 		r->t[i] = NULL;
@@ -110,33 +113,45 @@ static bool has(const char *const *list, size_t n, const char *p)
 }
 
 /*
- * Neighbours of name (dir +1: successors = observers, -1: predecessors =
- * subjects) as the rings' own pointers. Everyone else while there are K or
- * fewer others.
+ * The neighbours of slot s (dir +1: successors = observers, -1:
+ * predecessors = subjects) as the rings' own names, ring order,
+ * deduplicated; as if slot skip (or NIL) were not on the rings, n members
+ * counted. Everyone else while there are K or fewer others.
  */
-static size_t neighbours(const struct rings *r, const char *name, int dir,
-    const char **ret, size_t max)
+static size_t neighbours_of(const struct rings *r, uint32_t s, int dir, uint32_t skip,
+    size_t n, const char **ret, size_t max)
 {
 	size_t cnt = 0;
-	uint32_t s;
 
-	if (r->k == 0 || (s = rings_slot_of(r, name)) == NIL)
-		return 0;
-	if (r->n - 1 <= r->k) {
+	if (n - 1 <= r->k) {
 		uint32_t x = rings_first(r, 0);
 
 		for (size_t j = 0; j < r->n && cnt < max; j++, x = rings_succ(r, 0, x))
-			if (x != s)
+			if (x != s && x != skip)
 				ret[cnt++] = r->name[x];
 		return cnt;
 	}
 	for (uint32_t i = 0; i < r->k && cnt < max; i++) {
-		const char *o = r->name[dir > 0 ? rings_succ(r, i, s) : rings_pred(r, i, s)];
+		uint32_t x = dir > 0 ? rings_succ(r, i, s) : rings_pred(r, i, s);
+		const char *o;
 
+		if (x == skip)
+			x = dir > 0 ? rings_succ(r, i, x) : rings_pred(r, i, x);
+		o = r->name[x];
 		if (!has(ret, cnt, o))
 			ret[cnt++] = o;
 	}
 	return cnt;
+}
+
+static size_t neighbours(const struct rings *r, const char *name, int dir,
+    const char **ret, size_t max)
+{
+	uint32_t s;
+
+	if (r->k == 0 || (s = rings_slot_of(r, name)) == NIL)
+		return 0;
+	return neighbours_of(r, s, dir, NIL, r->n, ret, max);
 }
 
 size_t rings_observers(const struct rings *r, const char *name, const char **ret,
@@ -177,17 +192,24 @@ const struct rings_pair *rings_delta(const struct rings *r, size_t *ret_n)
 /* Room for cap slots on nrings rings. -ENOMEM (what grew keeps its room). */
 static int grow(struct rings *r, uint32_t nrings, uint32_t cap)
 {
+	size_t links = (size_t)cap * nrings;
 	char **nm;
-	uint32_t *fs;
+	uint32_t *v;
 
 	if (cap <= r->cap)
 		return 0;
 	if (!(nm = realloc(r->name, cap * sizeof(*nm))))
 		return -ENOMEM;
 	r->name = nm;
-	if (!(fs = realloc(r->freeslot, cap * sizeof(*fs))))
+	if (!(v = realloc(r->freeslot, cap * sizeof(*v))))
 		return -ENOMEM;
-	r->freeslot = fs;
+	r->freeslot = v;
+	if (!(v = realloc(r->next, links * sizeof(*v))))
+		return -ENOMEM;
+	r->next = v;
+	if (!(v = realloc(r->prev, links * sizeof(*v))))
+		return -ENOMEM;
+	r->prev = v;
 	for (uint32_t i = 0; i < nrings; i++) {
 		struct tnode *t = realloc(r->t[i], cap * sizeof(*t));
 
@@ -214,52 +236,54 @@ static int reserve_one(struct rings *r)
 	return rings_tab_reserve(r, r->n + 1);
 }
 
-/* Adds p to the affected list unless there. */
-static void affect(const char **aff, size_t *naff, const char *p)
+/* Adds slot x to the affected list unless there. */
+static void affect(uint32_t *aff, size_t *naff, uint32_t x)
 {
-	if (!has(aff, *naff, p) && *naff < AFFECTED_MAX)
-		aff[(*naff)++] = p;
+	for (size_t a = 0; a < *naff; a++)
+		if (aff[a] == x)
+			return;
+	if (*naff < AFFECTED_MAX)
+		aff[(*naff)++] = x;
 }
 
-/* Every member, ring 0's order, into the affected list. */
-static void affect_all(const struct rings *r, const char **aff, size_t *naff)
+/* Every member but skip, ring 0's order, into the affected list. */
+static void affect_all(const struct rings *r, uint32_t skip, uint32_t *aff, size_t *naff)
 {
 	uint32_t x = r->n ? rings_first(r, 0) : NIL;
 
 	for (size_t j = 0; j < r->n; j++, x = rings_succ(r, 0, x))
-		affect(aff, naff, r->name[x]);
+		if (x != skip)
+			affect(aff, naff, x);
 }
 
-/* Records the observers of every affected member before the change. */
-static void snapshot_before(struct rings *r, const char **aff, size_t naff)
-{
-	for (size_t a = 0; a < naff; a++)
-		r->nbefore[a] = neighbours(r, aff[a], 1, r->before[a], RINGS_MAX_K);
-}
-
-/* The delta: each affected member's observers after against before. */
-static void diff_after(struct rings *r, const char **aff, size_t naff)
+/*
+ * The delta: each affected member's observers now against before; dead
+ * (or NIL) is the slot just removed, whose observers are now none.
+ */
+static void diff_after(struct rings *r, const uint32_t *aff, size_t naff, uint32_t dead)
 {
 	const char *after[RINGS_MAX_K];
 
 	r->ndelta = 0;
 	for (size_t a = 0; a < naff; a++) {
-		size_t nafter = neighbours(r, aff[a], 1, after, RINGS_MAX_K);
+		const char *subj = aff[a] == dead ? r->removed : r->name[aff[a]];
+		size_t nafter = aff[a] == dead ? 0 :
+		    neighbours_of(r, aff[a], 1, NIL, r->n, after, RINGS_MAX_K);
 
 		for (size_t j = 0; j < r->nbefore[a]; j++)
 			if (!has(after, nafter, r->before[a][j]))
 				r->delta[r->ndelta++] = (struct rings_pair){
-					aff[a], r->before[a][j], false };
+					subj, r->before[a][j], false };
 		for (size_t j = 0; j < nafter; j++)
 			if (!has(r->before[a], r->nbefore[a], after[j]))
 				r->delta[r->ndelta++] = (struct rings_pair){
-					aff[a], after[j], true };
+					subj, after[j], true };
 	}
 }
 
 int rings_insert(struct rings *r, const char *name)
 {
-	const char *aff[AFFECTED_MAX];
+	uint32_t aff[AFFECTED_MAX];
 	size_t naff = 0;
 	uint64_t h[RINGS_MAX_K];
 	uint32_t s;
@@ -277,13 +301,6 @@ int rings_insert(struct rings *r, const char *name)
 	copy = strdup(name);
 	if (!copy)
 		return -ENOMEM;
-	if (r->k > 0 && r->n <= (size_t)r->k + 1) {
-		affect_all(r, aff, &naff);
-	} else if (r->k > 0) {
-		for (uint32_t i = 0; i < r->k; i++)
-			affect(aff, &naff, r->name[rings_pred_of_key(r, i, h[i], name)]);
-	}
-	snapshot_before(r, aff, naff);
 	s = r->nfree > 0 ? r->freeslot[--r->nfree] : r->top++;
 	r->name[s] = copy;
 	for (uint32_t i = 0; i < r->nrings; i++) {
@@ -292,45 +309,56 @@ int rings_insert(struct rings *r, const char *name)
 	}
 	rings_tab_add(r, s);
 	r->n++;
+	/* Whose successor is now s: its predecessors (all, when few). */
+	if (r->k > 0 && r->n - 1 <= (size_t)r->k + 1) {
+		affect_all(r, s, aff, &naff);
+	} else if (r->k > 0) {
+		for (uint32_t i = 0; i < r->k; i++)
+			affect(aff, &naff, rings_pred(r, i, s));
+	}
+	/* Their observers before: the same rings without s. */
+	for (size_t a = 0; a < naff; a++)
+		r->nbefore[a] = neighbours_of(r, aff[a], 1, s, r->n - 1, r->before[a],
+		    RINGS_MAX_K);
 	r->nbefore[naff] = 0;
 	if (r->k > 0)
-		aff[naff++] = copy;
-	diff_after(r, aff, naff);
+		aff[naff++] = s;
+	diff_after(r, aff, naff, NIL);
 	r->version++;
 	return 0;
 }
 
 int rings_remove(struct rings *r, const char *name)
 {
-	const char *aff[AFFECTED_MAX];
+	uint32_t aff[AFFECTED_MAX];
 	size_t naff = 0;
 	uint32_t s;
-	char *gone;
 
 	free(r->removed);
 	r->removed = NULL;
 	r->ndelta = 0;
 	if ((s = rings_slot_of(r, name)) == NIL)
 		return -ENOENT;
-	gone = r->name[s];
 	if (r->k > 0) {
-		affect(aff, &naff, gone);
+		affect(aff, &naff, s);
 		if (r->n <= (size_t)r->k + 2) {
-			affect_all(r, aff, &naff);
+			affect_all(r, NIL, aff, &naff);
 		} else {
 			for (uint32_t i = 0; i < r->k; i++)
-				affect(aff, &naff, r->name[rings_pred(r, i, s)]);
+				affect(aff, &naff, rings_pred(r, i, s));
 		}
 	}
-	snapshot_before(r, aff, naff);
+	for (size_t a = 0; a < naff; a++)
+		r->nbefore[a] = neighbours_of(r, aff[a], 1, NIL, r->n, r->before[a],
+		    RINGS_MAX_K);
 	rings_tab_del(r, s);
 	for (uint32_t i = 0; i < r->nrings; i++)
 		rings_tree_remove(r, i, s);
+	r->removed = r->name[s];	/* alive for the delta; its observers are now none */
 	r->name[s] = NULL;
 	r->freeslot[r->nfree++] = s;	/* room: a slot below top */
 	r->n--;
-	r->removed = gone;	/* no longer findable: its observers are now none */
-	diff_after(r, aff, naff);
+	diff_after(r, aff, naff, s);
 	r->version++;
 	return 0;
 }
@@ -416,6 +444,8 @@ int rings_rebuild(struct rings *r, uint32_t k, const char *const *names, size_t 
 	r->freeslot = tmp.freeslot;
 	r->tab = tmp.tab;
 	r->tabcap = tmp.tabcap;
+	r->next = tmp.next;
+	r->prev = tmp.prev;
 	memcpy(r->t, tmp.t, sizeof(r->t));
 	memcpy(r->root, tmp.root, sizeof(r->root));
 	r->ndelta = 0;

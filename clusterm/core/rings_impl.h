@@ -39,6 +39,8 @@ struct rings {
 	uint32_t *freeslot;	/* a stack of the free slots below top */
 	struct tnode *t[RINGS_MAX_K];
 	uint32_t root[RINGS_MAX_K];
+	/* Slot s's successor / predecessor on ring i at [s * nrings + i]. */
+	uint32_t *next, *prev;
 	uint32_t *tab;		/* name -> slot + 1 (0: empty), linear probing */
 	size_t tabcap;		/* a power of two, at most half full */
 	uint64_t version;
@@ -65,13 +67,20 @@ void rings_tab_del(struct rings *r, uint32_t s);
 /* Room in the table for want names. -ENOMEM (the table unchanged). */
 int rings_tab_reserve(struct rings *r, size_t want);
 
-/* Ring i's first slot (ring not empty); x's successor / predecessor, wrapping. */
+/* Slot x's successor / predecessor on ring i (x on it), wrapping around. */
+static inline uint32_t rings_succ(const struct rings *r, uint32_t i, uint32_t x)
+{
+	return r->next[(size_t)x * r->nrings + i];
+}
+
+static inline uint32_t rings_pred(const struct rings *r, uint32_t i, uint32_t x)
+{
+	return r->prev[(size_t)x * r->nrings + i];
+}
+
+/* Ring i's first slot (ring not empty). */
 uint32_t rings_first(const struct rings *r, uint32_t i);
-uint32_t rings_succ(const struct rings *r, uint32_t i, uint32_t x);
-uint32_t rings_pred(const struct rings *r, uint32_t i, uint32_t x);
-/* The last slot of ring i below (h, name), wrapping to the last (ring not empty). */
-uint32_t rings_pred_of_key(const struct rings *r, uint32_t i, uint64_t h, const char *name);
-/* Links slot x (its h on ring i set) into ring i / unlinks it. */
+/* Links slot x (its h on ring i set) into ring i / unlinks it (tree and list). */
 void rings_tree_insert(struct rings *r, uint32_t i, uint32_t x);
 void rings_tree_remove(struct rings *r, uint32_t i, uint32_t x);
 /* Ring i as a treap over slots[0..m) given in ring order; stack: room for m. */

@@ -112,59 +112,9 @@ static uint32_t leftmost(const struct rings *r, uint32_t i, uint32_t x)
 	return x;
 }
 
-static uint32_t rightmost(const struct rings *r, uint32_t i, uint32_t x)
-{
-	while (r->t[i][x].right != NIL)
-		x = r->t[i][x].right;
-	return x;
-}
-
 uint32_t rings_first(const struct rings *r, uint32_t i)
 {
 	return leftmost(r, i, r->root[i]);
-}
-
-/* x's successor on ring i, the first after the last (x on a non-empty ring). */
-uint32_t rings_succ(const struct rings *r, uint32_t i, uint32_t x)
-{
-	const struct tnode *t = r->t[i];
-	uint32_t p;
-
-	if (t[x].right != NIL)
-		return leftmost(r, i, t[x].right);
-	while ((p = t[x].parent) != NIL && t[p].right == x)
-		x = p;
-	return p != NIL ? p : leftmost(r, i, r->root[i]);
-}
-
-/* x's predecessor on ring i, the last before the first. */
-uint32_t rings_pred(const struct rings *r, uint32_t i, uint32_t x)
-{
-	const struct tnode *t = r->t[i];
-	uint32_t p;
-
-	if (t[x].left != NIL)
-		return rightmost(r, i, t[x].left);
-	while ((p = t[x].parent) != NIL && t[p].left == x)
-		x = p;
-	return p != NIL ? p : rightmost(r, i, r->root[i]);
-}
-
-/* The last slot of ring i below (h, name), wrapping to the last one. */
-uint32_t rings_pred_of_key(const struct rings *r, uint32_t i, uint64_t h,
-    const char *name)
-{
-	uint32_t x = r->root[i], best = NIL;
-
-	while (x != NIL) {
-		if (slot_cmp(r, i, h, name, x) > 0) {
-			best = x;
-			x = r->t[i][x].right;
-		} else {
-			x = r->t[i][x].left;
-		}
-	}
-	return best != NIL ? best : rightmost(r, i, r->root[i]);
 }
 
 /* Makes c take old's place under old's parent (or as the root). */
@@ -204,18 +154,25 @@ static void rotate_up(struct rings *r, uint32_t i, uint32_t x)
 	t[p].parent = x;
 }
 
-/* Links slot x (its h set, not on ring i) into ring i. */
+/* Links slot x (its h set, not on ring i) into ring i, tree and list. */
 void rings_tree_insert(struct rings *r, uint32_t i, uint32_t x)
 {
 	struct tnode *t = r->t[i];
-	uint32_t p = NIL, c = r->root[i];
+	uint32_t p = NIL, c = r->root[i], below = NIL, above = NIL;
 	uint64_t px = prio(t[x].h);
+	size_t nr = r->nrings;
 	int cmp = 0;
 
 	while (c != NIL) {
 		p = c;
 		cmp = slot_cmp(r, i, t[x].h, r->name[x], c);
-		c = cmp < 0 ? t[c].left : t[c].right;
+		if (cmp < 0) {
+			above = c;
+			c = t[c].left;
+		} else {
+			below = c;
+			c = t[c].right;
+		}
 	}
 	t[x].left = t[x].right = NIL;
 	t[x].parent = p;
@@ -225,6 +182,18 @@ void rings_tree_insert(struct rings *r, uint32_t i, uint32_t x)
 		t[p].left = x;
 	else
 		t[p].right = x;
+	/* The list: between its neighbours in order, the last wrapping to the first. */
+	if (p == NIL) {
+		below = above = x;
+	} else if (below == NIL) {
+		below = r->prev[above * nr + i];
+	} else {
+		above = r->next[below * nr + i];
+	}
+	r->next[x * nr + i] = above;
+	r->prev[x * nr + i] = below;
+	r->next[below * nr + i] = x;
+	r->prev[above * nr + i] = x;
 	while (t[x].parent != NIL && prio(t[t[x].parent].h) < px)
 		rotate_up(r, i, x);
 }
@@ -233,6 +202,11 @@ void rings_tree_insert(struct rings *r, uint32_t i, uint32_t x)
 void rings_tree_remove(struct rings *r, uint32_t i, uint32_t x)
 {
 	struct tnode *t = r->t[i];
+	size_t nr = r->nrings;
+	uint32_t below = r->prev[x * nr + i], above = r->next[x * nr + i];
+
+	r->next[below * nr + i] = above;
+	r->prev[above * nr + i] = below;
 
 	while (t[x].left != NIL && t[x].right != NIL)
 		rotate_up(r, i, prio(t[t[x].left].h) > prio(t[t[x].right].h) ?
@@ -265,6 +239,8 @@ void rings_tree_build(struct rings *r, uint32_t i, const uint32_t *slots, size_t
 			t[x].parent = stack[top - 1];
 		}
 		stack[top++] = x;
+		r->next[x * r->nrings + i] = slots[(j + 1) % m];
+		r->prev[x * r->nrings + i] = slots[(j + m - 1) % m];
 	}
 	r->root[i] = top > 0 ? stack[0] : NIL;
 }
