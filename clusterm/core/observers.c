@@ -24,21 +24,32 @@ voice_of(const struct state *s, const struct node *o)
 	return rid;
 }
 
-/* Counts again the votes of the pairs the last ring change touched. */
+/*
+ * Counts again the votes of the pairs the last ring change touched. A
+ * pair's observer counts on its subject now exactly when the pair was
+ * added (state_reporter_counts without asking the rings again); the pairs
+ * come grouped by subject, so each subject is looked up once.
+ */
 static void
 apply_delta(struct state *s)
 {
 	size_t nd;
 	const struct rings_pair *d = rings_delta(s->rings, &nd);
+	const char *last = NULL;
+	struct node *subj = NULL;
 
 	for (size_t i = 0; i < nd; i++) {
-		struct node *subj = inventory_get(s->inv, d[i].subject);
-		struct node *obs = inventory_get(s->inv, d[i].observer);
+		struct node *obs;
 		uint32_t rid;
 
+		if (d[i].subject != last) {
+			last = d[i].subject;
+			subj = inventory_get(s->inv, last);
+		}
+		obs = inventory_get(s->inv, d[i].observer);
 		if (subj == NULL || obs == NULL || (rid = voice_of(s, obs)) == VOTE_NO_REPORTER)
 			continue;
-		if (votes_set_counted(subj, rid, state_reporter_counts(rid, subj, s)))
+		if (votes_set_counted(subj, rid, s->reps[rid].counts && d[i].added))
 			queue(s, subj);
 	}
 }

@@ -6,16 +6,17 @@
  * fewer other members, every other member observes it. Pure: no I/O, no
  * clock; the same calls give the same rings on every instance.
  *
- * Each ring is a balanced search tree (a treap) and a name finds its place
- * on every ring through a hash table: an observer or subject lookup is one
- * table probe and K successor (predecessor) steps, an insert or a removal
- * O(K log N); each reports the observer pairs it changed (about 2K) so that
- * only the subjects of those pairs need a recount.
+ * Each ring is a balanced search tree (a treap) threaded by a circular
+ * successor / predecessor list, and a name finds its slot through a hash
+ * table: an observer or subject lookup is one table probe and K list reads,
+ * an insert or a removal O(K log N) (one tree descent a ring); each reports
+ * the observer pairs it changed (about 2K) so that only the subjects of
+ * those pairs need a recount.
  *
- * Memory per member: RINGS_BYTES_PER_MEMBER(K) (a 24-byte tree node per
- * ring, the name's pointer, a free-slot entry, the table's 8-16 bytes)
- * plus the copy of the name; arrays grow by doubling. K = 10: about 260
- * bytes, 26 MB at 100,000 members.
+ * Memory per member: RINGS_BYTES_PER_MEMBER(K) (per ring a 24-byte tree
+ * node and 8 bytes of list links; the name's pointer, a free-slot entry,
+ * the table's 8-16 bytes) plus the copy of the name; the arrays grow by
+ * doubling. K = 10: about 350 bytes, 35 MB at 100,000 members.
  */
 #ifndef RINGS_H
 #define RINGS_H
@@ -28,7 +29,7 @@
 #define RINGS_MAX_K 32
 
 /* The rings' bytes per member for K rings, the name's copy aside (at most). */
-#define RINGS_BYTES_PER_MEMBER(k) (24 * ((k) ? (k) : 1) + 8 + 4 + 16)
+#define RINGS_BYTES_PER_MEMBER(k) (32 * ((k) ? (k) : 1) + 8 + 4 + 16)
 
 struct rings;
 
