@@ -58,6 +58,12 @@ static inline uint64_t rings_mix64(uint64_t h)
 	return h ^ (h >> 31);
 }
 
+/* A treap priority: the order's hash mixed again (never stored). */
+static inline uint64_t rings_prio(uint64_t h)
+{
+	return rings_mix64(h ^ 0xd6e8feb86659fd93ULL);
+}
+
 /* The name table: a name's slot (h0: its ring 0 hash), or NIL. */
 uint32_t rings_slot_of_h(const struct rings *r, uint64_t h0, const char *name);
 uint32_t rings_slot_of(const struct rings *r, const char *name);

@@ -10,12 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A treap priority: the order's hash mixed again (never stored). */
-static uint64_t prio(uint64_t h)
-{
-	return rings_mix64(h ^ 0xd6e8feb86659fd93ULL);
-}
-
 /* (h, name) against slot s on ring i. */
 static int slot_cmp(const struct rings *r, uint32_t i, uint64_t h, const char *name,
     uint32_t s)
@@ -159,7 +153,7 @@ void rings_tree_insert(struct rings *r, uint32_t i, uint32_t x)
 {
 	struct tnode *t = r->t[i];
 	uint32_t p = NIL, c = r->root[i], below = NIL, above = NIL;
-	uint64_t px = prio(t[x].h);
+	uint64_t px = rings_prio(t[x].h);
 	size_t nr = r->nrings;
 	int cmp = 0;
 
@@ -194,7 +188,7 @@ void rings_tree_insert(struct rings *r, uint32_t i, uint32_t x)
 	r->prev[x * nr + i] = below;
 	r->next[below * nr + i] = x;
 	r->prev[above * nr + i] = x;
-	while (t[x].parent != NIL && prio(t[t[x].parent].h) < px)
+	while (t[x].parent != NIL && rings_prio(t[t[x].parent].h) < px)
 		rotate_up(r, i, x);
 }
 
@@ -209,7 +203,7 @@ void rings_tree_remove(struct rings *r, uint32_t i, uint32_t x)
 	r->prev[above * nr + i] = below;
 
 	while (t[x].left != NIL && t[x].right != NIL)
-		rotate_up(r, i, prio(t[t[x].left].h) > prio(t[t[x].right].h) ?
+		rotate_up(r, i, rings_prio(t[t[x].left].h) > rings_prio(t[t[x].right].h) ?
 		    t[x].left : t[x].right);
 	replace_child(r, i, x, t[x].left != NIL ? t[x].left : t[x].right);
 }
@@ -226,10 +220,10 @@ void rings_tree_build(struct rings *r, uint32_t i, const uint32_t *slots, size_t
 
 	for (size_t j = 0; j < m; j++) {
 		uint32_t x = slots[j], last = NIL;
-		uint64_t px = prio(t[x].h);
+		uint64_t px = rings_prio(t[x].h);
 
 		t[x].left = t[x].right = t[x].parent = NIL;
-		while (top > 0 && prio(t[stack[top - 1]].h) < px)
+		while (top > 0 && rings_prio(t[stack[top - 1]].h) < px)
 			last = stack[--top];
 		t[x].left = last;
 		if (last != NIL)
