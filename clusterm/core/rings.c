@@ -303,10 +303,9 @@ int rings_insert(struct rings *r, const char *name)
 		return -ENOMEM;
 	s = r->nfree > 0 ? r->freeslot[--r->nfree] : r->top++;
 	r->name[s] = copy;
-	for (uint32_t i = 0; i < r->nrings; i++) {
+	for (uint32_t i = 0; i < r->nrings; i++)
 		r->t[i][s].h = h[i];
-		rings_tree_insert(r, i, s);
-	}
+	rings_tree_insert(r, s);
 	rings_tab_add(r, s);
 	r->n++;
 	/* Whose successor is now s: its predecessors (all, when few). */

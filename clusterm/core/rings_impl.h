@@ -86,8 +86,8 @@ static inline uint32_t rings_pred(const struct rings *r, uint32_t i, uint32_t x)
 
 /* Ring i's first slot (ring not empty). */
 uint32_t rings_first(const struct rings *r, uint32_t i);
-/* Links slot x (its h on ring i set) into ring i / unlinks it (tree and list). */
-void rings_tree_insert(struct rings *r, uint32_t i, uint32_t x);
+/* Links slot x (its h on every ring set) into every ring / unlinks it from ring i. */
+void rings_tree_insert(struct rings *r, uint32_t x);
 void rings_tree_remove(struct rings *r, uint32_t i, uint32_t x);
 /* Ring i as a treap over slots[0..m) given in ring order; stack: room for m. */
 void rings_tree_build(struct rings *r, uint32_t i, const uint32_t *slots, size_t m,

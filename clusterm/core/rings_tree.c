@@ -148,48 +148,65 @@ static void rotate_up(struct rings *r, uint32_t i, uint32_t x)
 	t[p].parent = x;
 }
 
-/* Links slot x (its h set, not on ring i) into ring i, tree and list. */
-void rings_tree_insert(struct rings *r, uint32_t i, uint32_t x)
+/*
+ * Links slot x (its h set on every ring, on none of them) into every ring,
+ * tree and list. The K descents go level by level side by side: each step
+ * is a cache miss at large N, and misses of different rings overlap.
+ */
+void rings_tree_insert(struct rings *r, uint32_t x)
 {
-	struct tnode *t = r->t[i];
-	uint32_t p = NIL, c = r->root[i], below = NIL, above = NIL;
-	uint64_t px = rings_prio(t[x].h);
-	size_t nr = r->nrings;
-	int cmp = 0;
+	uint32_t c[RINGS_MAX_K], p[RINGS_MAX_K], below[RINGS_MAX_K], above[RINGS_MAX_K];
+	size_t nr = r->nrings, left = 0;
 
-	while (c != NIL) {
-		p = c;
-		cmp = slot_cmp(r, i, t[x].h, r->name[x], c);
-		if (cmp < 0) {
-			above = c;
-			c = t[c].left;
-		} else {
-			below = c;
-			c = t[c].right;
+	for (uint32_t i = 0; i < nr; i++) {
+		c[i] = r->root[i];
+		p[i] = below[i] = above[i] = NIL;
+		left += c[i] != NIL;
+	}
+	while (left > 0) {
+		for (uint32_t i = 0; i < nr; i++) {
+			const struct tnode *t = r->t[i];
+
+			if (c[i] == NIL)
+				continue;
+			p[i] = c[i];
+			if (slot_cmp(r, i, t[x].h, r->name[x], c[i]) < 0) {
+				above[i] = c[i];
+				c[i] = t[c[i]].left;
+			} else {
+				below[i] = c[i];
+				c[i] = t[c[i]].right;
+			}
+			left -= c[i] == NIL;
 		}
 	}
-	t[x].left = t[x].right = NIL;
-	t[x].parent = p;
-	if (p == NIL)
-		r->root[i] = x;
-	else if (cmp < 0)
-		t[p].left = x;
-	else
-		t[p].right = x;
-	/* The list: between its neighbours in order, the last wrapping to the first. */
-	if (p == NIL) {
-		below = above = x;
-	} else if (below == NIL) {
-		below = r->prev[above * nr + i];
-	} else {
-		above = r->next[below * nr + i];
+	for (uint32_t i = 0; i < nr; i++) {
+		struct tnode *t = r->t[i];
+		uint64_t px = rings_prio(t[x].h);
+
+		t[x].left = t[x].right = NIL;
+		t[x].parent = p[i];
+		if (p[i] == NIL)
+			r->root[i] = x;
+		else if (above[i] == p[i])
+			t[p[i]].left = x;
+		else
+			t[p[i]].right = x;
+		/* The list: between its neighbours in order, the last wrapping to the first. */
+		if (p[i] == NIL) {
+			below[i] = above[i] = x;
+		} else if (below[i] == NIL) {
+			below[i] = r->prev[above[i] * nr + i];
+		} else if (above[i] == NIL) {
+			above[i] = r->next[below[i] * nr + i];
+		}
+		r->next[x * nr + i] = above[i];
+		r->prev[x * nr + i] = below[i];
+		r->next[below[i] * nr + i] = x;
+		r->prev[above[i] * nr + i] = x;
+		while (t[x].parent != NIL && rings_prio(t[t[x].parent].h) < px)
+			rotate_up(r, i, x);
 	}
-	r->next[x * nr + i] = above;
-	r->prev[x * nr + i] = below;
-	r->next[below * nr + i] = x;
-	r->prev[above * nr + i] = x;
-	while (t[x].parent != NIL && rings_prio(t[t[x].parent].h) < px)
-		rotate_up(r, i, x);
 }
 
 /* Unlinks slot x from ring i: rotated down to at most one child, spliced. */
