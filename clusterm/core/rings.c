@@ -1,11 +1,11 @@
 /*
  * K rings of member names (see rings.h). Each member has a slot: its name
- * (one copy, shared by the rings) and one tree node per ring. Ring k is a
- * treap of the slots ordered by (rings_hash(k, name), name) whose
- * priorities are a second mix of that hash, so the shape is fixed by the
- * members alone and expected O(log N) deep; a name finds its slot in an
- * open-addressing table keyed by ring 0's hash. A member's neighbour on a
- * ring is its in-order successor or predecessor (wrapping at the ends).
+ * (one copy, shared by the rings), and per ring a tree node and list
+ * links. Ring k is a treap of the slots ordered by (rings_hash(k, name),
+ * name) whose priorities are a second mix of that hash, so the shape is
+ * fixed by the members alone and expected O(log N) deep; a name finds its
+ * slot in an open-addressing table keyed by ring 0's hash. A member's
+ * neighbours on a ring are read from the ring's circular list.
  */
 #include "rings_impl.h"
 
