@@ -226,12 +226,24 @@ class RealForwarder(unittest.TestCase):
         with open(os.path.join(self.spool(name), "observe")) as f:
             return json.load(f)
 
+    def reports_taken(self, name):
+        st, body, _ = self.c.get("/api/v1/reporters")
+        self.assertEqual(st, 200, body)
+        return {r["name"]: r["reports"] for r in body["reporters"]}.get(name, 0)
+
     def test_reports_only_self_and_subjects(self):
         c = self.c
         # each agent starts: its join event lists every member it sees
         for n in FNAMES:
-            self.fwd(n, "member-join", lines(FNAMES))
+            p = self.fwd(n, "member-join", lines(FNAMES))
             self.assertIn("version", self.assignment(n))
+            # the own report, then each subject of the assignment it took
+            # once: reported on taking it, left out of the batch that follows
+            # (the nodes join one by one: nothing changes during the run)
+            subjects = self.assignment(n)["subjects"]
+            self.assertEqual(self.reports_taken(n), 1 + len(subjects), p.stderr)
+            if subjects:
+                self.assertIn("reported already as new subjects", p.stderr)
         # the own report first, then only the subjects of the assignment it
         # got: at most K reports on others per node, not N - 1
         others = sum(1 for n in FNAMES for v in c.node(n)["votes"] if not v["self"])
