@@ -99,12 +99,6 @@ int cmd_observe_restore(const struct observe *o, const char *self, struct batch 
  */
 void cmd_observe_take(struct ctx *c, struct spool *sp, const char *self, struct observe *o,
     char *json, struct batch *ret_sent, bool *ret_behind);
-/*
- * Drops from b the reports equal to one of sent (of b's kind): reported
- * already, as new subjects of an assignment taken in this run. Returns how
- * many.
- */
-size_t cmd_observe_drop_sent(struct batch *b, const struct batch *sent);
 
 /*
  * Opens the spool within the bound, loads seen and moves incoming/ into

@@ -133,7 +133,7 @@ event_learn(struct event_run *e, struct observe *obs, struct batch *b, bool *not
 		 * Those of them reported just now as new subjects (from the
 		 * members seen, this run's included) are not sent twice.
 		 */
-		e->nreported = cmd_observe_drop_sent(b, &sent);
+		e->nreported = observe_drop_reported(b, &sent);
 	}
 	goto out;
 oom:

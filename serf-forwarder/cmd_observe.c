@@ -198,22 +198,3 @@ cmd_observe_take(struct ctx *c, struct spool *sp, const char *self, struct obser
 	if (ret_behind != NULL)
 		*ret_behind = behind;
 }
-
-size_t
-cmd_observe_drop_sent(struct batch *b, const struct batch *sent)
-{
-	size_t dropped = 0;
-
-	if (sent->kind != b->kind)
-		return 0;
-	for (size_t i = b->n; i-- > 0;) {
-		for (size_t j = 0; j < sent->n; j++) {
-			if (report_equal(&b->reports[i], &sent->reports[j])) {
-				batch_remove(b, i);
-				dropped++;
-				break;
-			}
-		}
-	}
-	return dropped;
-}
