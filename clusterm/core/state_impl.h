@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "inventory.h"
+#include "observers.h"
 #include "rings.h"
 #include "store.h"
 #include "votes.h"
@@ -58,6 +59,9 @@ struct state {
 	uint32_t nreps, capreps;
 	struct votes_params params;
 	struct rings *rings;		/* observers: the Discovered nodes on K rings */
+	/* Transient (observers.c): times of the last ring changes, a ring buffer. */
+	long long ring_changes_ms[OBSERVERS_BURST_CHANGES];
+	unsigned ring_changes_head;
 	bool disruption;
 	long long disruption_changed_ms;
 	size_t gone_count;		/* nodes Disappeared now */
