@@ -2,7 +2,8 @@
 taking the posts forwarders send (reporter headers, X-Observe-Version): the
 observe assignment in replies (batches, snapshot, heartbeat), only observers'
 votes counted, GET of a node with observers/subjects/counted, a kill decided
-by the observers alone, K = 0 unchanged, the rings kept across a restart."""
+by the observers alone, K = 0 unchanged, the rings kept across a restart,
+assignments held back while a burst of joins settles."""
 
 import http.server
 import json
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -192,6 +194,49 @@ class Observers(unittest.TestCase):
             self.assertEqual(after["subjects"], before[n]["subjects"], n)
             self.assertEqual(sorted(v["counted"] for v in after["votes"]),
                              sorted(v["counted"] for v in before[n]["votes"]), n)
+
+
+BURST = 100	# more than clusterm's OBSERVERS_BURST_CHANGES (64) joins at once
+
+
+class Settling(unittest.TestCase):
+    """A burst of joins (one operation turning BURST nodes Discovered): a
+    node's assignment waits for its subjects to settle (1 s of operation
+    time), a reporter without one is told to report only itself meanwhile;
+    then the assignment is handed out, and the votes count as ever."""
+
+    def test_burst_settles(self):
+        names = ["bu%03d" % i for i in range(BURST)]
+        with Clusterm(config={"monitor": {"grace_s": 0, "observers": K,
+                                          "heartbeat_interval_s": 0}}) as c:
+            t0 = time.monotonic()
+            st, body, _ = c.post("/monitor/event/discovered",
+                                 [report(n, "10.9.%d.%d" % (i // 200, i % 200 + 1), Node_Name=n)
+                                  for i, n in enumerate(names)])
+            self.assertEqual(st, 200, body)
+            fwds = {n: Fwd(c, n) for n in names[:5]}
+            early = {n: f.heartbeat().get("observe") for n, f in fwds.items()}
+            if time.monotonic() - t0 < 0.5:	# well inside the settle time
+                for n, ob in early.items():
+                    self.assertEqual(ob, {"version": 0, "subjects": []}, n)
+            for n in names:
+                self.assertEqual(c.state_of(n), "Discovered", n)
+
+            # once settled, a heartbeat carries the node's subjects
+            def settled(n):
+                f = fwds[n]
+                f.heartbeat()
+                return f.version and f.subjects and \
+                    sorted(f.subjects) == sorted(c.node(n)["subjects"])
+            for n in fwds:
+                wait_until(lambda: settled(n), timeout=30, interval=0.2,
+                           what="%s handed its assignment" % n)
+            # its reports on them count
+            f = fwds[names[0]]
+            f.batch("discovered", f.subjects)
+            for sub in f.subjects:
+                counted = {v["reporter"] for v in c.node(sub)["votes"] if v["counted"]}
+                self.assertIn(names[0], counted, sub)
 
 
 FNAMES = ["fw%d" % i for i in range(6)]
