@@ -27,7 +27,7 @@ voice_of(const struct state *s, const struct node *o)
 /*
  * Notes a ring change at the operation's time; whether it comes in a burst
  * (the OBSERVERS_BURST_CHANGES changes before it all within
- * OBSERVERS_SETTLE_MS).
+ * OBSERVERS_BURST_WINDOW_MS).
  */
 static bool
 burst(struct state *s)
@@ -36,7 +36,7 @@ burst(struct state *s)
 
 	s->ring_changes_ms[s->ring_changes_head] = s->now;
 	s->ring_changes_head = (s->ring_changes_head + 1) % OBSERVERS_BURST_CHANGES;
-	return oldest != 0 && s->now - oldest < OBSERVERS_SETTLE_MS;
+	return oldest != 0 && s->now - oldest < OBSERVERS_BURST_WINDOW_MS;
 }
 
 /*

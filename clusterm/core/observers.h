@@ -18,7 +18,7 @@
 /*
  * Settling. While the rings change in a burst (a boot, many nodes failing
  * at once: more than OBSERVERS_BURST_CHANGES joins and departures within
- * OBSERVERS_SETTLE_MS of operation time), a node whose subjects change is
+ * OBSERVERS_BURST_WINDOW_MS of operation time), a node whose subjects change is
  * handed its assignment only once they have been unchanged for
  * OBSERVERS_SETTLE_MS: it reports on the subjects of the end of the burst,
  * not on each of the ones it passes through. Until then a reporter that
@@ -30,8 +30,9 @@
  * beside the state but not in its snapshots (a restored instance hands out
  * at once).
  */
-#define OBSERVERS_SETTLE_MS	1000
-#define OBSERVERS_BURST_CHANGES	64
+#define OBSERVERS_SETTLE_MS		1000
+#define OBSERVERS_BURST_CHANGES		64
+#define OBSERVERS_BURST_WINDOW_MS	10000	/* a tick_s (the default) */
 
 /*
  * Applier: n's monitoring state went from -> to. A node turning Discovered

@@ -492,7 +492,7 @@ class Bench:
             vnode.name.decode(), len(obs), t_posted - b[0]))
         r["observers"] = len(obs)
         t = time.monotonic()
-        rounds, _ = await self.ticks(t + a.timeout, 1)
+        rounds, _ = await self.ticks(t + a.timeout, 2)
         self.last_reports = (await metrics(self.mconn)).get("reports", 0)
         print("        tick round after fail1: %.2f s, %s" % (
             time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
@@ -534,7 +534,7 @@ class Bench:
                                rss_before_list))
         r.update(killed=len(victims), bad_victims=len(bad_victims), bad_live=len(bad_live))
         t = time.monotonic()
-        rounds, _ = await self.ticks(t + a.timeout, 1)
+        rounds, _ = await self.ticks(t + a.timeout, 2)
         print("        tick round after fail10: %.2f s, %s" % (
             time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
         return r

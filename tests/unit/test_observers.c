@@ -199,7 +199,7 @@ END_TEST
 
 /*
  * A burst of joins (more than OBSERVERS_BURST_CHANGES within
- * OBSERVERS_SETTLE_MS): the nodes whose subjects changed in it are settling
+ * OBSERVERS_BURST_WINDOW_MS): the nodes whose subjects changed in it are settling
  * until OBSERVERS_SETTLE_MS after their last change, by the operations'
  * times; the votes count as ever; a lone join later is not held back.
  */
@@ -240,8 +240,8 @@ START_TEST(test_settle_in_burst)
 		ck_assert_msg(!observers_settling(s, bn[i]), "%s", bn[i]);
 	pthread_rwlock_unlock(&s->lock);
 
-	/* a lone join later: its assignment goes out at once */
-	t += 10 * OBSERVERS_SETTLE_MS;
+	/* a lone join once the burst is over: its assignment goes out at once */
+	t += OBSERVERS_BURST_WINDOW_MS;
 	fix_reports_at(s, t, bn[BURST], REPORT_KIND_DISCOVERED, "member-join", bn[BURST]);
 	pthread_rwlock_rdlock(&s->lock);
 	ck_assert(rings_contains(s->rings, bn[BURST]));
