@@ -7,6 +7,9 @@
 #include "state_impl.h"
 #include "votes.h"
 
+_Static_assert(STATE_RING_CHANGES_KEEP == OBSERVERS_BURST_CHANGES,
+    "the state keeps the ring changes a burst is told by");
+
 static void
 queue(struct state *s, struct node *n)
 {

@@ -12,10 +12,12 @@
 #include <stdint.h>
 
 #include "inventory.h"
-#include "observers.h"
 #include "rings.h"
 #include "store.h"
 #include "votes.h"
+
+/* The ring changes kept for observers.c's burst test (OBSERVERS_BURST_CHANGES). */
+#define STATE_RING_CHANGES_KEEP 64
 
 /* state.h's types, by pointer (state.h includes nothing of this file). */
 struct audit_event;
@@ -60,7 +62,7 @@ struct state {
 	struct votes_params params;
 	struct rings *rings;		/* observers: the Discovered nodes on K rings */
 	/* Transient (observers.c): times of the last ring changes, a ring buffer. */
-	long long ring_changes_ms[OBSERVERS_BURST_CHANGES];
+	long long ring_changes_ms[STATE_RING_CHANGES_KEEP];
 	unsigned ring_changes_head;
 	bool disruption;
 	long long disruption_changed_ms;
