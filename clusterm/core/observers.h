@@ -18,8 +18,8 @@
 /*
  * Settling. While the rings change in a burst (a boot, many nodes failing
  * at once: more than OBSERVERS_BURST_CHANGES joins and departures within
- * OBSERVERS_BURST_WINDOW_MS of operation time), a node whose subjects change is
- * handed its assignment only once they have been unchanged for
+ * OBSERVERS_BURST_WINDOW_MS of operation time), a node whose subjects
+ * change is handed its assignment only once they have been unchanged for
  * OBSERVERS_SETTLE_MS: it reports on the subjects of the end of the burst,
  * not on each of the ones it passes through. Until then a reporter that
  * holds no assignment is told {"version": 0, "subjects": []} (observers in
