@@ -32,8 +32,9 @@ X-Observe-Version once an assignment (or "observers off") is known.
 Phases:
   boot    every node runs its member-join event (N members), CONNS nodes at
           a time; then tick rounds (every node one heartbeat) until a round
-          that began SETTLE_S or more after the last event run hands no
-          node a new assignment (K > 0 only; at most TICK_ROUNDS).
+          hands no node a new assignment (K > 0 only; at most TICK_ROUNDS),
+          the first SETTLE_S after the last event run when clusterm held
+          assignments back for the burst to settle.
           Timed until all of that is done and clusterm counts N Discovered
           (clusterm_nodes in /metrics).
   fail1   one node (n<N/2>) is killed: the nodes that hold it as a subject
@@ -159,6 +160,7 @@ class Driver:
         self.assignments = 0	# replies whose assignment a node took
         self.by_origin = {}	# reports sent, by what sent them
         self.repeat = False	# not serf-forwarder's behaviour: see --repeat
+        self.withheld = False	# a reply said {"version": 0, "subjects": []}
 
     def headers(self, node, seq):
         h = b"X-Reporter: %s\r\nX-Reporter-Epoch: %s\r\nX-Reporter-Seq: %d\r\nX-Spool-Depth: 0\r\n" % (
@@ -204,6 +206,8 @@ class Driver:
             ver = ob["version"]
             subj = ob.get("subjects")
             on = subj is not None
+            if on and ver == 0 and not subj:
+                self.withheld = True	# clusterm holds assignments back for a burst
             if node.ver is not None and ver == node.ver and on == (node.subj is not None):
                 return
             self.assignments += 1
@@ -411,14 +415,18 @@ class Bench:
         that changed an assignment ended (None: the first changed nothing).
         0 with K=0: as in bench_scale.sh, ticks only with observers (a node
         that sent a heartbeat is judged with one heartbeat interval more).
-        A round that changed nothing but began less than SETTLE_S after the
-        last runs that changed the rings (self.quiet_after) does not end it:
-        clusterm may still be holding assignments back; the next round
-        waits for SETTLE_S to have passed (real ticks come tick_s apart)."""
+        Once clusterm was seen holding assignments back for a burst, the
+        first round begins SETTLE_S after the last runs that changed the
+        rings (self.quiet_after), when it no longer does (real ticks come
+        tick_s apart, at random; one within SETTLE_S of the burst's end
+        gets the assignment a tick later). A round that changed nothing
+        but began before quiet_after does not end them."""
         d = self.d
         t_changed = None
         if self.a.k == 0:
             return 0, None
+        if d.withheld:
+            await asyncio.sleep(max(0.0, self.quiet_after - time.monotonic()))
         for rnd in range(1, limit + 1):
             t_round = time.monotonic()
             changed = await d.pool(d.nodes[1:], d.tick_run, deadline)
@@ -426,9 +434,9 @@ class Bench:
                 return rnd, t_changed
             if changed:
                 t_changed = time.monotonic()
-            else:
+            elif rnd < limit:
                 await asyncio.sleep(max(0.0, self.quiet_after - time.monotonic()))
-        return -limit, t_changed
+        return (-limit if changed else limit), t_changed
 
     async def boot(self):
         a, d = self.a, self.d
@@ -494,8 +502,7 @@ class Bench:
         t = time.monotonic()
         rounds, _ = await self.ticks(t + a.timeout, 2)
         self.last_reports = (await metrics(self.mconn)).get("reports", 0)
-        print("        tick round after fail1: %.2f s, %s" % (
-            time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
+        print("        tick rounds after fail1: %.2f s, %s" % (time.monotonic() - t, rounds_text(rounds)))
         return r
 
     async def fail10(self):
@@ -535,9 +542,19 @@ class Bench:
         r.update(killed=len(victims), bad_victims=len(bad_victims), bad_live=len(bad_live))
         t = time.monotonic()
         rounds, _ = await self.ticks(t + a.timeout, 2)
-        print("        tick round after fail10: %.2f s, %s" % (
-            time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
+        print("        tick rounds after fail10: %.2f s, %s" % (time.monotonic() - t, rounds_text(rounds)))
         return r
+
+
+def rounds_text(rounds):
+    """What Bench.ticks returned, in words."""
+    if rounds == 0:
+        return "no ticks (K=0)"
+    if rounds < 0:
+        return "%d, assignments still changing" % -rounds
+    if rounds == 1:
+        return "1, no assignment changed"
+    return "%d, assignments changed in the first %d" % (rounds, rounds - 1)
 
 
 async def run(args, cm):
