@@ -477,6 +477,10 @@ store_open_etcd(const struct store_etcd_opts *o, struct store **ret, char *err, 
 	snprintf(e->logp, sizeof(e->logp), "%s/log/", o->prefix);
 	etcd_prefix_end(e->logp, strlen(e->logp), e->logend, &e->logendlen);
 	snprintf(e->mine, sizeof(e->mine), "%s%s/%s/", e->logp, o->instance_id, boot);
+	/*
+	 * Earlier runs' tails stay: deleted, a tail's version is 0 again, which
+	 * a late first commit of that run would match (clusterm.conf(5)).
+	 */
 	snprintf(e->tail_key, sizeof(e->tail_key), "%s/tail/%s/%s", o->prefix, o->instance_id, boot);
 	snprintf(e->snapp, sizeof(e->snapp), "%s/snap/", o->prefix);
 	snprintf(e->cur_key, sizeof(e->cur_key), "%s/snap/current", o->prefix);
