@@ -296,6 +296,89 @@ START_TEST(test_late_write_refused)
 }
 END_TEST
 
+/* Events of a watch, their values in order (a stop after want of them). */
+struct got {
+	size_t n, want;
+	size_t len[4];
+	bool intact[4];
+};
+
+static int
+watch_collect(const struct etcd_event *ev, size_t n, int64_t header_rev, void *arg)
+{
+	struct got *g = arg;
+
+	(void)header_rev;
+	for (size_t i = 0; i < n && g->n < 4; i++, g->n++) {
+		const struct etcd_kv *kv = &ev[i].kv;
+		g->len[g->n] = kv->value_len;
+		g->intact[g->n] = true;
+		for (size_t j = 0; j < kv->value_len; j++)
+			if (kv->value[j] != (char)('a' + (j * 7 + g->n) % 26)) {
+				g->intact[g->n] = false;
+				break;
+			}
+	}
+	return g->n >= g->want ? 5 : 0;
+}
+
+/* Puts a 600 KB value, a short one and a 600 KB one, each its own watch result. */
+static void *
+put_long_values(void *arg)
+{
+	struct etcd *e = conn();
+	size_t big = 600 * 1024;
+	char *v = malloc(big), err[512];
+	int64_t rev;
+	bool ok;
+
+	(void)arg;
+	ck_assert_ptr_nonnull(v);
+	for (size_t k = 0; k < 3; k++) {
+		size_t len = k == 1 ? 10 : big;
+		usleep(200000);
+		for (size_t j = 0; j < len; j++)
+			v[j] = (char)('a' + (j * 7 + k) % 26);
+		struct etcd_op op = { .type = ETCD_OP_PUT, .key = "/long/k", .key_len = 7,
+		    .value = v, .value_len = len };
+		ck_assert_int_eq(etcd_txn(e, NULL, 0, &op, 1, &ok, &rev, err, sizeof(err)), 0);
+	}
+	free(v);
+	etcd_free(e);
+	return NULL;
+}
+
+/*
+ * A watch result far longer than one read of the stream (a 600 KB value,
+ * some 800 KB of JSON a line) arrives whole, and so do the short one after
+ * it and the long one after that.
+ */
+START_TEST(test_watch_long_lines)
+{
+	struct etcd *e = conn();
+	struct etcd_op mark = { .type = ETCD_OP_PUT, .key = "/long/m", .key_len = 7, .value = "m",
+	    .value_len = 1 };
+	struct got g = { .want = 3 };
+	int64_t rev, compact = 0;
+	char err[512];
+	pthread_t th;
+	bool ok;
+
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &mark, 1, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, put_long_values, NULL), 0);
+	ck_assert_int_eq(etcd_watch(e, "/long/k", 7, NULL, 0, rev + 1, watch_collect, &g, NULL,
+	    &compact, err, sizeof(err)), 5);
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(g.n, 3);
+	ck_assert_uint_eq(g.len[0], 600 * 1024);
+	ck_assert_uint_eq(g.len[1], 10);
+	ck_assert_uint_eq(g.len[2], 600 * 1024);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(g.intact[i], "value %d changed on its way", i);
+	etcd_free(e);
+}
+END_TEST
+
 /* etcd_set_deadline(): every call ends by the instant, whatever its own timeouts. */
 START_TEST(test_deadline)
 {
@@ -431,6 +514,7 @@ suite(void)
 	tcase_add_test(real, test_txn_range_lease);
 	tcase_add_test(real, test_store_shared_log);
 	tcase_add_test(real, test_late_write_refused);
+	tcase_add_test(real, test_watch_long_lines);
 	tcase_add_test(real, test_endpoint_timeout);
 	suite_add_tcase(s, real);
 	return s;
