@@ -268,7 +268,14 @@ step(struct leader *l, long long *next_renew)
 	return;
 fail:
 	set_etcd(l, false, err);
-	/* Without a renewal for the lease's whole TTL it is as good as gone. */
+	/*
+	 * Without a renewal for the lease's whole TTL it is as good as gone
+	 * here: the term ends. The lease itself is kept and renewal tried on:
+	 * etcd may still hold it (a renewal that only lost time on a silent
+	 * member), and then its key, first of all, would block every other
+	 * instance until it expired; renewed, it leads again in a new term
+	 * (with its catch-up); gone in etcd, it registers again.
+	 */
 	pthread_mutex_lock(&l->mu);
 	alive = lease_alive(l);
 	pthread_mutex_unlock(&l->mu);
@@ -277,7 +284,6 @@ fail:
 		pthread_mutex_lock(&l->mu);
 		l->view.leader[0] = l->view.leader_url[0] = '\0';
 		pthread_mutex_unlock(&l->mu);
-		l->lease = 0;
 	}
 }
 

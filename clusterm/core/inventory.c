@@ -235,6 +235,14 @@ install_report(struct inventory *inv, struct node *n, struct report *tmp, long l
 	int rc;
 
 	/*
+	 * last_event is the last serf event seen about the node: a report
+	 * without one (a sync's snapshot, contiv's form) keeps it.
+	 */
+	if (tmp->event == NULL) {
+		tmp->event = n->rep.event;
+		n->rep.event = NULL;
+	}
+	/*
 	 * A report without Node-Name (contiv's form, an operator's curl) keeps
 	 * the node's serf member: it says nothing about it.
 	 */

@@ -97,6 +97,37 @@ START_TEST(test_table_and_member_index)
 }
 END_TEST
 
+START_TEST(test_last_event_kept_by_a_sync)
+{
+	struct inventory *inv = inventory_new();
+	struct report r;
+	struct node *n;
+
+	ck_assert_int_eq(inventory_add(inv, "n1", &n), 0);
+	report_init(&r);
+	report_set(&r, REPORT_KEY_NAME, "serf-1");
+	report_set(&r, REPORT_KEY_EVENT, "member-failed");
+	ck_assert_int_eq(inventory_set_report(inv, n, &r, 0), 0);
+	report_finish(&r);
+	/* A sync's report of the same member carries no event. */
+	set_member(inv, n, "n1", "serf-1");
+	ck_assert_str_eq(n->rep.event, "member-failed");
+	ck_assert_str_eq(n->rep.label, "n1");
+	/* A contiv report (no Node-Name, no event) keeps both. */
+	set_member(inv, n, "n1", NULL);
+	ck_assert_str_eq(n->rep.event, "member-failed");
+	ck_assert_str_eq(n->rep.name, "serf-1");
+	/* A later event replaces it. */
+	report_init(&r);
+	report_set(&r, REPORT_KEY_NAME, "serf-1");
+	report_set(&r, REPORT_KEY_EVENT, "member-join");
+	ck_assert_int_eq(inventory_set_report(inv, n, &r, 0), 0);
+	report_finish(&r);
+	ck_assert_str_eq(n->rep.event, "member-join");
+	inventory_free(inv);
+}
+END_TEST
+
 START_TEST(test_strmap)
 {
 	struct strmap *m = strmap_new();
@@ -126,6 +157,7 @@ main(void)
 	tcase_add_loop_test(tc, test_transitions, 0, sizeof(trans) / sizeof(trans[0]));
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_table_and_member_index);
+	tcase_add_test(tc, test_last_event_kept_by_a_sync);
 	tcase_add_test(tc, test_strmap);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
