@@ -93,10 +93,12 @@ int cmd_observe_restore(const struct observe *o, const char *self, struct batch 
  * Takes a reply's "observe" (json, malloc'd, freed here; NULL: none): a new
  * assignment is saved and replaces *o; with sp, the members seen among its
  * new subjects are queued and delivered in this run. Malformed: logged,
- * ignored.
+ * ignored. With ret_sent (kind set by the caller), copies of the reports
+ * of that kind so queued are added to it; *ret_behind (may be NULL) tells
+ * whether they were left in the spool undelivered.
  */
 void cmd_observe_take(struct ctx *c, struct spool *sp, const char *self, struct observe *o,
-    char *json);
+    char *json, struct batch *ret_sent, bool *ret_behind);
 
 /*
  * Opens the spool within the bound, loads seen and moves incoming/ into

@@ -588,8 +588,11 @@ cmd_event(struct ctx *c)
 	if (e.nfiltered > 0)
 		log_info("%s: %zu members left out: not among this node's subjects "
 		    "(observers, version %llu)", e.event, e.nfiltered, obs.version);
+	if (e.nreported > 0)
+		log_info("%s: %zu members left out: reported already as new subjects of "
+		    "version %llu", e.event, e.nreported, obs.version);
 	if (e.observe != NULL) {
-		cmd_observe_take(c, e.sp, e.self, &obs, e.observe);
+		cmd_observe_take(c, e.sp, e.self, &obs, e.observe, NULL, NULL);
 		e.observe = NULL;
 	}
 	goto out;

@@ -30,6 +30,7 @@ struct event_run {
 	size_t nfiltered;	/* members left out: not this node's subjects */
 	struct batch left;	/* their reports, for a new assignment that wants them */
 	size_t nprobe;		/* chunks posted first to learn the assignment */
+	size_t nreported;	/* members left out: reported as new subjects already */
 	bool compacted;
 	int rc;
 };

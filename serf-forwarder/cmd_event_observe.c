@@ -81,10 +81,11 @@ out:
 int
 event_learn(struct event_run *e, struct observe *obs, struct batch *b, bool *noted)
 {
-	struct batch all;
+	struct batch all, sent;
 	int r, rc = 0;
 
 	batch_init(&all);
+	batch_init(&sent);
 	e->observe = e->st.observe;
 	e->st.observe = NULL;
 	if (!obs->known && e->observe == NULL) {
@@ -110,23 +111,35 @@ event_learn(struct event_run *e, struct observe *obs, struct batch *b, bool *not
 		}
 	}
 	if (e->observe != NULL) {
+		bool behind = false;
+
 		/* A new assignment before the rest goes: the rest follows it. */
 		if (!*noted) {
 			event_note_members(e, b);
 			*noted = true;
 		}
-		cmd_observe_take(e->c, e->sp, e->self, obs, e->observe);
+		sent.kind = b->kind;
+		cmd_observe_take(e->c, e->sp, e->self, obs, e->observe, &sent, &behind);
 		e->observe = NULL;
+		/* Left in the spool: the rest must queue behind them, not overtake. */
+		if (behind)
+			e->drained = false;
 		e->nfiltered += cmd_observe_filter(obs, e->self, b, NULL);
 		/* Members that became subjects now: their reports go after all. */
 		if ((r = cmd_observe_restore(obs, e->self, b, &e->left)) < 0)
 			goto oom;
 		e->nfiltered -= (size_t)r;
+		/*
+		 * Those of them reported just now as new subjects (from the
+		 * members seen, this run's included) are not sent twice.
+		 */
+		e->nreported = observe_drop_reported(b, &sent);
 	}
 	goto out;
 oom:
 	rc = -ENOMEM;
 out:
+	batch_finish(&sent);
 	batch_finish(&all);
 	return rc;
 }

@@ -103,12 +103,14 @@ new_subjects(struct batch *nb, enum report_kind kind, const char *self, const st
  * Queues the members seen among the subjects of now that old did not have
  * (all of them when old filtered nothing), alive as discovered and gone as
  * disappeared (a failure seen while the member was not a subject yet is
- * not lost), and delivers the spool. Returns a further assignment from
- * those replies (malloc'd) or NULL.
+ * not lost), and delivers the spool. Copies of the reports queued of
+ * sent->kind go to sent (when not NULL); *behind is set when the spool was
+ * left undelivered. Returns a further assignment from those replies
+ * (malloc'd) or NULL.
  */
 static char *
 report_new_subjects(struct ctx *c, struct spool *sp, const char *self,
-    const struct observe *old, const struct observe *now)
+    const struct observe *old, const struct observe *now, struct batch *sent, bool *behind)
 {
 	struct batch seen, gone, nb[2];
 	struct deliver_stats st;
@@ -137,10 +139,15 @@ report_new_subjects(struct ctx *c, struct spool *sp, const char *self,
 			goto out;
 		}
 		queued += nb[i].n;
+		for (size_t j = 0; sent != NULL && nb[i].kind == sent->kind && j < nb[i].n; j++)
+			if (batch_add_copy(sent, &nb[i].reports[j]) < 0)
+				break;	/* left out of sent: reported once more, not lost */
 	}
 	if (queued == 0)
 		goto out;
 	r = deliver_spool(sp, &c->dopts, &st, cmd_on_note, c->cfg.spool_dir);
+	if (r != 0)
+		*behind = true;
 	log_info("observers: %zu members seen among the new subjects of version %llu %s",
 	    queued, now->version, r == 0 ? "delivered" : "queued in the spool");
 	next = st.observe;
@@ -154,8 +161,10 @@ out:
 
 void
 cmd_observe_take(struct ctx *c, struct spool *sp, const char *self, struct observe *o,
-    char *json)
+    char *json, struct batch *ret_sent, bool *ret_behind)
 {
+	bool behind = false;
+
 	/* A reply that reports new subjects may carry a newer assignment still. */
 	for (int round = 0; json != NULL && round < 3; round++) {
 		struct observe now, old;
@@ -182,8 +191,10 @@ cmd_observe_take(struct ctx *c, struct spool *sp, const char *self, struct obser
 		*o = now;
 		set_header(c, o);
 		if (sp != NULL && o->on && self != NULL)
-			json = report_new_subjects(c, sp, self, &old, o);
+			json = report_new_subjects(c, sp, self, &old, o, ret_sent, &behind);
 		observe_finish(&old);
 	}
 	free(json);
+	if (ret_behind != NULL)
+		*ret_behind = behind;
 }

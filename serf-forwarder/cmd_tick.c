@@ -75,7 +75,7 @@ tick_heartbeat(struct tick_run *t, struct spool *sp)
 		if (res.observe != NULL && t->self != NULL) {
 			/* A changed assignment reaches the node within a tick. */
 			t->eventful = true;
-			cmd_observe_take(t->c, sp, t->self, &t->obs, res.observe);
+			cmd_observe_take(t->c, sp, t->self, &t->obs, res.observe, NULL, NULL);
 			res.observe = NULL;
 		}
 	} else if (res.st == DELIVER_REJECTED && res.status == 404) {
@@ -122,7 +122,8 @@ tick_spool(struct tick_run *t)
 	}
 	r = deliver_spool(sp, &c->dopts, &st, cmd_on_note, c->cfg.spool_dir);
 	if (st.observe != NULL) {
-		cmd_observe_take(c, t->self != NULL ? sp : NULL, t->self, &t->obs, st.observe);
+		cmd_observe_take(c, t->self != NULL ? sp : NULL, t->self, &t->obs, st.observe,
+		    NULL, NULL);
 		st.observe = NULL;
 	}
 	cmd_fmt_replay(&st, replay, sizeof(replay));

@@ -155,6 +155,25 @@ observe_wants(const struct observe *o, const char *self, const char *member)
 	return strcmp(member, self) == 0 || observe_has(o, member);
 }
 
+size_t
+observe_drop_reported(struct batch *b, const struct batch *sent)
+{
+	size_t dropped = 0;
+
+	if (sent->kind != b->kind)
+		return 0;
+	for (size_t i = b->n; i-- > 0;) {
+		for (size_t j = 0; j < sent->n; j++) {
+			if (report_equal(&b->reports[i], &sent->reports[j])) {
+				batch_remove(b, i);
+				dropped++;
+				break;
+			}
+		}
+	}
+	return dropped;
+}
+
 /* One parsed line of the members log. */
 struct seen_line {
 	char kind;		/* 'D' seen alive, 'G' seen gone */

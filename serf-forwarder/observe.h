@@ -58,6 +58,12 @@ int observe_save(const char *dir, const struct observe *o);
 bool observe_wants(const struct observe *o, const char *self, const char *member);
 /* Whether name is among o's subjects. */
 bool observe_has(const struct observe *o, const char *name);
+/*
+ * Drops from b the reports equal to one of sent when both are of one kind
+ * (reported already: the new subjects of an assignment taken in this run).
+ * Returns how many.
+ */
+size_t observe_drop_reported(struct batch *b, const struct batch *sent);
 
 /*
  * The members seen alive: loads dir/members into ret (the last report of

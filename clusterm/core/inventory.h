@@ -87,6 +87,7 @@ struct node {
 	long long recent_ms;		/* its entry in the disruption window, 0 none */
 	long long member_ms;		/* when it took its Node-Name (the index's order) */
 	uint64_t last_job;		/* 0 = none */
+	long long settle_ms;		/* transient: assignment withheld till then (observers.h) */
 	uint64_t mark;			/* transient: operation that last touched it */
 	uint32_t evals;			/* transient: evaluations in that operation */
 };

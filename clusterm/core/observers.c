@@ -7,6 +7,9 @@
 #include "state_impl.h"
 #include "votes.h"
 
+_Static_assert(STATE_RING_CHANGES_KEEP == OBSERVERS_BURST_CHANGES,
+    "the state keeps the ring changes a burst is told by");
+
 static void
 queue(struct state *s, struct node *n)
 {
@@ -24,9 +27,27 @@ voice_of(const struct state *s, const struct node *o)
 	return rid;
 }
 
-/* Counts again the votes of the pairs the last ring change touched. */
+/*
+ * Notes a ring change at the operation's time; whether it comes in a burst
+ * (the OBSERVERS_BURST_CHANGES changes before it all within
+ * OBSERVERS_BURST_WINDOW_MS).
+ */
+static bool
+burst(struct state *s)
+{
+	long long oldest = s->ring_changes_ms[s->ring_changes_head];
+
+	s->ring_changes_ms[s->ring_changes_head] = s->now;
+	s->ring_changes_head = (s->ring_changes_head + 1) % OBSERVERS_BURST_CHANGES;
+	return oldest != 0 && s->now - oldest < OBSERVERS_BURST_WINDOW_MS;
+}
+
+/*
+ * Counts again the votes of the pairs the last ring change touched; in a
+ * burst, the observers whose subjects changed wait for them to settle.
+ */
 static void
-apply_delta(struct state *s)
+apply_delta(struct state *s, bool settle)
 {
 	size_t nd;
 	const struct rings_pair *d = rings_delta(s->rings, &nd);
@@ -36,6 +57,8 @@ apply_delta(struct state *s)
 		struct node *obs = inventory_get(s->inv, d[i].observer);
 		uint32_t rid;
 
+		if (settle && obs != NULL)
+			obs->settle_ms = s->now + OBSERVERS_SETTLE_MS;
 		if (subj == NULL || obs == NULL || (rid = voice_of(s, obs)) == VOTE_NO_REPORTER)
 			continue;
 		if (votes_set_counted(subj, rid, state_reporter_counts(rid, subj, s)))
@@ -70,7 +93,7 @@ observers_node_state(struct state *s, struct node *n, enum mon_state from,
 	if (rc == -ENOMEM)
 		state_apply_oom("the observer rings");
 	if (rc == 0)
-		apply_delta(s);
+		apply_delta(s, burst(s));
 }
 
 /* Builds the rings over the Discovered nodes with k rings (version bumped). */
@@ -113,6 +136,14 @@ observers_fresh_join(const struct state *s, const struct node *n, uint32_t rid)
 {
 	return s->params.observers > 0 && rid != VOTE_NO_REPORTER && rid == n->self_rid &&
 	    n->state != MON_DISCOVERED;
+}
+
+bool
+observers_settling(const struct state *s, const char *reporter)
+{
+	const struct node *me = inventory_by_member(s->inv, reporter);
+
+	return me != NULL && me->settle_ms > s->now;
 }
 
 uint64_t

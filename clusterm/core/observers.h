@@ -16,6 +16,25 @@
 #include "state.h"
 
 /*
+ * Settling. While the rings change in a burst (a boot, many nodes failing
+ * at once: more than OBSERVERS_BURST_CHANGES joins and departures within
+ * OBSERVERS_BURST_WINDOW_MS of operation time), a node whose subjects
+ * change is handed its assignment only once they have been unchanged for
+ * OBSERVERS_SETTLE_MS: it reports on the subjects of the end of the burst,
+ * not on each of the ones it passes through. Until then a reporter that
+ * holds no assignment is told {"version": 0, "subjects": []} (observers in
+ * force, report only yourself), one that holds an older assignment keeps
+ * it. The votes still count from the rings' observers: one whose
+ * assignment is withheld has just not reported yet. Outside bursts an
+ * assignment goes out at once. The times are those of the operations, kept
+ * beside the state but not in its snapshots (a restored instance hands out
+ * at once).
+ */
+#define OBSERVERS_SETTLE_MS		1000
+#define OBSERVERS_BURST_CHANGES		64
+#define OBSERVERS_BURST_WINDOW_MS	10000	/* a tick_s (the default) */
+
+/*
  * Applier: n's monitoring state went from -> to. A node turning Discovered
  * joins the rings, one leaving Discovered leaves them (and its own vote is
  * cleared: off the rings no one observes it, only a new report of its own
@@ -38,6 +57,13 @@ bool observers_fresh_join(const struct state *s, const struct node *n, uint32_t 
  * with votes queued for evaluation.
  */
 void observers_set_k(struct state *s, uint32_t k);
+
+/*
+ * Reader (lock held): whether the assignment of the node whose serf member
+ * name is reporter is withheld, its subjects not settled yet at the time
+ * of the last operation applied.
+ */
+bool observers_settling(const struct state *s, const char *reporter);
 
 /* Readers (lock held). The rings' version and K. */
 uint64_t observers_version(const struct state *s);

@@ -16,6 +16,9 @@
 #include "store.h"
 #include "votes.h"
 
+/* The ring changes kept for observers.c's burst test (OBSERVERS_BURST_CHANGES). */
+#define STATE_RING_CHANGES_KEEP 64
+
 /* state.h's types, by pointer (state.h includes nothing of this file). */
 struct audit_event;
 struct job_rec;
@@ -58,6 +61,9 @@ struct state {
 	uint32_t nreps, capreps;
 	struct votes_params params;
 	struct rings *rings;		/* observers: the Discovered nodes on K rings */
+	/* Transient (observers.c): times of the last ring changes, a ring buffer. */
+	long long ring_changes_ms[STATE_RING_CHANGES_KEEP];
+	unsigned ring_changes_head;
 	bool disruption;
 	long long disruption_changed_ms;
 	size_t gone_count;		/* nodes Disappeared now */

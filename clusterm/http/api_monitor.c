@@ -159,7 +159,9 @@ observe_version(struct http_req *req, bool *ret_has, uint64_t *ret_v)
  * version the reporter holds that is not the rings' (absent = none),
  * {"version": V, "subjects": [member names]}; with observers off and a
  * reporter that holds an assignment, {"version": 0} (no subjects: report on
- * every member again).
+ * every member again). While the reporter's subjects settle after a burst
+ * (observers.h), {"version": 0, "subjects": []} to a reporter that holds
+ * no assignment (or that one), nothing to one that holds an older one.
  */
 static void
 add_observe(struct manager *m, cJSON *out, const char *reporter, bool has, uint64_t held)
@@ -167,6 +169,7 @@ add_observe(struct manager *m, cJSON *out, const char *reporter, bool has, uint6
 	const char *subj[RINGS_MAX_K];
 	cJSON *ob, *arr;
 	uint64_t version;
+	bool settling = false;
 	size_t n = 0;
 	uint32_t k;
 
@@ -175,14 +178,16 @@ add_observe(struct manager *m, cJSON *out, const char *reporter, bool has, uint6
 	state_rdlock(m->state);
 	k = observers_k(m->state);
 	version = observers_version(m->state);
-	if (k == 0 ? !has : has && held == version) {
+	if (k > 0 && !(has && held == version))
+		settling = observers_settling(m->state, reporter);
+	if (k == 0 ? !has : (has && held == version) || (settling && has && held != 0)) {
 		state_unlock(m->state);
 		return;
 	}
 	ob = cJSON_AddObjectToObject(out, "observe");
 	if (ob != NULL) {
-		cJSON_AddNumberToObject(ob, "version", k == 0 ? 0 : (double)version);
-		if (k > 0 && (arr = cJSON_AddArrayToObject(ob, "subjects")) != NULL) {
+		cJSON_AddNumberToObject(ob, "version", k == 0 || settling ? 0 : (double)version);
+		if (k > 0 && (arr = cJSON_AddArrayToObject(ob, "subjects")) != NULL && !settling) {
 			n = observers_reporter_subjects(m->state, reporter, subj, RINGS_MAX_K);
 			for (size_t i = 0; i < n; i++)
 				cJSON_AddItemToArray(arr, cJSON_CreateString(subj[i]));

@@ -12,9 +12,12 @@ cmd_observe.c, cmd_tick.c):
       no X-Observe-Version); a reply with "observe" is taken: the members
       seen among the new subjects are posted at once, and a newer
       assignment in that reply is taken again (at most 3 rounds); then the
-      batch, filtered to self and the subjects (or whole, observers off),
-      goes in chunks of 1000 reports, and the last "observe" of those
-      replies is taken as above.
+      batch, filtered to self and the subjects (or whole, observers off)
+      and without the members just reported, goes in chunks of 1000
+      reports, and the last "observe" of those replies is taken as above.
+      clusterm may answer {"version": 0, "subjects": []} (a burst of joins:
+      the assignment waits for the node's subjects to settle): the node
+      then reports only itself.
   event run with an assignment: only self and the subjects are reported
       (nothing is posted when none is left); a reply's "observe" is taken.
   tick: POST /monitor/heartbeat (no body, the epoch, the last seq), its
@@ -29,7 +32,9 @@ X-Observe-Version once an assignment (or "observers off") is known.
 Phases:
   boot    every node runs its member-join event (N members), CONNS nodes at
           a time; then tick rounds (every node one heartbeat) until a round
-          hands no node a new assignment (K > 0 only; at most TICK_ROUNDS).
+          hands no node a new assignment (K > 0 only; at most TICK_ROUNDS),
+          the first SETTLE_S after the last event run when clusterm held
+          assignments back for the burst to settle.
           Timed until all of that is done and clusterm counts N Discovered
           (clusterm_nodes in /metrics).
   fail1   one node (n<N/2>) is killed: the nodes that hold it as a subject
@@ -46,7 +51,7 @@ requests, clusterm's CPU (utime+stime of /proc/PID/stat) and peak RSS
 (VmHWM). With K=0 every node reports every node (N^2 at boot).
 
   bench_observers.py [-n N] [-k K] [--conns C] [--phases boot,fail1,fail10]
-                     [--timeout S] [--build DIR]
+                     [--timeout S] [--build DIR] [--repeat]
 
 clusterm is started on a free 127.0.0.1 port with a temporary state dir
 and monitor {grace_s 0, observers K, heartbeat_interval_s 0} (as
@@ -69,7 +74,8 @@ import time
 
 BATCH_MAX = 1000	# serf-forwarder's BATCH_MAX_REPORTS
 OBSERVE_ROUNDS = 3	# cmd_observe_take's rounds
-TICK_ROUNDS = 5
+TICK_ROUNDS = 8
+SETTLE_S = 1.0		# clusterm's OBSERVERS_SETTLE_MS (core/observers.h)
 STOP_WAIT_S = 30
 
 
@@ -153,7 +159,8 @@ class Driver:
         self.first_error = ""
         self.assignments = 0	# replies whose assignment a node took
         self.by_origin = {}	# reports sent, by what sent them
-        self.skip_repeat = False	# not serf-forwarder's behaviour: see --skip-repeat
+        self.repeat = False	# not serf-forwarder's behaviour: see --repeat
+        self.withheld = False	# a reply said {"version": 0, "subjects": []}
 
     def headers(self, node, seq):
         h = b"X-Reporter: %s\r\nX-Reporter-Epoch: %s\r\nX-Reporter-Seq: %d\r\nX-Spool-Depth: 0\r\n" % (
@@ -199,6 +206,8 @@ class Driver:
             ver = ob["version"]
             subj = ob.get("subjects")
             on = subj is not None
+            if on and ver == 0 and not subj:
+                self.withheld = True	# clusterm holds assignments back for a burst
             if node.ver is not None and ver == node.ver and on == (node.subj is not None):
                 return
             self.assignments += 1
@@ -227,7 +236,7 @@ class Driver:
             rest = [i for i in range(1, self.n + 1) if i != node.idx]
         else:
             rest = sorted(i for i in node.subj if i != node.idx)
-            if self.skip_repeat:
+            if not self.repeat:
                 rest = [i for i in rest if i not in sent]
         if rest:
             ob = await self.post(conn, node, b"discovered", rest, b"member-join",
@@ -372,9 +381,10 @@ class Bench:
         self.a = args
         self.cm = cm
         self.d = Driver(cm.port, args.n, args.conns)
-        self.d.skip_repeat = args.skip_repeat
+        self.d.repeat = args.repeat
         self.mconn = Conn(cm.port)
         self.results = {}
+        self.quiet_after = 0.0	# no tick round that began before counts as the last
 
     def begin(self):
         self.d.by_origin = {}
@@ -404,17 +414,29 @@ class Bench:
         (negative when the last one still changed some) and when the last round
         that changed an assignment ended (None: the first changed nothing).
         0 with K=0: as in bench_scale.sh, ticks only with observers (a node
-        that sent a heartbeat is judged with one heartbeat interval more)."""
+        that sent a heartbeat is judged with one heartbeat interval more).
+        Once clusterm was seen holding assignments back for a burst, the
+        first round begins SETTLE_S after the last runs that changed the
+        rings (self.quiet_after), when it no longer does (real ticks come
+        tick_s apart, at random; one within SETTLE_S of the burst's end
+        gets the assignment a tick later). A round that changed nothing
+        but began before quiet_after does not end them."""
         d = self.d
         t_changed = None
         if self.a.k == 0:
             return 0, None
+        if d.withheld:
+            await asyncio.sleep(max(0.0, self.quiet_after - time.monotonic()))
         for rnd in range(1, limit + 1):
+            t_round = time.monotonic()
             changed = await d.pool(d.nodes[1:], d.tick_run, deadline)
-            if changed == 0:
+            if changed == 0 and t_round >= self.quiet_after:
                 return rnd, t_changed
-            t_changed = time.monotonic()
-        return -limit, t_changed
+            if changed:
+                t_changed = time.monotonic()
+            elif rnd < limit:
+                await asyncio.sleep(max(0.0, self.quiet_after - time.monotonic()))
+        return (-limit if changed else limit), t_changed
 
     async def boot(self):
         a, d = self.a, self.d
@@ -431,6 +453,7 @@ class Bench:
         try:
             await d.pool(d.nodes[1:], d.boot_run, deadline)
             t_runs = time.monotonic()
+            self.quiet_after = t_runs + SETTLE_S
             rounds, t_changed = await self.ticks(deadline, TICK_ROUNDS)
             t_ticks = time.monotonic()
             t_disc = await poller
@@ -470,16 +493,16 @@ class Bench:
         await d.pool(obs, lambda c, x: d.fail_run(c, x, [victim]), deadline)
         d.conns = save
         t_posted = time.monotonic()
+        self.quiet_after = t_posted + SETTLE_S
         t_dec = await poller
         pconn.close()
         r = await self.end("fail1", b, t_dec, ", %s, %d reporters posted in %.3f s" % (
             vnode.name.decode(), len(obs), t_posted - b[0]))
         r["observers"] = len(obs)
         t = time.monotonic()
-        rounds, _ = await self.ticks(t + a.timeout, 1)
+        rounds, _ = await self.ticks(t + a.timeout, 2)
         self.last_reports = (await metrics(self.mconn)).get("reports", 0)
-        print("        tick round after fail1: %.2f s, %s" % (
-            time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
+        print("        tick rounds after fail1: %.2f s, %s" % (time.monotonic() - t, rounds_text(rounds)))
         return r
 
     async def fail10(self):
@@ -501,6 +524,7 @@ class Bench:
         except TimeoutError:
             pass
         t_posted = time.monotonic()
+        self.quiet_after = t_posted + SETTLE_S
         t_dec = await poller
         rss_before_list = self.cm.hwm_mb()
         # Exact check: every victim Disappeared, every live node Discovered.
@@ -517,10 +541,20 @@ class Bench:
                                rss_before_list))
         r.update(killed=len(victims), bad_victims=len(bad_victims), bad_live=len(bad_live))
         t = time.monotonic()
-        rounds, _ = await self.ticks(t + a.timeout, 1)
-        print("        tick round after fail10: %.2f s, %s" % (
-            time.monotonic() - t, "assignments changed" if rounds < 0 else "no change" if rounds else "no ticks (K=0)"))
+        rounds, _ = await self.ticks(t + a.timeout, 2)
+        print("        tick rounds after fail10: %.2f s, %s" % (time.monotonic() - t, rounds_text(rounds)))
         return r
+
+
+def rounds_text(rounds):
+    """What Bench.ticks returned, in words."""
+    if rounds == 0:
+        return "no ticks (K=0)"
+    if rounds < 0:
+        return "%d, assignments still changing" % -rounds
+    if rounds == 1:
+        return "1, no assignment changed"
+    return "%d, assignments changed in the first %d" % (rounds, rounds - 1)
 
 
 async def run(args, cm):
@@ -550,10 +584,10 @@ def main():
     p.add_argument("--timeout", type=float, default=300, help="s per phase (default 300)")
     p.add_argument("--build", default=os.path.join(src, "build"), help="build dir")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
-    p.add_argument("--skip-repeat", action="store_true",
-                   help="NOT what serf-forwarder does today: the first event run leaves "
-                   "out of its batch the subjects it has just reported on taking its "
-                   "assignment (what such a change would save)")
+    p.add_argument("--repeat", action="store_true",
+                   help="NOT what serf-forwarder does: the first event run posts in its "
+                   "batch again the subjects it has just reported on taking its "
+                   "assignment (as it did before; sizes what that cost)")
     args = p.parse_args()
     if args.n < 20:
         p.error("-n must be at least 20")
@@ -567,7 +601,7 @@ def main():
     try:
         cm = Clusterm(binary, args.k, tmp)
         print("observers: N=%d K=%d conns=%d%s clusterm %s (pid %d, port %d), cpus %d" % (
-            args.n, args.k, args.conns, " skip-repeat" if args.skip_repeat else "", binary, cm.pid, cm.port, os.cpu_count()), flush=True)
+            args.n, args.k, args.conns, " repeat" if args.repeat else "", binary, cm.pid, cm.port, os.cpu_count()), flush=True)
         cm.wait_ready()
         bench = asyncio.run(run(args, cm))
         res = bench.results

@@ -19,8 +19,9 @@
 # left in all forwarders (must be 0).
 #
 # With OBSERVERS=K (monitor.observers, default 0) each forwarder reports only
-# on itself and its subjects: the boot phase is then followed by one tick
-# per node (what the tick timer does within tick_s), which hands every node
+# on itself and its subjects: the boot phase is then followed, one second
+# after the event runs (clusterm's settle time for a burst of joins), by one
+# tick per node (what the tick timer does within tick_s), which hands every node
 # its final assignment and reports the subjects it has not reported yet;
 # boot is timed until those ticks have exited too. One untimed tick round
 # follows fail1 (the subjects of the failed node get new observers).
@@ -242,6 +243,10 @@ phase() {
 	POLL_PID=$!
 	run_pool "$ev" "$members" "$first" "$last"
 	if [ "$name" = boot ] && [ "$OBSERVERS" -gt 0 ]; then
+		# clusterm holds assignments back until a burst of joins has
+		# settled for its OBSERVERS_SETTLE_MS (1 s); real ticks come
+		# tick_s apart, long after
+		sleep 1.1
 		run_pool tick /dev/null "$first" "$last"	# the tick timer's round
 	fi
 	PH_OK=1

@@ -2,7 +2,8 @@
 taking the posts forwarders send (reporter headers, X-Observe-Version): the
 observe assignment in replies (batches, snapshot, heartbeat), only observers'
 votes counted, GET of a node with observers/subjects/counted, a kill decided
-by the observers alone, K = 0 unchanged, the rings kept across a restart."""
+by the observers alone, K = 0 unchanged, the rings kept across a restart,
+assignments held back while a burst of joins settles."""
 
 import http.server
 import json
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -194,6 +196,49 @@ class Observers(unittest.TestCase):
                              sorted(v["counted"] for v in before[n]["votes"]), n)
 
 
+BURST = 100	# more than clusterm's OBSERVERS_BURST_CHANGES (64) joins at once
+
+
+class Settling(unittest.TestCase):
+    """A burst of joins (one operation turning BURST nodes Discovered): a
+    node's assignment waits for its subjects to settle (1 s of operation
+    time), a reporter without one is told to report only itself meanwhile;
+    then the assignment is handed out, and the votes count as ever."""
+
+    def test_burst_settles(self):
+        names = ["bu%03d" % i for i in range(BURST)]
+        with Clusterm(config={"monitor": {"grace_s": 0, "observers": K,
+                                          "heartbeat_interval_s": 0}}) as c:
+            t0 = time.monotonic()
+            st, body, _ = c.post("/monitor/event/discovered",
+                                 [report(n, "10.9.%d.%d" % (i // 200, i % 200 + 1), Node_Name=n)
+                                  for i, n in enumerate(names)])
+            self.assertEqual(st, 200, body)
+            fwds = {n: Fwd(c, n) for n in names[:5]}
+            early = {n: f.heartbeat().get("observe") for n, f in fwds.items()}
+            if time.monotonic() - t0 < 0.5:	# well inside the settle time
+                for n, ob in early.items():
+                    self.assertEqual(ob, {"version": 0, "subjects": []}, n)
+            for n in names:
+                self.assertEqual(c.state_of(n), "Discovered", n)
+
+            # once settled, a heartbeat carries the node's subjects
+            def settled(n):
+                f = fwds[n]
+                f.heartbeat()
+                return f.version and f.subjects and \
+                    sorted(f.subjects) == sorted(c.node(n)["subjects"])
+            for n in fwds:
+                wait_until(lambda: settled(n), timeout=30, interval=0.2,
+                           what="%s handed its assignment" % n)
+            # its reports on them count
+            f = fwds[names[0]]
+            f.batch("discovered", f.subjects)
+            for sub in f.subjects:
+                counted = {v["reporter"] for v in c.node(sub)["votes"] if v["counted"]}
+                self.assertIn(names[0], counted, sub)
+
+
 FNAMES = ["fw%d" % i for i in range(6)]
 
 
@@ -226,12 +271,24 @@ class RealForwarder(unittest.TestCase):
         with open(os.path.join(self.spool(name), "observe")) as f:
             return json.load(f)
 
+    def reports_taken(self, name):
+        st, body, _ = self.c.get("/api/v1/reporters")
+        self.assertEqual(st, 200, body)
+        return {r["name"]: r["reports"] for r in body["reporters"]}.get(name, 0)
+
     def test_reports_only_self_and_subjects(self):
         c = self.c
         # each agent starts: its join event lists every member it sees
         for n in FNAMES:
-            self.fwd(n, "member-join", lines(FNAMES))
+            p = self.fwd(n, "member-join", lines(FNAMES))
             self.assertIn("version", self.assignment(n))
+            # the own report, then each subject of the assignment it took
+            # once: reported on taking it, left out of the batch that follows
+            # (the nodes join one by one: nothing changes during the run)
+            subjects = self.assignment(n)["subjects"]
+            self.assertEqual(self.reports_taken(n), 1 + len(subjects), p.stderr)
+            if subjects:
+                self.assertIn("reported already as new subjects", p.stderr)
         # the own report first, then only the subjects of the assignment it
         # got: at most K reports on others per node, not N - 1
         others = sum(1 for n in FNAMES for v in c.node(n)["votes"] if not v["self"])

@@ -1,7 +1,7 @@
 /*
  * Unit tests: serf-forwarder's observer assignment (observe.c): parsing a
  * reply's observe, the file kept in the spool dir, which members a run
- * reports, the members seen.
+ * reports, the members seen, the reports left out as reported already.
  */
 #include <check.h>
 #include <errno.h>
@@ -145,6 +145,36 @@ START_TEST(test_members_seen)
 }
 END_TEST
 
+/* The batch after an assignment taken leaves out what was reported on taking it. */
+START_TEST(test_drop_reported)
+{
+	struct batch b, sent;
+
+	batch_init(&b);
+	batch_init(&sent);
+	b.kind = sent.kind = REPORT_KIND_DISCOVERED;
+	add(&b, "a");
+	add(&b, "b");
+	add(&b, "c");
+	add(&sent, "b");
+	add(&sent, "c");
+	add(&sent, "x");
+	/* c as reported differs from c in the batch (a tag changed): it stays */
+	ck_assert_int_eq(report_set(&sent.reports[1], "rack", "r1"), 0);
+	ck_assert_uint_eq(observe_drop_reported(&b, &sent), 1);
+	ck_assert_uint_eq(b.n, 2);
+	ck_assert_str_eq(b.reports[0].name, "a");
+	ck_assert_str_eq(b.reports[1].name, "c");
+	/* reported alive, the batch says gone: nothing dropped */
+	b.kind = REPORT_KIND_DISAPPEARED;
+	add(&sent, "a");
+	ck_assert_uint_eq(observe_drop_reported(&b, &sent), 0);
+	ck_assert_uint_eq(b.n, 2);
+	batch_finish(&b);
+	batch_finish(&sent);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -156,6 +186,7 @@ main(void)
 	tcase_add_test(tc, test_parse);
 	tcase_add_test(tc, test_file_round_trip);
 	tcase_add_test(tc, test_members_seen);
+	tcase_add_test(tc, test_drop_reported);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

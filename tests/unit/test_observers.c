@@ -2,7 +2,7 @@
  * Unit tests: observers in the state (CONTRACT section 12). With K rings,
  * only a node's observers' votes count; the incremental counts equal a
  * recount after any sequence of ring changes; a snapshot gives the same
- * rings, version and counts.
+ * rings, version and counts; assignments settle after a burst of changes.
  */
 #include <check.h>
 #include <stdio.h>
@@ -197,6 +197,62 @@ START_TEST(test_small_cluster)
 }
 END_TEST
 
+/*
+ * A burst of joins (more than OBSERVERS_BURST_CHANGES within
+ * OBSERVERS_BURST_WINDOW_MS): the nodes whose subjects changed in it are settling
+ * until OBSERVERS_SETTLE_MS after their last change, by the operations'
+ * times; the votes count as ever; a lone join later is not held back.
+ */
+START_TEST(test_settle_in_burst)
+{
+	enum { BURST = OBSERVERS_BURST_CHANGES + 36 };
+	static char bn[BURST + 1][8];
+	struct state *s;
+	size_t settling = 0;
+	long long t = 5000;
+
+	for (size_t i = 0; i <= BURST; i++)
+		snprintf(bn[i], sizeof(bn[i]), "b%03zu", i);
+	s = fix_open(&params_k, NULL);
+	for (size_t i = 0; i < BURST; i++)
+		fix_reports_at(s, t++, bn[i], REPORT_KIND_DISCOVERED, "member-join", bn[i]);
+	pthread_rwlock_rdlock(&s->lock);
+	/* the last one is settling, and most of those that joined in the burst */
+	ck_assert(observers_settling(s, bn[BURST - 1]));
+	ck_assert_int_eq(node(s, bn[BURST - 1])->settle_ms, t - 1 + OBSERVERS_SETTLE_MS);
+	for (size_t i = 0; i < BURST; i++)
+		settling += observers_settling(s, bn[i]);
+	ck_assert_uint_gt(settling, BURST - OBSERVERS_BURST_CHANGES);
+	ck_assert(!observers_settling(s, "nobody"));
+	pthread_rwlock_unlock(&s->lock);
+	check_counts(s);
+
+	/* an operation just before the settle time: still; at it: none */
+	fix_reports_at(s, t - 2 + OBSERVERS_SETTLE_MS, bn[0], REPORT_KIND_DISCOVERED,
+	    "member-update", bn[0]);
+	pthread_rwlock_rdlock(&s->lock);
+	ck_assert(observers_settling(s, bn[BURST - 1]));
+	pthread_rwlock_unlock(&s->lock);
+	t += OBSERVERS_SETTLE_MS;
+	fix_reports_at(s, t, bn[0], REPORT_KIND_DISCOVERED, "member-update", bn[0]);
+	pthread_rwlock_rdlock(&s->lock);
+	for (size_t i = 0; i < BURST; i++)
+		ck_assert_msg(!observers_settling(s, bn[i]), "%s", bn[i]);
+	pthread_rwlock_unlock(&s->lock);
+
+	/* a lone join once the burst is over: its assignment goes out at once */
+	t += OBSERVERS_BURST_WINDOW_MS;
+	fix_reports_at(s, t, bn[BURST], REPORT_KIND_DISCOVERED, "member-join", bn[BURST]);
+	pthread_rwlock_rdlock(&s->lock);
+	ck_assert(rings_contains(s->rings, bn[BURST]));
+	for (size_t i = 0; i <= BURST; i++)
+		ck_assert_msg(!observers_settling(s, bn[i]), "%s", bn[i]);
+	pthread_rwlock_unlock(&s->lock);
+	check_counts(s);
+	state_close(s);
+}
+END_TEST
+
 static uint32_t rnd_state = 99;
 
 static uint32_t
@@ -329,6 +385,7 @@ main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_only_observers_count);
 	tcase_add_test(tc, test_small_cluster);
+	tcase_add_test(tc, test_settle_in_burst);
 	tcase_add_test(tc, test_random_recount_and_snapshot);
 	tcase_add_test(tc, test_old_params_record);
 	suite_add_tcase(s, tc);
