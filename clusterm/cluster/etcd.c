@@ -418,6 +418,7 @@ etcd_post(struct etcd *e, const char *path, const char *body, struct sink *k, lo
 		no_answer_at = now + e->attempt_ms;
 		buf_reset(k->b);
 		k->started = false;
+		k->scanned = 0;
 		k->stop_rc = 0;
 		snprintf(url, sizeof(url), "%s%s", e->endpoints[i], path);
 		setup(e, url, body, hdr, k, cerr, dl > 0 && dl - now < e->attempt_ms ?

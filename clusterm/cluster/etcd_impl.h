@@ -45,6 +45,7 @@ struct sink {
 	void *arg;
 	int stop_rc;
 	bool started;			/* bytes have arrived */
+	size_t scanned;			/* on_data's: bytes of b looked through (0 each try) */
 	const volatile int *stop;
 	bool require_leader;		/* a watch: only on a member that has a leader */
 };

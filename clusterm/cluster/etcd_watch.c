@@ -81,14 +81,19 @@ watch_data(struct sink *k)
 
 	for (;;) {
 		char *start = k->b->data + w->used;
-		char *nl = memchr(start, '\n', k->b->len - w->used);
+		/* A long line comes in many pieces: each is looked through once. */
+		char *nl = memchr(start + k->scanned, '\n', k->b->len - w->used - k->scanned);
 		cJSON *root;
 		int rc;
 
-		if (nl == NULL)
+		if (nl == NULL) {
+			/* Past the parsed lines: none ahead of them holds a newline. */
+			k->scanned = k->b->len - w->used;
 			break;
+		}
 		root = cJSON_ParseWithLength(start, (size_t)(nl - start));
 		w->used += (size_t)(nl - start) + 1;
+		k->scanned = 0;
 		if (root == NULL) {
 			snprintf(w->err, sizeof(w->err), "etcd watch: a line that is not JSON");
 			return -EBADMSG;

@@ -330,11 +330,18 @@ oplog_submit(struct state *s, struct op *op)
 	int rc;
 
 	memset(&op->res, 0, sizeof(op->res));
+	if (s->shared) {
+		/* Ready before p is on the list, where the follower finds it. */
+		pthread_cond_init(&p.done_cv, NULL);
+		rc = append_op(s, &p, op);
+		if (rc == 0)
+			rc = oplog_submit_shared(s, &p, op);
+		pthread_cond_destroy(&p.done_cv);
+		return rc;
+	}
 	rc = append_op(s, &p, op);
 	if (rc < 0)
 		return rc;
-	if (s->shared)
-		return oplog_submit_shared(s, &p, op);
 
 	/* Step 2: wait until it is durable. */
 	rc = store_wait(s->store, p.seq);

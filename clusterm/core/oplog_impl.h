@@ -5,6 +5,7 @@
 #ifndef OPLOG_IMPL_H
 #define OPLOG_IMPL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@ struct pending {
 	struct pending *prev, *next;
 	bool claimed;			/* shared log: the follower applies it (list_mu) */
 	bool done;			/* shared log: applied (apply_mu) */
+	pthread_cond_t done_cv;		/* shared log: signalled with done, its submitter alone waits */
 };
 
 /* Shared log: how long a committed operation may take to come back by the watch. */

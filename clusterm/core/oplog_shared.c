@@ -64,7 +64,7 @@ wait_applied(struct state *s, struct pending *p, long timeout_ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&s->apply_mu);
-	while (!p->done && pthread_cond_timedwait(&s->apply_cv, &s->apply_mu, &ts) == 0)
+	while (!p->done && pthread_cond_timedwait(&p->done_cv, &s->apply_mu, &ts) == 0)
 		;
 	done = p->done;
 	pthread_mutex_unlock(&s->apply_mu);
@@ -73,7 +73,7 @@ wait_applied(struct state *s, struct pending *p, long timeout_ms)
 	/* Claimed meanwhile: it is being applied; wait for that. */
 	pthread_mutex_lock(&s->apply_mu);
 	while (!p->done)
-		pthread_cond_wait(&s->apply_cv, &s->apply_mu);
+		pthread_cond_wait(&p->done_cv, &s->apply_mu);
 	pthread_mutex_unlock(&s->apply_mu);
 	return true;
 }
@@ -222,7 +222,8 @@ follow_record(const void *buf, size_t len, int64_t pos, uint64_t own_seq, void *
 		oplog_unlink_pending(s, p);
 		pthread_mutex_lock(&s->apply_mu);
 		p->done = true;
-		pthread_cond_broadcast(&s->apply_cv);
+		/* Its submitter alone: a broadcast per record woke every submitter. */
+		pthread_cond_signal(&p->done_cv);
 		pthread_mutex_unlock(&s->apply_mu);
 	}
 }

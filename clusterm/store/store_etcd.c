@@ -87,7 +87,8 @@ se_append_flags(void *b, const void *buf, size_t len, unsigned flags, uint64_t *
 	e->tail = r;
 	e->appended_records++;
 	e->appended_bytes += len;
-	pthread_cond_broadcast(&e->cv);
+	/* The committer alone: a broadcast woke every submitter in se_wait too. */
+	pthread_cond_signal(&e->work_cv);
 	pthread_mutex_unlock(&e->mu);
 	return 0;
 }
@@ -297,7 +298,7 @@ committer(void *arg)
 				break;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
-			pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+			pthread_cond_timedwait(&e->work_cv, &e->mu, &ts);
 		}
 		if (e->head == NULL)
 			break;
@@ -331,7 +332,7 @@ committer(void *arg)
 			free(batch->buf);
 			free(batch);
 		}
-		pthread_cond_broadcast(&e->cv);
+		pthread_cond_broadcast(&e->done_cv);
 	}
 	pthread_mutex_unlock(&e->mu);
 	return NULL;
@@ -349,7 +350,7 @@ se_wait(void *b, uint64_t seq)
 		return -EINVAL;
 	}
 	while (e->done_seq < seq)
-		pthread_cond_wait(&e->cv, &e->mu);
+		pthread_cond_wait(&e->done_cv, &e->mu);
 	/* Overwritten by a record STORE_ETCD_MAX_INFLIGHT later: the outcome is lost. */
 	rc = e->results[seq % STORE_ETCD_MAX_INFLIGHT].seq == seq ?
 	    e->results[seq % STORE_ETCD_MAX_INFLIGHT].rc : -EIO;
@@ -404,6 +405,8 @@ se_close(void *b)
 	e->stopping = true;
 	e->wflag = 1;
 	pthread_cond_broadcast(&e->cv);
+	pthread_cond_broadcast(&e->work_cv);
+	pthread_cond_broadcast(&e->done_cv);
 	pthread_mutex_unlock(&e->mu);
 	if (e->we != NULL)
 		etcd_abort(e->we);
@@ -419,6 +422,8 @@ se_close(void *b)
 	free(e->results);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
+	pthread_cond_destroy(&e->work_cv);
+	pthread_cond_destroy(&e->done_cv);
 	pthread_mutex_destroy(&e->snap_mu);
 	free(e);
 }
@@ -455,6 +460,8 @@ store_open_etcd(const struct store_etcd_opts *o, struct store **ret, char *err, 
 	}
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
+	pthread_cond_init(&e->work_cv, NULL);
+	pthread_cond_init(&e->done_cv, NULL);
 	pthread_mutex_init(&e->snap_mu, NULL);
 	e->leader = o->leader;
 	if ((rc = etcd_new(&o->etcd, &e->ce, err, errlen)) < 0 ||
@@ -470,6 +477,10 @@ store_open_etcd(const struct store_etcd_opts *o, struct store **ret, char *err, 
 	snprintf(e->logp, sizeof(e->logp), "%s/log/", o->prefix);
 	etcd_prefix_end(e->logp, strlen(e->logp), e->logend, &e->logendlen);
 	snprintf(e->mine, sizeof(e->mine), "%s%s/%s/", e->logp, o->instance_id, boot);
+	/*
+	 * Earlier runs' tails stay: deleted, a tail's version is 0 again, which
+	 * a late first commit of that run would match (clusterm.conf(5)).
+	 */
 	snprintf(e->tail_key, sizeof(e->tail_key), "%s/tail/%s/%s", o->prefix, o->instance_id, boot);
 	snprintf(e->snapp, sizeof(e->snapp), "%s/snap/", o->prefix);
 	snprintf(e->cur_key, sizeof(e->cur_key), "%s/snap/current", o->prefix);

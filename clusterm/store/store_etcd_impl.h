@@ -53,7 +53,9 @@ struct se {
 	int64_t tail_version;		/* its version = log keys this run committed */
 
 	pthread_mutex_t mu;		/* everything below but the connections */
-	pthread_cond_t cv;		/* queue and outcomes */
+	pthread_cond_t cv;		/* the store stops (se_sleep) */
+	pthread_cond_t work_cv;		/* the committer: a record queued, or the store stops */
+	pthread_cond_t done_cv;		/* se_wait: outcomes, or the store stops */
 	struct rec *head, *tail;
 	uint64_t next_seq, done_seq;
 	struct outcome { uint64_t seq; int rc; } *results;	/* ring, at seq % MAX_INFLIGHT */

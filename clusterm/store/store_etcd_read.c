@@ -455,7 +455,7 @@ check_watch(struct se *e)
 	pthread_mutex_unlock(&e->mu);
 }
 
-/* Every SE_CHECK_MS until the store stops (e->cv is broadcast for other reasons too). */
+/* Every SE_CHECK_MS until the store stops. */
 static void *
 checker(void *arg)
 {

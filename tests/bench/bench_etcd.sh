@@ -5,7 +5,8 @@
 #      on a 3-member etcd cluster, one clusterm on its WAL, interleaved;
 #   2. etcd's own rate of one-put txns of the same value size through its
 #      v3 JSON gateway (wrk + bench_etcd_txn.lua, a new key per request), at
-#      1 connection and at CONNS;
+#      1 connection and at CONNS; at CONNS also right after each intake run,
+#      for a ratio of the two under the same load of the machine;
 #   3. failover: kill -9 of the leader of 3 instances until a surviving
 #      instance accepts a job (POST /discover/nodes answered 200), median
 #      of FAILOVERS runs;
@@ -236,7 +237,9 @@ for j in range(0, min(n, 100 * b), b):
     tot += len(body); k += 1
 print(tot // k)' "$BATCH" "$NODES")
 
-WAL_RS=- ETCD_RS=- TXN1=- TXNC=- FO_MED=- FO_ALL=- WAL_REQ=- ETCD_REQ=- LOGV=-
+WAL_RS=- ETCD_RS=- TXN1=- TXNC=- FO_MED=- FO_ALL=- WAL_REQ=- ETCD_REQ=- LOGV=- RATIO=-
+# Each intake run's ceiling (txn/s at CONNS) and ratio, measured right after it.
+TC_RUNS=() RATIOS=()
 
 if ! skip intake; then
 	wport=$(port)
@@ -257,6 +260,14 @@ if ! skip intake; then
 		e=$(run_wrk "http://127.0.0.1:$eport/" "$LUA_POST" "$CONNS" "$DURATION" "${envs[@]}")
 		ws+=("$w") es+=("$e")
 		echo "intake run $i: wal $w req/s ($((w * BATCH)) node-reports/s), etcd $e req/s ($((e * BATCH)) node-reports/s)"
+		# etcd's ceiling right after, under the same load of the machine.
+		if ! skip txn; then
+			t=$(run_wrk "${ECLIENT[0]}/" "$LUA_TXN" "$CONNS" "$DURATION" \
+			    BENCH_VALUE_BYTES="$VALUE_BYTES" BENCH_PREFIX="/benchtxn")
+			TC_RUNS+=("$t")
+			RATIOS+=("$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2f", (t > 0 ? e / t : 0) }')")
+			echo "intake run $i: etcd's txn ceiling right after, $CONNS connections: $t txn/s; clusterm on etcd / ceiling ${RATIOS[-1]}x"
+		fi
 	done
 	WAL_REQ=$(printf '%s\n' "${ws[@]}" | median)
 	ETCD_REQ=$(printf '%s\n' "${es[@]}" | median)
@@ -310,6 +321,10 @@ if ! skip txn; then
 	done
 	TXN1=$(printf '%s\n' "${t1[@]}" | median)
 	TXNC=$(printf '%s\n' "${tc[@]}" | median)
+	if [ "${#RATIOS[@]}" -gt 0 ]; then
+		RATIO=$(printf '%s\n' "${RATIOS[@]}" | median)
+		echo "intake against etcd's ceiling measured right after each run: ${RATIOS[*]} (median ${RATIO}x)"
+	fi
 	ETCDCTL_API=3 etcdctl --endpoints "${ECLIENT[0]}" del --prefix /benchtxn >/dev/null 2>&1 || true
 fi
 
@@ -515,6 +530,7 @@ echo "| batched intake, clusterm on WAL | $WAL_RS node-reports/s ($WAL_REQ req/s
 echo "| batched intake, clusterm on etcd (3 members) | $ETCD_RS node-reports/s ($ETCD_REQ req/s) |"
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, 1 connection | $TXN1 txn/s |"
 echo "| etcd txn, one ${VALUE_BYTES}-byte put, $CONNS connections | $TXNC txn/s = $(awk -v t="$TXNC" -v b="$BATCH" 'BEGIN { if (t == "-") print "-"; else printf "%.0f", t * b }') node-reports/s at one txn per batch |"
+echo "| clusterm on etcd / etcd's ceiling ($CONNS connections) measured right after each intake run, median of $REPS | ${RATIO}x (${RATIOS[*]:--}) |"
 echo "| failover, kill -9 of the leader to a job accepted (median of $FAILOVERS) | $FO_MED s ($FO_ALL) |"
 for line in "${FK[@]}"; do
 	# "failover KIND: median M s, max X s (all ...)"

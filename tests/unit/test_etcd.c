@@ -1,7 +1,6 @@
 /*
  * The etcd gateway client, the leader election and the etcd store, against
- * a real etcd (Debian's etcd-server) started on a loopback port for this
- * test and stopped by its pid.
+ * a real etcd (etcd_fixture.h).
  */
 #include <check.h>
 #include <errno.h>
@@ -18,98 +17,12 @@
 #include <unistd.h>
 
 #include "etcd.h"
+#include "etcd_fixture.h"
 #include "fsio.h"
 #include "le.h"
 #include "leader.h"
 #include "store.h"
 #include "store_etcd.h"
-
-#define ETCD_BIN	"/usr/bin/etcd"
-#define ETCD_READY_MS	15000
-
-static pid_t etcd_pid;
-static char dir[64], url[64], peer[64];
-static const char *endpoints[1];
-
-static void
-etcd_up(void)
-{
-	char name[32], cluster[128];
-	int port;
-
-	srand((unsigned)getpid() ^ (unsigned)time(NULL));
-	/* Below the ephemeral range (32768-60999): a connect cannot take it first. */
-	port = 21000 + rand() % 900 * 2;
-	snprintf(dir, sizeof(dir), "/tmp/clusterm-etcd-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", port + 1);
-	snprintf(name, sizeof(name), "t%d", (int)getpid());
-	snprintf(cluster, sizeof(cluster), "%s=%s", name, peer);
-	etcd_pid = fork();
-	ck_assert_int_ge(etcd_pid, 0);
-	if (etcd_pid == 0) {
-		char data[96], logf[96];
-		snprintf(data, sizeof(data), "%s/data", dir);
-		snprintf(logf, sizeof(logf), "%s/etcd.log", dir);
-		if (freopen(logf, "w", stderr) == NULL || freopen("/dev/null", "w", stdout) == NULL)
-			_exit(127);
-		execl(ETCD_BIN, "etcd", "--name", name, "--data-dir", data,
-		    "--listen-client-urls", url, "--advertise-client-urls", url,
-		    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		    "--initial-cluster", cluster, (char *)NULL);
-		_exit(127);
-	}
-	endpoints[0] = url;
-	/* Ready when a read answers. */
-	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 1000, 0 };
-	struct etcd *e;
-	char err[512];
-	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
-	long long deadline = fsio_mono_ms() + ETCD_READY_MS;
-	for (;;) {
-		struct etcd_range_req r = { .key = "x", .key_len = 1 };
-		struct etcd_range_res res;
-		if (etcd_range(e, &r, &res, err, sizeof(err)) == 0) {
-			etcd_range_res_free(&res);
-			break;
-		}
-		if (fsio_mono_ms() >= deadline || waitpid(etcd_pid, NULL, WNOHANG) == etcd_pid) {
-			char cmd[160];
-			snprintf(cmd, sizeof(cmd), "tail -n 5 '%s/etcd.log' >&2", dir);
-			if (system(cmd) != 0)
-				fprintf(stderr, "no etcd log\n");
-			ck_abort_msg("etcd did not answer: %s", err);
-		}
-		usleep(100000);
-	}
-	etcd_free(e);
-}
-
-static void
-etcd_down(void)
-{
-	char cmd[128];
-
-	if (etcd_pid > 0) {
-		kill(etcd_pid, SIGKILL);
-		waitpid(etcd_pid, NULL, 0);
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-static struct etcd *
-conn(void)
-{
-	struct etcd_opts o = { endpoints, 1, NULL, NULL, NULL, 3000, 0 };
-	struct etcd *e;
-	char err[512];
-
-	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
-	return e;
-}
 
 START_TEST(test_base64)
 {
@@ -187,112 +100,12 @@ START_TEST(test_txn_range_lease)
 END_TEST
 
 /* What a follower was handed. */
-struct seen {
-	pthread_mutex_t mu;
-	int resets, reloads;
-	char snap[64];
-	char recs[64][32];
-	uint64_t own[64];
-	int n;
-};
-
-static void
-seen_reset(void *arg)
-{
-	struct seen *s = arg;
-
-	pthread_mutex_lock(&s->mu);
-	s->resets++;
-	s->n = 0;
-	pthread_mutex_unlock(&s->mu);
-}
-
-static void
-seen_reload_done(void *arg, bool ok)
-{
-	struct seen *s = arg;
-
-	pthread_mutex_lock(&s->mu);
-	if (ok)
-		s->reloads++;
-	pthread_mutex_unlock(&s->mu);
-}
-
-static int
-seen_snapshot(const void *buf, size_t len, int64_t pos, void *arg)
-{
-	struct seen *s = arg;
-
-	(void)pos;
-	pthread_mutex_lock(&s->mu);
-	snprintf(s->snap, sizeof(s->snap), "%.*s", (int)len, (const char *)buf);
-	pthread_mutex_unlock(&s->mu);
-	return 0;
-}
-
-static void
-seen_record(const void *buf, size_t len, int64_t pos, uint64_t own, void *arg)
-{
-	struct seen *s = arg;
-
-	(void)pos;
-	pthread_mutex_lock(&s->mu);
-	if (s->n < 64) {
-		snprintf(s->recs[s->n], sizeof(s->recs[0]), "%.*s", (int)len, (const char *)buf);
-		s->own[s->n++] = own;
-	}
-	pthread_mutex_unlock(&s->mu);
-}
-
-static int
-visit_none(const void *buf, size_t len, void *arg)
-{
-	(void)buf, (void)len, (void)arg;
-	return 0;
-}
-
-static int
-seen_count(struct seen *s)
-{
-	int n;
-
-	pthread_mutex_lock(&s->mu);
-	n = s->n;
-	pthread_mutex_unlock(&s->mu);
-	return n;
-}
-
-static void
-wait_count(struct seen *s, int n)
-{
-	long long deadline = fsio_mono_ms() + 10000;
-
-	while (seen_count(s) < n) {
-		ck_assert_msg(fsio_mono_ms() < deadline, "%d of %d records followed", seen_count(s),
-		    n);
-		usleep(10000);
-	}
-}
-
-static struct store *
-open_store(const char *id, struct leader *l)
-{
-	struct store_etcd_opts o = { { endpoints, 1, NULL, NULL, NULL, 3000, 0 }, "/s", id, l };
-	struct store *st;
-	char err[512];
-
-	ck_assert_int_eq(store_open_etcd(&o, &st, err, sizeof(err)), 0);
-	ck_assert_int_eq(store_recover(st, visit_none, visit_none, NULL, NULL, NULL, err,
-	    sizeof(err)), 0);
-	return st;
-}
-
 START_TEST(test_store_shared_log)
 {
 	static struct seen sa = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct seen sb = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct seen sc = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	struct leader_opts lo = { { endpoints, 1, NULL, NULL, NULL, 1000, 0 }, "/s", "a",
+	struct leader_opts lo = { { etcd_endpoints, 1, NULL, NULL, NULL, 1000, 0 }, "/s", "a",
 	    "http://127.0.0.1:1", 3 };
 	struct leader *l;
 	char err[512];
@@ -483,6 +296,89 @@ START_TEST(test_late_write_refused)
 }
 END_TEST
 
+/* Events of a watch, their values in order (a stop after want of them). */
+struct got {
+	size_t n, want;
+	size_t len[4];
+	bool intact[4];
+};
+
+static int
+watch_collect(const struct etcd_event *ev, size_t n, int64_t header_rev, void *arg)
+{
+	struct got *g = arg;
+
+	(void)header_rev;
+	for (size_t i = 0; i < n && g->n < 4; i++, g->n++) {
+		const struct etcd_kv *kv = &ev[i].kv;
+		g->len[g->n] = kv->value_len;
+		g->intact[g->n] = true;
+		for (size_t j = 0; j < kv->value_len; j++)
+			if (kv->value[j] != (char)('a' + (j * 7 + g->n) % 26)) {
+				g->intact[g->n] = false;
+				break;
+			}
+	}
+	return g->n >= g->want ? 5 : 0;
+}
+
+/* Puts a 600 KB value, a short one and a 600 KB one, each its own watch result. */
+static void *
+put_long_values(void *arg)
+{
+	struct etcd *e = conn();
+	size_t big = 600 * 1024;
+	char *v = malloc(big), err[512];
+	int64_t rev;
+	bool ok;
+
+	(void)arg;
+	ck_assert_ptr_nonnull(v);
+	for (size_t k = 0; k < 3; k++) {
+		size_t len = k == 1 ? 10 : big;
+		usleep(200000);
+		for (size_t j = 0; j < len; j++)
+			v[j] = (char)('a' + (j * 7 + k) % 26);
+		struct etcd_op op = { .type = ETCD_OP_PUT, .key = "/long/k", .key_len = 7,
+		    .value = v, .value_len = len };
+		ck_assert_int_eq(etcd_txn(e, NULL, 0, &op, 1, &ok, &rev, err, sizeof(err)), 0);
+	}
+	free(v);
+	etcd_free(e);
+	return NULL;
+}
+
+/*
+ * A watch result far longer than one read of the stream (a 600 KB value,
+ * some 800 KB of JSON a line) arrives whole, and so do the short one after
+ * it and the long one after that.
+ */
+START_TEST(test_watch_long_lines)
+{
+	struct etcd *e = conn();
+	struct etcd_op mark = { .type = ETCD_OP_PUT, .key = "/long/m", .key_len = 7, .value = "m",
+	    .value_len = 1 };
+	struct got g = { .want = 3 };
+	int64_t rev, compact = 0;
+	char err[512];
+	pthread_t th;
+	bool ok;
+
+	ck_assert_int_eq(etcd_txn(e, NULL, 0, &mark, 1, &ok, &rev, err, sizeof(err)), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, put_long_values, NULL), 0);
+	ck_assert_int_eq(etcd_watch(e, "/long/k", 7, NULL, 0, rev + 1, watch_collect, &g, NULL,
+	    &compact, err, sizeof(err)), 5);
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(g.n, 3);
+	ck_assert_uint_eq(g.len[0], 600 * 1024);
+	ck_assert_uint_eq(g.len[1], 10);
+	ck_assert_uint_eq(g.len[2], 600 * 1024);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(g.intact[i], "value %d changed on its way", i);
+	etcd_free(e);
+}
+END_TEST
+
 /* etcd_set_deadline(): every call ends by the instant, whatever its own timeouts. */
 START_TEST(test_deadline)
 {
@@ -536,7 +432,7 @@ END_TEST
 START_TEST(test_endpoint_timeout)
 {
 	char su[64], err[512];
-	const char *eps[2] = { su, url };
+	const char *eps[2] = { su, etcd_url };
 	int fd = silent_endpoint(su, sizeof(su));
 	struct etcd_opts o = { eps, 2, NULL, NULL, NULL, 10000, 300 };
 	struct etcd_range_req r = { .key = "at", .key_len = 2 };
@@ -554,7 +450,7 @@ START_TEST(test_endpoint_timeout)
 	ck_assert(ok);
 	ck_assert_int_ge(etcd_now_ms() - t0, 290);
 	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
-	ck_assert_str_eq(etcd_endpoint(e), url);
+	ck_assert_str_eq(etcd_endpoint(e), etcd_url);
 	/* The next call goes to the member that answered, at once. */
 	t0 = etcd_now_ms();
 	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
@@ -582,7 +478,7 @@ START_TEST(test_endpoint_timeout)
 	ck_assert_int_eq(etcd_range(e, &r, &res, err, sizeof(err)), 0);
 	etcd_range_res_free(&res);
 	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
-	ck_assert_str_eq(etcd_endpoint(e), url);
+	ck_assert_str_eq(etcd_endpoint(e), etcd_url);
 	/* What one connection learned, another knows: straight to the member that answers. */
 	etcd_free(e);
 	ck_assert_int_eq(etcd_new(&o, &e, err, sizeof(err)), 0);
@@ -595,7 +491,7 @@ START_TEST(test_endpoint_timeout)
 	ck_assert_int_eq(etcd_watch(w, "at", 2, NULL, 0, rev, watch_stop_first, NULL, NULL,
 	    &compact, err, sizeof(err)), 7);
 	ck_assert_int_lt(etcd_now_ms() - t0, 5000);
-	ck_assert_str_eq(etcd_endpoint(w), url);
+	ck_assert_str_eq(etcd_endpoint(w), etcd_url);
 	etcd_free(e);
 	etcd_free(w);
 	close(fd);
@@ -618,6 +514,7 @@ suite(void)
 	tcase_add_test(real, test_txn_range_lease);
 	tcase_add_test(real, test_store_shared_log);
 	tcase_add_test(real, test_late_write_refused);
+	tcase_add_test(real, test_watch_long_lines);
 	tcase_add_test(real, test_endpoint_timeout);
 	suite_add_tcase(s, real);
 	return s;
